@@ -1,0 +1,3 @@
+"""Maskscope: see exactly what your SFT model is trained on."""
+
+__version__ = "0.1.0"

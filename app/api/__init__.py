@@ -1,0 +1,5 @@
+"""JSON routers under /api. Each module exposes `router`; add it to `routers` below."""
+
+from app.api import health
+
+routers = [health.router]

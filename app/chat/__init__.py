@@ -1,0 +1,1 @@
+"""Pure core: conversations, rendering under a dialect, token records and labels. No web imports."""

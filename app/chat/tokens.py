@@ -1,0 +1,103 @@
+"""Token records and the result of rendering one conversation.
+
+Design concession: a token's `text` is its exact slice of the rendered string
+(`rendering.text[start:end]`). Byte-level pieces that split a multi-byte character get the
+character on the token that completes it, so the texts always concatenate back to `text`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+IGNORE_INDEX = -100
+Severity = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token of a rendering.
+
+    Example: Token(index=0, id=1, text="<|im_start|>", role="system", message=0,
+                   special=True, trained=False, start=0, end=12)
+    """
+
+    index: int
+    id: int
+    text: str
+    role: str | None
+    message: int | None
+    special: bool
+    trained: bool
+    start: int
+    end: int
+
+    @property
+    def label(self) -> int:
+        return self.id if self.trained else IGNORE_INDEX
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "role": self.role, "message": self.message,
+                "special": self.special, "trained": self.trained, "start": self.start,
+                "end": self.end}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSpan:
+    """Where one message sits in the rendered text (character offsets, end exclusive).
+
+    `start:end` is the whole turn (header, content, end-of-turn token); `content_start:content_end`
+    the message content as it appears after the template's own transformation (e.g. strip());
+    `eot_start:eot_end` the end-of-turn marker that closes the turn, if any.
+    """
+
+    message: int
+    role: str
+    start: int
+    end: int
+    content_start: int
+    content_end: int
+    eot_start: int | None = None
+    eot_end: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A lint finding: a code from the lint registry, a severity, advice, and the tokens involved."""
+
+    code: str
+    severity: Severity
+    message: str
+    tokens: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity, "message": self.message,
+                "tokens": list(self.tokens)}
+
+
+@dataclass
+class Rendering:
+    """Everything the views, lints and trainer need about one rendered conversation."""
+
+    text: str
+    input_ids: list[int]
+    labels: list[int]
+    attention_mask: list[int]
+    tokens: list[Token]
+    spans: list[MessageSpan]
+    dialect: str
+    findings: list[Finding] = field(default_factory=list)
+    truncated_tokens: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trained_count(self) -> int:
+        return sum(1 for label in self.labels if label != IGNORE_INDEX)
+
+    def stats(self) -> dict[str, Any]:
+        by_role: dict[str, int] = {}
+        for tok in self.tokens:
+            key = tok.role or "none"
+            by_role[key] = by_role.get(key, 0) + 1
+        return {"tokens": len(self.input_ids), "trained": self.trained_count,
+                "truncated": self.truncated_tokens, "by_role": by_role}

@@ -1,0 +1,108 @@
+"""One error shape for the whole product.
+
+The exception classes are plain Python so the core (chat, dialects, lint, inspect, train) can raise
+them without importing FastAPI; `install_error_handlers` (web layer only) turns them into
+
+    {"error": {"status": 422, "code": "invalid_input", "message": "...", "field": "...", "setting": null}}
+
+for JSON clients, and into the `_error.html` fragment for htmx requests (HX-Request header).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MaskscopeError(Exception):
+    """Base error: a human sentence that names the field or setting to change."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, setting: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.setting = setting
+        self.headers = headers or {}
+
+    def payload(self) -> dict[str, Any]:
+        return {"error": {"status": self.status, "code": self.code, "message": self.message,
+                          "field": self.field, "setting": self.setting}}
+
+
+class InputError(MaskscopeError):
+    """The request is well-formed JSON but a value is wrong (422)."""
+
+    status = 422
+    code = "invalid_input"
+
+
+class LimitError(InputError):
+    """A value exceeds a configured limit (422); `setting` names the limit."""
+
+    code = "limit_exceeded"
+
+
+class TemplateError(InputError):
+    """A chat template failed to render: syntax error, raise_exception, sandbox violation, timeout."""
+
+    code = "template_error"
+
+
+class TooLargeError(MaskscopeError):
+    """The request body or an upload is over its byte cap (413)."""
+
+    status = 413
+    code = "too_large"
+
+
+class NotFoundError(MaskscopeError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(MaskscopeError):
+    status = 409
+    code = "conflict"
+
+
+class BusyError(MaskscopeError):
+    """Too many queued jobs (429, with Retry-After)."""
+
+    status = 429
+    code = "busy"
+
+
+class UnavailableError(MaskscopeError):
+    """Something needed is not available here (an asset not fetched, the Hub offline): 424."""
+
+    status = 424
+    code = "unavailable"
+
+
+def install_error_handlers(app: Any) -> None:
+    """Register the handlers that give every 4xx the one shape (web layer only)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from app.views.errors import error_response, validation_message
+
+    async def on_maskscope(request, exc: MaskscopeError):
+        return error_response(request, exc)
+
+    async def on_validation(request, exc: RequestValidationError):
+        message, field = validation_message(exc.errors())
+        return error_response(request, InputError(message, field=field))
+
+    async def on_http(request, exc: StarletteHTTPException):
+        err = MaskscopeError(str(exc.detail), headers=dict(exc.headers or {}))
+        err.status = exc.status_code
+        err.code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "http_error")
+        return error_response(request, err)
+
+    app.add_exception_handler(MaskscopeError, on_maskscope)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

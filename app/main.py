@@ -1,0 +1,28 @@
+"""Build the ASGI app: settings, error handlers, routers, static files. Nothing else lives here."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__
+from app.api import routers as api_routers
+from app.errors import install_error_handlers
+from app.lifespan import lifespan
+from app.settings import Settings
+from app.views import STATIC_DIR
+from app.views import routers as view_routers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    app = FastAPI(title="Maskscope", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (*api_routers, *view_routers):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    return app
+
+
+app = create_app()

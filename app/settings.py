@@ -1,0 +1,95 @@
+"""Settings as data: every limit is a (name, default, help) entry, overridable by MASKSCOPE_<NAME>.
+
+Error messages name the setting to change ("... is limited by the max_tokens setting"), and a test
+checks that every setting is documented in the README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _setting(default: Any, help: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+def _default_home() -> Path:
+    return Path(os.path.expanduser("~/.cache/maskscope"))
+
+
+@dataclass
+class Settings:
+    home: Path = _setting(_default_home(), "Cache folder for offline assets, job database and artifacts.")
+    host: str = _setting("127.0.0.1", "Address `maskscope serve` binds to.")
+    port: int = _setting(8000, "Port `maskscope serve` listens on.")
+    tokenizer_roots: list[Path] = _setting(
+        [], "Folders (os.pathsep-separated) under which local tokenizer directories may be opened."
+    )
+    allow_hub: bool = _setting(True, "Whether Hugging Face Hub ids may be resolved (needs network or a warm HF cache).")
+    max_body_bytes: int = _setting(4_000_000, "Largest JSON request body, in bytes.")
+    max_upload_bytes: int = _setting(512_000_000, "Largest uploaded dataset file, in bytes.")
+    max_upload_rows: int = _setting(200_000, "Most rows read from one uploaded dataset.")
+    max_messages: int = _setting(2_000, "Most messages in one conversation.")
+    max_chars: int = _setting(1_000_000, "Most characters of message content in one conversation.")
+    max_tokens: int = _setting(65_536, "Most tokens in one rendered conversation.")
+    max_template_bytes: int = _setting(65_536, "Largest custom Jinja chat template, in bytes.")
+    max_render_chars: int = _setting(4_000_000, "Largest output a template may produce, in characters.")
+    render_timeout_ms: int = _setting(2_000, "Wall-clock limit for rendering one untrusted template, in ms.")
+    max_range: int = _setting(100_000, "Largest range() an untrusted template may create.")
+    max_compare_targets: int = _setting(8, "Most tokenizer+dialect columns in one comparison.")
+    max_batch_conversations: int = _setting(64, "Most conversations in one /api/batch request.")
+    max_queued_jobs: int = _setting(8, "Most fine-tune jobs waiting or running at once; more get 429.")
+    max_train_steps: int = _setting(5_000, "Most optimizer steps one fine-tune job may ask for.")
+    max_train_length: int = _setting(4_096, "Longest training sequence a job may ask for, in tokens.")
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.home / "assets"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "maskscope.sqlite3"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from MASKSCOPE_* variables, then explicit overrides.
+
+        Example: MASKSCOPE_MAX_TOKENS=1000 -> Settings(max_tokens=1000)
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"MASKSCOPE_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _parse(f, raw)
+        values.update(overrides)
+        return cls(**values)
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if kind == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind == "int":
+        return int(raw)
+    if kind == "Path":
+        return Path(os.path.expanduser(raw))
+    if kind.startswith("list"):
+        return [Path(os.path.expanduser(p)) for p in raw.split(os.pathsep) if p]
+    return raw
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """(name, default, help) for every setting, for docs and the README table."""
+    defaults = Settings()
+    return [(f.name, getattr(defaults, f.name), f.metadata["help"]) for f in dataclasses.fields(Settings)]

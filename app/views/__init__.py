@@ -1,0 +1,9 @@
+"""HTML pages and htmx fragments. Each module exposes `router`; add it to `routers` below."""
+
+from pathlib import Path
+
+from app.views import pages
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+
+routers = [pages.router]

@@ -1,0 +1,39 @@
+"""Error responses: JSON for API clients, a swappable HTML fragment for htmx requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from app.errors import MaskscopeError
+from app.views.templating import templates
+
+
+def error_response(request: Request, exc: MaskscopeError) -> Response:
+    if request.headers.get("HX-Request") == "true":
+        return templates.TemplateResponse(
+            request, "_error.html", {"error": exc.payload()["error"]},
+            status_code=exc.status, headers=exc.headers)
+    return JSONResponse(exc.payload(), status_code=exc.status, headers=exc.headers)
+
+
+def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """Turn pydantic's error list into one sentence naming the first offending field.
+
+    Example: [{"loc": ("body", "messages", 0, "role"), "msg": "Input should be ..."}]
+             -> ("messages[0].role: Input should be ...", "messages[0].role")
+    """
+    if not errors:
+        return "The request is invalid.", None
+    first = errors[0]
+    loc = [p for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
+    field = ""
+    for part in loc:
+        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+    msg = first.get("msg", "invalid value")
+    more = f" ({len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    if field:
+        return f"{field}: {msg}{more}. Change the '{field}' field.", field
+    return f"{msg}{more}.", None
