@@ -1,0 +1,42 @@
+"""Shared fixtures: real settings, a real app, real bundled tokenizers.
+
+Add fixtures that more than one test package needs here; keep package-specific ones in the
+package's own conftest.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def client(app) -> TestClient:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def assert_error(response, status: int, *needles: str) -> dict:
+    """Check the one JSON error shape and that the message names what to change."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    err = body["error"]
+    assert set(err) >= {"status", "code", "message", "field", "setting"}, err
+    assert err["status"] == status
+    for needle in needles:
+        assert needle in err["message"], (needle, err["message"])
+    return err
