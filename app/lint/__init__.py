@@ -1,0 +1,92 @@
+"""Mask lint: find masking mistakes in a rendering or a pre-tokenized row.
+
+`lint_rendering` is what /api/render and /api/lint call; `lint_tokens` is what dataset inspection
+calls on pre-tokenized rows. Every check lives in a registry (`CHECKS`), one function per code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from app.chat.tokens import Finding, Rendering
+from app.lint import token_checks, tokenized_checks  # noqa: F401  (registers the checks)
+from app.lint.context import LintContext, TokenView, view_of_rendering
+from app.lint.facts import facts_for
+from app.lint.registry import CHECKS, Check, Scope, checks_for, codes
+
+__all__ = ["CHECKS", "Check", "LintContext", "TokenView", "codes", "lint_rendering",
+           "lint_tokens", "run_checks"]
+
+log = logging.getLogger(__name__)
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def _load_render_checks() -> None:
+    # The render-based checks import the engine; keep lint importable while it is absent.
+    try:
+        from app.lint import mask_checks, render_checks, template_checks  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - only while the engine is missing
+        log.warning("render-based lint checks unavailable: %s", exc)
+
+
+_load_render_checks()
+
+
+def run_checks(ctx: LintContext, scopes: Sequence[Scope],
+               extra: Iterable[Finding] = ()) -> list[Finding]:
+    """Run every registered check of `scopes`; a crashing check is logged, never fatal."""
+    found: dict[tuple[str, tuple[int, ...]], Finding] = {}
+    for finding in extra:
+        found.setdefault((finding.code, tuple(finding.tokens)), finding)
+    for item in checks_for(*scopes):
+        try:
+            for finding in item.func(ctx):
+                found.setdefault((finding.code, tuple(finding.tokens)), finding)
+        except Exception:  # a broken check must not break rendering
+            log.exception("lint check %s failed", item.code)
+    order = list(CHECKS)
+    return sorted(found.values(), key=lambda f: (_SEVERITY_ORDER[f.severity],
+                                                 order.index(f.code) if f.code in order else 99))
+
+
+def lint_rendering(rendering: Rendering, *, conversation: list[Any], tokenizer: Any, dialect: str,
+                   options: Any, deep: bool = True) -> list[Finding]:
+    """All findings for one rendering, the engine's own findings (boundary-merge) included.
+
+    `deep=False` skips the checks that re-render the conversation (dataset rows use probes).
+    """
+    ctx = context_for_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
+                                dialect=dialect, options=options)
+    scopes: tuple[Scope, ...] = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
+    return run_checks(ctx, scopes, extra=rendering.findings)
+
+
+def context_for_rendering(rendering: Rendering, *, conversation: list[Any], tokenizer: Any,
+                          dialect: str, options: Any) -> LintContext:
+    view = view_of_rendering(rendering)
+    facts = facts_for(tokenizer)
+    eot_ids = frozenset(view.ids[i] for i in view.eots)
+    return LintContext(
+        view=view, facts=facts, tokenizer=tokenizer, dialect=dialect,
+        train_on=getattr(options, "train_on", "assistant"),
+        train_on_eot=getattr(options, "train_on_eot", True),
+        rendering=rendering, conversation=conversation, options=options,
+        renderer=_engine_render(), eot_ids=eot_ids)
+
+
+def lint_tokens(view: TokenView, *, tokenizer: Any, labels: Sequence[int], eot_ids: frozenset[int],
+                dialect: str | None = None, train_on: str = "assistant") -> list[Finding]:
+    """Findings for a pre-tokenized row (its own labels), token-level and label checks only."""
+    ctx = LintContext(view=view, facts=facts_for(tokenizer), tokenizer=tokenizer, dialect=dialect,
+                      train_on=train_on, labels=labels, eot_ids=eot_ids)
+    return run_checks(ctx, ("tokens", "tokenized"))
+
+
+def _engine_render() -> Any:
+    try:
+        from app.chat.render import render
+    except ImportError:  # pragma: no cover - only while the engine is missing
+        return None
+    return render

@@ -1,0 +1,92 @@
+"""What a check sees: a token view (ids, trained flags, roles) plus whatever else is known.
+
+Design concession: renderings and pre-tokenized rows are both reduced to one `TokenView`, so the
+token-level checks (double BOS, untrained end-of-turn, trained prompt...) are written once; checks
+that need text, spans or re-rendering read `ctx.rendering` and are skipped where it is None.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Severity
+from app.lint.facts import TokenizerFacts
+from app.lint.registry import CHECKS
+
+
+@dataclass
+class TokenView:
+    """Per-token facts shared by renderings and pre-tokenized rows.
+
+    `eots` holds the token index of every end-of-turn marker that closes a message (renderings) or
+    of every end-of-turn id (pre-tokenized rows); `segments` the start of each packed sequence.
+    """
+
+    ids: Sequence[int]
+    trained: list[bool]
+    roles: list[str | None]
+    eots: list[int]
+    segments: list[int] = field(default_factory=lambda: [0])
+    texts: list[str] | None = None
+
+
+def view_of_rendering(rendering: Rendering) -> TokenView:
+    """Reduce a Rendering to a TokenView (end-of-turn tokens located from the message spans)."""
+    ends = [tok.end for tok in rendering.tokens]
+    eots: list[int] = []
+    for span in rendering.spans:
+        if span.eot_start is None:
+            continue
+        index = bisect_right(ends, span.eot_start)
+        if index < len(rendering.tokens) and rendering.tokens[index].start <= span.eot_start:
+            eots.append(index)
+    return TokenView(
+        ids=rendering.input_ids,
+        trained=[label != IGNORE_INDEX for label in rendering.labels],
+        roles=[tok.role for tok in rendering.tokens],
+        eots=eots,
+        texts=[tok.text for tok in rendering.tokens],
+    )
+
+
+Renderer = Callable[..., Rendering]
+
+
+@dataclass
+class LintContext:
+    """Everything a check may read. `rendering`/`conversation` are None for bare token rows."""
+
+    view: TokenView
+    facts: TokenizerFacts
+    tokenizer: Any
+    dialect: str | None
+    train_on: str = "assistant"
+    train_on_eot: bool = True
+    rendering: Rendering | None = None
+    conversation: list[Any] | None = None
+    options: Any = None
+    labels: Sequence[int] | None = None
+    renderer: Renderer | None = None
+    eot_ids: frozenset[int] = frozenset()
+
+    def finding(self, code: str, message: str, tokens: Sequence[int] = (),
+                severity: Severity | None = None) -> Finding:
+        """A Finding for `code` with the registry's default severity unless one is given."""
+        return Finding(code=code, severity=severity or CHECKS[code].severity, message=message,
+                       tokens=sorted(set(tokens)))
+
+    def rerender(self, conversation: list[Any], **changes: Any) -> Rendering:
+        """Render `conversation` again with the same dialect and tokenizer, options changed."""
+        if self.renderer is None or self.options is None:
+            raise RuntimeError("re-rendering needs a renderer and render options")
+        options = replace(self.options, **changes)
+        return self.renderer(conversation, self.dialect, self.tokenizer, options)
+
+    def token_text(self, index: int) -> str:
+        """The text of token `index` (decoded on demand for pre-tokenized rows)."""
+        if self.view.texts is not None:
+            return self.view.texts[index]
+        return self.tokenizer.decode([self.view.ids[index]])

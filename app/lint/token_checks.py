@@ -1,0 +1,108 @@
+"""Checks that need only ids, trained flags and roles: they run on renderings and on
+pre-tokenized dataset rows alike.
+
+Design concession: roles of pre-tokenized rows come from whatever attribution the caller could do
+(re-rendering their `messages`, or none); without roles, `prompt-trained` stays silent rather
+than guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from app.chat.tokens import Finding
+from app.lint.context import LintContext
+from app.lint.registry import check
+
+PROMPT_ROLES = frozenset({"system", "user", "tool"})
+
+
+@check("double-bos", "error", "Two BOS tokens at the start of a sequence.", scope="tokens")
+def double_bos(ctx: LintContext) -> Iterator[Finding]:
+    bos, ids = ctx.facts.bos_id, ctx.view.ids
+    if bos is None:
+        return
+    name = ctx.facts.token_text(ctx.tokenizer, bos)
+    for start in ctx.view.segments:
+        if start + 1 < len(ids) and ids[start] == bos and ids[start + 1] == bos:
+            yield ctx.finding(
+                "double-bos",
+                f"The sequence starts with two BOS tokens ({name})"
+                ": the template already writes BOS and the tokenizer adds another. Tokenize the "
+                "rendered text with add_special_tokens=False, or drop bos_token from the template.",
+                [start, start + 1])
+
+
+@check("eot-untrained", "error",
+       "The end-of-turn/EOS token closing a trained turn is not trained.", scope="tokens")
+def eot_untrained(ctx: LintContext) -> Iterator[Finding]:
+    trained = ctx.view.trained
+    missed = [i for i in ctx.view.eots if i > 0 and trained[i - 1] and not trained[i]]
+    if not missed:
+        return
+    deliberate = not ctx.train_on_eot
+    yield ctx.finding(
+        "eot-untrained",
+        f"{len(missed)} trained turn(s) end with an end-of-turn token that is not trained, so the "
+        "model never learns to stop. "
+        + ("Set train_on_eot to true." if deliberate else
+           "Keep the end-of-turn token's label (do not mask it with -100)."),
+        missed, severity="warning" if deliberate else None)
+
+
+@check("pad-is-eos", "warning",
+       "The pad token equals the EOS/end-of-turn token.", scope="tokens")
+def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
+    pad = ctx.facts.pad_id
+    if pad is None or (pad != ctx.facts.eos_id and pad not in ctx.eot_ids):
+        return
+    name = ctx.facts.token_text(ctx.tokenizer, pad)
+    where = [i for i, tid in enumerate(ctx.view.ids) if tid == pad]
+    yield ctx.finding(
+        "pad-is-eos",
+        f"The pad token {name} is also the end-of-turn/EOS token: a collator that masks padding "
+        "by id also masks every EOS, and the model never learns to stop. Set a distinct pad token "
+        "(e.g. a reserved special token) or mask padding by attention_mask, not by id.",
+        where)
+
+
+@check("no-trained-tokens", "error", "Nothing in the sample is trained.", scope="tokens")
+def no_trained_tokens(ctx: LintContext) -> Iterator[Finding]:
+    if ctx.view.ids and not any(ctx.view.trained):
+        yield ctx.finding(
+            "no-trained-tokens",
+            "No token of this sample is trained: it costs compute and teaches nothing. Check that "
+            "it has an assistant turn that survives truncation, or change train_on.")
+
+
+@check("prompt-trained", "warning",
+       "System/user/tool tokens are trained (info when train_on=all).", scope="tokens")
+def prompt_trained(ctx: LintContext) -> Iterator[Finding]:
+    roles, trained = ctx.view.roles, ctx.view.trained
+    hit = [i for i, role in enumerate(roles) if role in PROMPT_ROLES and trained[i]]
+    if not hit:
+        return
+    chosen = ctx.train_on == "all"
+    by_role = sorted({roles[i] for i in hit})
+    yield ctx.finding(
+        "prompt-trained",
+        f"{len(hit)} {'/'.join(by_role)} token(s) are trained"
+        + (" because train_on=all was chosen." if chosen else
+           ": the model learns to write prompts. Mask them with -100 (train_on=assistant)."),
+        hit, severity="info" if chosen else None)
+
+
+@check("trailing-glue-trained", "warning",
+       "Whitespace after the end-of-turn token is trained.", scope="tokens")
+def trailing_glue_trained(ctx: LintContext) -> Iterator[Finding]:
+    if ctx.train_on == "all":
+        return
+    ids, trained = ctx.view.ids, ctx.view.trained
+    hit = [i + 1 for i in ctx.view.eots
+           if i + 1 < len(ids) and trained[i + 1] and not ctx.token_text(i + 1).strip()]
+    if hit:
+        yield ctx.finding(
+            "trailing-glue-trained",
+            f"{len(hit)} whitespace token(s) right after an end-of-turn token are trained: the "
+            "model learns to emit them after stopping. Stop the label mask at the end-of-turn "
+            "token.", hit)
