@@ -35,6 +35,11 @@ class Settings:
     max_body_bytes: int = _setting(4_000_000, "Largest JSON request body, in bytes.")
     max_upload_bytes: int = _setting(512_000_000, "Largest uploaded dataset file, in bytes.")
     max_upload_rows: int = _setting(200_000, "Most rows read from one uploaded dataset.")
+    max_line_bytes: int = _setting(16_000_000, "Longest line of an uploaded JSONL dataset, in bytes.")
+    inspect_probe_rows: int = _setting(
+        3, "Dataset rows on which the re-rendering lints (prefix stability, train vs inference) run.")
+    inspect_max_row_reports: int = _setting(
+        2_000, "Most rows with findings listed in one inspection result (the summary counts all).")
     max_messages: int = _setting(2_000, "Most messages in one conversation.")
     max_chars: int = _setting(1_000_000, "Most characters of message content in one conversation.")
     max_tokens: int = _setting(65_536, "Most tokens in one rendered conversation.")
