@@ -47,6 +47,10 @@ class Settings:
     max_render_chars: int = _setting(4_000_000, "Largest output a template may produce, in characters.")
     render_timeout_ms: int = _setting(2_000, "Wall-clock limit for rendering one untrusted template, in ms.")
     max_range: int = _setting(100_000, "Largest range() an untrusted template may create.")
+    template_workers: int = _setting(
+        2, "Warm worker processes that render untrusted templates (each is killed on timeout).")
+    max_worker_memory_mb: int = _setting(
+        512, "Memory one template worker may allocate while rendering one template, in MiB.")
     max_compare_targets: int = _setting(8, "Most tokenizer+dialect columns in one comparison.")
     max_batch_conversations: int = _setting(64, "Most conversations in one /api/batch request.")
     max_queued_jobs: int = _setting(8, "Most fine-tune jobs waiting or running at once; more get 429.")

@@ -1,0 +1,413 @@
+"""Run untrusted template code in warm, killable worker processes under a wall-clock limit.
+
+A chat template pasted by a user is code. The sandbox (app.templating.limits) stops it from
+reaching Python internals and from building huge values in one step, but only a separate process
+can be stopped reliably when it loops: threads cannot be killed. A small pool of workers is kept
+warm (started at server start-up, modules pre-imported) so the common case costs one round trip;
+a worker that times out, runs out of memory or dies is killed and replaced in the background while
+the next request is served by another one.
+
+How to use it (engine code, for `dialect="custom"`):
+
+    from app.templating.worker import run_in_worker     # run_in_worker_async from async code
+    result = run_in_worker(render_untrusted, source, messages, settings=settings)
+
+- `fn` must be a module-level function (the worker imports it by module and name); arguments are
+  pickled to the worker.
+- `fn` must return JSON data (dict, list, str, int, float, bool, None; tuples come back as lists):
+  the server never unpickles what a worker sends, so a worker subverted by a template cannot attack
+  the server through its answer.
+- Errors arrive as app.errors exceptions: an app.errors error raised by `fn` keeps its class,
+  message, field and setting; Jinja syntax errors, `raise_exception(...)`, sandbox violations and
+  other exceptions become TemplateError with the template line; running past `timeout_s`
+  (default: the render_timeout_ms setting) becomes LimitError "render timed out"; exhausting the
+  memory ceiling (max_worker_memory_mb) becomes LimitError; no free worker for a long time
+  becomes BusyError (429).
+- Add the module of `fn` to PRELOAD_MODULES (one line) so fresh workers import it before the first
+  request rather than during it.
+
+Design concession: each call pays a pipe round trip and pickling (about a millisecond for a large
+conversation), and a pool of N workers renders at most N untrusted templates at once; trusted,
+bundled templates can render in-process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import importlib
+import json
+import logging
+import os
+import pickle
+import queue
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, Pipe
+from typing import Any
+
+from app import errors
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Modules every worker imports at start-up, before its first task.
+PRELOAD_MODULES: list[str] = ["jinja2", "app.templating.limits"]
+# A worker not "ready" by then is considered broken (imports can be slow on a busy box).
+START_TIMEOUT_S = 60.0
+# How long a request may wait for a free worker before getting 429.
+ACQUIRE_TIMEOUT_S = 30.0
+_TEMPLATE_FILENAMES = ("<template>",)
+
+
+# -------------------------------------------------------------------------------------------------
+# Worker side: runs in the child process.
+# -------------------------------------------------------------------------------------------------
+
+def _serve(conn: Connection) -> None:
+    """Answer tasks until the server closes the pipe. One task at a time, JSON replies only."""
+    for module in PRELOAD_MODULES + list(_read_preload_env()):
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+    conn.send_bytes(b'{"ready": true}')
+    while True:
+        try:
+            module, name, args, kwargs, memory_bytes, alarm_s = pickle.loads(conn.recv_bytes())
+        except EOFError:
+            return
+        reply = _run_task(module, name, args, kwargs, memory_bytes, alarm_s)
+        conn.send_bytes(_encode_reply(reply))
+
+
+def _run_task(module: str, name: str, args: tuple, kwargs: dict, memory_bytes: int,
+              alarm_s: float) -> dict[str, Any]:
+    # The alarm is a backstop should the server die mid-task: SIGALRM's default action ends us.
+    signal.setitimer(signal.ITIMER_REAL, alarm_s)
+    _set_memory_ceiling(memory_bytes)
+    try:
+        fn = getattr(importlib.import_module(module), name)
+        return {"ok": fn(*args, **kwargs)}
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a described error
+        return {"error": describe_failure(exc)}
+    finally:
+        _set_memory_ceiling(None)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _encode_reply(reply: dict[str, Any]) -> bytes:
+    try:
+        # ASCII escapes carry lone surrogates (broken UTF-8 pieces) through intact.
+        return json.dumps(reply, allow_nan=False).encode("ascii")
+    except (TypeError, ValueError) as exc:
+        failure = {"kind": "TemplateError", "recycle": False,
+                   "message": f"The render result could not be sent back as JSON: {exc}"}
+        return json.dumps({"error": failure}).encode()
+
+
+def _set_memory_ceiling(extra_bytes: int | None) -> None:
+    """Cap the address space at what the worker holds now plus `extra_bytes`; None lifts the cap."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if extra_bytes is None:
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+        return
+    with open("/proc/self/statm") as statm:
+        current = int(statm.read().split()[0]) * resource.getpagesize()
+    soft = current + extra_bytes
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def describe_failure(exc: BaseException) -> dict[str, Any]:
+    """Turn an exception into plain data: kind (an app.errors class name), message, field, setting.
+
+    Example: jinja2.TemplateSyntaxError("unexpected '}'", lineno=3)
+             -> {"kind": "TemplateError", "message": "Template syntax error on line 3: ...", ...}
+    """
+    import jinja2
+
+    line = _template_line(exc)
+    where = f" (template line {line})" if line else ""
+    failure: dict[str, Any] = {"kind": "TemplateError", "field": "template", "setting": None,
+                               "line": line, "recycle": False}
+    if isinstance(exc, errors.MaskscopeError):
+        message = exc.message.rstrip(".") + where + "." if where else exc.message
+        failure.update(kind=type(exc).__name__, message=message, field=exc.field,
+                       setting=exc.setting)
+    elif isinstance(exc, jinja2.TemplateSyntaxError):
+        failure.update(line=exc.lineno,
+                       message=f"Template syntax error on line {exc.lineno}: {exc.message}")
+    elif isinstance(exc, jinja2.exceptions.SecurityError):
+        failure["message"] = f"The template tried an operation the sandbox forbids{where}: {exc}"
+    elif isinstance(exc, jinja2.TemplateError):
+        failure["message"] = f"The template raised an error{where}: {exc.message or exc}"
+    elif isinstance(exc, MemoryError):
+        failure.update(kind="LimitError", setting="max_worker_memory_mb", recycle=True,
+                       message="The template used more memory than allowed "
+                               f"(max_worker_memory_mb setting){where}.")
+    elif isinstance(exc, RecursionError):
+        failure["message"] = f"The template recursed too deeply{where}."
+    else:
+        failure["message"] = f"Rendering the template failed{where}: {type(exc).__name__}: {exc}"
+        log.debug("worker task failed:\n%s", "".join(traceback.format_exception(exc)))
+    return failure
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line of the innermost template frame in the traceback (Jinja rewrites it)."""
+    line = getattr(exc, "lineno", None) if hasattr(exc, "source") else None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename in _TEMPLATE_FILENAMES or "__jinja_template__" in tb.tb_frame.f_globals:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _read_preload_env() -> list[str]:
+    return [m for m in os.environ.get("MASKSCOPE_WORKER_PRELOAD", "").split(",") if m]
+
+
+# -------------------------------------------------------------------------------------------------
+# Server side: the pool.
+# -------------------------------------------------------------------------------------------------
+
+class _WorkerGone(Exception):
+    """The worker died, sent garbage, or sent an over-long reply."""
+
+
+@dataclass(eq=False)  # identity equality: workers live in a set
+class _Worker:
+    process: subprocess.Popen
+    conn: Connection
+    ready: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, preload: list[str]) -> _Worker:
+        ours, theirs = Pipe(duplex=True)
+        env = dict(os.environ, MASKSCOPE_WORKER_PRELOAD=",".join(preload),
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.templating.worker", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True)  # Ctrl-C on the server's terminal is the server's business
+        theirs.close()
+        return cls(process, ours)
+
+    def wait_ready(self) -> None:
+        if self.ready:
+            return
+        left = START_TIMEOUT_S - (time.monotonic() - self.started)
+        if left <= 0 or not self.conn.poll(left):
+            raise _WorkerGone("the template worker did not start in time")
+        self.receive(1024)
+        self.ready = True
+
+    def receive(self, max_bytes: int) -> dict[str, Any]:
+        try:
+            return json.loads(self.conn.recv_bytes(max_bytes))
+        except (EOFError, OSError, ValueError) as exc:
+            raise _WorkerGone(f"the template worker failed ({exc})") from exc
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.conn.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+class WorkerPool:
+    """A fixed number of warm workers; each task takes one, a failed one is replaced at once."""
+
+    def __init__(self, size: int, memory_mb: int, max_reply_bytes: int) -> None:
+        self.size = max(1, size)
+        self.memory_bytes = memory_mb * 1024 * 1024
+        self.max_reply_bytes = max_reply_bytes
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._preload: list[str] = []
+        self._lock = threading.Lock()
+        self._all: set[_Worker] = set()
+        self._closed = False
+        for _ in range(self.size):
+            self._spawn()
+
+    def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict, timeout_s: float) -> Any:
+        module, name = _importable_name(fn)
+        # Pickled before a worker is taken, so unpicklable arguments cost no worker.
+        task = pickle.dumps((module, name, args, kwargs, self.memory_bytes, 2 * timeout_s + 5))
+        self._remember(module)
+        worker = self._acquire()
+        try:
+            reply = self._exchange(worker, task, timeout_s)
+        except BaseException:
+            # Timed out, died, or interrupted mid-task: its state is unknown, so it goes.
+            self._discard(worker)
+            raise
+        failure = reply.get("error")
+        if failure and failure.get("recycle"):
+            self._discard(worker)
+        else:
+            self._idle.put(worker)
+        if failure:
+            raise _as_exception(failure)
+        return reply.get("ok")
+
+    def _exchange(self, worker: _Worker, task: bytes, timeout_s: float) -> dict[str, Any]:
+        try:
+            worker.conn.send_bytes(task)
+            if not worker.conn.poll(timeout_s):
+                log.warning("template worker %s timed out after %.3g s", worker.pid, timeout_s)
+                raise errors.LimitError(
+                    f"The template render timed out after {round(timeout_s * 1000)} ms "
+                    "(render_timeout_ms setting); the worker running it was stopped.",
+                    field="template", setting="render_timeout_ms")
+            return worker.receive(self.max_reply_bytes)
+        except (_WorkerGone, OSError) as exc:
+            code = None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = worker.process.wait(timeout=0.5)
+            why = f"the worker process died (exit code {code})" if code is not None else str(exc)
+            log.warning("template worker %s failed: %s", worker.pid, why)
+            raise errors.TemplateError(f"Rendering the template failed: {why}.",
+                                       field="template") from None
+
+    def _acquire(self) -> _Worker:
+        deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
+        while True:
+            try:
+                worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise errors.BusyError(
+                    "All template workers are busy; try again shortly (template_workers setting).",
+                    setting="template_workers", headers={"Retry-After": "5"}) from None
+            try:
+                if worker.process.poll() is not None:
+                    raise _WorkerGone("exited while idle")
+                worker.wait_ready()
+                return worker
+            except _WorkerGone as exc:
+                log.warning("template worker %s unusable: %s", worker.pid, exc)
+                self._discard(worker)
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            worker = _Worker.start(list(self._preload))
+            self._all.add(worker)
+        self._idle.put(worker)
+
+    def _discard(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._all.discard(worker)
+        self._spawn()
+
+    def _remember(self, module: str) -> None:
+        with self._lock:
+            if module not in self._preload:
+                self._preload.append(module)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers, self._all = list(self._all), set()
+        for worker in workers:
+            worker.kill()
+
+
+def _importable_name(fn: Callable[..., Any]) -> tuple[str, str]:
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or module == "__main__" or "." in name or "<" in name:
+        raise TypeError(f"run_in_worker needs a module-level function, got {fn!r}")
+    return module, name
+
+
+def _as_exception(failure: dict[str, Any]) -> errors.MaskscopeError:
+    cls = getattr(errors, str(failure.get("kind")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.MaskscopeError)):
+        cls = errors.TemplateError
+    return cls(str(failure.get("message", "The template failed.")),
+               field=failure.get("field"), setting=failure.get("setting"))
+
+
+# -------------------------------------------------------------------------------------------------
+# The module-level API.
+# -------------------------------------------------------------------------------------------------
+
+_pools: dict[tuple[int, int, int], WorkerPool] = {}
+_pools_lock = threading.Lock()
+
+
+def get_pool(settings: Settings) -> WorkerPool:
+    """The shared pool for these settings, started on first use."""
+    key = (settings.template_workers, settings.max_worker_memory_mb, settings.max_render_chars)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            # A reply holds the rendered text plus per-character data: allow generous room.
+            reply_cap = 16 * settings.max_render_chars + (1 << 20)
+            pool = _pools[key] = WorkerPool(key[0], key[1], reply_cap)
+        return pool
+
+
+def run_in_worker(fn: Callable[..., Any], *args: Any, settings: Settings,
+                  timeout_s: float | None = None, **kwargs: Any) -> Any:
+    """Run `fn(*args, **kwargs)` in a warm worker process; kill it after `timeout_s`.
+
+    Example: run_in_worker(render_untrusted, "{{ 1 + 1 }}", [], settings=s) -> whatever
+             render_untrusted returns, as JSON data; a `{% for %}` bomb -> LimitError after 2 s.
+    """
+    limit = settings.render_timeout_ms / 1000 if timeout_s is None else timeout_s
+    return get_pool(settings).run(fn, args, kwargs, limit)
+
+
+async def run_in_worker_async(fn: Callable[..., Any], *args: Any, settings: Settings,
+                              timeout_s: float | None = None, **kwargs: Any) -> Any:
+    """run_in_worker for async code: waits in a thread so the event loop keeps serving."""
+    return await asyncio.to_thread(run_in_worker, fn, *args, settings=settings,
+                                   timeout_s=timeout_s, **kwargs)
+
+
+def shutdown_pools() -> None:
+    """Kill every worker (server shut-down; also runs at interpreter exit)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close()
+
+
+async def start_workers(app: Any) -> Callable[[], Any]:
+    """Start-up hook: warm the pool before the first request; stop it at shut-down."""
+    get_pool(app.state.settings)
+
+    async def stop() -> None:
+        shutdown_pools()
+
+    return stop
+
+
+atexit.register(shutdown_pools)
+
+
+if __name__ == "__main__":
+    # Worker entry point: `python -m app.templating.worker <fd>`. Stray prints go to stderr so they
+    # can never be mistaken for protocol data.
+    os.dup2(2, 1)
+    _serve(Connection(int(sys.argv[1])))
