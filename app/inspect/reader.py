@@ -28,7 +28,8 @@ class RawRow:
 class JsonlReader:
     """Iterate the rows of a JSONL stream; `bytes_read` and `rows` report progress.
 
-    Example: b'{"a": 1}\\n\\nnot json\\n' -> RawRow(1, 0, {"a": 1}), RawRow(3, 10, None, "line 3: ...")
+    Example: b'{"a": 1}\\n\\nnot json\\n'
+             -> RawRow(1, 0, {"a": 1}), RawRow(3, 10, None, "line 3: ...")
     """
 
     def __init__(self, stream: BinaryIO, *, max_rows: int, max_line_bytes: int) -> None:

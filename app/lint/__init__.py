@@ -16,7 +16,8 @@ from app.lint.context import LintContext, TokenView, view_of_rendering
 from app.lint.facts import facts_for
 from app.lint.registry import CHECKS, Check, Scope, checks_for, codes
 
-__all__ = ["CHECKS", "Check", "LintContext", "TokenView", "codes", "lint_rendering",
+__all__ = ["CHECKS", "Check", "LintContext", "TokenView", "codes", "context_for_rendering",
+           "lint_rendering",
            "lint_tokens", "run_checks"]
 
 log = logging.getLogger(__name__)

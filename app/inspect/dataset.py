@@ -1,0 +1,212 @@
+"""Inspect a JSONL dataset row by row: render or read each row, lint it, count it.
+
+Design concession: the checks that re-render a conversation (prefix stability, training vs
+inference) depend on the template, not the row, so they run on the first `probe_rows`
+conversation rows only; every other check runs on every row. Only the first `max_row_reports`
+rows with findings or errors are listed; the summary counts them all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any, BinaryIO
+
+from app.chat.tokens import IGNORE_INDEX, Finding
+from app.errors import MaskscopeError
+from app.inspect.reader import JsonlReader, RawRow
+from app.inspect.rows import TokenRow, is_token_row, parse_token_row
+from app.inspect.summary import RowStats, Summary
+from app.lint import context_for_rendering, lint_tokens, run_checks
+from app.lint.context import TokenView, view_of_rendering
+from app.lint.facts import facts_for
+from app.lint.markers import Markers, probe_markers, roles_by_markers
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class InspectOptions:
+    """How to read the rows: tokenizer object, dialect slug and the render options' fields."""
+
+    tokenizer: Any
+    dialect: str
+    train_on: str = "assistant"
+    train_on_eot: bool = True
+    max_length: int | None = None
+    template: str | None = None
+    probe_rows: int = 3
+    max_row_reports: int = 2_000
+    max_rows: int = 200_000
+    max_line_bytes: int = 16_000_000
+
+
+@dataclass
+class RowReport:
+    """One listed row: its line, kind, sizes and findings (or the error that made it bad)."""
+
+    line: int
+    offset: int
+    kind: str
+    tokens: int = 0
+    trained: int = 0
+    lints: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "kind": self.kind, "tokens": self.tokens,
+                               "trained": self.trained, "lints": [f.to_json() for f in self.lints]}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class Processed:
+    """A row as the trainer would see it."""
+
+    input_ids: list[int]
+    labels: list[int]
+    attention_mask: list[int]
+
+
+class Inspector:
+    """Run over a stream; `summary` and `rows` fill as it goes, `progress` is called per row."""
+
+    def __init__(self, options: InspectOptions) -> None:
+        from app.chat.render import RenderOptions, render
+
+        self.options = options
+        self.render = render
+        self.render_options = RenderOptions(
+            train_on=options.train_on, train_on_eot=options.train_on_eot,
+            add_generation_prompt=False, max_length=options.max_length, template=options.template)
+        self.summary = Summary()
+        self.rows: list[RowReport] = []
+        self.omitted_rows = 0
+        self._conversations = 0
+        self._markers: Markers | None | bool = False
+
+    def run(self, stream: BinaryIO, *, progress: Progress | None = None,
+            export: IO[str] | None = None) -> Inspector:
+        """Inspect every row of `stream`; write processed rows to `export` when given."""
+        reader = JsonlReader(stream, max_rows=self.options.max_rows,
+                             max_line_bytes=self.options.max_line_bytes)
+        for raw in reader:
+            processed = self.inspect_row(raw)
+            if export is not None and processed is not None:
+                export.write(json.dumps({"input_ids": processed.input_ids,
+                                         "labels": processed.labels,
+                                         "attention_mask": processed.attention_mask}) + "\n")
+            if progress is not None:
+                progress(reader.bytes_read, reader.rows)
+        return self
+
+    def inspect_row(self, raw: RawRow) -> Processed | None:
+        """Lint and count one row; a bad row is recorded with its line and never raises."""
+        if raw.error is not None or raw.row is None:
+            self._bad(raw, raw.error or "empty row")
+            return None
+        kind = "tokenized" if is_token_row(raw.row) else "conversation"
+        try:
+            stats, findings, processed = (self._token_row(raw.row) if kind == "tokenized"
+                                          else self._conversation_row(raw.row))
+        except MaskscopeError as exc:
+            self._bad(raw, f"line {raw.line}: {exc.message}", kind)
+            return None
+        except Exception as exc:  # one broken row must not stop the other 99,999
+            log.debug("row %d failed", raw.line, exc_info=True)
+            self._bad(raw, f"line {raw.line}: {type(exc).__name__}: {exc}", kind)
+            return None
+        self.summary.add_row(stats, findings)
+        if findings:
+            self._report(RowReport(raw.line, raw.offset, kind, stats.tokens, stats.trained,
+                                   findings))
+        return processed
+
+    def _bad(self, raw: RawRow, message: str, kind: str = "unreadable") -> None:
+        self.summary.add_error(raw.line, message)
+        self._report(RowReport(raw.line, raw.offset, kind, error=message))
+
+    def _report(self, report: RowReport) -> None:
+        if len(self.rows) < self.options.max_row_reports:
+            self.rows.append(report)
+        else:
+            self.omitted_rows += 1
+
+    def _conversation_row(self, row: dict[str, Any]) -> tuple[RowStats, list[Finding], Processed]:
+        from app.chat.messages import parse_row
+
+        conversation = parse_row(row)
+        rendering = self.render(conversation, self.options.dialect, self.options.tokenizer,
+                                self.render_options)
+        ctx = context_for_rendering(rendering, conversation=conversation,
+                                    tokenizer=self.options.tokenizer,
+                                    dialect=self.options.dialect, options=self.render_options)
+        deep = self._conversations < self.options.probe_rows
+        self._conversations += 1
+        scopes = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
+        findings = run_checks(ctx, scopes, extra=rendering.findings)
+        stats = _stats(ctx.view, len(rendering.input_ids), "conversation")
+        return stats, findings, Processed(list(rendering.input_ids), list(rendering.labels),
+                                          list(rendering.attention_mask))
+
+    def _token_row(self, row: dict[str, Any]) -> tuple[RowStats, list[Finding], Processed]:
+        parsed = parse_token_row(row)
+        view = self._token_view(parsed)
+        eot_ids = self._eot_ids()
+        if not view.eots:
+            view.eots = [i for i, tid in enumerate(parsed.input_ids) if tid in eot_ids]
+        findings = lint_tokens(view, tokenizer=self.options.tokenizer, labels=parsed.labels,
+                               eot_ids=eot_ids, dialect=self.options.dialect,
+                               train_on=self.options.train_on)
+        mask = parsed.attention_mask or [1] * len(parsed.input_ids)
+        stats = _stats(view, parsed.real_tokens(), "tokenized")
+        return stats, findings, Processed(parsed.input_ids, parsed.labels, mask)
+
+    def _token_view(self, parsed: TokenRow) -> TokenView:
+        """Roles from re-rendering the row's messages when they give the same ids, else from
+        the dialect's markers; end-of-turn tokens likewise."""
+        trained = [label != IGNORE_INDEX for label in parsed.labels]
+        if parsed.messages:
+            from app.chat.messages import parse_row
+
+            rendering = self.render(parse_row({"messages": parsed.messages}), self.options.dialect,
+                                    self.options.tokenizer, self.render_options)
+            if list(rendering.input_ids) == parsed.input_ids:
+                rendered = view_of_rendering(rendering)
+                return TokenView(parsed.input_ids, trained, rendered.roles, rendered.eots,
+                                 parsed.segments())
+        markers = self._probe()
+        roles: list[str | None] = (roles_by_markers(parsed.input_ids, markers.headers)
+                                   if markers else [None] * len(parsed.input_ids))
+        return TokenView(parsed.input_ids, trained, roles, [], parsed.segments())
+
+    def _probe(self) -> Markers | None:
+        if self._markers is False:
+            self._markers = probe_markers(self.options.tokenizer, self.options.dialect,
+                                          self.render_options, self.render)
+        return self._markers or None
+
+    def _eot_ids(self) -> frozenset[int]:
+        markers = self._probe()
+        eos = facts_for(self.options.tokenizer).eos_id
+        found = set(markers.eot_ids) if markers else set()
+        return frozenset(found | ({eos} if eos is not None else set()))
+
+    def result(self) -> dict[str, Any]:
+        """The JSON answer: {"summary": {...}, "rows": [{"line", "lints", ...}]}."""
+        summary = self.summary.to_json()
+        summary["rows_listed"] = len(self.rows)
+        summary["rows_omitted"] = self.omitted_rows
+        return {"summary": summary, "rows": [r.to_json() for r in self.rows]}
+
+
+def _stats(view: TokenView, tokens: int, kind: str) -> RowStats:
+    trained = view.trained
+    closing = [i for i in view.eots if i > 0 and trained[i - 1]]
+    return RowStats(tokens=tokens, trained=sum(trained), eot_closing=len(closing),
+                    eot_trained=sum(1 for i in closing if trained[i]), kind=kind)

@@ -1,0 +1,125 @@
+"""A dialect's role markers as token ids, found by rendering a probe conversation.
+
+Design concession: markers are read off one rendered probe (header = the text between a turn's
+start and its content, end-of-turn = the span's eot text), so they are exactly what the engine
+writes for this dialect and tokenizer; dialects whose headers depend on the content (none of the
+built-ins) would need more probes. Results are cached per (tokenizer, dialect, template).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.chat.messages import Message
+from app.chat.tokens import Rendering
+
+PROBE = [Message("system", "Be brief."), Message("user", "Hi there."),
+         Message("assistant", "Hello."), Message("user", "Name a colour."),
+         Message("assistant", "Blue.")]
+PROBE_NO_SYSTEM = PROBE[1:]
+
+_CACHE: dict[tuple[int, str, str | None], Markers | None] = {}
+
+
+@dataclass(frozen=True)
+class Markers:
+    """Role headers and the end-of-turn marker of one dialect under one tokenizer.
+
+    Example (chatml, qwen3): header_texts["assistant"] == "<|im_start|>assistant\\n",
+    eot_text == "<|im_end|>", eot_ids == frozenset({151645})
+    """
+
+    header_texts: dict[str, str]
+    headers: dict[str, tuple[int, ...]]
+    eot_text: str | None
+    eot_ids: frozenset[int]
+
+
+def markers_from_rendering(rendering: Rendering) -> Markers:
+    """Headers (in-context token ids) and end-of-turn marker read off a rendering's spans."""
+    texts: dict[str, str] = {}
+    ids: dict[str, tuple[int, ...]] = {}
+    eot_text, eot_ids = None, set()
+    for span in rendering.spans:
+        header = rendering.text[span.start:span.content_start]
+        if header.strip():
+            # Later turns win: the first turn may carry BOS or a folded system prompt.
+            texts[span.role] = header
+            ids[span.role] = tuple(t.id for t in rendering.tokens
+                                   if span.start <= t.start and t.end <= span.content_start)
+        if span.eot_start is not None and span.eot_end is not None:
+            eot_text = rendering.text[span.eot_start:span.eot_end]
+            eot_ids |= {t.id for t in rendering.tokens
+                        if span.eot_start <= t.start and t.end <= span.eot_end}
+    return Markers(texts, ids, eot_text, frozenset(eot_ids))
+
+
+def probe_markers(tokenizer: Any, dialect: str, options: Any,
+                  renderer: Callable[..., Rendering]) -> Markers | None:
+    """The dialect's markers, from a rendered probe (None when the dialect renders nothing)."""
+    key = (id(tokenizer), dialect, getattr(options, "template", None))
+    if key in _CACHE:
+        return _CACHE[key]
+    from dataclasses import replace
+
+    probe_options = replace(options, train_on="assistant", add_generation_prompt=False,
+                            max_length=None)
+    found = None
+    for conversation in (PROBE, PROBE_NO_SYSTEM):
+        with contextlib.suppress(Exception):
+            found = markers_from_rendering(renderer(conversation, dialect, tokenizer,
+                                                    probe_options))
+            break
+    _CACHE[key] = found
+    return found
+
+
+def find_all(ids: Sequence[int], needle: Sequence[int]) -> list[int]:
+    """Start indices of every occurrence of `needle` in `ids`.
+
+    Example: find_all([5, 1, 2, 5, 1], [5, 1]) -> [0, 3]
+    """
+    n = len(needle)
+    if not n:
+        return []
+    first = needle[0]
+    needle = list(needle)
+    return [i for i, tid in enumerate(ids) if tid == first and list(ids[i:i + n]) == needle]
+
+
+def roles_by_markers(ids: Sequence[int], headers: dict[str, Sequence[int]]) -> list[str | None]:
+    """Give each token the role of the last header seen before it (None before the first).
+
+    Example: headers {"user": [9, 1], "assistant": [9, 2]}, ids [9, 1, 7, 9, 2, 8]
+             -> ["user", "user", "user", "assistant", "assistant", "assistant"]
+    """
+    starts = sorted((i, role) for role, needle in headers.items() for i in find_all(ids, needle))
+    roles: list[str | None] = [None] * len(ids)
+    for k, (start, role) in enumerate(starts):
+        stop = starts[k + 1][0] if k + 1 < len(starts) else len(ids)
+        roles[start:stop] = [role] * (stop - start)
+    return roles
+
+
+def mask_by_markers(ids: Sequence[int], response: Sequence[int], eot_ids: frozenset[int],
+                    stops: Sequence[Sequence[int]] = ()) -> list[bool]:
+    """Completion-only masking: train from after each response marker through the next
+    end-of-turn id (inclusive), or up to the next other header when no end-of-turn comes first.
+
+    Example: response [9, 2], eot {3}, ids [9, 1, 7, 3, 9, 2, 8, 3, 0]
+             -> [F, F, F, F, F, F, T, T, F]
+    """
+    mask = [False] * len(ids)
+    stop_starts = sorted(i for needle in stops for i in find_all(ids, needle))
+    for start in find_all(ids, response):
+        i = start + len(response)
+        limit = next((s for s in stop_starts if s >= i), len(ids))
+        while i < limit:
+            mask[i] = True
+            if ids[i] in eot_ids:
+                break
+            i += 1
+    return mask
