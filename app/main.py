@@ -9,6 +9,7 @@ from app import __version__
 from app.api import routers as api_routers
 from app.errors import install_error_handlers
 from app.lifespan import lifespan
+from app.middleware import BodyLimitMiddleware
 from app.settings import Settings
 from app.views import STATIC_DIR
 from app.views import routers as view_routers
@@ -19,6 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Maskscope", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     for router in (*api_routers, *view_routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
