@@ -11,7 +11,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from app.chat.tokens import Finding, Rendering
-from app.lint import token_checks, tokenized_checks  # noqa: F401  (registers the checks)
+
+# Importing the check modules registers their checks, in this order.
+from app.lint import (  # noqa: F401
+    mask_checks,
+    render_checks,
+    template_checks,
+    token_checks,
+    tokenized_checks,
+)
 from app.lint.context import LintContext, TokenView, view_of_rendering
 from app.lint.facts import facts_for
 from app.lint.registry import CHECKS, Check, Scope, checks_for, codes
@@ -24,21 +32,11 @@ log = logging.getLogger(__name__)
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-def _load_render_checks() -> None:
-    # The render-based checks import the engine; keep lint importable while it is absent.
-    try:
-        from app.lint import mask_checks, render_checks, template_checks  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - only while the engine is missing
-        log.warning("render-based lint checks unavailable: %s", exc)
-
-
-_load_render_checks()
-
-
 def run_checks(ctx: LintContext, scopes: Sequence[Scope],
                extra: Iterable[Finding] = ()) -> list[Finding]:
     """Run every registered check of `scopes`; a crashing check is logged, never fatal."""
     found: dict[tuple[str, tuple[int, ...]], Finding] = {}
+    ctx.deep = "deep" in scopes
     for finding in extra:
         found.setdefault((finding.code, tuple(finding.tokens)), finding)
     for item in checks_for(*scopes):

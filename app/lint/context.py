@@ -71,6 +71,7 @@ class LintContext:
     labels: Sequence[int] | None = None
     renderer: Renderer | None = None
     eot_ids: frozenset[int] = frozenset()
+    deep: bool = False
 
     def finding(self, code: str, message: str, tokens: Sequence[int] = (),
                 severity: Severity | None = None) -> Finding:

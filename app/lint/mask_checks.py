@@ -1,0 +1,99 @@
+"""Three ways to find the assistant tokens, compared: message attribution (what Maskscope
+trains), marker matching (what a completion-only collator does) and `{% generation %}` tags
+(what transformers' `return_assistant_tokens_mask` does, when the template has them).
+
+Design concession: each method is reduced to "assistant content plus its end-of-turn token";
+the generation-tag method needs the template re-rendered by transformers, so it runs only in
+the deep pass and only for the tokenizer's own template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from app.chat.tokens import Finding
+from app.lint.context import LintContext
+from app.lint.markers import markers_from_rendering, mask_by_markers
+from app.lint.registry import check
+
+GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+
+def mask_by_attribution(ctx: LintContext) -> list[bool]:
+    """Tokens inside an assistant message's content or its end-of-turn marker."""
+    assert ctx.rendering is not None
+    mask = [False] * len(ctx.rendering.tokens)
+    for span in ctx.rendering.spans:
+        if span.role != "assistant":
+            continue
+        end = span.eot_end if span.eot_end is not None else span.content_end
+        for tok in ctx.rendering.tokens:
+            if tok.start < end and tok.end > span.content_start:
+                mask[tok.index] = True
+    return mask
+
+
+def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
+    """Completion-only matching of the assistant marker tokenized alone, as users configure it."""
+    assert ctx.rendering is not None
+    markers = markers_from_rendering(ctx.rendering)
+    header = markers.header_texts.get("assistant")
+    if not header or not header.strip():
+        return None
+    response = ctx.facts.encode(ctx.tokenizer, header.strip())
+    stops = [ctx.facts.encode(ctx.tokenizer, text.strip())
+             for role, text in markers.header_texts.items() if role != "assistant" and text.strip()]
+    eots = set(markers.eot_ids) | ({ctx.facts.eos_id} if ctx.facts.eos_id is not None else set())
+    mask = mask_by_markers(ctx.rendering.input_ids, response, frozenset(eots), stops)
+    # The collator trains what follows the marker; the marker's own trailing glue ("\n") that
+    # the alone-tokenization stripped is header, not answer.
+    for span in ctx.rendering.spans:
+        if span.role != "assistant":
+            continue
+        for tok in ctx.rendering.tokens:
+            if span.start <= tok.start and tok.end <= span.content_start:
+                mask[tok.index] = False
+    return mask
+
+
+def mask_by_generation_tags(ctx: LintContext) -> list[bool] | None:
+    """transformers' assistant mask, where the tokenizer's own template has generation tags."""
+    template = getattr(ctx.tokenizer, "chat_template", None)
+    if (ctx.dialect != "tokenizer" or not isinstance(template, str)
+            or not GENERATION_TAG.search(template) or not ctx.conversation):
+        return None
+    out = ctx.tokenizer.apply_chat_template(
+        [m.to_dict() for m in ctx.conversation], tokenize=True, return_dict=True,
+        return_assistant_tokens_mask=True)
+    assert ctx.rendering is not None
+    if list(out["input_ids"]) != list(ctx.rendering.input_ids):
+        return None
+    return [bool(v) for v in out["assistant_masks"]]
+
+
+@check("mask-methods-disagree", "warning",
+       "Generation tags, message attribution and marker matching give different assistant "
+       "positions.", scope="rendering")
+def mask_methods_disagree(ctx: LintContext) -> Iterator[Finding]:
+    if ctx.rendering is None or not ctx.rendering.tokens:
+        return
+    methods = {"message attribution": mask_by_attribution(ctx),
+               "marker matching": mask_by_response_marker(ctx)}
+    if ctx.deep:
+        methods["generation tags"] = mask_by_generation_tags(ctx)
+    present = {name: mask for name, mask in methods.items() if mask is not None}
+    if len(present) < 2:
+        return
+    masks = list(present.values())
+    differ = [i for i in range(len(masks[0])) if len({m[i] for m in masks}) > 1]
+    if not differ:
+        return
+    first = differ[0]
+    says = ", ".join(f"{name}: {'trained' if mask[first] else 'not trained'}"
+                     for name, mask in present.items())
+    yield ctx.finding(
+        "mask-methods-disagree",
+        f"{len(differ)} token(s) are assistant tokens by one method and not by another (token "
+        f"{first}: {says}). A trainer using the other method trains different tokens; prefer "
+        "message attribution, or fix the data/markers where they disagree.", differ)

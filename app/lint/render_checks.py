@@ -1,0 +1,222 @@
+"""Checks that read one rendering's text and message spans (no re-rendering).
+
+Design concession: "what the template wrote" is everything outside the message content spans;
+an injected system prompt or a trailing generation prompt is found there, by text, which works
+for any Jinja template without knowing its source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from app.chat.tokens import Finding
+from app.lint.context import LintContext
+from app.lint.markers import find_all, markers_from_rendering
+from app.lint.registry import check
+
+ROLE_WORDS = re.compile(r"\b(system|user|assistant|model|tool|human|gpt)\b", re.IGNORECASE)
+SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]{1,40}\|>|<[a-z_]{2,40}>|</?s>")
+
+
+def _tokens_in(ctx: LintContext, start: int, end: int) -> list[int]:
+    """Indices of tokens overlapping the character range [start, end)."""
+    assert ctx.rendering is not None
+    return [t.index for t in ctx.rendering.tokens if t.start < end and t.end > start]
+
+
+@check("boundary-merge", "warning",
+       "A token spans two messages, or whole-string and segment-wise tokenization differ.",
+       scope="rendering")
+def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
+    rendering = ctx.rendering
+    if rendering is None or any(f.code == "boundary-merge" for f in rendering.findings):
+        return  # the engine already said so, with its own detail
+    bounds = sorted({b for s in rendering.spans for b in (s.start, s.end)})
+    crossing = [t.index for t in rendering.tokens
+                if any(t.start < b < t.end for b in bounds)]
+    if crossing:
+        yield ctx.finding(
+            "boundary-merge",
+            f"{len(crossing)} token(s) span two messages, so their role and label are ambiguous. "
+            "End the message with whitespace the template keeps, or use a dialect whose markers "
+            "are special tokens.", crossing)
+
+
+@check("special-token-in-content", "warning",
+       "Message content contains a special-token string that tokenized as the special token.",
+       scope="rendering")
+def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
+    rendering, pattern = ctx.rendering, ctx.facts.special_pattern
+    if rendering is None or pattern is None:
+        return
+    special_ids = ctx.facts.special_ids
+    for span in rendering.spans:
+        content = rendering.text[span.content_start:span.content_end]
+        if not pattern.search(content):
+            continue
+        hit = [i for i in _tokens_in(ctx, span.content_start, span.content_end)
+               if rendering.tokens[i].id in special_ids]
+        if not hit:
+            continue
+        names = sorted({rendering.tokens[i].text for i in hit})
+        trained = any(rendering.tokens[i].trained for i in hit)
+        yield ctx.finding(
+            "special-token-in-content",
+            f"Message {span.message} ({span.role}) contains {', '.join(names)} as text, and it "
+            "became the special token: the model sees a fake turn boundary"
+            + (" and is trained on it" if trained else "")
+            + ". Escape or remove it from the data, or tokenize content with "
+            "split_special_tokens=True.", hit, severity="error" if trained else None)
+
+
+@check("truncation-cuts-answer", "error",
+       "max_length cut an assistant answer or its end-of-turn token.", scope="rendering")
+def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
+    rendering = ctx.rendering
+    if rendering is None or not rendering.truncated_tokens or not rendering.tokens:
+        return
+    kept_end = rendering.tokens[-1].end
+    for span in rendering.spans:
+        if span.role != "assistant":
+            continue
+        end = span.eot_end if span.eot_end is not None else span.content_end
+        if span.content_start < kept_end < end or (span.start < kept_end <= span.content_start):
+            last = len(rendering.tokens) - 1
+            yield ctx.finding(
+                "truncation-cuts-answer",
+                f"max_length={getattr(ctx.options, 'max_length', None)} cuts assistant message "
+                f"{span.message} before its end-of-turn token: the model learns an answer that "
+                "never ends. Raise max_length, or drop or split over-long conversations.",
+                [last])
+
+
+@check("generation-prompt-in-training", "error",
+       "A training render ends with an open assistant header.", scope="rendering")
+def generation_prompt_in_training(ctx: LintContext) -> Iterator[Finding]:
+    rendering = ctx.rendering
+    if rendering is None or getattr(ctx.options, "add_generation_prompt", False):
+        return
+    tail_start = max((s.end for s in rendering.spans), default=0)
+    tail = rendering.text[tail_start:]
+    header = _assistant_header(ctx)
+    if header and tail.strip() and tail.strip().endswith(header.strip()):
+        yield ctx.finding(
+            "generation-prompt-in-training",
+            f"The training text ends with an open assistant header {header.strip()!r} although "
+            "add_generation_prompt is false: the template appends it unconditionally, so the "
+            "model learns that a finished conversation continues with a new assistant turn. "
+            "Fix the template to emit it only `{% if add_generation_prompt %}`.",
+            _tokens_in(ctx, tail_start, len(rendering.text)))
+
+
+def _assistant_header(ctx: LintContext) -> str | None:
+    assert ctx.rendering is not None
+    markers = markers_from_rendering(ctx.rendering)
+    if "assistant" in markers.header_texts:
+        return markers.header_texts["assistant"]
+    from app.lint.markers import probe_markers
+
+    if ctx.renderer is None or ctx.options is None or ctx.dialect is None:
+        return None
+    probed = probe_markers(ctx.tokenizer, ctx.dialect, ctx.options, ctx.renderer)
+    return probed.header_texts.get("assistant") if probed else None
+
+
+@check("default-system-injected", "warning",
+       "The template added a system prompt that is not in the messages.", scope="rendering")
+def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
+    rendering = ctx.rendering
+    if rendering is None or not rendering.spans:
+        return
+    first = min(s.start for s in rendering.spans)
+    words = _plain_words(ctx, rendering.text[:first])
+    if words:
+        yield ctx.finding(
+            "default-system-injected",
+            f"The template wrote text that is in no message before the first one "
+            f"({words[:60]!r}...): a default system prompt. Every sample then trains with it; "
+            "pass an explicit system message (even an empty one) or remove the default from the "
+            "template.", _tokens_in(ctx, 0, first))
+
+
+def _plain_words(ctx: LintContext, text: str) -> str:
+    """`text` without special tokens, role names and whitespace: what a human wrote."""
+    if ctx.facts.special_pattern is not None:
+        text = ctx.facts.special_pattern.sub(" ", text)
+    return " ".join(ROLE_WORDS.sub(" ", text).split())
+
+
+@check("dialect-mismatch", "error",
+       "The dialect's role markers are not single special tokens in this tokenizer, or its "
+       "end-of-turn token is not the tokenizer's EOS.", scope="rendering")
+def dialect_mismatch(ctx: LintContext) -> Iterator[Finding]:
+    rendering = ctx.rendering
+    if rendering is None:
+        return
+    markers = markers_from_rendering(rendering)
+    pieces = set(markers.header_texts.values())
+    if markers.eot_text:
+        pieces.add(markers.eot_text)
+    broken = sorted({m for text in pieces for m in SPECIAL_LOOKING.findall(text)
+                     if m not in ctx.facts.special_by_text
+                     and len(ctx.facts.encode(ctx.tokenizer, m)) > 1})
+    if broken:
+        where = [i for m in broken for i in _occurrences(ctx, m)]
+        yield ctx.finding(
+            "dialect-mismatch",
+            f"The markers {', '.join(broken)} of dialect {ctx.dialect!r} are not tokens of this "
+            "tokenizer: they split into ordinary pieces, so the model never saw them. Use the "
+            "dialect this model was trained with (often 'tokenizer').", where)
+    yield from _eot_not_eos(ctx, markers.eot_ids)
+
+
+def _occurrences(ctx: LintContext, marker: str) -> list[int]:
+    assert ctx.rendering is not None
+    text, found = ctx.rendering.text, []
+    for m in re.finditer(re.escape(marker), text):
+        found.extend(_tokens_in(ctx, m.start(), m.end()))
+    return found[:64]
+
+
+def _eot_not_eos(ctx: LintContext, eot_ids: frozenset[int]) -> Iterator[Finding]:
+    eos = ctx.facts.eos_id
+    if len(eot_ids) != 1 or eos is None or eos in eot_ids:
+        return
+    (eot,) = eot_ids
+    where = [i for i, tid in enumerate(ctx.view.ids) if tid == eot]
+    severity = "info" if eot in ctx.facts.special_ids else "warning"
+    yield ctx.finding(
+        "dialect-mismatch",
+        f"Turns end with {ctx.facts.token_text(ctx.tokenizer, eot)} but the tokenizer's EOS is "
+        f"{ctx.facts.token_text(ctx.tokenizer, eos)}: generation stops only where the serving "
+        "stack also stops on the end-of-turn token. Set eos_token (or generation_config's "
+        "eos_token_id) to it when you save the fine-tuned model.", where, severity=severity)
+
+
+@check("response-template-context", "warning",
+       "The assistant marker tokenizes differently alone than in context.", scope="rendering")
+def response_template_context(ctx: LintContext) -> Iterator[Finding]:
+    rendering = ctx.rendering
+    if rendering is None:
+        return
+    missed: list[int] = []
+    header_text = None
+    for span in rendering.spans:
+        if span.role != "assistant" or span.content_start <= span.start:
+            continue
+        header_text = rendering.text[span.start:span.content_start]
+        alone = ctx.facts.encode(ctx.tokenizer, header_text.strip() or header_text)
+        region = _tokens_in(ctx, span.start, span.content_start)
+        if not region or not alone:
+            continue
+        window = rendering.input_ids[region[0]:region[-1] + 1]
+        if not find_all(window, alone):
+            missed.extend(region)
+    if missed:
+        yield ctx.finding(
+            "response-template-context",
+            f"The assistant marker {header_text!r} tokenizes differently alone than inside the "
+            "conversation: a completion-only collator that searches for its ids misses these "
+            "turns. Pass the marker's in-context token ids to the collator, or mask by "
+            "message attribution instead.", missed)

@@ -1,0 +1,82 @@
+"""Checks that render the conversation again: prefix stability and training vs inference.
+
+Design concession: prefix stability is checked at most at `MAX_CUTS` assistant turns (the first
+ones), because each cut is a full render; a template that only diverges late in very long
+conversations can slip through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from app.chat.tokens import Finding
+from app.lint.context import LintContext
+from app.lint.registry import check
+
+MAX_CUTS = 4
+
+
+def _first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
+    """Index of the first position where a and b differ over their common length, or None.
+
+    Example: ([1, 2, 3], [1, 5, 3, 4]) -> 1; ([1, 2], [1, 2, 3]) -> None
+    """
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None
+
+
+@check("template-not-prefix-stable", "warning",
+       "Rendering the first k messages is not a prefix of rendering all of them.", scope="deep")
+def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
+    rendering, conversation = ctx.rendering, ctx.conversation
+    if rendering is None or not conversation or ctx.renderer is None:
+        return
+    cuts = [k for k, m in enumerate(conversation[:-1]) if m.role == "assistant"][:MAX_CUTS]
+    full = rendering.input_ids
+    for k in cuts:
+        part = ctx.rerender(conversation[:k + 1], add_generation_prompt=False, max_length=None)
+        at = _first_difference(part.input_ids, full)
+        if at is None and len(part.input_ids) > len(full) and not rendering.truncated_tokens:
+            at = len(full)
+        if at is None:
+            continue
+        yield ctx.finding(
+            "template-not-prefix-stable",
+            f"Rendering messages 0..{k} is not a prefix of rendering all {len(conversation)}: "
+            f"they differ from token {at} on (the template rewrites earlier turns, e.g. strips "
+            "reasoning, or closes the text differently). The model is trained on turns it will "
+            "never see at inference in that form; train on one sample per assistant turn "
+            "(train_on=last_assistant on each prefix).",
+            list(range(at, min(at + 8, len(full)))))
+        return
+
+
+@check("train-inference-mismatch", "warning",
+       "The training render up to the last assistant header differs from the inference render.",
+       scope="deep")
+def train_inference_mismatch(ctx: LintContext) -> Iterator[Finding]:
+    rendering, conversation = ctx.rendering, ctx.conversation
+    if rendering is None or not conversation or ctx.renderer is None:
+        return
+    last = max((k for k, m in enumerate(conversation) if m.role == "assistant"), default=None)
+    span = next((s for s in rendering.spans if s.message == last), None)
+    if not last or span is None:
+        return
+    prompt = ctx.rerender(conversation[:last], add_generation_prompt=True, max_length=None)
+    cut = next((t.index for t in rendering.tokens if t.end > span.content_start),
+               len(rendering.tokens))
+    train_ids = list(rendering.input_ids[:cut])
+    infer_ids = list(prompt.input_ids)
+    if train_ids == infer_ids:
+        return
+    at = _first_difference(train_ids, infer_ids)
+    at = min(len(train_ids), len(infer_ids)) if at is None else at
+    yield ctx.finding(
+        "train-inference-mismatch",
+        f"Up to the last assistant answer, the training render ({len(train_ids)} tokens) and "
+        f"the inference prompt with add_generation_prompt=True ({len(infer_ids)} tokens) differ "
+        f"from token {at} on: the model is trained after a prompt it will not get at inference. "
+        "Use the same template and options for both.",
+        list(range(at, max(cut, at + 1))))
