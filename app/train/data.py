@@ -1,0 +1,96 @@
+"""Training data: conversations rendered by the engine, so labels are the ones the browser shows.
+
+Design concession: every conversation is rendered up front (small fine-tunes, a few thousand rows at
+most) and cut at ``max_length`` by the engine; conversations with no trained token are dropped,
+since they would only add padding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.chat.messages import Message
+from app.chat.tokens import IGNORE_INDEX
+from app.errors import InputError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass
+class TrainingData:
+    """Conversations to train on, prompts to sample before/after, and an optional checker."""
+
+    conversations: list[list[Message]]
+    prompts: list[str]
+    check: dict[str, str] | None = None
+    behaviour: str | None = None
+    examples: list[dict[str, list[int]]] = field(default_factory=list)
+
+
+def load_demo() -> dict[str, Any]:
+    """The bundled demo dataset: 60 conversations teaching one checkable behaviour."""
+    return json.loads((DATA_DIR / "demo.json").read_text(encoding="utf-8"))
+
+
+def load_data(data: dict[str, Any], sample_prompts: list[str] | None = None) -> TrainingData:
+    """Parse the job's `data` field into conversations and sample prompts.
+
+    Example: {"dataset": "demo"} -> 60 conversations, 4 held-out prompts, check regex "^\\s*Ahoy!"
+    """
+    from app.chat.messages import parse_row
+
+    if data.get("dataset") == "demo":
+        demo = load_demo()
+        conversations = [parse_row(row) for row in demo["conversations"]]
+        prompts = sample_prompts or demo["held_out_prompts"]
+        return TrainingData(conversations, prompts, demo["check"], demo["behaviour"])
+    conversations = []
+    for index, row in enumerate(data["conversations"]):
+        try:
+            conversations.append(parse_row(row if isinstance(row, dict) else {"messages": row}))
+        except (InputError, KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"data.conversations[{index}] is not a conversation: {exc}",
+                             field=f"data.conversations[{index}]") from exc
+    return TrainingData(conversations, sample_prompts or _first_prompts(conversations))
+
+
+def _first_prompts(conversations: list[list[Message]], limit: int = 3) -> list[str]:
+    """Without held-out prompts, sample on the first user turns of the data itself."""
+    prompts = []
+    for conversation in conversations:
+        first = next((m.content for m in conversation if m.role == "user"), None)
+        if first and first not in prompts:
+            prompts.append(first)
+        if len(prompts) == limit:
+            break
+    return prompts
+
+
+def render_examples(conversations: list[list[Message]], dialect: str, tokenizer: Any,
+                    train_on: str, max_length: int) -> list[dict[str, list[int]]]:
+    """Render each conversation; keep input_ids and labels of those with a trained token."""
+    from app.chat.render import RenderOptions, render
+
+    options = RenderOptions(train_on=train_on, max_length=max_length)
+    examples = []
+    for conversation in conversations:
+        rendering = render(conversation, dialect, tokenizer, options)
+        if any(label != IGNORE_INDEX for label in rendering.labels[1:]):
+            examples.append({"input_ids": list(rendering.input_ids),
+                             "labels": list(rendering.labels)})
+    if not examples:
+        raise InputError("No conversation has a trained token under these settings; check "
+                         "'train_on' and 'max_length'.", field="train_on")
+    return examples
+
+
+def prompt_ids(prompt: str, dialect: str, tokenizer: Any) -> list[int]:
+    """Token ids of one user prompt followed by the assistant header, as the model will see it."""
+    from app.chat.render import RenderOptions, render
+
+    rendering = render([Message("user", prompt)], dialect, tokenizer,
+                       RenderOptions(add_generation_prompt=True))
+    return list(rendering.input_ids)

@@ -1,0 +1,147 @@
+"""What a fine-tune job asks for, checked before anything is stored.
+
+The shape (types, ranges, NaN) is checked by pydantic, so the web layer turns a bad body into one
+422; the limits that depend on settings (steps, length, dialect, model) by `check_spec`, which
+raises the core's own errors naming the setting to change.
+
+Design concession: a model reference is either a bundled asset name, a local directory under the
+allowed roots, or a Hub id; no remote code is ever trusted.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.errors import InputError, LimitError, UnavailableError
+from app.settings import Settings
+
+DATASETS = ("demo",)
+
+
+class DataSpec(BaseModel):
+    """Either inline conversations (rows in any format the engine parses) or a bundled dataset."""
+
+    model_config = ConfigDict(extra="forbid")
+    conversations: list[Any] | None = None
+    dataset: Literal["demo"] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DataSpec:
+        if (self.conversations is None) == (self.dataset is None):
+            raise ValueError("give exactly one of 'conversations' or 'dataset'")
+        if self.conversations is not None and not self.conversations:
+            raise ValueError("'conversations' is empty")
+        return self
+
+
+class JobSpec(BaseModel):
+    """A fine-tune job. Example: {"model": "smollm2", "data": {"dataset": "demo"}, "steps": 20}"""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field("smollm2", min_length=1, max_length=400)
+    tokenizer: str | None = Field(None, max_length=400)
+    dialect: str = Field("tokenizer", min_length=1, max_length=100)
+    train_on: Literal["assistant", "last_assistant", "all"] = "assistant"
+    data: DataSpec = Field(default_factory=lambda: DataSpec(dataset="demo"))
+    steps: int = Field(30, ge=1)
+    batch_size: int = Field(4, ge=1, le=1024)
+    grad_accum: int = Field(1, ge=1, le=1024)
+    max_length: int = Field(256, ge=8)
+    learning_rate: float = Field(5e-5, gt=0, le=1.0)
+    warmup_steps: int | None = Field(None, ge=0)
+    neftune_alpha: float = Field(5.0, ge=0, le=1000)
+    neftune_mode: Literal["paper", "hf"] = "paper"
+    compare_baseline: bool = False
+    pack: bool = False
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    sample_prompts: list[str] | None = Field(None, max_length=16)
+    max_new_tokens: int = Field(48, ge=1, le=512)
+
+    @field_validator("learning_rate", "neftune_alpha")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @property
+    def arms(self) -> list[tuple[str, float]]:
+        """(arm name, alpha) in the order they train."""
+        main = ("neftune", self.neftune_alpha) if self.neftune_alpha > 0 else ("plain", 0.0)
+        return [main, ("baseline", 0.0)] if self.compare_baseline and self.neftune_alpha > 0 else [
+            main]
+
+
+def check_spec(spec: JobSpec, settings: Settings) -> None:
+    """Settings-dependent checks; raise before anything is stored."""
+    if spec.steps > settings.max_train_steps:
+        raise LimitError(f"steps={spec.steps} is over the limit of {settings.max_train_steps}; "
+                         "it is limited by the max_train_steps setting.", field="steps",
+                         setting="max_train_steps")
+    if spec.max_length > settings.max_train_length:
+        raise LimitError(f"max_length={spec.max_length} is over the limit of "
+                         f"{settings.max_train_length}; it is limited by the max_train_length "
+                         "setting.", field="max_length", setting="max_train_length")
+    rows = spec.data.conversations or []
+    if len(rows) > settings.max_train_conversations:
+        raise LimitError(f"{len(rows)} conversations is over the limit of "
+                         f"{settings.max_train_conversations}; it is limited by the "
+                         "max_train_conversations setting.", field="data.conversations",
+                         setting="max_train_conversations")
+    _check_dialect(spec.dialect)
+    resolve_model(spec.model, settings)
+
+
+def _check_dialect(dialect: str) -> None:
+    from app.dialects.registry import list_dialects
+
+    known = {d["slug"] if isinstance(d, dict) else str(d) for d in list_dialects()}
+    known.add("tokenizer")
+    if dialect not in known:
+        raise InputError(f"Unknown dialect {dialect!r}; choose one of {sorted(known)}. "
+                         "Change the 'dialect' field.", field="dialect")
+
+
+def resolve_model(ref: str, settings: Settings) -> str:
+    """A bundled name -> its asset folder; an allowed local folder -> itself; else a Hub id.
+
+    Example: "smollm2" -> "~/.cache/maskscope/assets/smollm2"
+    """
+    bundled = settings.assets_dir / ref
+    if "/" not in ref and "\\" not in ref and ref not in (".", ".."):
+        if (bundled / "config.json").is_file():
+            return str(bundled)
+        if ref == "smollm2":
+            raise UnavailableError("The smollm2 model is not fetched yet; run `maskscope assets "
+                                   "fetch`.", field="model")
+    path = Path(ref).expanduser()
+    if path.is_absolute() or ref.startswith("."):
+        return _allowed_dir(path, settings)
+    if "\x00" in ref or ".." in ref.split("/") or not settings.allow_hub or ref.count("/") != 1:
+        raise InputError(f"Unknown model {ref!r}: give a bundled name, a folder under the "
+                         "tokenizer_roots setting, or a Hub id. Change the 'model' field.",
+                         field="model", setting="tokenizer_roots")
+    return ref
+
+
+def _allowed_dir(path: Path, settings: Settings) -> str:
+    if "\x00" in str(path):
+        raise InputError("The model path contains a NUL byte. Change the 'model' field.",
+                         field="model")
+    real = path.resolve()
+    roots = [Path(r).resolve() for r in settings.tokenizer_roots]
+    if not any(real == root or root in real.parents for root in roots):
+        raise InputError(f"The folder {str(path)!r} is outside the allowed roots; it is limited "
+                         "by the tokenizer_roots setting.", field="model",
+                         setting="tokenizer_roots")
+    if not (real / "config.json").is_file():
+        raise InputError(f"The folder {str(path)!r} holds no config.json. Change the 'model' "
+                         "field.", field="model")
+    if not any(real.glob("*.safetensors")):
+        raise InputError(f"The folder {str(path)!r} holds no safetensors weights (pickle weights "
+                         "are refused). Change the 'model' field.", field="model")
+    return str(real)
