@@ -35,9 +35,10 @@ class Settings:
     max_body_bytes: int = _setting(4_000_000, "Largest JSON request body, in bytes.")
     max_upload_bytes: int = _setting(512_000_000, "Largest uploaded dataset file, in bytes.")
     max_upload_rows: int = _setting(200_000, "Most rows read from one uploaded dataset.")
-    max_line_bytes: int = _setting(16_000_000, "Longest line of an uploaded JSONL dataset, in bytes.")
+    max_line_bytes: int = _setting(
+        16_000_000, "Longest line of an uploaded JSONL dataset, in bytes.")
     inspect_probe_rows: int = _setting(
-        3, "Dataset rows on which the re-rendering lints (prefix stability, train vs inference) run.")
+        3, "Dataset rows on which the re-rendering lints (prefix stability, train/inference) run.")
     inspect_max_row_reports: int = _setting(
         2_000, "Most rows with findings listed in one inspection result (the summary counts all).")
     max_messages: int = _setting(2_000, "Most messages in one conversation.")
@@ -56,6 +57,7 @@ class Settings:
     max_queued_jobs: int = _setting(8, "Most fine-tune jobs waiting or running at once; more get 429.")
     max_train_steps: int = _setting(5_000, "Most optimizer steps one fine-tune job may ask for.")
     max_train_length: int = _setting(4_096, "Longest training sequence a job may ask for, in tokens.")
+    max_train_conversations: int = _setting(20_000, "Most inline conversations in one fine-tune job.")
 
     @property
     def assets_dir(self) -> Path:
