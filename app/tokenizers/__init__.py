@@ -1,0 +1,1 @@
+"""Tokenizers by reference: bundled offline assets, local folders under allowed roots, Hub ids."""
