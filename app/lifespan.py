@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI
 
 from app.templating.worker import start_workers
+from app.train.runner import start_jobs
 
 StartupHook = Callable[[FastAPI], Awaitable[Callable[[], Awaitable[None]] | None]]
 
 # Each hook runs at start-up and may return an async cleanup run at shut-down.
-STARTUP_HOOKS: list[StartupHook] = [start_workers]
+STARTUP_HOOKS: list[StartupHook] = [start_workers, start_jobs]
 
 
 @contextlib.asynccontextmanager

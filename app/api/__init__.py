@@ -1,5 +1,5 @@
 """JSON routers under /api. Each module exposes `router`; add it to `routers` below."""
 
-from app.api import health
+from app.api import health, jobs
 
-routers = [health.router]
+routers = [health.router, jobs.router]

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.chat.messages import Message
+from app.chat.messages import Message, parse_row
+from app.chat.render import RenderOptions, render
 from app.chat.tokens import IGNORE_INDEX
 from app.errors import InputError
+from app.settings import Settings
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -40,8 +42,6 @@ def load_data(data: dict[str, Any], sample_prompts: list[str] | None = None) -> 
 
     Example: {"dataset": "demo"} -> 60 conversations, 4 held-out prompts, check regex "^\\s*Ahoy!"
     """
-    from app.chat.messages import parse_row
-
     if data.get("dataset") == "demo":
         demo = load_demo()
         conversations = [parse_row(row) for row in demo["conversations"]]
@@ -70,11 +70,10 @@ def _first_prompts(conversations: list[list[Message]], limit: int = 3) -> list[s
 
 
 def render_examples(conversations: list[list[Message]], dialect: str, tokenizer: Any,
-                    train_on: str, max_length: int) -> list[dict[str, list[int]]]:
+                    train_on: str, max_length: int,
+                    settings: Settings | None = None) -> list[dict[str, list[int]]]:
     """Render each conversation; keep input_ids and labels of those with a trained token."""
-    from app.chat.render import RenderOptions, render
-
-    options = RenderOptions(train_on=train_on, max_length=max_length)
+    options = RenderOptions(train_on=train_on, max_length=max_length, settings=settings)
     examples = []
     for conversation in conversations:
         rendering = render(conversation, dialect, tokenizer, options)
@@ -89,8 +88,6 @@ def render_examples(conversations: list[list[Message]], dialect: str, tokenizer:
 
 def prompt_ids(prompt: str, dialect: str, tokenizer: Any) -> list[int]:
     """Token ids of one user prompt followed by the assistant header, as the model will see it."""
-    from app.chat.render import RenderOptions, render
-
     rendering = render([Message("user", prompt)], dialect, tokenizer,
                        RenderOptions(add_generation_prompt=True))
     return list(rendering.input_ids)

@@ -1,0 +1,131 @@
+"""Fine-tune jobs over HTTP: submit, list, follow (SSE), cancel, download artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from app.api.deps import SettingsDep
+from app.chat.messages import parse_row
+from app.errors import InputError, NotFoundError
+from app.train.runner import JobRunner
+from app.train.spec import JobSpec, check_spec
+from app.train.store import FINISHED, JobStore
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+SSE_POLL_S = 0.5
+SSE_HEARTBEAT_S = 15.0
+
+
+def get_store(request: Request) -> JobStore:
+    return request.app.state.job_store
+
+
+def get_runner(request: Request) -> JobRunner:
+    return request.app.state.job_runner
+
+
+StoreDep = Annotated[JobStore, Depends(get_store)]
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+
+
+def _check_rows(spec: JobSpec) -> None:
+    """Inline conversations must parse now, so a bad one is a 422 and not a failed job later."""
+    for index, row in enumerate(spec.data.conversations or []):
+        try:
+            parse_row(row if isinstance(row, dict) else {"messages": row})
+        except (InputError, KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"data.conversations[{index}] is not a conversation: {exc}",
+                             field=f"data.conversations[{index}]") from exc
+
+
+@router.post("", status_code=202)
+def submit_job(spec: JobSpec, settings: SettingsDep, store: StoreDep, runner: RunnerDep,
+               idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+               ) -> JSONResponse:
+    """Queue a fine-tune; the same Idempotency-Key with the same body returns the same job."""
+    check_spec(spec, settings)
+    _check_rows(spec)
+    job, created = store.create(spec.model_dump(mode="json"), spec.steps * len(spec.arms),
+                                key=idempotency_key, max_active=settings.max_queued_jobs)
+    if created:
+        runner.wake.set()
+    return JSONResponse({"id": job["id"], "status": job["status"]}, status_code=202,
+                        headers={"Location": f"/api/jobs/{job['id']}"})
+
+
+@router.get("")
+def list_jobs(store: StoreDep) -> dict[str, Any]:
+    """Every job, newest first (without its metrics)."""
+    return {"jobs": store.list()}
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
+    """One job with its metrics, samples and artifacts."""
+    return store.get(job_id)
+
+
+@router.post("/{job_id}/cancel")
+def cancel_job(job_id: str, store: StoreDep) -> dict[str, Any]:
+    """Queued: cancelled now. Running: stops at its next step. Finished: 409."""
+    return store.cancel(job_id)
+
+
+@router.get("/{job_id}/artifacts/{name}")
+def download_artifact(job_id: str, name: str, store: StoreDep,
+                      settings: SettingsDep) -> FileResponse:
+    """One file of the fine-tuned model (only names the job itself listed)."""
+    job = store.get(job_id, metrics=False)
+    if name not in job["artifacts"]:
+        raise NotFoundError(f"Job {job_id} has no artifact {name!r}; it has "
+                            f"{', '.join(job['artifacts']) or 'none yet'}.", field="name")
+    return FileResponse(settings.jobs_dir / job_id / "model" / name, filename=name)
+
+
+@router.get("/{job_id}/events")
+async def job_events(job_id: str, request: Request, store: StoreDep,
+                     last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+    """Server-Sent Events: every metric as it happens, progress, then the final status."""
+    store.get(job_id, metrics=False)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    return StreamingResponse(_stream(job_id, request, store, after),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _sse(event: str, data: Any, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+async def _stream(job_id: str, request: Request, store: JobStore,
+                  after: int) -> AsyncIterator[str]:
+    last_progress, last_status, quiet = None, None, 0.0
+    while True:
+        job = store.get(job_id, metrics=False)
+        for metric in store.metrics(job_id, after):
+            after = metric["seq"]
+            yield _sse("metric", metric, after)
+            quiet = 0.0
+        if job["progress"] != last_progress:
+            last_progress = job["progress"]
+            yield _sse("progress", last_progress)
+        if job["status"] in FINISHED:
+            yield _sse("status", store.get(job_id))
+            return
+        if job["status"] != last_status:
+            last_status = job["status"]
+            yield _sse("status", {"id": job_id, "status": last_status})
+        if quiet >= SSE_HEARTBEAT_S:
+            yield ": keep-alive\n\n"
+            quiet = 0.0
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(SSE_POLL_S)
+        quiet += SSE_POLL_S

@@ -1,0 +1,142 @@
+"""One fine-tune job, start to finish, inside its own process (``python -m app.train SPEC.json``).
+
+The job folder holds ``spec.json`` (written by the runner), ``events.jsonl`` (appended here, read
+by the server: progress, metrics, samples, artifacts, final status), ``CANCEL`` (created by the
+server to stop at the next step) and ``model/`` (safetensors + tokenizer with its chat template).
+
+Design concession: events go through a file rather than a pipe, so the same entry point works
+alone and under torchrun (whose launcher owns the children's stdout), and a server restart can
+still read what a job wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.settings import Settings
+from app.train import distributed
+from app.train.data import TrainingData, load_data, prompt_ids, render_examples
+from app.train.loop import LoopConfig, train
+from app.train.modeling import load_model, load_training_tokenizer, save_model, stop_token_ids
+from app.train.spec import JobSpec, resolve_model
+
+log = logging.getLogger(__name__)
+
+
+class Events:
+    """Append-only JSON lines; only rank 0 writes."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path, self.enabled = path, enabled
+
+    def __call__(self, kind: str, **payload: Any) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"type": kind, "time": time.time(), **payload}) + "\n")
+
+
+def run_job(spec_path: Path) -> int:
+    """Run the job described by spec.json; return the process exit code."""
+    job_dir = spec_path.parent
+    payload = json.loads(spec_path.read_text(encoding="utf-8"))
+    spec = JobSpec.model_validate(payload["spec"])
+    stop_flag = {"signal": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop_flag.update(signal=True))
+    with distributed.session() as dist:
+        events = Events(job_dir / "events.jsonl", dist.is_main)
+
+        def should_stop() -> bool:
+            return stop_flag["signal"] or (job_dir / "CANCEL").exists()
+
+        try:
+            status = _run(spec, job_dir, dist, events, should_stop)
+        except Exception as exc:  # the job's error becomes its status; the server stays up
+            log.exception("job failed")
+            events("status", status="failed", error=f"{type(exc).__name__}: {exc}")
+            return 1
+        events("status", status=status)
+    return 0
+
+
+def _run(spec: JobSpec, job_dir: Path, dist: distributed.Dist, events: Events,
+         should_stop: Any) -> str:
+    settings = Settings.from_env()
+    model_path = resolve_model(spec.model, settings)
+    tokenizer = load_training_tokenizer(spec, settings)
+    data = load_data(spec.data.model_dump(exclude_none=True), spec.sample_prompts)
+    data.examples = render_examples(data.conversations, spec.dialect, tokenizer, spec.train_on,
+                                    spec.max_length, settings)
+    total = spec.steps * len(spec.arms)
+    events("progress", step=0, total_steps=total, examples=len(data.examples),
+           device=str(dist.device), world_size=dist.world)
+    torch.manual_seed(spec.seed)
+    model = load_model(model_path, dist)
+    samples = _sample(model, tokenizer, spec, data, dist, "before", [])
+    events("samples", samples=samples)
+    offset = 0
+    for arm, alpha in spec.arms:
+        if offset:
+            torch.manual_seed(spec.seed)
+            model = load_model(model_path, dist)
+        done = _train_arm(model, spec, data, tokenizer, dist, events, arm, alpha, offset,
+                          should_stop)
+        if done < spec.steps:
+            return "cancelled"
+        key = "after" if offset == 0 else f"after_{arm}"
+        samples = _sample(model, tokenizer, spec, data, dist, key, samples)
+        events("samples", samples=samples)
+        if offset == 0 and dist.is_main:
+            files = save_model(model, tokenizer, spec, job_dir / "model")
+            events("artifacts", files=files)
+        offset += spec.steps
+        dist.barrier()
+    return "succeeded"
+
+
+def _train_arm(model: Any, spec: JobSpec, data: TrainingData, tokenizer: Any,
+               dist: distributed.Dist, events: Events, arm: str, alpha: float, offset: int,
+               should_stop: Any) -> int:
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    warmup = spec.warmup_steps if spec.warmup_steps is not None else max(0, spec.steps // 10)
+    config = LoopConfig(steps=spec.steps, batch_size=spec.batch_size, grad_accum=spec.grad_accum,
+                        learning_rate=spec.learning_rate, warmup_steps=warmup,
+                        neftune_alpha=alpha, neftune_mode=spec.neftune_mode, pack=spec.pack,
+                        seed=spec.seed, pad_id=pad_id)
+
+    def emit(metric: dict[str, Any]) -> None:
+        events("metric", arm=arm, **metric)
+        events("progress", step=offset + metric["step"], total_steps=spec.steps * len(spec.arms))
+
+    return train(model, data.examples, config, dist, emit=emit, should_stop=should_stop)
+
+
+@torch.no_grad()
+def _sample(model: Any, tokenizer: Any, spec: JobSpec, data: TrainingData,
+            dist: distributed.Dist, key: str, samples: list[dict[str, Any]]) -> list[dict]:
+    """Greedy answers to the sample prompts, added under `key` (rank 0 only)."""
+    if not dist.is_main:
+        return samples
+    model.eval()
+    out = [dict(s) for s in samples] or [{"prompt": p} for p in data.prompts]
+    stops = stop_token_ids(tokenizer)
+    for sample in out:
+        ids = torch.tensor([prompt_ids(sample["prompt"], spec.dialect, tokenizer)],
+                           device=dist.device)
+        with dist.autocast():
+            generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                       max_new_tokens=spec.max_new_tokens, do_sample=False,
+                                       eos_token_id=stops, pad_token_id=stops[0])
+        sample[key] = tokenizer.decode(generated[0, ids.shape[1]:], skip_special_tokens=True)
+        sample[key] = sample[key].strip()
+        if data.check:
+            sample[f"{key}_passes"] = bool(re.search(data.check["regex"], sample[key]))
+    return out

@@ -1,0 +1,212 @@
+"""Runs queued jobs one at a time, each in its own process, and feeds its events into the store.
+
+One job at a time: the GPU (or the CPU) is never shared between two fine-tunes. A job is
+``python -m app.train JOB_DIR/spec.json``; with more than one CUDA device the same entry point runs
+under ``torchrun --standalone --nproc_per_node=N`` (DDP). The runner tails the job's
+``events.jsonl`` into SQLite, turns a cancel request into the ``CANCEL`` file the loop checks at
+each step, and records the final status (or the log's tail when the process died).
+
+Design concession: polling (a few times a second) instead of inotify or pipes: portable, and the
+same code survives torchrun owning the children's output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings
+from app.train.store import JobStore
+
+log = logging.getLogger(__name__)
+POLL_S = 0.25
+STOP_GRACE_S = 10.0
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The server's settings as MASKSCOPE_* variables, so the job process sees the same ones."""
+    env = {}
+    for f in dataclasses.fields(Settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list):
+            text = os.pathsep.join(str(v) for v in value)
+        else:
+            text = str(value)
+        env[f"MASKSCOPE_{f.name.upper()}"] = text
+    return env
+
+
+def job_command(spec_path: Path, gpus: int) -> list[str]:
+    """The command for one job. Example: 2 GPUs -> [python, -m, torch.distributed.run, ...]"""
+    if gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={gpus}", "-m", "app.train", str(spec_path)]
+    return [sys.executable, "-m", "app.train", str(spec_path)]
+
+
+def cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+class JobRunner:
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self.wake = asyncio.Event()
+        self.process: subprocess.Popen | None = None
+        self.current: str | None = None
+        self.stopping = False
+
+    async def run_forever(self) -> None:
+        while not self.stopping:
+            job = self.store.claim_next()
+            if job is None:
+                self.wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                continue
+            try:
+                await self._run(job)
+            except Exception as exc:  # one broken job must not stop the queue
+                log.exception("job %s crashed the runner", job["id"])
+                self.store.finish(job["id"], "failed", f"{type(exc).__name__}: {exc}")
+
+    async def _run(self, job: dict[str, Any]) -> None:
+        job_dir = self.settings.jobs_dir / job["id"]
+        job_dir.mkdir(parents=True, exist_ok=True)
+        spec_path = job_dir / "spec.json"
+        spec_path.write_text(json.dumps({"id": job["id"], "spec": job["spec"]}), encoding="utf-8")
+        env = {**os.environ, **settings_env(self.settings)}
+        root = Path(__file__).resolve().parents[2]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+        with (job_dir / "log.txt").open("ab") as logfile:
+            self.process = subprocess.Popen(
+                job_command(spec_path, cuda_devices()), cwd=root, env=env, stdout=logfile,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        (job_dir / "pid").write_text(str(self.process.pid), encoding="utf-8")
+        self.current = job["id"]
+        tail = EventTail(job_dir / "events.jsonl")
+        final: dict[str, Any] = {}
+        try:
+            while self.process.poll() is None:
+                final.update(self._ingest(job["id"], tail))
+                self._forward_cancel(job["id"], job_dir)
+                await asyncio.sleep(POLL_S)
+            final.update(self._ingest(job["id"], tail))
+        finally:
+            code, self.process, self.current = self.process.wait(), None, None
+        self._record_end(job["id"], job_dir, final, code)
+
+    def _ingest(self, job_id: str, tail: EventTail) -> dict[str, Any]:
+        final: dict[str, Any] = {}
+        for event in tail.read():
+            kind = event.get("type")
+            if kind == "metric":
+                self.store.add_metric(job_id, event)
+            elif kind == "progress":
+                info = {k: event[k] for k in ("device", "world_size", "examples") if k in event}
+                self.store.update(job_id, step=event["step"], total_steps=event["total_steps"],
+                                  **({"info": info} if info else {}))
+            elif kind == "samples":
+                self.store.update(job_id, samples=event["samples"])
+            elif kind == "artifacts":
+                self.store.update(job_id, artifacts=event["files"])
+            elif kind == "status":
+                final = event
+        return final
+
+    def _forward_cancel(self, job_id: str, job_dir: Path) -> None:
+        if self.store.get(job_id, metrics=False)["cancel_requested"]:
+            (job_dir / "CANCEL").touch()
+
+    def _record_end(self, job_id: str, job_dir: Path, final: dict[str, Any], code: int) -> None:
+        if self.stopping and final.get("status") != "succeeded":
+            self.store.finish(job_id, "failed", "interrupted")
+            return
+        if final.get("status") in ("succeeded", "cancelled", "failed"):
+            self.store.finish(job_id, final["status"], final.get("error"))
+            return
+        log_tail = (job_dir / "log.txt").read_text(encoding="utf-8", errors="replace")[-800:]
+        self.store.finish(job_id, "failed", f"the job process exited with code {code}: {log_tail}")
+
+    def stop(self) -> None:
+        """Server shutdown: end the running job's process group; it is recorded as interrupted."""
+        self.stopping = True
+        self.wake.set()
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+
+
+class EventTail:
+    """Reads complete new lines of a JSON-lines file, remembering where it stopped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
+def end_orphan(job_dir: Path) -> None:
+    """A job process that outlived a crashed server would share the device with the next job."""
+    try:
+        pid = int((job_dir / "pid").read_text(encoding="utf-8"))
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"app.train" in cmdline:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+async def start_jobs(app: Any) -> Any:
+    """Start-up hook: open the store, mark interrupted jobs, run the queue until shutdown."""
+    settings: Settings = app.state.settings
+    store = JobStore(settings.db_path)
+    interrupted = store.recover()
+    for job_id in interrupted:
+        log.warning("job %s was running when the server stopped: marked failed", job_id)
+        end_orphan(settings.jobs_dir / job_id)
+    runner = JobRunner(store, settings)
+    app.state.job_store, app.state.job_runner = store, runner
+    task = asyncio.create_task(runner.run_forever())
+
+    async def stop() -> None:
+        runner.stop()
+        for _ in range(int(STOP_GRACE_S / POLL_S)):
+            if runner.current is None:
+                break
+            await asyncio.sleep(POLL_S)
+        runner.kill()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            await asyncio.wait_for(task, timeout=2)
+
+    return stop

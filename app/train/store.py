@@ -1,0 +1,213 @@
+"""Fine-tune jobs in one SQLite file: specs, status, progress, metrics, samples, artifacts.
+
+Every call opens its own short connection (WAL mode), so the web workers, the runner task and a
+restart all see one consistent state. Submissions run in an IMMEDIATE transaction: the
+idempotency-key lookup, the queue bound and the insert cannot interleave with another submission.
+
+Design concession: metrics are rows and everything else small is JSON in the job row; that is
+plenty for a job list of hundreds and curves of thousands of points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from app.errors import BusyError, ConflictError, InputError, NotFoundError
+
+ACTIVE = ("queued", "running")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  idempotency_key TEXT UNIQUE,
+  body_hash TEXT,
+  step INTEGER NOT NULL DEFAULT 0,
+  total_steps INTEGER NOT NULL,
+  samples TEXT NOT NULL DEFAULT '[]',
+  artifacts TEXT NOT NULL DEFAULT '[]',
+  info TEXT NOT NULL DEFAULT '{}',
+  error TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL,
+  started_at REAL,
+  finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL REFERENCES jobs(id),
+  arm TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  loss REAL,
+  lr REAL,
+  tokens_per_s REAL,
+  extra TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS metrics_job ON metrics(job_id, seq);
+"""
+
+
+def body_hash(spec: dict[str, Any]) -> str:
+    """Canonical hash of a submitted spec. Example: key order does not matter."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _connect(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    def create(self, spec: dict[str, Any], total_steps: int, *, key: str | None,
+               max_active: int) -> tuple[dict[str, Any], bool]:
+        """Queue a job; the same idempotency key with the same body returns the first job."""
+        digest = body_hash(spec)
+        with self._connect(immediate=True) as db:
+            if key is not None:
+                row = db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+                if row is not None:
+                    if row["body_hash"] != digest:
+                        raise InputError("This Idempotency-Key was already used with a different "
+                                         "job spec; use a new key for a new job.",
+                                         field="Idempotency-Key")
+                    return self._job(db, row), False
+            active = db.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)",
+                                ACTIVE).fetchone()[0]
+            if active >= max_active:
+                raise BusyError(f"{active} jobs are already queued or running; the queue is "
+                                "limited by the max_queued_jobs setting. Retry later.",
+                                setting="max_queued_jobs", headers={"Retry-After": "30"})
+            job_id = uuid.uuid4().hex[:12]
+            db.execute("INSERT INTO jobs (id, status, spec, idempotency_key, body_hash, "
+                       "total_steps, created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                       (job_id, json.dumps(spec), key, digest, total_steps, time.time()))
+            return self._job(db, self._row(db, job_id)), True
+
+    def get(self, job_id: str, *, metrics: bool = True) -> dict[str, Any]:
+        with self._connect() as db:
+            return self._job(db, self._row(db, job_id), metrics=metrics)
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
+            return [self._job(db, row, metrics=False) for row in rows.fetchall()]
+
+    def claim_next(self) -> dict[str, Any] | None:
+        """Oldest queued job, now marked running (one job at a time)."""
+        with self._connect(immediate=True) as db:
+            if db.execute("SELECT 1 FROM jobs WHERE status = 'running'").fetchone():
+                return None
+            row = db.execute("SELECT * FROM jobs WHERE status = 'queued' "
+                             "ORDER BY created_at, rowid LIMIT 1").fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ?",
+                       (time.time(), row["id"]))
+            return self._job(db, self._row(db, row["id"]), metrics=False)
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Queued: cancelled at once. Running: flagged, stops at its next step. Finished: 409."""
+        with self._connect(immediate=True) as db:
+            row = self._row(db, job_id)
+            if row["status"] in FINISHED:
+                raise ConflictError(f"Job {job_id} is already {row['status']}; only queued or "
+                                    "running jobs can be cancelled.")
+            if row["status"] == "queued":
+                db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?",
+                           (time.time(), job_id))
+            else:
+                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+            return self._job(db, self._row(db, job_id), metrics=False)
+
+    def finish(self, job_id: str, status: str, error: str | None = None) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? "
+                       "AND status = 'running'", (status, error, time.time(), job_id))
+
+    def recover(self) -> list[str]:
+        """After a restart: a job left running was interrupted; everything else stays as it was."""
+        with self._connect(immediate=True) as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE status = 'running'")]
+            db.execute("UPDATE jobs SET status = 'failed', error = 'interrupted', finished_at = ? "
+                       "WHERE status = 'running'", (time.time(),))
+            return ids
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Set progress / samples / artifacts / info (JSON-encoded where needed)."""
+        allowed = {"step", "total_steps", "samples", "artifacts", "info"}
+        if not set(fields) <= allowed:
+            raise ValueError(f"unknown job fields {set(fields) - allowed}")
+        values = [json.dumps(v) if k in ("samples", "artifacts", "info") else v
+                  for k, v in fields.items()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as db:
+            db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values, job_id))
+
+    def add_metric(self, job_id: str, metric: dict[str, Any]) -> None:
+        core = ("arm", "step", "loss", "lr", "tokens_per_s")
+        extra = {k: v for k, v in metric.items() if k not in (*core, "type", "time")}
+        with self._connect() as db:
+            db.execute("INSERT INTO metrics (job_id, arm, step, loss, lr, tokens_per_s, extra) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (job_id, *(metric.get(k) for k in core), json.dumps(extra)))
+
+    def metrics(self, job_id: str, after: int = 0) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            return self._metrics(db, job_id, after)
+
+    @staticmethod
+    def _metrics(db: sqlite3.Connection, job_id: str, after: int = 0) -> list[dict[str, Any]]:
+        rows = db.execute("SELECT * FROM metrics WHERE job_id = ? AND seq > ? ORDER BY seq",
+                          (job_id, after))
+        return [{"seq": r["seq"], "arm": r["arm"], "step": r["step"], "loss": r["loss"],
+                 "lr": r["lr"], "tokens_per_s": r["tokens_per_s"], **json.loads(r["extra"])}
+                for r in rows]
+
+    @staticmethod
+    def _row(db: sqlite3.Connection, job_id: str) -> sqlite3.Row:
+        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No job with id {job_id!r}.", field="id")
+        return row
+
+    def _job(self, db: sqlite3.Connection, row: sqlite3.Row, *,
+             metrics: bool = True) -> dict[str, Any]:
+        job = {"id": row["id"], "status": row["status"], "spec": json.loads(row["spec"]),
+               "progress": {"step": row["step"], "total_steps": row["total_steps"]},
+               "samples": json.loads(row["samples"]), "error": row["error"],
+               "artifacts": json.loads(row["artifacts"]), "info": json.loads(row["info"]),
+               "cancel_requested": bool(row["cancel_requested"]),
+               "created_at": row["created_at"], "started_at": row["started_at"],
+               "finished_at": row["finished_at"]}
+        if metrics:
+            job["metrics"] = self._metrics(db, row["id"])
+        return job
