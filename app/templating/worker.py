@@ -84,7 +84,7 @@ def _serve(conn: Connection) -> None:
         except EOFError:
             return
         reply = _run_task(module, name, args, kwargs, memory_bytes, alarm_s)
-        conn.send_bytes(_encode_reply(reply))
+        conn.send_bytes(encode_reply(reply))
 
 
 def _run_task(module: str, name: str, args: tuple, kwargs: dict, memory_bytes: int,
@@ -93,16 +93,21 @@ def _run_task(module: str, name: str, args: tuple, kwargs: dict, memory_bytes: i
     signal.setitimer(signal.ITIMER_REAL, alarm_s)
     _set_memory_ceiling(memory_bytes)
     try:
-        fn = getattr(importlib.import_module(module), name)
-        return {"ok": fn(*args, **kwargs)}
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a described error
-        return {"error": describe_failure(exc)}
+        return execute(lambda: getattr(importlib.import_module(module), name)(*args, **kwargs))
     finally:
         _set_memory_ceiling(None)
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _encode_reply(reply: dict[str, Any]) -> bytes:
+def execute(call: Callable[[], Any]) -> dict[str, Any]:
+    """Run one task; describe the outcome as the reply: {"ok": result} or {"error": failure}."""
+    try:
+        return {"ok": call()}
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a described error
+        return {"error": describe_failure(exc)}
+
+
+def encode_reply(reply: dict[str, Any]) -> bytes:
     try:
         # ASCII escapes carry lone surrogates (broken UTF-8 pieces) through intact.
         return json.dumps(reply, allow_nan=False).encode("ascii")

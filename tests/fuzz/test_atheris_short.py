@@ -1,0 +1,23 @@
+"""A short, bounded run of the atheris target for the template worker (longer: see the target)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+TARGET = Path(__file__).with_name("fuzz_template_worker.py")
+
+
+def test_short_fuzz_run_finds_nothing(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(TARGET), "-runs=2500", "-timeout=10", "-max_len=2048",
+         "-seed=1", str(corpus)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Done 2500 runs" in output
+    assert len(list(corpus.iterdir())) > 5  # seeded and grown: the target really ran
+    assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("timeout-*"))
