@@ -1,5 +1,5 @@
 """JSON routers under /api. Each module exposes `router`; add it to `routers` below."""
 
-from app.api import health, jobs
+from app.api import dialects, health, jobs, render
 
-routers = [health.router, jobs.router]
+routers = [health.router, render.router, dialects.router, jobs.router]

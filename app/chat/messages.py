@@ -1,17 +1,36 @@
-"""Conversations: roles, messages, and parsing of the common dataset row formats."""
+"""Conversations: roles, messages, and parsing of the common dataset row formats.
+
+Design concession: parsing is strict about structure (unknown roles, non-string content and empty
+conversations are errors that name the offending field) but lenient about role spellings that the
+popular dataset formats use (`human`/`gpt` in ShareGPT, `model` in Gemma-style data).
+
+Example:
+    parse_row({"conversations": [{"from": "human", "value": "Hi"},
+                                 {"from": "gpt", "value": "Hello"}]})
+    -> [Message(role="user", content="Hi"), Message(role="assistant", content="Hello")]
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from app.errors import InputError
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 
+# Spellings found in public datasets, mapped to the four roles.
+ROLE_ALIASES: dict[str, str] = {
+    "human": "user", "gpt": "assistant", "model": "assistant", "bot": "assistant",
+    "chatgpt": "assistant", "function": "tool", "observation": "tool", "ipython": "tool",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One turn. `extra` carries template-visible fields beyond role/content (tool_calls, name...)."""
+    """One turn. `extra`: template-visible fields beyond role/content (tool_calls, name...)."""
 
     role: str
     content: str
@@ -22,3 +41,116 @@ class Message:
 
 
 Conversation = list[Message]
+
+
+def normalize_role(raw: Any, where: str) -> str:
+    """Map a role spelling to one of ROLES or raise InputError naming `where`."""
+    if not isinstance(raw, str):
+        raise InputError(f"{where} must be a string, one of {', '.join(ROLES)}.", field=where)
+    role = raw.strip().lower()
+    role = ROLE_ALIASES.get(role, role)
+    if role not in ROLES:
+        raise InputError(f"{where} is {raw!r}; it must be one of {', '.join(ROLES)} "
+                         "(or human/gpt in ShareGPT rows).", field=where)
+    return role
+
+
+def message_from_dict(item: Any, where: str, role_key: str = "role",
+                      content_key: str = "content") -> Message:
+    """Build a Message from one mapping; other keys (tool_calls, name...) go to `extra`."""
+    if not isinstance(item, Mapping):
+        raise InputError(f"{where} must be an object with '{role_key}' and '{content_key}'.",
+                         field=where)
+    if role_key not in item:
+        raise InputError(f"{where} has no '{role_key}'.", field=f"{where}.{role_key}")
+    role = normalize_role(item[role_key], f"{where}.{role_key}")
+    content = item.get(content_key)
+    if content is None and (item.get("tool_calls") or role == "assistant"):
+        content = ""  # an assistant turn carrying only tool calls
+    if not isinstance(content, str):
+        raise InputError(f"{where}.{content_key} must be a string, got "
+                         f"{type(content).__name__}.", field=f"{where}.{content_key}")
+    extra = {k: v for k, v in item.items() if k not in (role_key, content_key) and v is not None}
+    return Message(role=role, content=content, extra=extra)
+
+
+def validate_conversation(conversation: Sequence[Message], *, max_messages: int | None = None,
+                          max_chars: int | None = None) -> None:
+    """Raise InputError/LimitError for an empty or oversized conversation or a bad message."""
+    from app.errors import LimitError
+
+    if not conversation:
+        raise InputError("The conversation is empty; give at least one message.", field="messages")
+    if max_messages is not None and len(conversation) > max_messages:
+        raise LimitError(f"The conversation has {len(conversation):,} messages; the limit is "
+                         f"{max_messages:,} (max_messages setting).", field="messages",
+                         setting="max_messages")
+    total = 0
+    for i, message in enumerate(conversation):
+        if message.role not in ROLES:
+            raise InputError(f"messages[{i}].role is {message.role!r}; it must be one of "
+                             f"{', '.join(ROLES)}.", field=f"messages[{i}].role")
+        if not isinstance(message.content, str):
+            raise InputError(f"messages[{i}].content must be a string.",
+                             field=f"messages[{i}].content")
+        total += len(message.content)
+    if max_chars is not None and total > max_chars:
+        raise LimitError(f"The conversation has {total:,} characters of content; the limit is "
+                         f"{max_chars:,} (max_chars setting).", field="messages",
+                         setting="max_chars")
+
+
+def parse_messages(items: Any, where: str = "messages") -> Conversation:
+    """Parse an OpenAI/HF `messages` list."""
+    if not isinstance(items, list):
+        raise InputError(f"{where} must be a list of messages.", field=where)
+    conversation = [message_from_dict(item, f"{where}[{i}]") for i, item in enumerate(items)]
+    validate_conversation(conversation)
+    return conversation
+
+
+def parse_sharegpt(items: Any, where: str = "conversations") -> Conversation:
+    """Parse a ShareGPT `conversations` list of {from, value} turns."""
+    if not isinstance(items, list):
+        raise InputError(f"{where} must be a list of turns.", field=where)
+    conversation = [message_from_dict(item, f"{where}[{i}]", "from", "value")
+                    for i, item in enumerate(items)]
+    validate_conversation(conversation)
+    return conversation
+
+
+def parse_alpaca(row: Mapping[str, Any]) -> Conversation:
+    """Parse an Alpaca row: instruction (+ input) becomes the user turn, output the answer.
+
+    Example: {"instruction": "Add", "input": "1+1", "output": "2"}
+             -> [user "Add\\n\\n1+1", assistant "2"]
+    """
+    parts = {}
+    for key in ("instruction", "input", "output", "system"):
+        value = row.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise InputError(f"'{key}' must be a string.", field=key)
+        parts[key] = value
+    prompt = parts["instruction"] + (f"\n\n{parts['input']}" if parts["input"] else "")
+    conversation = [Message("user", prompt), Message("assistant", parts["output"])]
+    if parts["system"]:
+        conversation.insert(0, Message("system", parts["system"]))
+    return conversation
+
+
+def parse_row(row: Any) -> Conversation:
+    """Parse one dataset row in any of the three formats (or a bare list of messages)."""
+    if isinstance(row, list):
+        return parse_messages(row)
+    if not isinstance(row, Mapping):
+        raise InputError("A row must be a JSON object (or a list of messages).", field="row")
+    if "messages" in row:
+        return parse_messages(row["messages"])
+    if "conversations" in row:
+        return parse_sharegpt(row["conversations"])
+    if "instruction" in row:
+        return parse_alpaca(row)
+    raise InputError("The row has none of 'messages', 'conversations' (ShareGPT) or "
+                     "'instruction' (Alpaca).", field="row")

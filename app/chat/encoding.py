@@ -1,0 +1,126 @@
+"""Tokenizing a rendered text: whole-string (like `apply_chat_template`) or unit by unit.
+
+Whole-string encoding is what transformers does for Jinja templates. The built-in dialects follow
+their reference implementations instead, which encode segment by segment (Meta's `ChatFormat`
+encodes role, "\\n\\n" and content separately; Llama 2 encodes each [INST] pair on its own): a
+`Unit` is one such encode call, or one control marker that maps to a single token.
+
+Design concession: offsets are the tokenizer's raw character offsets; byte-level pieces of one
+character share the character's offsets, and `partition` turns them into adjacent spans whose
+texts concatenate back to the rendered text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_EOT_HINT = re.compile(r"end|eot|eom|</s>|<eos>", re.IGNORECASE)
+_NOT_EOT = re.compile(r"start|begin|header|pad|unk|mask|think|tool|image|vision", re.IGNORECASE)
+
+
+@dataclass
+class TokenizerInfo:
+    """What rendering needs from a tokenizer, computed once per tokenizer object."""
+
+    added: dict[str, tuple[int, bool]]
+    special_ids: frozenset[int]
+    bos: str | None
+    eos: str | None
+    eot_texts: frozenset[str]
+
+
+_INFO: weakref.WeakKeyDictionary[Any, TokenizerInfo] = weakref.WeakKeyDictionary()
+
+
+def tokenizer_info(tokenizer: Any) -> TokenizerInfo:
+    """Cached facts: added tokens (text -> (id, special)), special ids, BOS/EOS, eot texts."""
+    try:
+        return _INFO[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    added = {tok.content: (tid, bool(tok.special))
+             for tid, tok in tokenizer.added_tokens_decoder.items()}
+    special_ids = frozenset(tid for tid, special in added.values() if special) | frozenset(
+        tokenizer.all_special_ids)
+    eos = tokenizer.eos_token
+    eot = {text for text, (_, special) in added.items()
+           if special and _EOT_HINT.search(text) and not _NOT_EOT.search(text)}
+    if eos:
+        eot.add(eos)
+    info = TokenizerInfo(added=added, special_ids=special_ids, bos=tokenizer.bos_token, eos=eos,
+                         eot_texts=frozenset(eot))
+    with contextlib.suppress(TypeError):
+        _INFO[tokenizer] = info
+    return info
+
+
+@dataclass
+class Encoded:
+    """Token ids with raw offsets (start, end) into the text, aligned."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+
+
+def encode_whole(tokenizer: Any, text: str) -> Encoded:
+    """Tokenize the whole text as apply_chat_template does (no BOS/EOS added, specials parsed)."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                    split_special_tokens=False)
+    return Encoded(list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]])
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One encode call: text encoded alone from `start`, or a marker with a known token id."""
+
+    start: int
+    text: str
+    token_id: int | None = None
+
+
+def encode_units(tokenizer: Any, units: Sequence[Unit]) -> Encoded:
+    """Encode unit by unit (control-token text inside a text unit stays plain text)."""
+    texts = [u.text for u in units if u.token_id is None and u.text]
+    batch = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
+                      split_special_tokens=True) if texts else {"input_ids": [],
+                                                                "offset_mapping": []}
+    ids: list[int] = []
+    offsets: list[tuple[int, int]] = []
+    k = 0
+    for unit in units:
+        if unit.token_id is not None:
+            ids.append(unit.token_id)
+            offsets.append((unit.start, unit.start + len(unit.text)))
+            continue
+        if not unit.text:
+            continue
+        ids.extend(batch["input_ids"][k])
+        offsets.extend((unit.start + s, unit.start + e) for s, e in batch["offset_mapping"][k])
+        k += 1
+    return Encoded(ids, offsets)
+
+
+def partition(offsets: Sequence[tuple[int, int]], text_len: int) -> list[tuple[int, int]]:
+    """Adjacent (start, end) spans covering the text, one per token.
+
+    Example: offsets [(0, 1), (0, 1), (1, 3)] (a character split into two byte pieces)
+             -> [(0, 0), (0, 1), (1, 3)]
+    """
+    n = len(offsets)
+    starts = [0] * n
+    prev = 0
+    for i in range(1, n):
+        s = offsets[i][0]
+        # A piece sharing its character with the next piece gets the character on the last one.
+        prev = s if s > prev else prev
+        starts[i] = prev
+    spans = []
+    for i in range(n):
+        end = starts[i + 1] if i + 1 < n else text_len
+        spans.append((starts[i], end))
+    return spans

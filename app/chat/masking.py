@@ -1,0 +1,106 @@
+"""Which characters, then which tokens, are trained: the loss mask.
+
+A policy picks character ranges from the message spans (content, plus the end-of-turn marker and
+any whitespace before it when `train_on_eot`); a token is trained when its character offsets
+overlap a range, which is the rule transformers uses for `return_assistant_tokens_mask`.
+
+Example: ChatML "<|im_start|>assistant\\nHi<|im_end|>\\n", train_on="assistant":
+         "Hi" and "<|im_end|>" are trained; the header and the final "\\n" are not.
+
+Design concession: a token that straddles a boundary (a merge across header and content) is
+trained, as in transformers, rather than split.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.chat.tokens import MessageSpan
+from app.errors import InputError
+
+TRAIN_ON = ("assistant", "last_assistant", "all")
+Range = tuple[int, int, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class MaskPolicy:
+    """`train_on`: assistant | last_assistant | all; `train_on_eot`: train the closing marker."""
+
+    train_on: str = "assistant"
+    train_on_eot: bool = True
+
+    def __post_init__(self) -> None:
+        if self.train_on not in TRAIN_ON:
+            raise InputError(f"train_on is {self.train_on!r}; it must be one of "
+                             f"{', '.join(TRAIN_ON)}.", field="train_on")
+
+
+def trained_ranges(spans: Sequence[MessageSpan], policy: MaskPolicy, text_len: int,
+                   generation: Sequence[tuple[int, int]] | None = None) -> list[Range]:
+    """Sorted, disjoint (start, end, message) character ranges to train on.
+
+    With `generation` (the template's `{% generation %}` spans) those spans are the assistant
+    output, exactly as transformers' `return_assistant_tokens_mask` sees it.
+    """
+    if policy.train_on == "all":
+        return [(0, text_len, None)]
+    chosen = [s for s in spans if s.role == "assistant"]
+    if policy.train_on == "last_assistant":
+        chosen = chosen[-1:]
+    if generation is not None:
+        return _from_generation(spans, chosen, policy, generation)
+    out: list[Range] = []
+    for s in chosen:
+        end = s.eot_end if policy.train_on_eot and s.eot_end is not None else s.content_end
+        if end > s.content_start:
+            out.append((s.content_start, end, s.message))
+    return sorted(out)
+
+
+def _from_generation(spans: Sequence[MessageSpan], chosen: Sequence[MessageSpan],
+                     policy: MaskPolicy, generation: Sequence[tuple[int, int]]) -> list[Range]:
+    assistants = [s for s in spans if s.role == "assistant"]
+    keep = {s.message for s in chosen}
+    out: list[Range] = []
+    for g0, g1 in generation:
+        owner = next((s for s in assistants if s.start <= g0 < max(s.end, s.start + 1)), None)
+        if policy.train_on == "last_assistant" and (owner is None or owner.message not in keep):
+            continue
+        pieces = [(g0, g1)]
+        if not policy.train_on_eot and owner is not None and owner.eot_start is not None:
+            pieces = _subtract(pieces, owner.eot_start, owner.eot_end or owner.eot_start)
+        out += [(a, b, owner.message if owner else None) for a, b in pieces if b > a]
+    return sorted(out)
+
+
+def _subtract(pieces: list[tuple[int, int]], a: int, b: int) -> list[tuple[int, int]]:
+    out = []
+    for s, e in pieces:
+        if e <= a or s >= b:
+            out.append((s, e))
+            continue
+        if s < a:
+            out.append((s, a))
+        if e > b:
+            out.append((b, e))
+    return out
+
+
+def mark_tokens(offsets: Sequence[tuple[int, int]], ranges: Sequence[Range]) -> list[int | None]:
+    """For each token, the index into `ranges` it overlaps (trained), or None.
+
+    Example: offsets [(0, 5), (5, 7)], ranges [(5, 9, 1)] -> [None, 0]
+    """
+    ends = [r[1] for r in ranges]
+    out: list[int | None] = []
+    for s, e in offsets:
+        i = bisect_right(ends, s)
+        hit = None
+        if i < len(ranges):
+            r0 = ranges[i][0]
+            if e > r0 or (s == e and s >= r0):
+                hit = i
+        out.append(hit)
+    return out

@@ -1,0 +1,105 @@
+"""What a built-in dialect is: a function from messages to labelled text segments.
+
+Design concession: dialects are small Python functions rather than Jinja, because each segment
+must carry its message, its part (header, content, end-of-turn...) and whether it is a control
+marker; the reference formatters they copy (Meta's, the official templates) are procedural too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from app.chat.messages import Message
+from app.errors import InputError
+
+Part = Literal["bos", "header", "content", "gap", "eot", "glue", "prompt"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of rendered text. `marker`: a control token, one id when the tokenizer has it."""
+
+    text: str
+    message: int | None
+    part: Part
+    marker: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Specials:
+    """The BOS/EOS strings a dialect should use with this tokenizer."""
+
+    bos: str | None
+    eos: str | None
+
+
+Builder = Callable[[Sequence[Message], Specials, bool], list[Segment]]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """A built-in chat format.
+
+    `split_text`: encode every text segment on its own (Meta's Llama 3 reference) instead of the
+    text between two control tokens as one piece.
+    """
+
+    name: str
+    title: str
+    description: str
+    markers: tuple[str, ...]
+    build: Builder
+    split_text: bool = False
+    default_bos: str | None = None
+    default_eos: str | None = None
+    roles: tuple[str, ...] = field(default=("system", "user", "assistant", "tool"))
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "special_tokens": list(self.markers), "roles": list(self.roles)}
+
+
+def check_roles(messages: Sequence[Message], dialect: str, allowed: Sequence[str]) -> None:
+    for i, m in enumerate(messages):
+        if m.role not in allowed:
+            raise InputError(f"messages[{i}].role is {m.role!r}, which the {dialect} format does "
+                             f"not support (it knows {', '.join(allowed)}).",
+                             field=f"messages[{i}].role")
+
+
+def check_alternation(messages: Sequence[Message], dialect: str, start: int) -> None:
+    """User/assistant must alternate from `start`, beginning with user (Llama 2, Mistral, Gemma)."""
+    for i in range(start, len(messages)):
+        want = "user" if (i - start) % 2 == 0 else "assistant"
+        if messages[i].role != want:
+            raise InputError(f"messages[{i}].role is {messages[i].role!r} but the {dialect} format "
+                             f"needs {want} there: after an optional first system message, roles "
+                             "must alternate user/assistant.", field=f"messages[{i}].role")
+    if any(m.role == "system" for m in messages[start:]):
+        raise InputError(f"The {dialect} format allows a system message only first.",
+                         field="messages")
+
+
+def strip_segments(segments: list[Segment], *, left: bool = True,
+                   right: bool = True) -> list[Segment]:
+    """str.strip() over the concatenation of `segments`, keeping each segment's labels.
+
+    Example: [Segment(" a", 0, "content"), Segment("b ", 0, "content")] -> [" a"->"a", "b "->"b"]
+    """
+    out = list(segments)
+    if left:
+        for i, seg in enumerate(out):
+            text = seg.text.lstrip()
+            out[i] = Segment(text, seg.message, seg.part, seg.marker)
+            if text:
+                break
+    if right:
+        for i in range(len(out) - 1, -1, -1):
+            seg = out[i]
+            text = seg.text.rstrip()
+            out[i] = Segment(text, seg.message, seg.part, seg.marker)
+            if text:
+                break
+    return out

@@ -1,0 +1,146 @@
+"""Jinja-template dialects: the tokenizer's own `chat_template` (`tokenizer`) and `custom`.
+
+The template sees what `apply_chat_template` gives it (messages, tools=None, documents=None,
+add_generation_prompt, and the tokenizer's special tokens as variables); the output is tokenized as
+one string, so ids equal `apply_chat_template(tokenize=True)`.
+
+Design concession: a pasted template is untrusted code and runs in a worker process (see
+app.templating.worker); the tokenizer's own template runs in-process in the same limited sandbox,
+trading the kill switch for speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from app.chat.encoding import encode_whole, tokenizer_info
+from app.chat.messages import Message
+from app.chat.render import Layout, Piece, RenderOptions, check_template_size
+from app.chat.tokens import Finding, MessageSpan
+from app.errors import InputError
+from app.settings import Settings
+from app.templating.attribution import (
+    Attributed,
+    Locator,
+    locate_messages,
+    render_attributed,
+    render_untrusted,
+)
+from app.templating.sandbox import has_generation_tags
+
+_REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
+
+def template_source(dialect: str, tokenizer: Any, options: RenderOptions) -> str:
+    """The Jinja source to render: the pasted one, or the tokenizer's default template."""
+    if dialect == "custom":
+        if not options.template or not options.template.strip():
+            raise InputError("dialect 'custom' needs the Jinja source in the 'template' field.",
+                             field="template")
+        return options.template
+    source = getattr(tokenizer, "chat_template", None)
+    if isinstance(source, dict):
+        source = source.get("default")
+    if not source:
+        raise InputError("This tokenizer has no chat_template; choose a built-in dialect "
+                         "(e.g. chatml) or paste a template with dialect 'custom'.",
+                         field="dialect")
+    return source
+
+
+def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
+    """Messages as the template sees them (reasoning aliases as transformers adds them)."""
+    out = []
+    for m in conversation:
+        item = {k: v for k, v in m.to_dict().items() if v is not None}
+        reasoning = next((item[k] for k in _REASONING_FIELDS if item.get(k) is not None), None)
+        if reasoning is not None:
+            item = {"thinking": reasoning, **item, "reasoning_content": reasoning}
+        out.append(item)
+    return out
+
+
+def template_context(tokenizer: Any, add_generation_prompt: bool) -> dict[str, Any]:
+    return {**tokenizer.special_tokens_map, "tools": None, "documents": None,
+            "add_generation_prompt": add_generation_prompt}
+
+
+def layout_from_template(conversation: Sequence[Message], dialect: str, tokenizer: Any,
+                         options: RenderOptions, settings: Settings) -> Layout:
+    """Render a Jinja template with role attribution and tokenize it as one string."""
+    source = template_source(dialect, tokenizer, options)
+    check_template_size(source, settings)
+    messages = template_messages(conversation)
+    context = template_context(tokenizer, options.add_generation_prompt)
+    if dialect == "custom":
+        from app.templating.worker import run_in_worker
+
+        att = Attributed.from_json(run_in_worker(
+            render_untrusted, source, messages, context, settings.max_range,
+            settings.max_render_chars, settings=settings))
+    else:
+        att = render_attributed(source, messages, context, max_range=settings.max_range,
+                                max_chars=settings.max_render_chars)
+    return layout_from_attributed(att, conversation, tokenizer,
+                                  has_generation_tags(source))
+
+
+def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tokenizer: Any,
+                           tagged: bool) -> Layout:
+    """Tokenize the rendered text, locate each message in it, and label every character."""
+    info = tokenizer_info(tokenizer)
+    encoded = encode_whole(tokenizer, att.text)
+    text = att.text
+    specials = [(s, e, text[s:e]) for tid, (s, e) in zip(encoded.ids, encoded.offsets, strict=True)
+                if tid in info.special_ids]
+    locator = Locator(text, specials, info.eot_texts)
+    spans, missing = locate_messages(att, [m.content for m in conversation],
+                                     [m.role for m in conversation], locator)
+    overlays: list[Piece] = []
+    if info.bos and text.startswith(info.bos) and att.regions and att.regions[0][2] is not None:
+        overlays.append((0, len(info.bos), None, "bos"))  # a leading BOS belongs to no message
+    for s in spans:
+        overlays.append((s.content_start, s.content_end, s.message, "content"))
+        if s.eot_start is not None and s.eot_end is not None:
+            overlays.append((s.eot_start, s.eot_end, s.message, "eot"))
+    base = [(s, e, owner, "turn") for s, e, owner in att.regions]
+    layout = Layout(text=text, encoded=encoded, spans=spans, pieces=overlay(base, overlays),
+                    generation=list(att.generation) if tagged else None)
+    if missing:
+        layout.findings.append(_missing_finding(missing, spans, conversation))
+    return layout
+
+
+def overlay(base: list[Piece], tops: list[Piece]) -> list[Piece]:
+    """Paint `tops` (disjoint, any order) over the partition `base`; the result is a partition.
+
+    Example: overlay([(0, 10, 1, "turn")], [(3, 5, 1, "content")])
+             -> [(0, 3, 1, "turn"), (3, 5, 1, "content"), (5, 10, 1, "turn")]
+    """
+    tops = sorted(t for t in tops if t[1] > t[0])
+    out: list[Piece] = []
+    ti = 0
+    for s, e, owner, part in base:
+        pos = s
+        while pos < e:
+            while ti < len(tops) and tops[ti][1] <= pos:
+                ti += 1
+            if ti < len(tops) and tops[ti][0] <= pos:
+                end = min(tops[ti][1], e)
+                out.append((pos, end, tops[ti][2], tops[ti][3]))
+            else:
+                end = min(tops[ti][0], e) if ti < len(tops) else e
+                out.append((pos, end, owner, part))
+            pos = end
+    return out
+
+
+def _missing_finding(missing: list[int], spans: list[MessageSpan],
+                     conversation: Sequence[Message]) -> Finding:
+    which = ", ".join(f"messages[{k}] ({conversation[k].role})" for k in missing[:5])
+    return Finding(code="content-not-found", severity="warning",
+                   message=(f"The template's output does not contain the content of {which} as "
+                            "given (nor stripped); their roles and labels may be incomplete. The "
+                            "template rewrites or drops message content."),
+                   tokens=[])
