@@ -141,15 +141,17 @@ def describe_failure(exc: BaseException) -> dict[str, Any]:
 
     line = _template_line(exc)
     where = f" (template line {line})" if line else ""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        line = exc.lineno
     failure: dict[str, Any] = {"kind": "TemplateError", "field": "template", "setting": None,
                                "line": line, "recycle": False}
     if isinstance(exc, errors.MaskscopeError):
-        message = exc.message.rstrip(".") + where + "." if where else exc.message
+        known = where and f"line {line}" not in exc.message
+        message = exc.message.rstrip(".") + where + "." if known else exc.message
         failure.update(kind=type(exc).__name__, message=message, field=exc.field,
                        setting=exc.setting)
     elif isinstance(exc, jinja2.TemplateSyntaxError):
-        failure.update(line=exc.lineno,
-                       message=f"Template syntax error on line {exc.lineno}: {exc.message}")
+        failure["message"] = f"Template syntax error on line {exc.lineno}: {exc.message}"
     elif isinstance(exc, jinja2.exceptions.SecurityError):
         failure["message"] = f"The template tried an operation the sandbox forbids{where}: {exc}"
     elif isinstance(exc, jinja2.TemplateError):
@@ -167,15 +169,27 @@ def describe_failure(exc: BaseException) -> dict[str, Any]:
 
 
 def _template_line(exc: BaseException) -> int | None:
-    """The template line of the innermost template frame in the traceback (Jinja rewrites it)."""
-    line = getattr(exc, "lineno", None) if hasattr(exc, "source") else None
-    tb = exc.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename in _TEMPLATE_FILENAMES or "__jinja_template__" in tb.tb_frame.f_globals:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
+    """The template line of the innermost template frame (Jinja rewrites tracebacks to show it).
+
+    Looks through the exceptions this one was raised from too: code that turns a Jinja error
+    into an app error (`raise TemplateError(...) from None`) still keeps the original context.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        line = None
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code.co_filename in _TEMPLATE_FILENAMES or \
+                    "__jinja_template__" in frame.f_globals:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is not None:
+            return line
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _read_preload_env() -> list[str]:
