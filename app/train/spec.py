@@ -99,41 +99,43 @@ def _check_dialect(dialect: str) -> None:
 
 
 def resolve_model(ref: str, settings: Settings) -> str:
-    """A bundled name -> its asset folder; an allowed local folder -> itself; else a Hub id.
+    """A bundled name -> its asset folder; a folder under the allowed roots -> itself; a Hub id.
 
     Example: "smollm2" -> "~/.cache/maskscope/assets/smollm2"
     """
-    bundled = settings.assets_dir / ref
-    if "/" not in ref and "\\" not in ref and ref not in (".", ".."):
-        if (bundled / "config.json").is_file():
-            return str(bundled)
-        if ref == "smollm2":
-            raise UnavailableError("The smollm2 model is not fetched yet; run `maskscope assets "
-                                   "fetch`.", field="model")
-    path = Path(ref).expanduser()
-    if path.is_absolute() or ref.startswith("."):
-        return _allowed_dir(path, settings)
-    if "\x00" in ref or ".." in ref.split("/") or not settings.allow_hub or ref.count("/") != 1:
-        raise InputError(f"Unknown model {ref!r}: give a bundled name, a folder under the "
-                         "tokenizer_roots setting, or a Hub id. Change the 'model' field.",
-                         field="model", setting="tokenizer_roots")
-    return ref
+    from app.tokenizers import hub, paths
+    from app.tokenizers.registry import bundled_names
+
+    if ref in bundled_names():
+        folder = settings.assets_dir / ref
+        if (folder / "config.json").is_file():
+            return str(folder)
+        raise UnavailableError(f"No model weights for {ref!r} here (only smollm2 ships a model; "
+                               "run `maskscope assets fetch`). Change the 'model' field.",
+                               field="model")
+    try:
+        folder = paths.resolve_local(ref, settings.tokenizer_roots,
+                                     must_exist=paths.looks_like_path(ref))
+    except InputError as exc:
+        exc.field = "model"
+        raise
+    if folder is not None:
+        return _model_folder(folder)
+    if hub.is_hub_id(ref):
+        if not settings.allow_hub:
+            raise UnavailableError("Hub ids are disabled by the allow_hub setting.",
+                                   field="model", setting="allow_hub")
+        return ref
+    raise InputError(f"Unknown model {ref!r}: give a bundled name, a folder under the "
+                     "tokenizer_roots setting, or a Hub id. Change the 'model' field.",
+                     field="model", setting="tokenizer_roots")
 
 
-def _allowed_dir(path: Path, settings: Settings) -> str:
-    if "\x00" in str(path):
-        raise InputError("The model path contains a NUL byte. Change the 'model' field.",
-                         field="model")
-    real = path.resolve()
-    roots = [Path(r).resolve() for r in settings.tokenizer_roots]
-    if not any(real == root or root in real.parents for root in roots):
-        raise InputError(f"The folder {str(path)!r} is outside the allowed roots; it is limited "
-                         "by the tokenizer_roots setting.", field="model",
-                         setting="tokenizer_roots")
-    if not (real / "config.json").is_file():
-        raise InputError(f"The folder {str(path)!r} holds no config.json. Change the 'model' "
+def _model_folder(folder: Path) -> str:
+    if not (folder / "config.json").is_file():
+        raise InputError(f"The folder {folder.name!r} holds no config.json. Change the 'model' "
                          "field.", field="model")
-    if not any(real.glob("*.safetensors")):
-        raise InputError(f"The folder {str(path)!r} holds no safetensors weights (pickle weights "
-                         "are refused). Change the 'model' field.", field="model")
-    return str(real)
+    if not any(folder.glob("*.safetensors")):
+        raise InputError(f"The folder {folder.name!r} holds no safetensors weights (pickle "
+                         "weights are refused). Change the 'model' field.", field="model")
+    return str(folder)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
+
+from app.settings import Settings
 
 
 def tiny_model(vocab: int = 96, attn: str = "sdpa", seed: int = 0) -> LlamaForCausalLM:
@@ -36,3 +41,26 @@ def make_model():
 @pytest.fixture
 def make_examples():
     return random_examples
+
+
+SMOLLM2 = Path.home() / ".cache/maskscope/assets/smollm2"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random 2-layer Llama with SmolLM2's real tokenizer (and chat template), as safetensors."""
+    if not (SMOLLM2 / "tokenizer.json").is_file():
+        pytest.skip("smollm2 tokenizer asset not fetched")
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    model = tiny_model(vocab=49152)
+    model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = 1, 2, 2
+    model.save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(SMOLLM2 / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def job_settings(tmp_path, tiny_model_dir) -> Settings:
+    return Settings(home=tmp_path / "home", tokenizer_roots=[tiny_model_dir.parent],
+                    allow_hub=False)
