@@ -7,6 +7,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.api import routers as api_routers
+from app.assets.vendor import vendor_files
 from app.errors import install_error_handlers
 from app.lifespan import lifespan
 from app.middleware import BodyLimitMiddleware
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     for router in (*api_routers, *view_routers):
         app.include_router(router)
+    app.mount("/static/vendor", vendor_files(settings), name="vendor")
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app
 

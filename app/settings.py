@@ -32,6 +32,8 @@ class Settings:
         [], "Folders (os.pathsep-separated) under which local tokenizer directories may be opened."
     )
     allow_hub: bool = _setting(True, "Whether Hugging Face Hub ids may be resolved (needs network or a warm HF cache).")
+    tokenizer_cache_size: int = _setting(
+        16, "Most loaded tokenizers kept in memory (least recently used dropped).")
     max_body_bytes: int = _setting(4_000_000, "Largest JSON request body, in bytes.")
     max_upload_bytes: int = _setting(512_000_000, "Largest uploaded dataset file, in bytes.")
     max_upload_rows: int = _setting(200_000, "Most rows read from one uploaded dataset.")

@@ -40,3 +40,22 @@ def assert_error(response, status: int, *needles: str) -> dict:
     for needle in needles:
         assert needle in err["message"], (needle, err["message"])
     return err
+
+
+@pytest.fixture
+def isolated_home(tmp_path, settings: Settings):
+    """Settings over a private MASKSCOPE_HOME holding real copies of the named shared assets.
+
+    Destructive tests (corrupt, delete) work on these copies, never on the shared cache.
+    Example: isolated_home("llama2", "htmx") -> Settings(home=tmp_path / "home")
+    """
+    import shutil
+
+    def make(*names: str) -> Settings:
+        home = tmp_path / "home"
+        (home / "assets").mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copytree(settings.assets_dir / name, home / "assets" / name)
+        return Settings(home=home)
+
+    return make

@@ -1,5 +1,5 @@
 """JSON routers under /api. Each module exposes `router`; add it to `routers` below."""
 
-from app.api import dialects, health, jobs, render
+from app.api import dialects, health, jobs, render, tokenizers
 
-routers = [health.router, render.router, dialects.router, jobs.router]
+routers = [health.router, render.router, dialects.router, jobs.router, tokenizers.router]

@@ -1,0 +1,142 @@
+"""Tokenizers by reference: a bundled asset name, a folder under tokenizer_roots, or a Hub id.
+
+`load_tokenizer` is the one way the product gets a tokenizer. Loaded tokenizers are kept in an
+in-process LRU (setting tokenizer_cache_size) keyed by what was loaded, so a re-fetched asset or an
+edited local folder is picked up. Design concession: bundled assets are re-verified (sha256,
+memoised on file identity) on every call, so availability is always truthful at little cost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedTokenizerBase
+
+from app.assets.manifest import TOKENIZER_NAMES, get_asset
+from app.assets.store import check_asset
+from app.errors import InputError, UnavailableError
+from app.settings import Settings
+from app.tokenizers import hub, paths
+from app.tokenizers.loading import load_from_folder
+
+_cache: OrderedDict[tuple[str, ...], PreTrainedTokenizerBase] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def bundled_names() -> list[str]:
+    return list(TOKENIZER_NAMES)
+
+
+def _cached(key: tuple[str, ...], folder: Path, size: int) -> PreTrainedTokenizerBase:
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    tokenizer = load_from_folder(folder)
+    with _cache_lock:
+        _cache[key] = tokenizer
+        while len(_cache) > max(size, 1):
+            _cache.popitem(last=False)
+    return tokenizer
+
+
+def _bundled_key(name: str, settings: Settings) -> tuple[tuple[str, ...], Path]:
+    asset = get_asset(name)
+    state = check_asset(asset, settings.assets_dir)
+    if not state.ok:
+        raise UnavailableError(f"tokenizer {name} is unavailable: {state.problem}",
+                               field="tokenizer")
+    folder = settings.assets_dir / name
+    return ("bundled", str(folder), state.marker["files"]["tokenizer.json"]), folder
+
+
+def _local_key(folder: Path) -> tuple[str, ...]:
+    config = folder / "tokenizer.json"
+    stamp = config.stat().st_mtime_ns if config.exists() else 0
+    return ("local", str(folder), str(stamp))
+
+
+def load_tokenizer(ref: str, settings: Settings, *,
+                   trust_remote_code: Any = False) -> PreTrainedTokenizerBase:
+    """A fast tokenizer for `ref`; never runs remote code, never unpickles.
+
+    Example: load_tokenizer("smollm2", settings)("Hi").input_ids -> [13428]
+    """
+    if trust_remote_code:
+        raise InputError("trust_remote_code is never honoured: use a tokenizer with a "
+                         "tokenizer.json", field="trust_remote_code")
+    if not isinstance(ref, str) or not ref.strip():
+        raise InputError("tokenizer must be a non-empty name, folder or Hub id", field="tokenizer")
+    if "\x00" in ref:
+        raise InputError("tokenizer reference contains a NUL byte", field="tokenizer")
+    size = settings.tokenizer_cache_size
+    if ref in TOKENIZER_NAMES:
+        key, folder = _bundled_key(ref, settings)
+        return _cached(key, folder, size)
+    folder = paths.resolve_local(ref, settings.tokenizer_roots,
+                                 must_exist=paths.looks_like_path(ref))
+    if folder is not None:
+        return _cached(_local_key(folder), folder, size)
+    if hub.is_hub_id(ref):
+        return _load_hub(ref, settings)
+    raise InputError(f"unknown tokenizer {ref!r}: use a bundled name "
+                     f"({', '.join(TOKENIZER_NAMES)}), a folder under tokenizer_roots, or a Hub "
+                     "id like owner/name", field="tokenizer")
+
+
+def _load_hub(ref: str, settings: Settings) -> PreTrainedTokenizerBase:
+    if not settings.allow_hub:
+        raise UnavailableError(f"Hub ids are disabled by the allow_hub setting; bundled "
+                               f"tokenizers: {', '.join(TOKENIZER_NAMES)}", field="tokenizer",
+                               setting="allow_hub")
+    with _cache_lock:
+        cached = _cache.get(("hub", ref))
+    if cached is not None:
+        return cached
+    folder = hub.download_tokenizer_files(ref, bundled_names())
+    return _cached(("hub", ref), folder, settings.tokenizer_cache_size)
+
+
+def _bundled_entry(name: str, settings: Settings) -> dict[str, Any]:
+    asset = get_asset(name)
+    state = check_asset(asset, settings.assets_dir)
+    info = state.marker.get("info", {}) if state.ok else {}
+    return {"name": name, "available": state.ok, "source": "bundled",
+            "vocab_size": info.get("vocab_size"),
+            "has_chat_template": info.get("has_chat_template"),
+            "origin": f"{asset.source.registry}:{asset.source.spec}",
+            "description": asset.description, "problem": state.problem}
+
+
+def _local_entries(settings: Settings) -> list[dict[str, Any]]:
+    entries = []
+    for root in settings.tokenizer_roots:
+        if not root.is_dir():
+            continue
+        for child in sorted(root.iterdir()):
+            if not (child / "tokenizer.json").is_file():
+                continue
+            entry = {"name": str(child), "available": True, "source": "local", "vocab_size": None,
+                     "has_chat_template": None, "origin": str(child), "description": None,
+                     "problem": None}
+            try:
+                tokenizer = load_tokenizer(str(child), settings)
+                entry.update(vocab_size=len(tokenizer),
+                             has_chat_template=bool(tokenizer.chat_template))
+            except (InputError, UnavailableError) as exc:
+                entry.update(available=False, problem=exc.message)
+            entries.append(entry)
+    return entries
+
+
+def list_tokenizers(settings: Settings) -> list[dict[str, Any]]:
+    """Every bundled tokenizer (available or not, with the fix) and every local folder found."""
+    return [_bundled_entry(n, settings) for n in TOKENIZER_NAMES] + _local_entries(settings)
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
