@@ -38,18 +38,56 @@ class Markers:
     eot_ids: frozenset[int]
 
 
+@dataclass(frozen=True)
+class LeadIn:
+    """The template text that introduces one message: from the end of the previous message
+    (its end-of-turn, else its content) to this message's content, leading whitespace dropped.
+
+    Example (ChatML, 2nd message): LeadIn(message=1, role="assistant",
+                                          text="<|im_start|>assistant\n", start=58)
+    """
+
+    message: int
+    role: str
+    text: str
+    start: int
+
+    @property
+    def marker(self) -> str:
+        """The lead-in without trailing whitespace, as people write response templates."""
+        return self.text.rstrip()
+
+
+def lead_ins(rendering: Rendering) -> list[LeadIn]:
+    """Every message's lead-in ("[/INST] " in Llama 2, which attributes it to the user turn)."""
+    out, previous_end = [], 0
+    for span in rendering.spans:
+        raw = rendering.text[previous_end:span.content_start]
+        text = raw.lstrip()
+        if text.strip():
+            out.append(LeadIn(span.message, span.role, text, span.content_start - len(text)))
+        previous_end = span.eot_end if span.eot_end is not None else span.content_end
+    return out
+
+
 def markers_from_rendering(rendering: Rendering) -> Markers:
-    """Headers (in-context token ids) and end-of-turn marker read off a rendering's spans."""
+    """Role markers and the end-of-turn marker read off a rendering's spans.
+
+    A role's marker is the shortest lead-in of that role after the first message, so BOS, a
+    folded system prompt or Qwen3's think block do not stick to it.
+    """
     texts: dict[str, str] = {}
     ids: dict[str, tuple[int, ...]] = {}
+    by_role: dict[str, list[LeadIn]] = {}
+    for lead in lead_ins(rendering):
+        by_role.setdefault(lead.role, []).append(lead)
+    for role, leads in by_role.items():
+        best = min(leads, key=lambda item: (item.message == 0, len(item.text)))
+        texts[role] = best.marker
+        end = best.start + len(best.marker)
+        ids[role] = tuple(t.id for t in rendering.tokens if best.start <= t.start and t.end <= end)
     eot_text, eot_ids = None, set()
     for span in rendering.spans:
-        header = rendering.text[span.start:span.content_start]
-        if header.strip():
-            # Later turns win: the first turn may carry BOS or a folded system prompt.
-            texts[span.role] = header
-            ids[span.role] = tuple(t.id for t in rendering.tokens
-                                   if span.start <= t.start and t.end <= span.content_start)
         if span.eot_start is not None and span.eot_end is not None:
             eot_text = rendering.text[span.eot_start:span.eot_end]
             eot_ids |= {t.id for t in rendering.tokens

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import markers_from_rendering, mask_by_markers
+from app.lint.markers import find_all, lead_ins, markers_from_rendering, mask_by_markers
 from app.lint.registry import check
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -35,26 +35,23 @@ def mask_by_attribution(ctx: LintContext) -> list[bool]:
 
 
 def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
-    """Completion-only matching of the assistant marker tokenized alone, as users configure it."""
+    """Completion-only matching, as users configure it: the assistant lead-in (with its trailing
+    newline, "<|im_start|>assistant\n") tokenized alone, or without the newline when that form
+    is never found; training runs from after it through the next end-of-turn id."""
     assert ctx.rendering is not None
     markers = markers_from_rendering(ctx.rendering)
-    header = markers.header_texts.get("assistant")
-    if not header or not header.strip():
+    leads = [lead for lead in lead_ins(ctx.rendering) if lead.role == "assistant"]
+    if not leads:
         return None
-    response = ctx.facts.encode(ctx.tokenizer, header.strip())
-    stops = [ctx.facts.encode(ctx.tokenizer, text.strip())
-             for role, text in markers.header_texts.items() if role != "assistant" and text.strip()]
+    lead = min(leads, key=lambda item: (item.message == 0, len(item.text)))
+    ids = ctx.rendering.input_ids
+    response = ctx.facts.encode(ctx.tokenizer, lead.text)
+    if not find_all(ids, response):
+        response = ctx.facts.encode(ctx.tokenizer, lead.marker)
+    stops = [ctx.facts.encode(ctx.tokenizer, text)
+             for role, text in markers.header_texts.items() if role != "assistant"]
     eots = set(markers.eot_ids) | ({ctx.facts.eos_id} if ctx.facts.eos_id is not None else set())
-    mask = mask_by_markers(ctx.rendering.input_ids, response, frozenset(eots), stops)
-    # The collator trains what follows the marker; the marker's own trailing glue ("\n") that
-    # the alone-tokenization stripped is header, not answer.
-    for span in ctx.rendering.spans:
-        if span.role != "assistant":
-            continue
-        for tok in ctx.rendering.tokens:
-            if span.start <= tok.start and tok.end <= span.content_start:
-                mask[tok.index] = False
-    return mask
+    return mask_by_markers(ids, response, frozenset(eots), stops)
 
 
 def mask_by_generation_tags(ctx: LintContext) -> list[bool] | None:

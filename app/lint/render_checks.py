@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import find_all, markers_from_rendering
+from app.lint.markers import find_all, lead_ins, markers_from_rendering
 from app.lint.registry import check
 
 ROLE_WORDS = re.compile(r"\b(system|user|assistant|model|tool|human|gpt)\b", re.IGNORECASE)
+MIN_PROSE_WORDS = 3
 SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]{1,40}\|>|<[a-z_]{2,40}>|</?s>")
 
 
@@ -76,19 +77,17 @@ def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None or not rendering.truncated_tokens or not rendering.tokens:
         return
-    kept_end = rendering.tokens[-1].end
+    cut = rendering.tokens[-1].end
+    # Spans are clipped at the cut; a begun assistant turn whose end-of-turn was dropped is cut.
     for span in rendering.spans:
-        if span.role != "assistant":
-            continue
-        end = span.eot_end if span.eot_end is not None else span.content_end
-        if span.content_start < kept_end < end or (span.start < kept_end <= span.content_start):
-            last = len(rendering.tokens) - 1
+        if span.role == "assistant" and span.start < cut and span.eot_end is None \
+                and span.end >= cut:
             yield ctx.finding(
                 "truncation-cuts-answer",
                 f"max_length={getattr(ctx.options, 'max_length', None)} cuts assistant message "
-                f"{span.message} before its end-of-turn token: the model learns an answer that "
-                "never ends. Raise max_length, or drop or split over-long conversations.",
-                [last])
+                f"{span.message} before its end-of-turn token ({rendering.truncated_tokens} "
+                "tokens dropped): the model learns an answer that never ends. Raise max_length, "
+                "or drop or split over-long conversations.", [len(rendering.tokens) - 1])
 
 
 @check("generation-prompt-in-training", "error",
@@ -126,25 +125,32 @@ def _assistant_header(ctx: LintContext) -> str | None:
 @check("default-system-injected", "warning",
        "The template added a system prompt that is not in the messages.", scope="rendering")
 def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
-    rendering = ctx.rendering
+    rendering, conversation = ctx.rendering, ctx.conversation
     if rendering is None or not rendering.spans:
         return
-    first = min(s.start for s in rendering.spans)
+    if conversation and any(m.role == "system" for m in conversation):
+        return
+    # Everything the template wrote before the first message's content: markers only, normally.
+    first = min(s.content_start for s in rendering.spans)
     words = _plain_words(ctx, rendering.text[:first])
-    if words:
+    if len(words) >= MIN_PROSE_WORDS:
         yield ctx.finding(
             "default-system-injected",
-            f"The template wrote text that is in no message before the first one "
-            f"({words[:60]!r}...): a default system prompt. Every sample then trains with it; "
-            "pass an explicit system message (even an empty one) or remove the default from the "
+            f"The template wrote {' '.join(words[:12])!r}... before the first message, though "
+            "the conversation has no system message: a default system prompt. Every sample then "
+            "trains with it; pass an explicit system message or remove the default from the "
             "template.", _tokens_in(ctx, 0, first))
 
 
-def _plain_words(ctx: LintContext, text: str) -> str:
-    """`text` without special tokens, role names and whitespace: what a human wrote."""
+def _plain_words(ctx: LintContext, text: str) -> list[str]:
+    """Words of `text` that are not special tokens, role names or marker words ([INST], ###).
+
+    Example: "<|im_start|>system\nYou are SmolLM<|im_end|>" -> ["You", "are", "SmolLM"]
+    """
     if ctx.facts.special_pattern is not None:
         text = ctx.facts.special_pattern.sub(" ", text)
-    return " ".join(ROLE_WORDS.sub(" ", text).split())
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text)
+            if not ROLE_WORDS.fullmatch(w) and not w.isupper()]
 
 
 @check("dialect-mismatch", "error",
@@ -201,22 +207,21 @@ def response_template_context(ctx: LintContext) -> Iterator[Finding]:
     if rendering is None:
         return
     missed: list[int] = []
-    header_text = None
-    for span in rendering.spans:
-        if span.role != "assistant" or span.content_start <= span.start:
+    marker = None
+    for lead in lead_ins(rendering):
+        if lead.role != "assistant":
             continue
-        header_text = rendering.text[span.start:span.content_start]
-        alone = ctx.facts.encode(ctx.tokenizer, header_text.strip() or header_text)
-        region = _tokens_in(ctx, span.start, span.content_start)
+        marker = lead.marker
+        alone = ctx.facts.encode(ctx.tokenizer, marker)
+        region = _tokens_in(ctx, lead.start, lead.start + len(marker))
         if not region or not alone:
             continue
-        window = rendering.input_ids[region[0]:region[-1] + 1]
-        if not find_all(window, alone):
+        if not find_all(rendering.input_ids[region[0]:region[-1] + 1], alone):
             missed.extend(region)
     if missed:
         yield ctx.finding(
             "response-template-context",
-            f"The assistant marker {header_text!r} tokenizes differently alone than inside the "
+            f"The assistant marker {marker!r} tokenizes differently alone than inside the "
             "conversation: a completion-only collator that searches for its ids misses these "
             "turns. Pass the marker's in-context token ids to the collator, or mask by "
             "message attribution instead.", missed)

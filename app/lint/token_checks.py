@@ -58,12 +58,16 @@ def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
         return
     name = ctx.facts.token_text(ctx.tokenizer, pad)
     where = [i for i, tid in enumerate(ctx.view.ids) if tid == pad]
+    # Labels Maskscope renders come from message attribution, not from pad ids: only a hazard
+    # for other collators there, a likely cause of damage in labels made elsewhere.
+    ours = ctx.rendering is not None
     yield ctx.finding(
         "pad-is-eos",
         f"The pad token {name} is also the end-of-turn/EOS token: a collator that masks padding "
         "by id also masks every EOS, and the model never learns to stop. Set a distinct pad token "
-        "(e.g. a reserved special token) or mask padding by attention_mask, not by id.",
-        where)
+        "(e.g. a reserved special token) or mask padding by attention_mask, not by id."
+        + (" These labels are unaffected." if ours else ""),
+        where, severity="info" if ours else None)
 
 
 @check("no-trained-tokens", "error", "Nothing in the sample is trained.", scope="tokens")
