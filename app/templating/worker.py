@@ -57,6 +57,9 @@ from typing import Any
 from app import errors
 from app.settings import Settings
 
+# Importing the limits runs their jinja2>=3.1.6 check in every process that can start workers.
+from app.templating.limits import check_jinja2_version
+
 log = logging.getLogger(__name__)
 
 # Modules every worker imports at start-up, before its first task.
@@ -74,6 +77,7 @@ _TEMPLATE_FILENAMES = ("<template>",)
 
 def _serve(conn: Connection) -> None:
     """Answer tasks until the server closes the pipe. One task at a time, JSON replies only."""
+    check_jinja2_version()
     for module in PRELOAD_MODULES + list(_read_preload_env()):
         with contextlib.suppress(Exception):
             importlib.import_module(module)
