@@ -1,0 +1,159 @@
+"""Jobs API on a real app, a real SQLite file and real job processes (tiny model)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from app.train.store import JobStore
+from tests.conftest import assert_error
+from tests.train.tiny import SMOLLM2, save_tiny_model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    if not (SMOLLM2 / "tokenizer.json").is_file():
+        pytest.skip("smollm2 tokenizer asset not fetched")
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def settings_for(tmp_path, model_dir):
+    def make(**overrides) -> Settings:
+        return Settings(home=tmp_path / "home", tokenizer_roots=[model_dir.parent],
+                        allow_hub=False, **overrides)
+    return make
+
+
+@pytest.fixture
+def client(settings_for):
+    with TestClient(create_app(settings_for())) as test_client:
+        yield test_client
+
+
+def spec(model_dir: Path, **overrides) -> dict:
+    return {"model": str(model_dir), "data": {"dataset": "demo"}, "steps": 2, "batch_size": 2,
+            "max_length": 64, "learning_rate": 1e-3, "max_new_tokens": 2,
+            "sample_prompts": ["Hi?"], **overrides}
+
+
+def wait_for(client, job_id: str, statuses: tuple[str, ...], timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} never reached {statuses}: {job}")
+
+
+def stored_jobs(settings: Settings) -> int:
+    with sqlite3.connect(settings.db_path) as db:
+        return db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+
+
+@pytest.mark.parametrize(("change", "status", "needle"), [
+    ({"neftune_alpha": -1}, 422, "neftune_alpha"),
+    ({"learning_rate": float("nan")}, 422, "learning_rate"),
+    ({"steps": 10**6}, 422, "max_train_steps"),
+    ({"max_length": 10**6}, 422, "max_train_length"),
+    ({"dialect": "klingon"}, 422, "Unknown dialect"),
+    ({"model": "/etc"}, 422, "tokenizer_roots"),
+    ({"model": "../x"}, 422, ".."),
+    ({"model": "qwen3"}, 424, "No model weights"),
+    ({"data": {"conversations": [{"nonsense": 1}]}}, 422, "data.conversations[0]"),
+    ({"data": {}}, 422, "exactly one"),
+    ({"surprise": 1}, 422, "surprise"),
+])
+def test_invalid_spec_is_refused_and_nothing_is_stored(client, model_dir, settings_for, change,
+                                                       status, needle):
+    body = json.dumps({**spec(model_dir), **change}, allow_nan=True)
+    response = client.post("/api/jobs", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert_error(response, status, needle)
+    assert client.get("/api/jobs").json() == {"jobs": []}
+    assert stored_jobs(settings_for()) == 0
+
+
+def test_job_runs_to_the_end_with_live_events_and_artifacts(client, model_dir):
+    response = client.post("/api/jobs", json=spec(model_dir, compare_baseline=True))
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    assert response.json()["status"] == "queued"
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+        lines = [line for line in stream.iter_lines() if line]
+    events = [line.split(": ", 1)[1] for line in lines if line.startswith("event: ")]
+    assert events.count("metric") == 4
+    assert events[-1] == "status"
+    final = json.loads(lines[-1].split(": ", 1)[1])
+    assert final["status"] == "succeeded", final["error"]
+    assert [(m["arm"], m["step"]) for m in final["metrics"]] == [
+        ("neftune", 1), ("neftune", 2), ("baseline", 1), ("baseline", 2)]
+    assert final["progress"] == {"step": 4, "total_steps": 4}
+    assert {"before", "after", "after_baseline"} <= set(final["samples"][0])
+    weights = client.get(f"/api/jobs/{job_id}/artifacts/model.safetensors")
+    assert weights.status_code == 200 and len(weights.content) > 1000
+    assert_error(client.get(f"/api/jobs/{job_id}/artifacts/..%2Fspec.json"), 404)
+    assert_error(client.get(f"/api/jobs/{job_id}/artifacts/spec.json"), 404, "no artifact")
+    assert_error(client.post(f"/api/jobs/{job_id}/cancel"), 409, "succeeded")
+    # replaying from the last metric id sends only the final status
+    with client.stream("GET", f"/api/jobs/{job_id}/events",
+                       headers={"Last-Event-ID": str(final["metrics"][-1]["seq"])}) as stream:
+        assert not any(line == "event: metric" for line in stream.iter_lines())
+
+
+def test_idempotency_key(client, model_dir):
+    body = spec(model_dir, steps=1)
+    first = client.post("/api/jobs", json=body, headers={"Idempotency-Key": "k1"})
+    again = client.post("/api/jobs", json=body, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    other = client.post("/api/jobs", json={**body, "seed": 5}, headers={"Idempotency-Key": "k1"})
+    assert_error(other, 422, "Idempotency-Key")
+    assert len(client.get("/api/jobs").json()["jobs"]) == 1
+    wait_for(client, first.json()["id"], ("succeeded", "failed"))
+
+
+def test_queue_bound_and_cancel(settings_for, model_dir):
+    with TestClient(create_app(settings_for(max_queued_jobs=2))) as client:
+        long = client.post("/api/jobs", json=spec(model_dir, steps=2000)).json()["id"]
+        queued = client.post("/api/jobs", json=spec(model_dir, steps=1)).json()["id"]
+        refused = client.post("/api/jobs", json=spec(model_dir, steps=1))
+        err = assert_error(refused, 429, "max_queued_jobs")
+        assert err["setting"] == "max_queued_jobs"
+        assert int(refused.headers["Retry-After"]) > 0
+        assert client.post(f"/api/jobs/{queued}/cancel").json()["status"] == "cancelled"
+        deadline = time.time() + 120
+        while client.get(f"/api/jobs/{long}").json()["progress"]["step"] < 1:
+            assert time.time() < deadline
+            time.sleep(0.2)
+        assert client.post(f"/api/jobs/{long}/cancel").json()["cancel_requested"]
+        job = wait_for(client, long, ("cancelled", "failed", "succeeded"))
+        assert job["status"] == "cancelled"
+        assert job["progress"]["step"] < 2000
+        assert_error(client.post(f"/api/jobs/{long}/cancel"), 409)
+        assert_error(client.get("/api/jobs/nope"), 404)
+
+
+def test_restart_marks_running_job_interrupted_and_keeps_the_rest(settings_for, model_dir):
+    settings = settings_for()
+    store = JobStore(settings.db_path)
+    running, _ = store.create(spec(model_dir), 2, key=None, max_active=8)
+    assert store.claim_next()["id"] == running["id"]
+    store.add_metric(running["id"], {"arm": "neftune", "step": 1, "loss": 2.5, "lr": 1e-3,
+                                     "tokens_per_s": 10.0})
+    finished, _ = store.create(spec(model_dir, seed=1), 2, key=None, max_active=8)
+    with sqlite3.connect(settings.db_path) as db:
+        db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", (finished["id"],))
+    with TestClient(create_app(settings)) as client:
+        job = client.get(f"/api/jobs/{running['id']}").json()
+        assert job["status"] == "failed" and job["error"] == "interrupted"
+        assert job["metrics"][0]["loss"] == 2.5
+        assert client.get(f"/api/jobs/{finished['id']}").json()["status"] == "succeeded"
