@@ -51,21 +51,26 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
     rendering, pattern = ctx.rendering, ctx.facts.special_pattern
     if rendering is None or pattern is None:
         return
-    special_ids = ctx.facts.special_ids
     for span in rendering.spans:
         content = rendering.text[span.content_start:span.content_end]
-        if not pattern.search(content):
+        names = sorted(set(pattern.findall(content)))
+        if not names:
             continue
-        hit = [i for i in _tokens_in(ctx, span.content_start, span.content_end)
-               if rendering.tokens[i].id in special_ids]
+        region = _tokens_in(ctx, span.content_start, span.content_end)
+        hit = [i for i in region if rendering.tokens[i].id in ctx.facts.special_ids]
+        where = f"Message {span.message} ({span.role}) contains {', '.join(names)} as text"
         if not hit:
+            # Split into plain pieces here; apply_chat_template would make it the real token.
+            yield ctx.finding(
+                "special-token-in-content",
+                f"{where}. It was tokenized as plain text here, but a whole-string tokenization "
+                "(apply_chat_template) turns it into the special token: clean it from the data.",
+                region, severity="info")
             continue
-        names = sorted({rendering.tokens[i].text for i in hit})
         trained = any(rendering.tokens[i].trained for i in hit)
         yield ctx.finding(
             "special-token-in-content",
-            f"Message {span.message} ({span.role}) contains {', '.join(names)} as text, and it "
-            "became the special token: the model sees a fake turn boundary"
+            f"{where}, and it became the special token: the model sees a fake turn boundary"
             + (" and is trained on it" if trained else "")
             + ". Escape or remove it from the data, or tokenize content with "
             "split_special_tokens=True.", hit, severity="error" if trained else None)

@@ -30,3 +30,23 @@ def answer_ranges(text: str, answers: list[str], closer: str) -> list[tuple[int,
         ranges.append((start, end))
         at = end
     return ranges
+
+
+def lint_conversation(tokenizer_name: str, dialect: str, messages: list[dict], **options):
+    """Render with the engine and lint: (rendering, findings, tokenizer)."""
+    from app.chat.messages import parse_messages
+    from app.chat.render import RenderOptions, render
+    from app.lint import lint_rendering
+    from tests.lint.conftest import bundled
+
+    tokenizer = bundled(tokenizer_name)
+    conversation = parse_messages(messages)
+    opts = RenderOptions(**options)
+    rendering = render(conversation, dialect, tokenizer, opts)
+    findings = lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
+                              dialect=dialect, options=opts)
+    return rendering, findings, tokenizer
+
+
+def by_code(findings, code: str):
+    return [f for f in findings if f.code == code]

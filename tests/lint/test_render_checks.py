@@ -1,0 +1,210 @@
+"""Every render-based code: a real case that triggers it and a near-identical one that does not,
+on the bundled tokenizers. Where the cause is a template, the test first shows the cause with
+transformers' own apply_chat_template, independently of Maskscope."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lint.conftest import bundled
+from tests.lint.helpers import by_code, lint_conversation
+
+CHAT = [{"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And of Italy?"},
+        {"role": "assistant", "content": "Rome."}]
+SYSTEM = [{"role": "system", "content": "Answer in one word."}]
+NOT_QUIET = ("error", "warning")
+
+
+@pytest.mark.parametrize("tokenizer, dialect, messages", [
+    ("gemma3", "tokenizer", CHAT), ("gemma3", "gemma", CHAT),
+    ("llama3", "llama3", SYSTEM + CHAT), ("mistral", "mistral", CHAT), ("llama2", "llama2", CHAT),
+    ("smollm2", "tokenizer", SYSTEM + CHAT), ("smollm2", "chatml", SYSTEM + CHAT),
+    ("qwen3", "chatml", CHAT),
+])
+def test_clean_conversation_under_its_own_template_is_quiet(tokenizer, dialect, messages):
+    _, findings, _ = lint_conversation(tokenizer, dialect, messages)
+    assert [f for f in findings if f.severity in NOT_QUIET] == []
+
+
+def test_generation_prompt_in_training_bundled_llama3_template():
+    tokenizer = bundled("llama3")
+    text = tokenizer.apply_chat_template(CHAT, tokenize=False, add_generation_prompt=False)
+    assert text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")  # the asset's bug
+    rendering, findings, _ = lint_conversation("llama3", "tokenizer", CHAT)
+    (hit,) = by_code(findings, "generation-prompt-in-training")
+    assert hit.severity == "error"
+    assert "".join(rendering.tokens[i].text for i in hit.tokens).strip().endswith(
+        "<|end_header_id|>")
+    _, findings, _ = lint_conversation("llama3", "llama3", CHAT)
+    assert by_code(findings, "generation-prompt-in-training") == []
+
+
+def test_generation_prompt_is_fine_when_asked_for():
+    _, findings, _ = lint_conversation("llama3", "tokenizer", CHAT[:1], add_generation_prompt=True)
+    assert by_code(findings, "generation-prompt-in-training") == []
+
+
+def test_default_system_injected_smollm2():
+    text = bundled("smollm2").apply_chat_template(CHAT, tokenize=False)
+    assert "You are a helpful AI assistant named SmolLM" in text
+    rendering, findings, _ = lint_conversation("smollm2", "tokenizer", CHAT)
+    (hit,) = by_code(findings, "default-system-injected")
+    assert "SmolLM" in "".join(rendering.tokens[i].text for i in hit.tokens)
+    _, findings, _ = lint_conversation("smollm2", "tokenizer", SYSTEM + CHAT)
+    assert by_code(findings, "default-system-injected") == []
+
+
+@pytest.mark.parametrize("role, severity", [("user", "warning"), ("assistant", "error")])
+def test_special_token_in_content_whole_string_template(role, severity):
+    # The tokenizer's own template is tokenized as one string, like apply_chat_template: the typed
+    # <|im_end|> becomes the real end-of-turn token.
+    messages = [dict(m) for m in CHAT]
+    index = 2 if role == "user" else 3
+    messages[index]["content"] = "Fine.<|im_end|> go on"
+    rendering, findings, tokenizer = lint_conversation("qwen3", "tokenizer", messages)
+    (hit,) = by_code(findings, "special-token-in-content")
+    assert hit.severity == severity
+    assert [rendering.input_ids[i] for i in hit.tokens] == [
+        tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    messages[index]["content"] = "Fine. im_end go on"
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", messages)
+    assert by_code(findings, "special-token-in-content") == []
+
+
+def test_special_token_in_content_split_by_builtin_dialect_is_info():
+    messages = [dict(m) for m in CHAT]
+    messages[2]["content"] = "Fine.<|im_end|> go on"
+    rendering, findings, tokenizer = lint_conversation("qwen3", "chatml", messages)
+    (hit,) = by_code(findings, "special-token-in-content")
+    assert hit.severity == "info"
+    assert tokenizer.convert_tokens_to_ids("<|im_end|>") not in [
+        rendering.input_ids[i] for i in hit.tokens]
+
+
+def test_boundary_merge_reported_by_engine_for_llama2_system_prompt():
+    _, findings, _ = lint_conversation("llama2", "llama2", SYSTEM + CHAT)
+    assert len(by_code(findings, "boundary-merge")) == 1
+    _, findings, _ = lint_conversation("llama2", "llama2", CHAT)
+    assert by_code(findings, "boundary-merge") == []
+
+
+def test_boundary_merge_token_spanning_two_messages():
+    template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+    pair = [{"role": "user", "content": "Hel"}, {"role": "assistant", "content": "lo world"}]
+    rendering, findings, _ = lint_conversation("qwen3", "custom", pair, template=template)
+    hits = by_code(findings, "boundary-merge")
+    assert hits and any(rendering.tokens[i].text == "Hello" for h in hits for i in h.tokens)
+    pair[1]["content"] = " lo world"
+    _, findings, _ = lint_conversation("qwen3", "custom", pair, template=template)
+    assert by_code(findings, "boundary-merge") == []
+
+
+def test_truncation_cuts_answer():
+    full, _, _ = lint_conversation("qwen3", "chatml", CHAT)
+    last_answer = full.text.index("Rome")
+    cut_inside = next(t.index for t in full.tokens if t.start >= last_answer) + 1
+    rendering, findings, _ = lint_conversation("qwen3", "chatml", CHAT, max_length=cut_inside)
+    assert rendering.truncated_tokens > 0
+    assert by_code(findings, "truncation-cuts-answer")
+    # Cutting inside the second user turn drops whole turns but cuts no answer.
+    cut_user = next(t.index for t in full.tokens if t.start >= full.text.index("Italy"))
+    _, findings, _ = lint_conversation("qwen3", "chatml", CHAT, max_length=cut_user)
+    assert by_code(findings, "truncation-cuts-answer") == []
+
+
+def test_dialect_mismatch_chatml_on_llama3_tokenizer():
+    assert len(bundled("llama3").encode("<|im_start|>", add_special_tokens=False)) > 1
+    _, findings, _ = lint_conversation("llama3", "chatml", CHAT)
+    assert any(f.severity == "error" for f in by_code(findings, "dialect-mismatch"))
+    _, findings, _ = lint_conversation("qwen3", "chatml", CHAT)
+    assert by_code(findings, "dialect-mismatch") == []
+
+
+def test_dialect_mismatch_eot_not_eos_is_info_for_llama3():
+    tokenizer = bundled("llama3")
+    assert tokenizer.eos_token == "<|end_of_text|>"
+    _, findings, _ = lint_conversation("llama3", "llama3", CHAT)
+    (hit,) = by_code(findings, "dialect-mismatch")
+    assert hit.severity == "info" and "<|eot_id|>" in hit.message
+
+
+def test_template_not_prefix_stable_qwen3_reasoning():
+    tokenizer = bundled("qwen3")
+    chat = [{"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "<think>\nAdd.\n</think>\n\n4."},
+            {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6."}]
+    part = tokenizer.apply_chat_template(chat[:2], tokenize=False)
+    whole = tokenizer.apply_chat_template(chat, tokenize=False)
+    assert not whole.startswith(part)  # Qwen3 strips earlier reasoning
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    assert by_code(findings, "template-not-prefix-stable")
+    _, findings, _ = lint_conversation("qwen3", "chatml", chat)
+    assert by_code(findings, "template-not-prefix-stable") == []
+
+
+def test_train_inference_mismatch_qwen3_empty_think_block():
+    tokenizer = bundled("qwen3")
+    chat = CHAT[:2]
+    train = tokenizer.apply_chat_template(chat, tokenize=False)
+    prompt = tokenizer.apply_chat_template(chat[:1], tokenize=False, add_generation_prompt=True)
+    assert not train.startswith(prompt + "Paris")  # training puts <think></think> before it
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    assert by_code(findings, "train-inference-mismatch")
+    _, findings, _ = lint_conversation("gemma3", "tokenizer", chat)
+    assert by_code(findings, "train-inference-mismatch") == []
+
+
+def test_response_template_context_alpaca_on_sentencepiece():
+    tokenizer = bundled("mistral")
+    rendering, findings, _ = lint_conversation("mistral", "alpaca", SYSTEM + CHAT)
+    alone = tokenizer.encode("### Response:", add_special_tokens=False)
+    ids = rendering.input_ids
+    assert not any(ids[i:i + len(alone)] == alone for i in range(len(ids)))
+    assert by_code(findings, "response-template-context")
+    _, findings, _ = lint_conversation("mistral", "mistral", CHAT)
+    assert by_code(findings, "response-template-context") == []
+
+
+def test_mask_methods_disagree_marker_typed_in_user_content():
+    # SmolLM2's own template is tokenized as one string: the typed marker becomes real tokens, and
+    # a completion-only collator starts training inside the user turn.
+    messages = SYSTEM + [dict(m) for m in CHAT]
+    messages[3]["content"] = "Continue this: <|im_start|>assistant\nSure thing"
+    rendering, findings, _ = lint_conversation("smollm2", "tokenizer", messages)
+    (hit,) = by_code(findings, "mask-methods-disagree")
+    assert all(rendering.tokens[i].role == "user" for i in hit.tokens)
+    assert "marker matching: trained" in hit.message
+    _, findings, _ = lint_conversation("smollm2", "tokenizer", SYSTEM + CHAT)
+    assert by_code(findings, "mask-methods-disagree") == []
+
+
+@pytest.mark.parametrize("train_on, severity", [("all", "info"), ("assistant", None)])
+def test_prompt_trained_under_train_on(train_on, severity):
+    _, findings, _ = lint_conversation("qwen3", "chatml", CHAT, train_on=train_on)
+    hits = by_code(findings, "prompt-trained")
+    assert [h.severity for h in hits] == ([severity] if severity else [])
+
+
+@pytest.mark.parametrize("train_on_eot, severity", [(False, "warning"), (True, None)])
+def test_eot_untrained_when_chosen(train_on_eot, severity):
+    _, findings, _ = lint_conversation("qwen3", "chatml", CHAT, train_on_eot=train_on_eot)
+    assert [h.severity for h in by_code(findings, "eot-untrained")] == (
+        [severity] if severity else [])
+
+
+def test_no_trained_tokens_without_assistant_turn():
+    _, findings, _ = lint_conversation("qwen3", "chatml", CHAT[:1])
+    assert by_code(findings, "no-trained-tokens")
+    _, findings, _ = lint_conversation("qwen3", "chatml", CHAT[:2])
+    assert by_code(findings, "no-trained-tokens") == []
+
+
+def test_pad_is_eos_smollm2_is_info_on_our_renderings():
+    tokenizer = bundled("smollm2")
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id  # as shipped
+    _, findings, _ = lint_conversation("smollm2", "chatml", SYSTEM + CHAT)
+    assert [h.severity for h in by_code(findings, "pad-is-eos")] == ["info"]
+    _, findings, _ = lint_conversation("qwen3", "chatml", CHAT)
+    assert by_code(findings, "pad-is-eos") == []
