@@ -1,5 +1,6 @@
 """JSON routers under /api. Each module exposes `router`; add it to `routers` below."""
 
-from app.api import dialects, health, jobs, render, tokenizers
+from app.api import dialects, health, inspect, jobs, lint, render, tokenizers
 
-routers = [health.router, render.router, dialects.router, jobs.router, tokenizers.router]
+routers = [health.router, render.router, dialects.router, jobs.router, tokenizers.router,
+           lint.router, inspect.router]
