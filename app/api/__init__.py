@@ -1,6 +1,6 @@
 """JSON routers under /api. Each module exposes `router`; add it to `routers` below."""
 
-from app.api import dialects, health, inspect, jobs, lint, render, tokenizers
+from app.api import batch, compare, dialects, health, inspect, jobs, lint, render, tokenizers
 
 routers = [health.router, render.router, dialects.router, jobs.router, tokenizers.router,
-           lint.router, inspect.router]
+           compare.router, batch.router, lint.router, inspect.router]
