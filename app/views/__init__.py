@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from app.views import pages
+from app.views import batch, compare, pages
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
-routers = [pages.router]
+routers = [pages.router, compare.router, batch.router]

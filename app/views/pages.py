@@ -1,14 +1,43 @@
-"""Top-level HTML pages."""
+"""The playground: GET / (the page, state from the permalink query) and its live fragment.
+
+Design concession: the page renders its first result on the server, so a permalink shows tokens
+at once (and without JavaScript); the editor then re-renders only the `result` block via htmx.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from app.views.templating import templates
+from app.api.deps import SettingsDep
+from app.settings import Settings
+from app.views.common import page_context, read_form, render_state, token_view
+from app.views.forms import EditorState, parse_state
+from app.views.templating import render_block, templates
 
 router = APIRouter(include_in_schema=False)
 
 
+def _result(state: EditorState, settings: Settings) -> dict[str, Any]:
+    rendering, findings, tokenizer = render_state(state, settings)
+    return {"view": token_view(rendering, findings, tokenizer)}
+
+
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request) -> HTMLResponse:
-    """The playground page."""
-    return templates.TemplateResponse(request, "index.html", {})
+async def index(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The playground page, pre-rendered from the permalink query if there is one."""
+    context, status = await run_in_threadpool(page_context, request.query_params, settings,
+                                              _result)
+    return templates.TemplateResponse(request, "index.html", context, status_code=status)
+
+
+@router.post("/fragments/render", response_class=HTMLResponse)
+async def render_fragment(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The playground's result block (stats, legend, chips, lints) for the posted editor."""
+    form = await read_form(request, settings)
+    state = parse_state(form, EditorState(), submitted=True)
+    context = await run_in_threadpool(_result, state, settings)
+    return render_block(request, "index.html", "result", context)

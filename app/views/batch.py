@@ -1,0 +1,176 @@
+"""The batch page: conversations as one padded batch and as packed rows, position by position.
+
+Rows come from `app.api.batch.build_batch` (the function behind POST /api/batch), shown as a grid:
+tokens on top, then input_ids, attention_mask, labels and position_ids, so "not attended"
+(attention 0: padding) and "not learned" (label -100) sit one above the other.
+
+Design concession: a row shows at most MAX_CELLS positions; the JSON API has the whole row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from app.api.batch import Batch, BatchRequest, build_batch
+from app.api.deps import SettingsDep
+from app.chat.messages import parse_row
+from app.chat.tokens import IGNORE_INDEX, Rendering
+from app.errors import InputError
+from app.settings import Settings
+from app.views.chips import ROLE_CLASS, visible
+from app.views.common import page_context, read_form
+from app.views.errors import validation_message
+from app.views.forms import EditorState, parse_state
+from app.views.templating import render_block, templates
+
+router = APIRouter(include_in_schema=False)
+MAX_CELLS = 1024
+DEFAULT_PACK_LENGTH = 96
+
+EXAMPLE_BATCH = "\n".join(json.dumps(row, ensure_ascii=False) for row in [
+    [{"role": "user", "content": "Hi!"},
+     {"role": "assistant", "content": "Hello! How can I help?"}],
+    {"messages": [{"role": "system", "content": "Answer briefly."},
+                  {"role": "user", "content": "What is 2 + 2?"},
+                  {"role": "assistant", "content": "4."}]},
+    {"conversations": [{"from": "human", "value": "Name three primary colours."},
+                       {"from": "gpt", "value": "Red, yellow and blue."},
+                       {"from": "human", "value": "And the secondary ones?"},
+                       {"from": "gpt", "value": "Green, orange and purple."}]},
+])
+
+
+@dataclass
+class Cell:
+    text: str
+    cls: str
+    id: int
+    mask: int
+    label: int
+    position: int
+    starts: int | None = None  # the conversation index when a conversation starts here
+
+
+@dataclass
+class RowView:
+    cells: list[Cell]
+    attended: int
+    learned: int
+    length: int
+    segments: list[list[int]] = field(default_factory=list)
+
+    @property
+    def triangles(self) -> list[str]:
+        """SVG points of each conversation's causal triangle (x = key, y = query).
+
+        Example: segments [[0, 3, 0], [3, 5, 1]] -> ["0,0 0,3 3,3", "3,3 3,5 5,5"]
+        """
+        return [f"{s},{s} {s},{e} {e},{e}" for s, e, _ in self.segments]
+
+
+def parse_conversations(text: str) -> list[list[dict[str, Any]]]:
+    """JSONL (one conversation per line, any row format parse_row knows) -> lists of messages.
+
+    Example: '[{"role": "user", "content": "Hi"}]' -> [[{"role": "user", "content": "Hi"}]]
+    """
+    conversations = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise InputError(f"Line {number} of conversations is not JSON: {exc}.",
+                             field="conversations") from exc
+        try:
+            conversations.append([m.to_dict() for m in parse_row(row)])
+        except InputError as exc:
+            raise InputError(f"Line {number} of conversations: {exc.message}",
+                             field="conversations") from exc
+    if not conversations:
+        raise InputError("Give at least one conversation, one JSON line each.",
+                         field="conversations")
+    return conversations
+
+
+def _owner(row: dict[str, Any], position: int) -> tuple[int | None, int]:
+    for start, end, conv in row["segments"]:
+        if start <= position < end:
+            return conv, position - start
+    return None, -1
+
+
+def _cell(row: dict[str, Any], i: int, renderings: list[Rendering]) -> Cell:
+    conv, offset = _owner(row, i)
+    label = row["labels"][i]
+    base = dict(id=row["input_ids"][i], mask=row["attention_mask"][i], label=label,
+                position=row["position_ids"][i])
+    if conv is None:
+        return Cell(text="pad", cls="pad", **base)
+    token = renderings[conv].tokens[offset]
+    classes = [ROLE_CLASS.get(token.role, "x")]
+    classes += ["t"] * (label != IGNORE_INDEX) + ["k"] * token.special
+    starts = conv if offset == 0 else None
+    return Cell(text=visible(token.text)[0], cls=" ".join(classes), starts=starts, **base)
+
+
+def row_views(batch: Batch) -> list[RowView]:
+    views = []
+    for row in batch.rows:
+        length = len(row["input_ids"])
+        cells = [_cell(row, i, batch.renderings) for i in range(min(length, MAX_CELLS))]
+        views.append(RowView(cells=cells, attended=sum(row["attention_mask"]),
+                             learned=sum(1 for x in row["labels"] if x != IGNORE_INDEX),
+                             length=length, segments=row["segments"]))
+    return views
+
+
+def _request(state: EditorState, pack: bool) -> BatchRequest:
+    try:
+        return BatchRequest(
+            conversations=parse_conversations(state.conversations), tokenizer=state.tokenizer,
+            dialect=state.dialect, template=state.template if state.dialect == "custom" else None,
+            train_on=state.train_on, train_on_eot=state.train_on_eot,
+            padding_side=state.padding_side, pack=pack,
+            max_length=(state.pack_length or DEFAULT_PACK_LENGTH) if pack else state.max_length)
+    except ValidationError as exc:
+        message, field_name = validation_message(exc.errors())
+        raise InputError(message, field=field_name) from exc
+
+
+def views(state: EditorState, settings: Settings) -> dict[str, Any]:
+    """The padded batch and the packed rows of the same conversations."""
+    padded = build_batch(_request(state, pack=False), settings)
+    packed = build_batch(_request(state, pack=True), settings)
+    return {"padded": padded, "padded_rows": row_views(padded), "padding_side": state.padding_side,
+            "packed": packed, "packed_rows": row_views(packed), "max_cells": MAX_CELLS}
+
+
+def _with_example(tokenizers: list[dict[str, Any]], base: EditorState) -> EditorState:
+    return dataclasses.replace(base, conversations=EXAMPLE_BATCH, pack_length=DEFAULT_PACK_LENGTH)
+
+
+@router.get("/batch", response_class=HTMLResponse)
+async def batch_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The batch page, pre-rendered from the permalink query if there is one."""
+    context, status = await run_in_threadpool(
+        page_context, request.query_params, settings, views, _with_example)
+    return templates.TemplateResponse(request, "batch.html", context, status_code=status)
+
+
+@router.post("/fragments/batch", response_class=HTMLResponse)
+async def batch_fragment(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The padded and packed grids for the posted conversations."""
+    form = await read_form(request, settings)
+    state = parse_state(form, EditorState(), submitted=True)
+    context = await run_in_threadpool(views, state, settings)
+    return render_block(request, "batch.html", "result", context)
+

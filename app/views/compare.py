@@ -1,0 +1,90 @@
+"""The compare page: one conversation under several tokenizer+dialect pairs, side by side.
+
+Design concession: columns come from `app.api.compare.compare`, the function behind
+POST /api/compare, so a failing column shows the same error the JSON API would put in its slot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from app.api.compare import CompareRequest, CompareTarget, compare
+from app.api.deps import SettingsDep
+from app.errors import InputError, MaskscopeError
+from app.settings import Settings
+from app.tokenizers.registry import load_tokenizer
+from app.views.common import page_context, read_form, token_view
+from app.views.errors import validation_message
+from app.views.forms import EditorState, Target, parse_state
+from app.views.templating import render_block, templates
+
+router = APIRouter(include_in_schema=False)
+
+# Four families whose markers differ in every way the page is meant to show.
+DEFAULT_TARGETS = (("smollm2", "chatml"), ("llama3", "llama3"), ("llama2", "llama2"),
+                   ("gemma3", "gemma"))
+
+
+def default_targets(tokenizers: list[dict[str, Any]], fallback: str) -> list[Target]:
+    available = {t["name"] for t in tokenizers if t["available"]}
+    return [Target(tok if tok in available else fallback, dialect)
+            for tok, dialect in DEFAULT_TARGETS]
+
+
+def _request(state: EditorState) -> CompareRequest:
+    targets = [CompareTarget(tokenizer=t.tokenizer, dialect=t.dialect,
+                             template=t.template if t.dialect == "custom" else None)
+               for t in state.targets]
+    try:
+        return CompareRequest(**state.render_request(), targets=targets)
+    except ValidationError as exc:
+        message, field = validation_message(exc.errors())
+        raise InputError(message, field=field) from exc
+
+
+def columns(state: EditorState, settings: Settings) -> list[dict[str, Any]]:
+    """One entry per target: its title and either a token view or an error."""
+    body = _request(state)
+    out = []
+    for target, outcome in zip(body.targets, compare(body, settings), strict=True):
+        column: dict[str, Any] = {"tokenizer": target.tokenizer, "dialect": target.dialect}
+        if isinstance(outcome, MaskscopeError):
+            column["error"] = outcome.payload()["error"]
+        else:
+            tokenizer = load_tokenizer(target.tokenizer, settings)
+            column["view"] = token_view(*outcome, tokenizer)
+        out.append(column)
+    return out
+
+
+def _with_targets(tokenizers: list[dict[str, Any]], base: EditorState) -> EditorState:
+    return dataclasses.replace(base, targets=default_targets(tokenizers, base.tokenizer))
+
+
+def _columns(state: EditorState, settings: Settings) -> dict[str, Any]:
+    return {"columns": columns(state, settings)}
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The compare page, pre-rendered from the permalink query if there is one."""
+    context, status = await run_in_threadpool(page_context, request.query_params, settings,
+                                              _columns, _with_targets)
+    return templates.TemplateResponse(request, "compare.html", context, status_code=status)
+
+
+@router.post("/fragments/compare", response_class=HTMLResponse)
+async def compare_fragment(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The compare page's columns for the posted editor."""
+    form = await read_form(request, settings)
+    state = parse_state(form, EditorState(), submitted=True)
+    if not state.targets:
+        raise InputError("Add at least one column (a tokenizer and a dialect).", field="targets")
+    context = await run_in_threadpool(_columns, state, settings)
+    return render_block(request, "compare.html", "columns", context)

@@ -1,0 +1,101 @@
+"""Figures shown beside the chips: counts per role, template overhead, where the markers sit.
+
+Design concession: "template overhead" counts tokens that overlap no message content at all; a
+token that merges content with a template marker counts as content (it carries some of the
+user's text), so the figure is a lower bound on what the template adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.chat.tokens import Rendering
+
+ROLE_ORDER = ("system", "user", "assistant", "tool")
+MAX_POSITIONS = 8
+
+
+@dataclass
+class RoleCount:
+    role: str
+    tokens: int = 0
+    trained: int = 0
+
+
+@dataclass
+class Summary:
+    tokens: int
+    trained: int
+    overhead: int
+    special: int
+    truncated: int
+    roles: list[RoleCount] = field(default_factory=list)
+
+    @property
+    def trained_share(self) -> float:
+        return self.trained / self.tokens if self.tokens else 0.0
+
+
+def overlaps(rendering: Rendering, ranges: list[tuple[int, int]]) -> list[bool]:
+    """For each token, whether its character span overlaps one of `ranges` (one sorted sweep).
+
+    Example: tokens at [0,2) [2,4) [4,6), ranges [(3, 4)] -> [False, True, False]
+    """
+    spans = sorted((start, end) for start, end in ranges if end > start)
+    flags, cursor = [], 0
+    for tok in rendering.tokens:
+        while cursor < len(spans) and spans[cursor][1] <= tok.start:
+            cursor += 1
+        flags.append(cursor < len(spans) and spans[cursor][0] < tok.end and tok.end > tok.start)
+    return flags
+
+
+def summarize(rendering: Rendering) -> Summary:
+    """Token, trained, special and per-role counts, and the template overhead.
+
+    Example: ChatML "<|im_start|>user\\nHi<|im_end|>\\n" -> 6 tokens, overhead 5 ("Hi" is content)
+    """
+    roles: dict[str, RoleCount] = {}
+    for tok in rendering.tokens:
+        entry = roles.setdefault(tok.role or "none", RoleCount(tok.role or "none"))
+        entry.tokens += 1
+        entry.trained += tok.trained
+    order = {role: i for i, role in enumerate(ROLE_ORDER)}
+    ranked = sorted(roles.values(), key=lambda r: (order.get(r.role, len(order)), r.role))
+    content = overlaps(rendering, [(s.content_start, s.content_end) for s in rendering.spans])
+    return Summary(
+        tokens=len(rendering.tokens),
+        trained=sum(tok.trained for tok in rendering.tokens),
+        overhead=sum(1 for flag in content if not flag),
+        special=sum(tok.special for tok in rendering.tokens),
+        truncated=rendering.truncated_tokens,
+        roles=ranked,
+    )
+
+
+def _positions(indices: list[int]) -> dict[str, Any]:
+    return {"count": len(indices), "first": indices[:MAX_POSITIONS],
+            "more": max(0, len(indices) - MAX_POSITIONS)}
+
+
+def markers(rendering: Rendering, tokenizer: Any) -> dict[str, dict[str, Any]]:
+    """Where BOS, EOS, end-of-turn tokens and newlines sit (token indices, first few of each).
+
+    Example: Llama 3 -> {"BOS": {"count": 1, "first": [0], ...}, "end of turn": {...}, ...}
+    """
+    bos = getattr(tokenizer, "bos_token_id", None)
+    eos = getattr(tokenizer, "eos_token_id", None)
+    eot = overlaps(rendering, [(s.eot_start, s.eot_end or s.eot_start) for s in rendering.spans
+                               if s.eot_start is not None])
+    found: dict[str, list[int]] = {"BOS": [], "EOS": [], "end of turn": [], "newline": []}
+    for tok, closes_turn in zip(rendering.tokens, eot, strict=True):
+        if bos is not None and tok.id == bos:
+            found["BOS"].append(tok.index)
+        if eos is not None and tok.id == eos:
+            found["EOS"].append(tok.index)
+        if closes_turn:
+            found["end of turn"].append(tok.index)
+        if "\n" in tok.text:
+            found["newline"].append(tok.index)
+    return {name: _positions(indices) for name, indices in found.items()}

@@ -1,0 +1,234 @@
+// Maskscope front end: token tooltip and keyboard walk, conversation editor, permalink, copy-out.
+// Design concession: one delegated listener per concern, so chips need no per-token handlers or
+// markup; everything a chip shows in its tooltip comes from its class and data attributes.
+(() => {
+  "use strict";
+
+  const ROLES = { s: "system", u: "user", a: "assistant", o: "tool", n: "(outside messages)" };
+  const UNSHOW = { "·": " ", "↵": "\n", "→": "\t" };
+
+  // ---------- chips: exact text, label, tooltip ----------
+  // Legend samples share the chip styles but not the data-tokens marker, so they get no tooltip.
+  const isChip = (el) => el instanceof HTMLElement && el.tagName === "SPAN"
+    && el.parentElement?.matches(".chips[data-tokens]");
+
+  function chipInfo(el) {
+    const index = Array.prototype.indexOf.call(el.parentElement.children, el);
+    const id = Number(el.dataset.id);
+    const trained = el.classList.contains("t");
+    const roleClass = el.classList[0];
+    const text = el.dataset.x
+      ?? JSON.stringify(Array.from(el.textContent, (c) => UNSHOW[c] ?? c).join(""));
+    return {
+      index, id, trained, text,
+      label: trained ? id : -100,
+      role: el.dataset.r ?? ROLES[roleClass] ?? roleClass,
+      message: el.dataset.m ?? "—",
+      special: el.classList.contains("k"),
+      escaped: el.classList.contains("e"),
+    };
+  }
+
+  const tip = document.createElement("div");
+  tip.id = "tip";
+  tip.setAttribute("role", "tooltip");
+  tip.hidden = true;
+
+  function showTip(el) {
+    const i = chipInfo(el);
+    const flags = [i.special ? "special token" : "", i.escaped ? "shown escaped: " + el.textContent : ""]
+      .filter(Boolean).join(" · ");
+    tip.textContent = `#${i.index}  id ${i.id}  label ${i.label}${i.trained ? "" : " (not trained)"}\n`
+      + `role ${i.role} · message ${i.message}${flags ? "\n" + flags : ""}\ntext ${i.text}`;
+    if (!tip.isConnected) document.body.append(tip);
+    tip.hidden = false;
+    const r = el.getBoundingClientRect();
+    const t = tip.getBoundingClientRect();
+    const left = Math.min(Math.max(4, r.left), window.innerWidth - t.width - 4);
+    const below = r.bottom + 6 + t.height < window.innerHeight;
+    tip.style.left = `${left}px`;
+    tip.style.top = `${below ? r.bottom + 6 : Math.max(4, r.top - t.height - 6)}px`;
+    el.setAttribute("aria-describedby", "tip");
+  }
+
+  function hideTip() { tip.hidden = true; }
+
+  document.addEventListener("mouseover", (e) => { if (isChip(e.target)) showTip(e.target); });
+  document.addEventListener("mouseout", (e) => { if (isChip(e.target)) hideTip(); });
+  document.addEventListener("focusin", (e) => { if (isChip(e.target)) showTip(e.target); else hideTip(); });
+
+  // Roving focus: the chip run is one tab stop; arrows walk it, Home/End jump, Escape leaves.
+  function moveTo(box, el) {
+    if (!el) return;
+    box.querySelectorAll(":scope > [tabindex]").forEach((c) => c.removeAttribute("tabindex"));
+    el.tabIndex = 0;
+    el.focus();
+    el.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
+
+  document.addEventListener("keydown", (e) => {
+    const box = e.target.matches?.(".chips[data-tokens]") ? e.target
+      : isChip(e.target) ? e.target.parentElement : null;
+    if (!box) return;
+    const cur = isChip(e.target) ? e.target : null;
+    const kids = box.children;
+    const at = cur ? Array.prototype.indexOf.call(kids, cur) : -1;
+    const jump = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 10, ArrowUp: -10 }[e.key];
+    if (jump !== undefined) {
+      moveTo(box, kids[Math.min(kids.length - 1, Math.max(0, at < 0 ? 0 : at + jump))]);
+    } else if (e.key === "Home") {
+      moveTo(box, kids[0]);
+    } else if (e.key === "End") {
+      moveTo(box, kids[kids.length - 1]);
+    } else if (e.key === "Escape") {
+      hideTip();
+      box.focus();
+    } else {
+      return;
+    }
+    e.preventDefault();
+  });
+
+  // ---------- copy-out ----------
+  async function copyText(text, status) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      const area = Object.assign(document.createElement("textarea"), { value: text });
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    if (status) status.textContent = "Copied";
+    setTimeout(() => { if (status) status.textContent = ""; }, 1500);
+  }
+
+  function chipArrays(scope) {
+    const chips = Array.from(document.querySelectorAll(`${scope} .chips[data-tokens] > span`));
+    return {
+      input_ids: chips.map((c) => Number(c.dataset.id)),
+      labels: chips.map((c) => (c.classList.contains("t") ? Number(c.dataset.id) : -100)),
+    };
+  }
+
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest?.("button[data-copy]");
+    if (!btn) return;
+    const status = document.querySelector(btn.dataset.status || "#copy-status");
+    const what = btn.dataset.copy;
+    if (what === "permalink") return copyText(window.location.href, status);
+    const arrays = chipArrays(btn.dataset.scope || "#result");
+    const value = what === "both" ? arrays : arrays[what];
+    copyText(JSON.stringify(value), status);
+  });
+
+  // ---------- lint findings point at their tokens ----------
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest?.("button[data-show-tokens]");
+    if (!btn) return;
+    const box = document.querySelector("#result .chips[data-tokens]");
+    if (!box) return;
+    box.querySelectorAll(":scope > .hl").forEach((c) => c.classList.remove("hl"));
+    const wanted = JSON.parse(btn.dataset.showTokens);
+    wanted.forEach((i) => box.children[i]?.classList.add("hl"));
+    moveTo(box, box.children[wanted[0]]);
+  });
+
+  // ---------- conversation editor ----------
+  function changed(form) { form.dispatchEvent(new Event("change", { bubbles: true })); }
+
+  function renumber(list) {
+    list.querySelectorAll(".turn-no").forEach((n, i) => { n.textContent = `#${i}`; });
+  }
+
+  function addTurn(list, role, content) {
+    const tpl = document.getElementById("turn-template");
+    const node = tpl.content.firstElementChild.cloneNode(true);
+    node.querySelector("select").value = role;
+    node.querySelector("textarea").value = content;
+    list.append(node);
+    return node;
+  }
+
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest?.("button[data-turn]");
+    if (!btn) return;
+    const form = btn.form;
+    const list = form.querySelector(".turns");
+    const turn = btn.closest(".turn");
+    const action = btn.dataset.turn;
+    if (action === "add") {
+      const last = list.querySelector(".turn:last-child select")?.value;
+      const node = addTurn(list, last === "user" ? "assistant" : "user", "");
+      node.querySelector("textarea").focus();
+    } else if (action === "remove") {
+      const next = turn.nextElementSibling || turn.previousElementSibling;
+      turn.remove();
+      next?.querySelector("textarea")?.focus();
+    } else if (action === "up" && turn.previousElementSibling) {
+      turn.previousElementSibling.before(turn);
+      btn.focus();
+    } else if (action === "down" && turn.nextElementSibling) {
+      turn.nextElementSibling.after(turn);
+      btn.focus();
+    }
+    renumber(list);
+    changed(form);
+  });
+
+  document.addEventListener("change", (e) => {
+    const pick = e.target.closest?.("select[data-examples]");
+    if (!pick || !pick.value) return;
+    const examples = JSON.parse(document.getElementById(pick.dataset.examples).textContent);
+    const form = pick.form;
+    const list = form.querySelector(".turns");
+    list.replaceChildren();
+    examples[pick.value].messages.forEach((m) => addTurn(list, m.role, m.content));
+    renumber(list);
+    pick.value = "";
+    changed(form);
+  });
+
+  // Compare columns: clone the last one (or the template) on add; keep at least one.
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest?.("button[data-column]");
+    if (!btn) return;
+    const form = btn.form;
+    const box = form.querySelector(".targets");
+    if (btn.dataset.column === "add") {
+      const last = box.lastElementChild;
+      const node = (last || document.getElementById("target-template").content.firstElementChild)
+        .cloneNode(true);
+      if (last) {
+        // cloneNode copies attributes, not the live selection of each select.
+        last.querySelectorAll("select").forEach((sel, i) => { node.querySelectorAll("select")[i].value = sel.value; });
+      }
+      box.append(node);
+      node.querySelector("select").focus();
+    } else if (box.children.length > 1) {
+      btn.closest(".target").remove();
+    }
+    changed(form);
+  });
+
+  // ---------- permalink: the form state lives in the URL ----------
+  const MAX_URL = 8000;
+  function syncUrl(form) {
+    const data = new URLSearchParams(new FormData(form));
+    const url = `${window.location.pathname}?${data}`;
+    const note = document.getElementById("permalink-note");
+    const fits = url.length <= MAX_URL;
+    if (fits) window.history.replaceState(null, "", url);
+    if (note) note.hidden = fits;
+  }
+
+  function wirePermalink() {
+    document.querySelectorAll("form[data-permalink]").forEach((form) => {
+      ["input", "change"].forEach((type) => form.addEventListener(type, () => syncUrl(form)));
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", wirePermalink);
+  else wirePermalink();
+})();
