@@ -11,7 +11,36 @@ from typing import IO, Any, BinaryIO
 from app.inspect.dataset import InspectOptions, Inspector, Progress
 from app.settings import Settings
 
-__all__ = ["InspectOptions", "Inspector", "inspect_stream", "options_for"]
+__all__ = ["InspectOptions", "Inspector", "inspect_stream", "options_for", "prepare"]
+
+TRAIN_ON = ("assistant", "last_assistant", "all")
+
+
+def prepare(settings: Settings, *, tokenizer: str, dialect: str, train_on: str = "assistant",
+            train_on_eot: bool = True, max_length: int | None = None,
+            template: str | None = None) -> InspectOptions:
+    """Check the request's fields and load the tokenizer: errors name the field to change."""
+    from app.chat.render import check_template_size
+    from app.dialects.registry import dialect_names
+    from app.errors import InputError
+    from app.tokenizers.registry import load_tokenizer
+
+    if dialect not in dialect_names():
+        raise InputError(f"Unknown dialect {dialect!r}; choose one of "
+                         f"{', '.join(dialect_names())}.", field="dialect")
+    if train_on not in TRAIN_ON:
+        raise InputError(f"train_on is {train_on!r}; choose one of {', '.join(TRAIN_ON)}.",
+                         field="train_on")
+    if max_length is not None and max_length < 1:
+        raise InputError("max_length must be a positive number of tokens.", field="max_length")
+    if dialect == "custom":
+        if not template:
+            raise InputError("dialect 'custom' needs the Jinja source in 'template'.",
+                             field="template")
+        check_template_size(template, settings)
+    return options_for(settings, tokenizer=load_tokenizer(tokenizer, settings), dialect=dialect,
+                       train_on=train_on, train_on_eot=train_on_eot, max_length=max_length,
+                       template=template if dialect == "custom" else None)
 
 
 def options_for(settings: Settings, *, tokenizer: Any, dialect: str, train_on: str = "assistant",

@@ -1,0 +1,29 @@
+"""POST /api/inspect: a JSONL dataset (multipart `file`) in, summary and per-row findings out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from app.api.deps import SettingsDep
+from app.inspect import inspect_stream, prepare
+
+router = APIRouter(prefix="/api", tags=["inspect"])
+
+
+@router.post("/inspect")
+def post_inspect(
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="JSONL: conversations or pre-tokenized rows.")],
+    tokenizer: Annotated[str, Form(description="Bundled name, local folder, or Hub id.")],
+    dialect: Annotated[str, Form(description="Built-in slug, 'tokenizer' or 'custom'.")],
+    train_on: Annotated[Literal["assistant", "last_assistant", "all"], Form()] = "assistant",
+    train_on_eot: Annotated[bool, Form()] = True,
+    max_length: Annotated[int | None, Form(ge=1)] = None,
+    template: Annotated[str | None, Form(description="Jinja source for 'custom'.")] = None,
+) -> dict[str, Any]:
+    """Lint every row; a bad row is listed with its line and does not stop the rest."""
+    options = prepare(settings, tokenizer=tokenizer, dialect=dialect, train_on=train_on,
+                      train_on_eot=train_on_eot, max_length=max_length, template=template)
+    return inspect_stream(file.file, options).result()

@@ -1,0 +1,57 @@
+"""Exports: a `{% generation %}`-annotated copy of a chat template, verified on probes.
+
+(The processed dataset, one {"input_ids", "labels", "attention_mask"} line per good row, is
+written by `Inspector.run(export=...)` while it reads the rows.)
+
+Design concession: verification renders through our sandbox (in a worker for pasted templates),
+which produces what apply_chat_template produces; the tests also check the annotated templates
+against transformers' own `return_assistant_tokens_mask`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.chat.render import RenderOptions, render
+from app.errors import InputError
+from app.inspect.annotate import annotate_generation, verify_annotation
+from app.lint.markers import probe_markers
+from app.settings import Settings
+
+
+def export_generation_template(tokenizer: Any, dialect: str, settings: Settings,
+                               template: str | None = None) -> dict[str, Any]:
+    """Annotate the tokenizer's (or the pasted) template; say whether it verified.
+
+    Example: -> {"template": "...{% generation %}...", "wrapped": 2,
+                 "verification": {"ok": True, "byte_identical": True, ...}, "notes": []}
+    """
+    from app.dialects.jinja import template_context, template_source
+
+    if dialect not in ("tokenizer", "custom"):
+        raise InputError("A generation-annotated template is made from a Jinja template: use "
+                         "dialect 'tokenizer' or 'custom'.", field="dialect")
+    options = RenderOptions(template=template, settings=settings)
+    source = template_source(dialect, tokenizer, options)
+    markers = probe_markers(tokenizer, dialect, options, render)
+    annotation = annotate_generation(source, eot_text=markers.eot_text if markers else None)
+    context = template_context(tokenizer, False)
+
+    def run(src: str, messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]]]:
+        from app.templating.attribution import Attributed, render_attributed, render_untrusted
+
+        if dialect == "custom":
+            from app.templating.worker import run_in_worker
+
+            att = Attributed.from_json(run_in_worker(
+                render_untrusted, src, messages, context, settings.max_range,
+                settings.max_render_chars, settings=settings))
+        else:
+            att = render_attributed(src, messages, context, max_range=settings.max_range,
+                                    max_chars=settings.max_render_chars)
+        return att.text, list(att.generation)
+
+    verification = verify_annotation(source, annotation.template, run)
+    return {"template": annotation.template if verification.ok else None,
+            "wrapped": annotation.wrapped, "verification": verification.to_json(),
+            "notes": annotation.notes + verification.problems}
