@@ -13,6 +13,8 @@ import sys
 
 COMMAND_MODULES = [
     "app.assets.cli",
+    "app.train.cli",
+    "app.lint.cli",
 ]
 
 

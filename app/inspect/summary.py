@@ -13,6 +13,7 @@ from typing import Any
 from app.chat.tokens import Finding
 
 BINS = 10
+RANK = {"error": 0, "warning": 1, "info": 2}
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Summary:
     histogram: list[int] = field(default_factory=lambda: [0] * BINS)
     codes: Counter[str] = field(default_factory=Counter)
     severities: Counter[str] = field(default_factory=Counter)
+    worst: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def add_row(self, stats: RowStats, findings: list[Finding]) -> None:
@@ -63,6 +65,9 @@ class Summary:
             self.codes[code] += 1
         for finding in findings:
             self.severities[finding.severity] += 1
+            known = self.worst.get(finding.code)
+            if known is None or RANK[finding.severity] < RANK[known]:
+                self.worst[finding.code] = finding.severity
 
     def add_error(self, line: int, message: str) -> None:
         self.rows += 1
@@ -89,6 +94,7 @@ class Summary:
             "eot_trained": self.eot_trained,
             "eot_trained_rate": self.eot_trained / self.eot_closing if self.eot_closing else None,
             "codes": dict(self.codes.most_common()),
+            "worst_severity": dict(self.worst),
             "severities": {s: self.severities[s] for s in ("error", "warning", "info")},
             "errors": list(self.errors),
             "rows_ok": good,

@@ -1,0 +1,191 @@
+"""`maskscope lint` and `maskscope inspect`: dataset checks from the command line.
+
+`lint` prints a summary table and exits 1 when any row has an error-severity finding or cannot
+be read (usable as a CI gate); `inspect` also lists per-row findings, prints JSON on request and
+writes the exports.
+
+Design concession: progress goes to stderr as a single redrawn line on a terminal and, for long
+files only, as one line per tenth of the file otherwise, so CI logs stay short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from app.settings import Settings
+
+BAR = 30
+LONG_FILE_BYTES = 4_000_000  # below this, a file is read in about a second: no progress lines
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lint = sub.add_parser("lint", help="Lint a JSONL dataset; exit 1 on any error finding.")
+    _dataset_args(lint)
+    lint.set_defaults(func=run_lint)
+    inspect = sub.add_parser("inspect", help="Inspect a JSONL dataset: summary, rows, exports.")
+    _dataset_args(inspect)
+    inspect.add_argument("--json", action="store_true", help="Print the full result as JSON.")
+    inspect.add_argument("--rows", type=int, default=20, help="Rows with findings to list.")
+    inspect.add_argument("--export-processed", type=Path, metavar="OUT.jsonl",
+                         help="Write input_ids/labels/attention_mask for every good row.")
+    inspect.add_argument("--export-template", type=Path, metavar="OUT.jinja",
+                         help="Write a {% generation %}-annotated copy of the template.")
+    inspect.set_defaults(func=run_inspect)
+
+
+def _dataset_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="JSONL: conversations or pre-tokenized rows.")
+    parser.add_argument("--tokenizer", required=True, help="Bundled name, local folder, Hub id.")
+    parser.add_argument("--dialect", required=True, help="Built-in slug, tokenizer or custom.")
+    parser.add_argument("--template", type=Path, help="Jinja file for --dialect custom.")
+    parser.add_argument("--train-on", default="assistant",
+                        choices=["assistant", "last_assistant", "all"])
+    parser.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
+    parser.add_argument("--max-length", type=int, default=None)
+    parser.add_argument("--quiet", action="store_true", help="No progress output.")
+
+
+def _inspect(args: argparse.Namespace, export: IO[str] | None = None) -> tuple[Any, Settings]:
+    from app.inspect import inspect_stream, prepare
+
+    settings = Settings.from_env()
+    template = args.template.read_text(encoding="utf-8") if args.template else None
+    options = prepare(settings, tokenizer=args.tokenizer, dialect=args.dialect,
+                      train_on=args.train_on, train_on_eot=args.train_on_eot,
+                      max_length=args.max_length, template=template)
+    total = os.path.getsize(args.path)
+    show = not args.quiet and (sys.stderr.isatty() or total >= LONG_FILE_BYTES)
+    progress = Progress(total, sys.stderr) if show else None
+    with open(args.path, "rb") as stream:
+        inspector = inspect_stream(stream, options, progress=progress, export=export)
+    if progress is not None:
+        progress.finish()
+    return inspector, settings
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    from app.errors import MaskscopeError
+
+    try:
+        inspector, _ = _inspect(args)
+    except MaskscopeError as exc:
+        print(f"maskscope lint: {exc.message}", file=sys.stderr)
+        return 2
+    print(summary_table(inspector.summary))
+    return 1 if inspector.summary.has_errors else 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from app.errors import MaskscopeError
+
+    try:
+        if args.export_processed:
+            with open(args.export_processed, "w", encoding="utf-8") as out:
+                inspector, settings = _inspect(args, export=out)
+        else:
+            inspector, settings = _inspect(args)
+        exported = _export_template(args, inspector, settings)
+    except MaskscopeError as exc:
+        print(f"maskscope inspect: {exc.message}", file=sys.stderr)
+        return 2
+    result = inspector.result()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(summary_table(inspector.summary))
+        print(rows_table(result["rows"][:args.rows]))
+    return 1 if inspector.summary.has_errors or exported is False else 0
+
+
+def _export_template(args: argparse.Namespace, inspector: Any, settings: Settings) -> bool | None:
+    if not args.export_template:
+        return None
+    from app.inspect.export import export_generation_template
+
+    options = inspector.options
+    found = export_generation_template(options.tokenizer, options.dialect, settings,
+                                       options.template)
+    if found["template"] is None:
+        print("maskscope inspect: the template could not be annotated: "
+              + "; ".join(found["notes"]), file=sys.stderr)
+        return False
+    args.export_template.write_text(found["template"], encoding="utf-8")
+    checked = found["verification"]
+    print(f"wrote {args.export_template} ({found['wrapped']} outputs wrapped, byte-identical on "
+          f"{checked['probes']} probe conversations)", file=sys.stderr)
+    return True
+
+
+class Progress:
+    """Progress on stderr: a redrawn bar on a terminal, a line per 10% otherwise."""
+
+    def __init__(self, total: int, out: IO[str]) -> None:
+        self.total, self.out = max(total, 1), out
+        self.tty = out.isatty()
+        self.start = self.last = time.monotonic()
+        self.next_tenth = 1
+
+    def __call__(self, done: int, rows: int) -> None:
+        now = time.monotonic()
+        share = done / self.total
+        if self.tty and now - self.last >= 0.2:
+            self.last = now
+            filled = int(share * BAR)
+            self.out.write(f"\r[{'#' * filled}{'-' * (BAR - filled)}] {share:4.0%} "
+                           f"{rows:,} rows {rows / max(now - self.start, 1e-9):,.0f} rows/s")
+            self.out.flush()
+        elif not self.tty and share * 10 >= self.next_tenth:
+            self.next_tenth = int(share * 10) + 1
+            self.out.write(f"{share:4.0%} {rows:,} rows\n")
+
+    def finish(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+        seconds = time.monotonic() - self.start
+        self.out.write(f"done in {seconds:.1f} s\n")
+        self.out.flush()
+
+
+def summary_table(summary: Any) -> str:
+    """The dataset summary as aligned text, with the codes found and their worst severity."""
+    data = summary.to_json()
+    share = f"{data['trained_fraction']:.1%}"
+    rate = data["eot_trained_rate"]
+    lines = [
+        f"rows                 {data['rows']:,} ({data['conversation_rows']:,} conversations, "
+        f"{data['tokenized_rows']:,} pre-tokenized, {data['bad_rows']:,} unreadable)",
+        f"tokens               {data['tokens']:,}",
+        f"trained tokens       {data['trained_tokens']:,} ({share})",
+        f"zero-trained rows    {data['zero_trained_rows']:,}",
+        f"trained end-of-turn  {'n/a' if rate is None else f'{rate:.1%}'} of "
+        f"{data['eot_closing_trained_turns']:,} trained turns",
+        "trained fraction per row:",
+    ]
+    most = max((b["rows"] for b in data["trained_fraction_histogram"]), default=0) or 1
+    for b in data["trained_fraction_histogram"]:
+        lines.append(f"  {b['from']:.1f}-{b['to']:.1f} {'█' * round(20 * b['rows'] / most):<20} "
+                     f"{b['rows']:,}")
+    if data["codes"]:
+        lines.append(f"{'code':32} {'worst':8} rows")
+        for code, rows in data["codes"].items():
+            lines.append(f"{code:32} {summary.worst.get(code, ''):8} {rows:,}")
+    for err in data["errors"][:10]:
+        lines.append(f"unreadable: {err['message']}")
+    return "\n".join(lines)
+
+
+def rows_table(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for row in rows:
+        if "error" in row:
+            lines.append(f"line {row['line']}: {row['error']}")
+        for lint in row["lints"]:
+            lines.append(f"line {row['line']}: {lint['severity']:7} {lint['code']}: "
+                         f"{lint['message']}")
+    return "\n".join(lines)
