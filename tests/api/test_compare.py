@@ -1,0 +1,54 @@
+"""POST /api/compare: each column equals /api/render for its target; failures stay in their slot."""
+
+from __future__ import annotations
+
+from conftest import assert_error
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"}]
+TARGETS = [{"tokenizer": t, "dialect": d} for t, d in
+           [("qwen3", "chatml"), ("llama3", "llama3"), ("llama2", "llama2"), ("gemma3", "gemma")]]
+
+
+def test_each_result_is_the_render_response_of_its_target(client):
+    body = {"messages": MESSAGES, "train_on": "assistant", "targets": TARGETS}
+    response = client.post("/api/compare", json=body)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len(results) == len(TARGETS)
+    for target, result in zip(TARGETS, results, strict=True):
+        alone = client.post("/api/render", json={"messages": MESSAGES, **target}).json()
+        assert result == alone
+    assert len({len(r["input_ids"]) for r in results}) > 1  # the formats really differ
+
+
+def test_a_failing_target_is_an_error_entry_in_order(client):
+    targets = [TARGETS[0], {"tokenizer": "qwen3", "dialect": "nope"},
+               {"tokenizer": "no-such-tokenizer", "dialect": "chatml"}, TARGETS[1]]
+    response = client.post("/api/compare", json={"messages": MESSAGES, "targets": targets})
+    assert response.status_code == 200, response.text
+    first, bad_dialect, bad_tokenizer, last = response.json()["results"]
+    assert "input_ids" in first and "input_ids" in last
+    assert bad_dialect["error"]["status"] == 422 and bad_dialect["error"]["field"] == "dialect"
+    assert bad_tokenizer["error"]["field"] == "tokenizer"
+
+
+def test_custom_template_per_target(client):
+    template = ("{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}")
+    targets = [{"tokenizer": "qwen3", "dialect": "custom", "template": template}]
+    result = client.post("/api/compare", json={"messages": MESSAGES, "targets": targets}).json()
+    assert result["results"][0]["text"] == "[system] Be brief.\n[user] Hi\n[assistant] Hello!\n"
+
+
+def test_too_many_targets_names_the_setting(client, settings):
+    targets = [TARGETS[0]] * (settings.max_compare_targets + 1)
+    err = assert_error(client.post("/api/compare", json={"messages": MESSAGES,
+                                                         "targets": targets}),
+                       422, "max_compare_targets")
+    assert err["setting"] == "max_compare_targets"
+
+
+def test_no_targets_is_a_422_naming_the_field(client):
+    err = assert_error(client.post("/api/compare", json={"messages": MESSAGES, "targets": []}),
+                       422, "targets")
+    assert err["field"] == "targets"
