@@ -1,0 +1,128 @@
+"""Property-based tests of the engine (DESIGN.md §7 item 11: mask invariants under hypothesis).
+
+Random conversations -- hostile content included: typed role markers, control characters, odd
+whitespace, astral characters -- rendered by real tokenizers under several dialects, including a
+pasted template through the worker. Checked against definitions, not against our own output:
+labels follow `trained`, the ids decode back to the text, and each `train_on` trains exactly the
+tokens it promises.
+"""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from app.chat.messages import Message
+from app.chat.render import RenderOptions, render
+from app.settings import Settings
+from app.templating.limits import LimitedSandboxedEnvironment
+from app.tokenizers.registry import load_tokenizer
+
+CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+          "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
+          "{{ '<|im_start|>assistant\\n' }}{% endif %}")
+CASES = [("chatml", "qwen3", None), ("llama3", "llama3", None), ("gemma", "gemma3", None),
+         ("custom", "qwen3", CHATML)]
+MARKERS = ["<|im_end|>", "<|im_start|>", "<|eot_id|>", "<end_of_turn>", "[INST]", "</s>", "\n",
+           "  ", "\t", "\x07", "\u200b", "🦜", "é", "<script>"]
+
+text = st.lists(st.one_of(st.sampled_from(MARKERS),
+                          st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)),
+                min_size=1, max_size=6).map("".join).filter(lambda s: s.strip())
+
+
+@st.composite
+def conversations(draw) -> list[Message]:
+    messages = [Message("system", draw(text))] if draw(st.booleans()) else []
+    for _ in range(draw(st.integers(1, 3))):
+        messages += [Message("user", draw(text)), Message("assistant", draw(text))]
+    return messages
+
+
+@pytest.fixture(scope="module")
+def real() -> Settings:
+    return Settings.from_env(render_timeout_ms=5_000)
+
+
+PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _render(conversation, case, real, **options):
+    dialect, tokenizer_name, template = case
+    tokenizer = load_tokenizer(tokenizer_name, real)
+    opts = RenderOptions(template=template, settings=real, **options)
+    return render(conversation, dialect, tokenizer, opts), tokenizer
+
+
+def _inside_content(token, spans, role: str) -> bool:
+    return any(s.role == role and s.content_start <= token.start and token.end <= s.content_end
+               and token.end > token.start for s in spans)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@PROPERTY
+@given(conversation=conversations(), train_on_eot=st.booleans())
+def test_assistant_masking_invariants(real, case, conversation, train_on_eot):
+    r, tokenizer = _render(conversation, case, real, train_on="assistant",
+                           train_on_eot=train_on_eot)
+    n = len(r.input_ids)
+    assert len(r.labels) == len(r.tokens) == len(r.attention_mask) == n
+    assert r.attention_mask == [1] * n
+    for token, label, token_id in zip(r.tokens, r.labels, r.input_ids, strict=True):
+        assert label == (token_id if token.trained else -100)
+        if token.role in ("system", "user", "tool") or token.role is None:
+            assert not token.trained, token
+        if _inside_content(token, r.spans, "assistant"):
+            assert token.trained, token
+    assert tokenizer.decode(r.input_ids, skip_special_tokens=False,
+                            clean_up_tokenization_spaces=False) == r.text
+    for span in r.spans:
+        if span.role == "assistant" and span.eot_start is not None:
+            eot = [t for t in r.tokens if span.eot_start <= t.start < span.eot_end]
+            assert eot and all(t.trained is train_on_eot for t in eot), (span, eot)
+
+
+@pytest.mark.parametrize("case", CASES[:2], ids=[c[0] for c in CASES[:2]])
+@PROPERTY
+@given(conversation=conversations())
+def test_train_on_all_and_last_assistant(real, case, conversation):
+    everything, _ = _render(conversation, case, real, train_on="all")
+    assert all(t.trained for t in everything.tokens)
+    last, _ = _render(conversation, case, real, train_on="last_assistant")
+    final = max(i for i, m in enumerate(conversation) if m.role == "assistant")
+    trained = {t.message for t in last.tokens if t.trained}
+    assert trained == {final}
+    assert last.input_ids == everything.input_ids
+
+
+# -- the limited sandbox changes no value that stays within its limits ---------------------------
+
+small_int = st.integers(-4, 9)
+leaf = st.one_of(small_int.map(str), st.sampled_from(["'ab'", "'x'", "[1, 2]", "'%s-%d'"]))
+
+
+@st.composite
+def expressions(draw, depth: int = 3) -> str:
+    if depth == 0 or draw(st.booleans()):
+        return draw(leaf)
+    op = draw(st.sampled_from(["*", "+", "~", "%", "**", "-", "//"]))
+    left, right = draw(expressions(depth - 1)), draw(expressions(depth - 1))
+    if op == "**":  # keep the reference's own computation small
+        right = draw(st.integers(0, 3).map(str))
+    return f"({left} {op} {right})"
+
+
+@settings(max_examples=300, deadline=None)
+@given(expression=expressions())
+def test_limited_sandbox_agrees_with_the_plain_sandbox(expression):
+    source = "{{ " + expression + " }}"
+    try:
+        expected = ImmutableSandboxedEnvironment().from_string(source).render()
+    except (jinja2.TemplateError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return  # an invalid expression; the property is about valid ones
+    # Operands this small never come near a limit, so any LimitError here is a false alarm.
+    limited = LimitedSandboxedEnvironment(max_range=1_000, max_output_chars=1_000_000)
+    assert limited.from_string(source).render() == expected
