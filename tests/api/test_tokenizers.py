@@ -7,7 +7,6 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.tokenizers.registry import load_tokenizer
-from tests.conftest import assert_error
 
 BUNDLED = ["smollm2", "qwen3", "llama3", "llama2", "mistral", "gemma3"]
 WITH_TEMPLATE = {"smollm2", "qwen3", "llama3", "gemma3"}
@@ -68,15 +67,3 @@ def test_local_folders_are_listed(tmp_path, settings):
         entry = _by_name(client)[str(root / "my-qwen")]
     assert entry["source"] == "local" and entry["available"] is True
     assert entry["vocab_size"] == len(load_tokenizer("qwen3", settings))
-
-
-def test_htmx_is_served_from_the_asset_cache(client, settings):
-    response = client.get("/static/vendor/htmx.min.js")
-    assert response.status_code == 200
-    assert response.content == (settings.assets_dir / "htmx" / "htmx.min.js").read_bytes()
-    assert "javascript" in response.headers["content-type"]
-
-
-def test_missing_htmx_is_a_404_naming_the_fix(private_client):
-    client, _ = private_client
-    assert_error(client.get("/static/vendor/htmx.min.js"), 404, "maskscope assets fetch htmx")

@@ -200,3 +200,21 @@ def test_remote_code_folder_is_refused(root, settings):
     config.write_text('{"auto_map": {"AutoTokenizer": ["x.Tok", null]}}')
     with pytest.raises(InputError, match="trust_remote_code is never honoured"):
         load_tokenizer("mytok", _roots(settings, root))
+
+
+def test_hub_id_from_a_warm_hf_cache_works_offline(tmp_path, settings, monkeypatch):
+    """A Hub repo already in the HF cache (its documented layout) loads without the network."""
+    import huggingface_hub.constants
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--maskscope-test--cached-qwen"
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(settings.assets_dir / "qwen3" / name, snapshot / name)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    tok = load_tokenizer("maskscope-test/cached-qwen", settings)
+    assert tok("Hello world")["input_ids"] == [9707, 1879]
+    assert load_tokenizer("maskscope-test/cached-qwen", settings) is tok
