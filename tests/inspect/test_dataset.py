@@ -1,0 +1,118 @@
+"""Inspecting a mixed file: good rows in three formats, malformed rows, pre-tokenized rows."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from app.inspect import inspect_stream, prepare
+from app.settings import Settings
+from tests.inspect.conftest import CHAT, tokenized_row, write_jsonl
+
+
+def run(rows, tmp_path, dialect="chatml", **kw):
+    path = tmp_path / "data.jsonl"
+    write_jsonl(path, rows)
+    options = prepare(Settings.from_env(), tokenizer="qwen3", dialect=dialect, **kw)
+    export = io.StringIO()
+    with open(path, "rb") as fh:
+        inspector = inspect_stream(fh, options, export=export)
+    return inspector.result(), export.getvalue().splitlines()
+
+
+def rows_by_line(result):
+    return {r["line"]: r for r in result["rows"]}
+
+
+def test_mixed_file_counts_and_line_numbers(mixed_rows, tmp_path):
+    result, exported = run(mixed_rows, tmp_path)
+    summary, rows = result["summary"], rows_by_line(result)
+    assert summary["rows"] == 11
+    assert summary["bad_rows"] == 4 and {e["line"] for e in summary["errors"]} == {4, 5, 8, 11}
+    assert summary["conversation_rows"] == 4 and summary["tokenized_rows"] == 3
+    assert "not valid JSON" in rows[4]["error"] and "wizard" in rows[5]["error"]
+    assert "labels has 2 entries" in rows[8]["error"]
+    assert [f["code"] for f in rows[10]["lints"]] == ["no-trained-tokens"]
+    assert summary["zero_trained_rows"] == 1
+    assert len(exported) == summary["rows"] - summary["bad_rows"]
+
+
+def test_good_rows_have_no_findings(mixed_rows, tmp_path):
+    result, _ = run(mixed_rows, tmp_path)
+    listed = rows_by_line(result)
+    for line in (1, 2, 3, 6):
+        assert line not in listed, listed.get(line)
+
+
+def test_tokenized_row_findings(mixed_rows, tmp_path):
+    result, _ = run(mixed_rows, tmp_path)
+    rows = rows_by_line(result)
+    assert "labels-shifted" in {f["code"] for f in rows[7]["lints"]}
+    # Line 9 trains the user turn; its messages attribute the labels back to roles.
+    prompt = [f for f in rows[9]["lints"] if f["code"] == "prompt-trained"]
+    assert prompt and prompt[0]["severity"] == "warning"
+
+
+def test_tokenized_row_without_messages_gets_roles_from_markers(tmp_path):
+    result, _ = run([tokenized_row("user")], tmp_path)
+    assert "prompt-trained" in {f["code"] for f in result["rows"][0]["lints"]}
+
+
+@pytest.mark.parametrize("mode, code", [("glue", "trailing-glue-trained"),
+                                        ("no_eot", "eot-untrained"),
+                                        ("copy", "labels-equal-inputs")])
+def test_tokenized_rows_each_mistake(tmp_path, mode, code):
+    result, _ = run([tokenized_row(mode), tokenized_row("good")], tmp_path)
+    rows = rows_by_line(result)
+    assert code in {f["code"] for f in rows[1]["lints"]}
+    assert 2 not in rows
+
+
+def test_summary_rates_from_an_independent_count(tmp_path):
+    result, exported = run([{"messages": CHAT}] * 3 + [tokenized_row("no_eot")], tmp_path)
+    summary = result["summary"]
+    labels = [json.loads(line)["labels"] for line in exported]
+    trained = sum(1 for row in labels for v in row if v != -100)
+    tokens = sum(len(row) for row in labels)
+    assert (summary["trained_tokens"], summary["tokens"]) == (trained, tokens)
+    assert summary["eot_closing_trained_turns"] == 4 and summary["eot_trained"] == 3
+    assert summary["eot_trained_rate"] == pytest.approx(0.75)
+    assert sum(b["rows"] for b in summary["trained_fraction_histogram"]) == 4
+    assert summary["codes"] == {"eot-untrained": 1}
+
+
+def test_export_rows_equal_the_engine_rendering(tmp_path):
+    from app.chat.messages import parse_messages
+    from app.chat.render import RenderOptions, render
+    from tests.lint.conftest import bundled
+
+    _, exported = run([{"messages": CHAT}], tmp_path)
+    want = render(parse_messages(CHAT), "chatml", bundled("qwen3"), RenderOptions())
+    row = json.loads(exported[0])
+    assert row == {"input_ids": want.input_ids, "labels": want.labels,
+                   "attention_mask": want.attention_mask}
+
+
+def test_probe_rows_limit_deep_checks(tmp_path):
+    chat = [{"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "<think>\nAdd.\n</think>\n\n4."},
+            {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6."}]
+    result, _ = run([{"messages": chat}] * 5, tmp_path, dialect="tokenizer")
+    assert result["summary"]["codes"]["template-not-prefix-stable"] == Settings().inspect_probe_rows
+
+
+def test_row_reports_are_capped_but_counted(tmp_path):
+    settings = Settings.from_env(inspect_max_row_reports=2)
+    path = tmp_path / "d.jsonl"
+    write_jsonl(path, [{"messages": CHAT[:1]}] * 5)
+    from app.inspect import options_for
+    from tests.lint.conftest import bundled
+
+    options = options_for(settings, tokenizer=bundled("qwen3"), dialect="chatml")
+    with open(path, "rb") as fh:
+        result = inspect_stream(fh, options).result()
+    assert len(result["rows"]) == 2
+    assert result["summary"]["rows_omitted"] == 3
+    assert result["summary"]["codes"]["no-trained-tokens"] == 5
