@@ -43,6 +43,8 @@ class Settings:
         3, "Dataset rows on which the re-rendering lints (prefix stability, train/inference) run.")
     inspect_max_row_reports: int = _setting(
         2_000, "Most rows with findings listed in one inspection result (the summary counts all).")
+    inspect_keep_runs: int = _setting(
+        8, "Uploaded datasets the /inspect page keeps on disk for drilling into rows.")
     max_messages: int = _setting(2_000, "Most messages in one conversation.")
     max_chars: int = _setting(1_000_000, "Most characters of message content in one conversation.")
     max_tokens: int = _setting(65_536, "Most tokens in one rendered conversation.")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
-from app.chat.tokens import IGNORE_INDEX, Finding
+from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Token
 from app.errors import MaskscopeError
 from app.inspect.reader import JsonlReader, RawRow
 from app.inspect.rows import TokenRow, is_token_row, parse_token_row
@@ -197,12 +197,52 @@ class Inspector:
         found = set(markers.eot_ids) if markers else set()
         return frozenset(found | ({eos} if eos is not None else set()))
 
+    def drill(self, row: dict[str, Any]) -> tuple[Rendering, list[Finding]]:
+        """One row as a Rendering with all its findings (deep checks included), for the page."""
+        from app.chat.messages import parse_row
+        from app.lint import lint_rendering
+
+        if not is_token_row(row):
+            conversation = parse_row(row)
+            rendering = self.render(conversation, self.options.dialect, self.options.tokenizer,
+                                    self.render_options)
+            return rendering, lint_rendering(rendering, conversation=conversation,
+                                             tokenizer=self.options.tokenizer,
+                                             dialect=self.options.dialect,
+                                             options=self.render_options)
+        parsed = parse_token_row(row)
+        view = self._token_view(parsed)
+        _, findings, _ = self._token_row(row)
+        return token_rendering(parsed, view, self.options.tokenizer, self.options.dialect), \
+            findings
+
     def result(self) -> dict[str, Any]:
         """The JSON answer: {"summary": {...}, "rows": [{"line", "lints", ...}]}."""
         summary = self.summary.to_json()
         summary["rows_listed"] = len(self.rows)
         summary["rows_omitted"] = self.omitted_rows
         return {"summary": summary, "rows": [r.to_json() for r in self.rows]}
+
+
+def token_rendering(parsed: TokenRow, view: TokenView, tokenizer: Any,
+                    dialect: str) -> Rendering:
+    """A Rendering built from a pre-tokenized row, so the page can show it as chips.
+
+    Design concession: each token's text is its own decoded piece, so the texts join to a
+    readable string that may differ from a whole decode where characters span several tokens.
+    """
+    facts = facts_for(tokenizer)
+    tokens, pos = [], 0
+    for i, (tid, piece) in enumerate(zip(parsed.input_ids,
+                                         tokenizer.batch_decode([[t] for t in parsed.input_ids]),
+                                         strict=True)):
+        tokens.append(Token(i, tid, piece, view.roles[i], None, tid in facts.special_ids,
+                            view.trained[i], pos, pos + len(piece)))
+        pos += len(piece)
+    return Rendering(text="".join(t.text for t in tokens), input_ids=list(parsed.input_ids),
+                     labels=list(parsed.labels),
+                     attention_mask=parsed.attention_mask or [1] * len(tokens), tokens=tokens,
+                     spans=[], dialect=dialect)
 
 
 def _stats(view: TokenView, tokens: int, kind: str) -> RowStats:

@@ -1,0 +1,132 @@
+"""Background inspection runs for the /inspect page: upload kept on disk, progress polled.
+
+Design concession: runs live in this process (a dict and one worker thread), not in the job
+database: an inspection is minutes at most and is lost on restart, which is acceptable for a
+page that can simply be submitted again. At most `max_runs` uploads are kept on disk; the
+oldest finished one is deleted first. One run executes at a time; others wait their turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from app.errors import NotFoundError
+from app.inspect.dataset import InspectOptions, Inspector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """One inspection: its files, options, progress and, when done, its inspector."""
+
+    id: str
+    path: Path
+    processed_path: Path
+    options: InspectOptions
+    total_bytes: int
+    bytes_read: int = 0
+    rows: int = 0
+    status: str = "queued"
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    inspector: Inspector | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("done", "failed")
+
+    @property
+    def share(self) -> float:
+        return 1.0 if self.done else self.bytes_read / max(self.total_bytes, 1)
+
+    def rows_per_second(self) -> float:
+        end = self.finished or time.monotonic()
+        return self.rows / max(end - self.started, 1e-9)
+
+
+class RunStore:
+    """Start runs, look them up, and keep the number of stored uploads bounded."""
+
+    def __init__(self, folder: Path, max_runs: int = 8) -> None:
+        self.folder = folder
+        self.max_runs = max_runs
+        self.runs: OrderedDict[str, Run] = OrderedDict()
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect")
+
+    def start(self, upload: BinaryIO, options: InspectOptions) -> Run:
+        """Copy the upload to disk and queue the inspection; returns at once."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        run_id = secrets.token_hex(8)
+        path = self.folder / f"{run_id}.jsonl"
+        with open(path, "wb") as out:
+            shutil.copyfileobj(upload, out, 1 << 20)
+        run = Run(run_id, path, self.folder / f"{run_id}.processed.jsonl", options,
+                  path.stat().st_size)
+        with self.lock:
+            self.runs[run_id] = run
+            self._evict()
+        self.pool.submit(self._execute, run)
+        return run
+
+    def get(self, run_id: str) -> Run:
+        with self.lock:
+            run = self.runs.get(run_id)
+        if run is None:
+            raise NotFoundError(f"No inspection {run_id!r} here (runs are kept in memory and "
+                                "the oldest are dropped): upload the file again.")
+        return run
+
+    def _execute(self, run: Run) -> None:
+        run.status, run.started = "running", time.monotonic()
+
+        def progress(done: int, rows: int) -> None:
+            run.bytes_read, run.rows = done, rows
+
+        try:
+            with open(run.path, "rb") as stream, open(run.processed_path, "w") as out:
+                run.inspector = Inspector(run.options)
+                run.inspector.run(stream, progress=progress, export=out)
+            run.status = "done"
+        except Exception as exc:  # shown on the page; the server keeps serving
+            log.exception("inspection %s failed", run.id)
+            run.status, run.error = "failed", getattr(exc, "message", str(exc))
+        finally:
+            run.finished = time.monotonic()
+
+    def _evict(self) -> None:
+        while len(self.runs) > self.max_runs:
+            victim = next((r for r in self.runs.values() if r.done), None)
+            if victim is None:
+                return
+            del self.runs[victim.id]
+            for file in (victim.path, victim.processed_path):
+                file.unlink(missing_ok=True)
+
+
+_STORES: dict[Path, RunStore] = {}
+
+
+def store_for(folder: Path, max_runs: int) -> RunStore:
+    """The process-wide store for `folder` (one per settings home)."""
+    if folder not in _STORES:
+        _STORES[folder] = RunStore(folder, max_runs)
+    return _STORES[folder]
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """Progress figures for the page."""
+    return {"id": run.id, "status": run.status, "share": run.share, "rows": run.rows,
+            "rows_per_second": run.rows_per_second(), "bytes_read": run.bytes_read,
+            "total_bytes": run.total_bytes, "error": run.error}
