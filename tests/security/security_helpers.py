@@ -43,3 +43,8 @@ def render_body(**overrides) -> dict:
 
 def custom(template: str, **overrides) -> dict:
     return render_body(dialect="custom", template=template, **overrides)
+
+
+# Three nested loops of 10,000: hours of work, each step within every per-operation limit.
+BOMB = ("{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}"
+        "{% endfor %}{% endfor %}{% endfor %}")

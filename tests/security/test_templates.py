@@ -14,12 +14,9 @@ import time
 
 import pytest
 from conftest import assert_error
-from security_helpers import MESSAGES, custom, tight_fixture, tight_settings_fixture  # noqa: F401
+from security_helpers import BOMB, MESSAGES, custom, tight_fixture, tight_settings_fixture  # noqa: F401
 
 from app.templating.worker import get_pool
-
-BOMB = ("{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}"
-        "{% endfor %}{% endfor %}{% endfor %}")
 
 
 def _healthy(client) -> None:
