@@ -118,27 +118,40 @@ def build_asset(asset: Asset, assets_dir: Path) -> dict[str, Any]:
     return marker
 
 
+def _fetch_one(asset: Asset, assets_dir: Path, prefix: str, force: bool) -> AssetState:
+    state = check_asset(asset, assets_dir, memo=False)
+    if state.ok and not force:
+        logger.info("%s: ok (%s, verified)", prefix, asset.source.spec)
+        return state
+    reason = "forced" if state.ok else state.status
+    logger.info("%s: %s, fetching %s from %s", prefix, reason, asset.source.spec,
+                asset.source.registry)
+    started = time.monotonic()
+    build_asset(asset, assets_dir)
+    logger.info("%s: installed in %.1f s", prefix, time.monotonic() - started)
+    return check_asset(asset, assets_dir, memo=False)
+
+
 def fetch_assets(assets_dir: Path, names: list[str] | None = None, *,
                  force: bool = False) -> list[AssetState]:
-    """Make every named asset (default: all) present and verified; log progress per asset."""
+    """Make every named asset (default: all) present and verified; log progress per asset.
+
+    One failing asset does not stop the others; FetchError at the end names every failure.
+    """
     chosen = [get_asset(n) for n in names] if names else list(ASSETS)
-    states = []
+    states, failures = [], []
     with _locked(assets_dir):
         remove_stale(assets_dir)
         for index, asset in enumerate(chosen, 1):
             prefix = f"[{index}/{len(chosen)}] {asset.name}"
-            state = check_asset(asset, assets_dir, memo=False)
-            if state.ok and not force:
-                logger.info("%s: ok (%s, verified)", prefix, asset.source.spec)
-                states.append(state)
-                continue
-            reason = "forced" if state.ok else state.status
-            logger.info("%s: %s, fetching %s from %s", prefix, reason, asset.source.spec,
-                        asset.source.registry)
-            started = time.monotonic()
-            build_asset(asset, assets_dir)
-            states.append(check_asset(asset, assets_dir, memo=False))
-            logger.info("%s: installed in %.1f s", prefix, time.monotonic() - started)
+            try:
+                states.append(_fetch_one(asset, assets_dir, prefix, force))
+            except FetchError as exc:
+                logger.error("%s: failed: %s", prefix, exc)
+                failures.append(asset.name)
+    if failures:
+        raise FetchError(f"{len(failures)} asset(s) not installed: {', '.join(failures)}; fix the "
+                         "cause above, then run `maskscope assets fetch` again")
     return states
 
 

@@ -64,3 +64,14 @@ def test_fetch_command_names_an_unknown_asset(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("MASKSCOPE_HOME", os.fspath(tmp_path))
     assert main(["assets", "fetch", "llama9"]) == 1
     assert "unknown asset 'llama9'" in caplog.text
+
+
+def test_without_npm_the_failure_names_the_fix_and_others_still_install(
+        isolated_home, tmp_path, monkeypatch, caplog):
+    home = isolated_home("htmx")
+    monkeypatch.setenv("PATH", os.fspath(tmp_path / "empty-bin"))
+    with caplog.at_level(logging.INFO), pytest.raises(FetchError) as info:
+        fetch_assets(home.assets_dir, ["llama2", "htmx"])
+    assert "1 asset(s) not installed: llama2" in str(info.value)
+    assert "`npm` is not installed: install Node.js" in caplog.text
+    assert "[2/2] htmx: ok" in caplog.text
