@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from app.chat.batching import pad_batch
 from app.settings import Settings
 from app.train import distributed
 from app.train.data import TrainingData, load_data, prompt_ids, render_examples
@@ -113,6 +114,8 @@ def _train_arm(model: Any, spec: JobSpec, data: TrainingData, tokenizer: Any,
                         seed=spec.seed, pad_id=pad_id)
 
     def emit(metric: dict[str, Any]) -> None:
+        log.info("%s step %d/%d loss %.4f lr %.2e %.0f tokens/s", arm, metric["step"],
+                 spec.steps, metric["loss"], metric["lr"], metric["tokens_per_s"])
         events("metric", arm=arm, **metric)
         events("progress", step=offset + metric["step"], total_steps=spec.steps * len(spec.arms))
 
@@ -122,21 +125,23 @@ def _train_arm(model: Any, spec: JobSpec, data: TrainingData, tokenizer: Any,
 @torch.no_grad()
 def _sample(model: Any, tokenizer: Any, spec: JobSpec, data: TrainingData,
             dist: distributed.Dist, key: str, samples: list[dict[str, Any]]) -> list[dict]:
-    """Greedy answers to the sample prompts, added under `key` (rank 0 only)."""
+    """Greedy answers to the sample prompts, added under `key` (rank 0 only, one batch)."""
     if not dist.is_main:
         return samples
     model.eval()
     out = [dict(s) for s in samples] or [{"prompt": p} for p in data.prompts]
     stops = stop_token_ids(tokenizer)
-    for sample in out:
-        ids = torch.tensor([prompt_ids(sample["prompt"], spec.dialect, tokenizer)],
-                           device=dist.device)
-        with dist.autocast():
-            generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                       max_new_tokens=spec.max_new_tokens, do_sample=False,
-                                       eos_token_id=stops, pad_token_id=stops[0])
-        sample[key] = tokenizer.decode(generated[0, ids.shape[1]:], skip_special_tokens=True)
-        sample[key] = sample[key].strip()
+    prompts = [{"input_ids": ids, "labels": ids} for ids in
+               (prompt_ids(s["prompt"], spec.dialect, tokenizer) for s in out)]
+    rows = pad_batch(prompts, stops[0], padding_side="left")
+    ids = torch.tensor([r["input_ids"] for r in rows], device=dist.device)
+    mask = torch.tensor([r["attention_mask"] for r in rows], device=dist.device)
+    with dist.autocast():
+        generated = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                                   max_new_tokens=spec.max_new_tokens, eos_token_id=stops,
+                                   pad_token_id=stops[0])
+    for sample, row in zip(out, generated[:, ids.shape[1]:], strict=True):
+        sample[key] = tokenizer.decode(row, skip_special_tokens=True).strip()
         if data.check:
             sample[f"{key}_passes"] = bool(re.search(data.check["regex"], sample[key]))
     return out

