@@ -1,0 +1,147 @@
+"""The /inspect page: upload a dataset, watch the progress, read the summary, drill into a row.
+
+Design concession: the inspection runs in a background thread of this process (see
+app.inspect.runs) and the page polls it with htmx, so a 100k-row upload never holds a request
+open; without JavaScript the progress page refreshes itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse
+from starlette.datastructures import UploadFile
+
+from app.api.deps import SettingsDep
+from app.errors import ConflictError, InputError, MaskscopeError, NotFoundError
+from app.inspect import prepare
+from app.inspect.reader import read_line
+from app.inspect.runs import Run, RunStore, run_summary, store_for
+from app.settings import Settings
+from app.views.common import pickers, token_view
+from app.views.templating import render_block, templates
+
+router = APIRouter(include_in_schema=False)
+
+
+def _store(settings: Settings) -> RunStore:
+    return store_for(settings.home / "inspect", settings.inspect_keep_runs)
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _run_context(run: Run) -> dict[str, Any]:
+    context: dict[str, Any] = {"run": run, "progress": run_summary(run)}
+    if run.status == "done" and run.inspector is not None:
+        result = run.inspector.result()
+        most = max((b["rows"] for b in result["summary"]["trained_fraction_histogram"]),
+                   default=0)
+        context.update(summary=result["summary"], rows=result["rows"], most=most or 1,
+                       options=run.options)
+    return context
+
+
+def _page(request: Request, settings: Settings, context: dict[str, Any],
+          status: int = 200) -> HTMLResponse:
+    base = pickers(settings)
+    return templates.TemplateResponse(request, "inspect.html", {**base, **context},
+                                      status_code=status)
+
+
+@router.get("/inspect", response_class=HTMLResponse)
+def inspect_page(request: Request, settings: SettingsDep, run: str | None = None) -> HTMLResponse:
+    """The page; `?run=<id>` shows that inspection (the no-JavaScript path)."""
+    if run is None:
+        return _page(request, settings, {})
+    try:
+        return _page(request, settings, _run_context(_store(settings).get(run)))
+    except MaskscopeError as exc:
+        return _page(request, settings, {"error": exc.payload()["error"]}, exc.status)
+
+
+@router.post("/inspect/runs", response_class=HTMLResponse)
+async def start_run(request: Request, settings: SettingsDep) -> Any:
+    """Store the upload, start the inspection, answer with its (polling) progress block."""
+    form = await request.form(max_files=1, max_fields=16)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise InputError("Choose a JSONL file to inspect.", field="file")
+    max_length = str(form.get("max_length") or "").strip()
+    options = await run_in_threadpool(
+        prepare, settings, tokenizer=str(form.get("tokenizer") or ""),
+        dialect=str(form.get("dialect") or ""), train_on=str(form.get("train_on") or "assistant"),
+        train_on_eot=form.get("train_on_eot") == "on" or "v" not in form,
+        max_length=_int(max_length, "max_length") if max_length else None,
+        template=str(form.get("template") or "") or None)
+    run = await run_in_threadpool(_store(settings).start, upload.file, options)
+    if not _is_htmx(request):
+        return RedirectResponse(f"/inspect?run={run.id}", status_code=303)
+    return render_block(request, "inspect.html", "run", _run_context(run))
+
+
+def _int(raw: str, field: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise InputError(f"{field} must be a whole number.", field=field) from None
+
+
+@router.get("/inspect/runs/{run_id}", response_class=HTMLResponse)
+def run_block(request: Request, settings: SettingsDep, run_id: str) -> HTMLResponse:
+    """The run's block: progress while it runs, the summary and rows when it is done."""
+    run = _store(settings).get(run_id)
+    if not _is_htmx(request):
+        return _page(request, settings, _run_context(run))
+    return render_block(request, "inspect.html", "run", _run_context(run))
+
+
+def _finished(settings: Settings, run_id: str) -> Run:
+    run = _store(settings).get(run_id)
+    if run.status != "done" or run.inspector is None:
+        raise ConflictError("This inspection has not finished yet.")
+    return run
+
+
+@router.get("/inspect/runs/{run_id}/rows/{line}", response_class=HTMLResponse)
+def row_detail(request: Request, settings: SettingsDep, run_id: str, line: int) -> HTMLResponse:
+    """One row as chips with all its findings (deep checks included)."""
+    run = _finished(settings, run_id)
+    assert run.inspector is not None
+    offset = next((r.offset for r in run.inspector.rows if r.line == line), None)
+    with open(run.path, "rb") as stream:
+        try:
+            raw = read_line(stream, line, offset=offset)
+        except LookupError:
+            raise NotFoundError(f"The file has no line {line}.", field="line") from None
+    if raw.row is None:
+        raise InputError(raw.error or f"line {line} is empty", field="line")
+    rendering, findings = run.inspector.drill(raw.row)
+    context = {"line": line, "view": token_view(rendering, findings, run.options.tokenizer)}
+    return templates.TemplateResponse(request, "_inspect_row.html", context)
+
+
+@router.get("/inspect/runs/{run_id}/processed.jsonl")
+def processed(settings: SettingsDep, run_id: str) -> FileResponse:
+    """The processed dataset: input_ids, labels, attention_mask per readable row."""
+    run = _finished(settings, run_id)
+    return FileResponse(run.processed_path, media_type="application/jsonl",
+                        filename="processed.jsonl")
+
+
+@router.get("/inspect/runs/{run_id}/template.jinja")
+def generation_template(settings: SettingsDep, run_id: str) -> PlainTextResponse:
+    """The template with {% generation %} tags, verified byte-identical on probes."""
+    from app.inspect.export import export_generation_template
+
+    options = _finished(settings, run_id).options
+    found = export_generation_template(options.tokenizer, options.dialect, settings,
+                                       options.template)
+    if found["template"] is None:
+        raise InputError("This template could not be annotated: " + "; ".join(found["notes"]),
+                         field="dialect")
+    return PlainTextResponse(found["template"], headers={
+        "Content-Disposition": 'attachment; filename="chat_template.jinja"'})

@@ -1,0 +1,100 @@
+"""The /inspect page: upload, poll until done, summary, drill into a row, downloads."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.inspect.conftest import CHAT, tokenized_row
+
+HX = {"HX-Request": "true"}
+FORM = {"v": "1", "tokenizer": "qwen3", "dialect": "chatml", "train_on": "assistant",
+        "train_on_eot": "on"}
+
+
+def upload(client, rows, headers=HX, **form):
+    data = ("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n").encode()
+    return client.post("/inspect/runs", files={"file": ("d.jsonl", data)},
+                       data={**FORM, **form}, headers=headers, follow_redirects=False)
+
+
+def wait_done(client, run_id: str) -> str:
+    for _ in range(200):
+        body = client.get(f"/inspect/runs/{run_id}", headers=HX).text
+        if "Summary" in body or "Inspection failed" in body:
+            return body
+        assert 'hx-trigger="load delay:500ms"' in body  # still polling
+        time.sleep(0.05)
+    raise AssertionError("inspection did not finish")
+
+
+@pytest.fixture()
+def finished(client):
+    response = upload(client, [{"messages": CHAT}, "{bad", tokenized_row("shifted")])
+    assert response.status_code == 200, response.text
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    return run_id, wait_done(client, run_id)
+
+
+def test_page_has_the_form(client):
+    body = client.get("/inspect").text
+    assert 'hx-encoding="multipart/form-data"' in body and 'name="file"' in body
+    assert "/static/css/inspect.css" in body
+
+
+def test_summary_and_rows(finished):
+    _, body = finished
+    assert '<b data-stat="rows">3</b>' in body
+    assert '<b data-stat="bad_rows">1</b>' in body
+    assert "labels-shifted" in body and "not valid JSON" in body
+
+
+def test_drill_into_a_row_shows_chips_and_findings(client, finished):
+    run_id, _ = finished
+    body = client.get(f"/inspect/runs/{run_id}/rows/3", headers=HX).text
+    assert "<h2>Line 3</h2>" in body and "data-tokens" in body
+    assert 'class="a t' in body  # trained assistant chips
+    assert "labels-shifted" in body
+
+
+def test_drill_into_unreadable_line_is_422(client, finished):
+    run_id, _ = finished
+    response = client.get(f"/inspect/runs/{run_id}/rows/2", headers=HX)
+    assert response.status_code == 422 and "not valid JSON" in response.text
+
+
+def test_processed_download(client, finished):
+    run_id, _ = finished
+    lines = client.get(f"/inspect/runs/{run_id}/processed.jsonl").text.splitlines()
+    assert len(lines) == 2 and set(json.loads(lines[0])) == {"input_ids", "labels",
+                                                             "attention_mask"}
+
+
+def test_generation_template_download(client):
+    response = upload(client, [{"messages": CHAT}], tokenizer="smollm2", dialect="tokenizer")
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    wait_done(client, run_id)
+    template = client.get(f"/inspect/runs/{run_id}/template.jinja")
+    assert template.status_code == 200 and "{% generation %}" in template.text
+
+
+def test_without_javascript_redirects_to_the_run(client):
+    response = upload(client, [{"messages": CHAT}], headers={})
+    assert response.status_code == 303
+    assert re.fullmatch(r"/inspect\?run=[0-9a-f]{16}", response.headers["location"])
+    assert client.get(response.headers["location"]).status_code == 200
+
+
+@pytest.mark.parametrize("form, text", [({"dialect": "nope"}, "Unknown dialect"),
+                                        ({"max_length": "x"}, "whole number")])
+def test_bad_form_gives_the_error_fragment(client, form, text):
+    response = upload(client, [{"messages": CHAT}], **form)
+    assert response.status_code == 422 and text in response.text
+    assert 'role="alert"' in response.text
+
+
+def test_unknown_run_is_404(client):
+    assert client.get("/inspect/runs/0000000000000000", headers=HX).status_code == 404
