@@ -15,7 +15,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from app.assets.manifest import TOKENIZER_NAMES, get_asset
+from app.assets.manifest import TOKENIZER_FILES, TOKENIZER_NAMES, get_asset
 from app.assets.store import check_asset
 from app.errors import InputError, UnavailableError
 from app.settings import Settings
@@ -45,7 +45,7 @@ def _cached(key: tuple[str, ...], folder: Path, size: int) -> PreTrainedTokenize
 
 def _bundled_key(name: str, settings: Settings) -> tuple[tuple[str, ...], Path]:
     asset = get_asset(name)
-    state = check_asset(asset, settings.assets_dir)
+    state = check_asset(asset, settings.assets_dir, only=TOKENIZER_FILES)
     if not state.ok:
         raise UnavailableError(f"tokenizer {name} is unavailable: {state.problem}",
                                field="tokenizer")
@@ -102,7 +102,7 @@ def _load_hub(ref: str, settings: Settings) -> PreTrainedTokenizerBase:
 
 def _bundled_entry(name: str, settings: Settings) -> dict[str, Any]:
     asset = get_asset(name)
-    state = check_asset(asset, settings.assets_dir)
+    state = check_asset(asset, settings.assets_dir, only=TOKENIZER_FILES)
     info = state.marker.get("info", {}) if state.ok else {}
     return {"name": name, "available": state.ok, "source": "bundled",
             "vocab_size": info.get("vocab_size"),
