@@ -63,7 +63,7 @@ def load_tokenizer(ref: str, settings: Settings, *,
                    trust_remote_code: Any = False) -> PreTrainedTokenizerBase:
     """A fast tokenizer for `ref`; never runs remote code, never unpickles.
 
-    Example: load_tokenizer("smollm2", settings)("Hi").input_ids -> [13428]
+    Example: load_tokenizer("smollm2", settings)("Hi").input_ids -> [26843]
     """
     if trust_remote_code:
         raise InputError("trust_remote_code is never honoured: use a tokenizer with a "
