@@ -1,0 +1,179 @@
+"""P4: fine-tune tokens/s against transformers' Trainer with neftune_noise_alpha.
+
+Same model (SmolLM2's architecture and real 49k vocabulary, scaled down in depth and width so a
+CPU finishes: set BENCH_LAYERS / BENCH_HIDDEN, or BENCH_FULL=1 for SmolLM2-135M as is), same
+variable-length chat data (demo questions stitched into 1-8 turn conversations, rendered with
+SmolLM2's tokenizer, assistant-only labels, cut at 256 tokens), same batch (4) and optimizer
+(AdamW, constant lr). Throughput = real (non-padding) tokens / wall time over steps 2..N, so the
+first step's allocations are not counted; runs are interleaved and the median of REPEATS is kept.
+
+Arms: the Trainer padded to the longest in each batch with neftune_noise_alpha=5 (the anchor);
+ours padded with NEFTune (paper scaling); ours padded without NEFTune (overhead); ours packed
+padding-free with NEFTune. The last lines printed are the ratios.
+On a CUDA machine it also prints MFU = 6 * N * tokens/s / peak (BENCH_PEAK_TFLOPS, default 989).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import (
+    DataCollatorForSeq2Seq,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+from transformers.utils import logging as hf_logging
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.chat.messages import Message  # noqa: E402
+from app.chat.render import RenderOptions, render  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.tokenizers.registry import load_tokenizer  # noqa: E402
+from app.train.data import load_demo  # noqa: E402
+from app.train.distributed import setup  # noqa: E402
+from app.train.loop import LoopConfig, train  # noqa: E402
+
+STEPS = int(os.environ.get("BENCH_STEPS", "6"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
+BATCH, MAX_LENGTH, ALPHA, LR = 4, 256, 5.0, 1e-4
+SMOLLM2 = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+               num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+               rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
+               bos_token_id=1, eos_token_id=2, pad_token_id=2)
+
+
+def model_config() -> LlamaConfig:
+    if os.environ.get("BENCH_FULL") == "1":
+        return LlamaConfig(**SMOLLM2)
+    hidden = int(os.environ.get("BENCH_HIDDEN", "256"))
+    return LlamaConfig(**{**SMOLLM2, "hidden_size": hidden, "intermediate_size": hidden * 8 // 3,
+                          "num_hidden_layers": int(os.environ.get("BENCH_LAYERS", "6")),
+                          "num_attention_heads": 4, "num_key_value_heads": 2})
+
+
+def fresh_model(device: torch.device) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    config = model_config()
+    config._attn_implementation = "sdpa"
+    model = LlamaForCausalLM(config).to(device)
+    return model.to(torch.bfloat16) if device.type == "cuda" else model
+
+
+def chat_data(tokenizer, n: int = 96) -> list[dict[str, list[int]]]:
+    """Variable-length conversations: 1-8 question/answer turns from the demo set."""
+    pairs = [(c["messages"][-2]["content"], c["messages"][-1]["content"])
+             for c in load_demo()["conversations"]]
+    rng = random.Random(0)
+    examples = []
+    for _ in range(n):
+        turns = rng.sample(pairs, rng.randint(1, 8))
+        messages = [Message(role, text) for q, a in turns
+                    for role, text in (("user", q), ("assistant", a))]
+        r = render(messages, "chatml", tokenizer, RenderOptions(max_length=MAX_LENGTH))
+        examples.append({"input_ids": r.input_ids, "labels": r.labels})
+    return examples
+
+
+def run_ours(examples, device, *, pack: bool, alpha: float) -> float:
+    model = fresh_model(device)
+    stamps: list[tuple[float, int]] = []
+
+    def emit(metric):
+        stamps.append((time.perf_counter(), metric["tokens"]))
+
+    config = LoopConfig(steps=STEPS, batch_size=BATCH, learning_rate=LR, neftune_alpha=alpha,
+                        pack=pack, pad_id=2, seed=0)
+    train(model, examples, config, setup({}), emit=emit, should_stop=lambda: False)
+    tokens = sum(t for _, t in stamps[1:])
+    return tokens / (stamps[-1][0] - stamps[0][0])
+
+
+class Stamps(TrainerCallback):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.times.append(time.perf_counter())
+
+
+class CountingCollator(DataCollatorForSeq2Seq):
+    def __call__(self, features, return_tensors=None):
+        batch = super().__call__(features, return_tensors)
+        self.counts.append(int(batch["attention_mask"].sum()))
+        return batch
+
+
+def run_hf(examples, tokenizer, device) -> float:
+    model = fresh_model(device)
+    collator = CountingCollator(tokenizer, padding=True, label_pad_token_id=-100)
+    collator.counts = []
+    stamps = Stamps()
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out, max_steps=STEPS, per_device_train_batch_size=BATCH,
+            learning_rate=LR, lr_scheduler_type="constant", neftune_noise_alpha=ALPHA,
+            report_to=[], save_strategy="no", logging_strategy="no", seed=0,
+            dataloader_num_workers=0, use_cpu=device.type != "cuda",
+            bf16=device.type == "cuda", remove_unused_columns=False, disable_tqdm=True)
+        Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
+                callbacks=[stamps]).train()
+    # the dataloader may prefetch one batch beyond the last step
+    tokens = sum(collator.counts[1:STEPS])
+    return tokens / (stamps.times[-1] - stamps.times[0])
+
+
+def main() -> None:
+    hf_logging.set_verbosity_error()
+    settings = Settings.from_env()
+    tokenizer = load_tokenizer("smollm2", settings)
+    device = setup({}).device
+    examples = chat_data(tokenizer)
+    lengths = [len(e["input_ids"]) for e in examples]
+    config = model_config()
+    params = sum(p.numel() for p in fresh_model(torch.device("cpu")).parameters())
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"device {device}, torch {torch.__version__}")
+    print(f"model: SmolLM2 architecture, {config.num_hidden_layers} layers, hidden "
+          f"{config.hidden_size}, vocab {config.vocab_size}, {params / 1e6:.1f}M params")
+    print(f"data: {len(examples)} conversations, {min(lengths)}-{max(lengths)} tokens "
+          f"(mean {statistics.mean(lengths):.0f}); batch {BATCH}, {STEPS} steps x {REPEATS}")
+    arms = {
+        "hf_trainer_padded_neftune": lambda: run_hf(examples, tokenizer, device),
+        "ours_padded_neftune": lambda: run_ours(examples, device, pack=False, alpha=ALPHA),
+        "ours_padded_no_noise": lambda: run_ours(examples, device, pack=False, alpha=0.0),
+        "ours_packed_neftune": lambda: run_ours(examples, device, pack=True, alpha=ALPHA),
+    }
+    results: dict[str, list[float]] = {name: [] for name in arms}
+    for _ in range(REPEATS):
+        for name, arm in arms.items():
+            results[name].append(arm())
+    median = {name: statistics.median(values) for name, values in results.items()}
+    for name, value in median.items():
+        runs = json.dumps([round(v) for v in results[name]])
+        print(f"{name:28s} {value:10.1f} tokens/s  (runs: {runs})")
+    if device.type == "cuda":
+        peak = float(os.environ.get("BENCH_PEAK_TFLOPS", "989")) * 1e12
+        for name, value in median.items():
+            print(f"MFU {name}: {6 * params * value / peak:.1%}")
+    anchor = median["hf_trainer_padded_neftune"]
+    overhead = median["ours_padded_no_noise"] / median["ours_padded_neftune"] - 1
+    print(f"P4 padded ours/HF Trainer: {median['ours_padded_neftune'] / anchor:.2f}x (bar >= 1.0)")
+    print(f"P4 packed ours/HF Trainer: {median['ours_packed_neftune'] / anchor:.2f}x (bar >= 1.5)")
+    print(f"P4 NEFTune overhead: {overhead:+.1%} (bar <= 3%)")
+
+
+if __name__ == "__main__":
+    main()
