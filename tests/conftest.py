@@ -59,3 +59,11 @@ def isolated_home(tmp_path, settings: Settings):
         return Settings(home=home)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tokenizers(settings: Settings):
+    """Bundled tokenizers by name, loaded once per process: tokenizers("qwen3")."""
+    from app.tokenizers.registry import load_tokenizer
+
+    return lambda name: load_tokenizer(name, settings)

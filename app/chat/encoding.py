@@ -32,6 +32,7 @@ class TokenizerInfo:
     bos: str | None
     eos: str | None
     eot_texts: frozenset[str]
+    cut_texts: tuple[str, ...] = ()
 
 
 _INFO: weakref.WeakKeyDictionary[Any, TokenizerInfo] = weakref.WeakKeyDictionary()
@@ -52,8 +53,14 @@ def tokenizer_info(tokenizer: Any) -> TokenizerInfo:
            if special and _EOT_HINT.search(text) and not _NOT_EOT.search(text)}
     if eos:
         eot.add(eos)
+    # Where a long text may be cut for parallel encoding: before a special token that is matched
+    # verbatim and does not swallow the whitespace before it, so both sides tokenize as in the
+    # whole string.
+    cut = tuple(tok.content for tok in tokenizer.added_tokens_decoder.values()
+                if tok.special and not tok.lstrip and not tok.normalized
+                and (tok.content in eot or tok.content == tokenizer.bos_token))
     info = TokenizerInfo(added=added, special_ids=special_ids, bos=tokenizer.bos_token, eos=eos,
-                         eot_texts=frozenset(eot))
+                         eot_texts=frozenset(eot), cut_texts=cut)
     with contextlib.suppress(TypeError):
         _INFO[tokenizer] = info
     return info
@@ -69,9 +76,46 @@ class Encoded:
 
 def encode_whole(tokenizer: Any, text: str) -> Encoded:
     """Tokenize the whole text as apply_chat_template does (no BOS/EOS added, specials parsed)."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                    split_special_tokens=False)
-    return Encoded(list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]])
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                        split_special_tokens=False)
+        return Encoded(list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]])
+    # The Rust tokenizer directly: same ids as tokenizer(text), without building the Python
+    # lists (attention mask, type ids...) that the engine does not use.
+    backend.encode_special_tokens = False
+    cuts = _cuts(text, tokenizer_info(tokenizer).cut_texts)
+    if len(cuts) == 1:
+        enc = backend.encode(text, add_special_tokens=False)
+        return Encoded(enc.ids, enc.offsets)
+    # Added tokens split the text before normalization and pre-tokenization, so pieces cut just
+    # before one encode exactly as the whole; encode_batch runs them on all cores.
+    bounds = [*cuts, len(text)]
+    encs = backend.encode_batch([text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)],
+                                add_special_tokens=False)
+    ids: list[int] = []
+    offsets: list[tuple[int, int]] = []
+    for shift, enc in zip(cuts, encs, strict=True):
+        ids += enc.ids
+        offsets += [(s + shift, e + shift) for s, e in enc.offsets] if shift else enc.offsets
+    return Encoded(ids, offsets)
+
+
+PARALLEL_MIN_CHARS = 8192
+PARALLEL_PIECES = 4
+
+
+def _cuts(text: str, cut_texts: Sequence[str]) -> list[int]:
+    """Start offsets of the pieces to encode: [0] for short texts, else up to PARALLEL_PIECES."""
+    cuts = [0]
+    if len(text) < PARALLEL_MIN_CHARS or not cut_texts:
+        return cuts
+    for i in range(1, PARALLEL_PIECES):
+        target = len(text) * i // PARALLEL_PIECES
+        found = [p for p in (text.find(t, target) for t in cut_texts) if p != -1]
+        if found and min(found) > cuts[-1]:
+            cuts.append(min(found))
+    return cuts
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ trained, as in transformers, rather than split.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -85,22 +84,4 @@ def _subtract(pieces: list[tuple[int, int]], a: int, b: int) -> list[tuple[int, 
             out.append((s, a))
         if e > b:
             out.append((b, e))
-    return out
-
-
-def mark_tokens(offsets: Sequence[tuple[int, int]], ranges: Sequence[Range]) -> list[int | None]:
-    """For each token, the index into `ranges` it overlaps (trained), or None.
-
-    Example: offsets [(0, 5), (5, 7)], ranges [(5, 9, 1)] -> [None, 0]
-    """
-    ends = [r[1] for r in ranges]
-    out: list[int | None] = []
-    for s, e in offsets:
-        i = bisect_right(ends, s)
-        hit = None
-        if i < len(ranges):
-            r0 = ranges[i][0]
-            if e > r0 or (s == e and s >= r0):
-                hit = i
-        out.append(hit)
     return out

@@ -13,9 +13,11 @@ which costs a round trip; the tokenizer's own template renders in-process in the
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
+from itertools import accumulate, compress
 from typing import Any
 
 from app.chat.encoding import (
@@ -24,10 +26,9 @@ from app.chat.encoding import (
     Unit,
     encode_units,
     encode_whole,
-    partition,
     tokenizer_info,
 )
-from app.chat.masking import MaskPolicy, mark_tokens, trained_ranges
+from app.chat.masking import MaskPolicy, trained_ranges
 from app.chat.messages import Message, validate_conversation
 from app.chat.tokens import IGNORE_INDEX, Finding, MessageSpan, Rendering, Token
 from app.dialects.base import Segment, Specials
@@ -195,10 +196,6 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
              dialect: str, info: TokenizerInfo) -> Rendering:
     """Mask, attribute every token, truncate, and check the token limit."""
     text, enc = layout.text, layout.encoded
-    ranges = trained_ranges(layout.spans, policy, len(text), layout.generation)
-    marks = mark_tokens(enc.offsets, ranges)
-    spans = partition(enc.offsets, len(text))
-    owners = _owners(spans, layout.pieces, marks, ranges)
     keep = len(enc.ids)
     if options.max_length is not None:
         keep = min(keep, options.max_length)
@@ -206,14 +203,9 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
         raise LimitError(f"The rendering has {keep:,} tokens; the limit is "
                          f"{settings.max_tokens:,} (max_tokens setting). Set max_length to cut it.",
                          field="messages", setting="max_tokens")
+    ranges = trained_ranges(layout.spans, policy, len(text), layout.generation)
     roles = {s.message: s.role for s in layout.spans}
-    special = info.special_ids
-    tokens = []
-    for i in range(keep):
-        s, e = spans[i]
-        owner = owners[i]
-        tokens.append(Token(i, enc.ids[i], text[s:e], roles.get(owner) if owner is not None
-                            else None, owner, enc.ids[i] in special, marks[i] is not None, s, e))
+    tokens = build_tokens(text, enc, layout.pieces, ranges, roles, info.special_ids, keep)
     labels = [t.id if t.trained else IGNORE_INDEX for t in tokens]
     cut = tokens[-1].end if tokens else 0
     truncated = len(enc.ids) - keep
@@ -225,28 +217,51 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
         truncated_tokens=truncated, meta=dict(layout.meta, full_text_chars=len(text)))
 
 
-def _owners(spans: list[tuple[int, int]], pieces: list[Piece], marks: list[int | None],
-            ranges: list[tuple[int, int, int | None]]) -> list[int | None]:
-    """The message of each token: the trained range it overlaps, else a content piece it
-    overlaps, else the piece where it starts."""
-    owners: list[int | None] = []
-    j = 0
-    n = len(pieces)
-    for (s, e), mark in zip(spans, marks, strict=True):
-        while j + 1 < n and pieces[j][1] <= s:
-            j += 1
-        owner = pieces[j][2] if n else None
-        if mark is not None and ranges[mark][2] is not None:
-            owner = ranges[mark][2]
-        else:
-            k = j
-            while k < n and pieces[k][0] < e:
-                if pieces[k][3] == "content" and pieces[k][1] > s:
-                    owner = pieces[k][2]
-                    break
-                k += 1
-        owners.append(owner)
-    return owners
+def build_tokens(text: str, enc: Encoded, pieces: list[Piece],
+                 ranges: list[tuple[int, int, int | None]], roles: dict[int, str],
+                 special: frozenset[int], keep: int) -> list[Token]:
+    """Token records for the first `keep` tokens.
+
+    trained: the raw offsets overlap a trained range (transformers' rule; a zero-width offset
+    counts where it points); message: that range's message, else a content piece the token
+    overlaps, else the piece where its text starts. Each column is computed with bisections mapped
+    in C, because this runs on every render of every conversation.
+    """
+    ids, offsets = enc.ids[:keep], enc.offsets[:keep]
+    raw_starts = [o[0] for o in offsets]
+    raw_ends = [max(e, s + 1) for s, e in offsets]
+    # Text spans: a token's text runs from where the previous one's ended (encoding.partition).
+    starts = list(accumulate(raw_starts, max, initial=0))[1:]
+    if starts:
+        starts[0] = 0
+    tail = max(starts[-1], enc.offsets[keep][0]) if starts and keep < len(enc.ids) else len(text)
+    ends = [*starts[1:], tail] if starts else []
+    # A token overlaps a range iff fewer ranges end by its start than begin before its end.
+    ended = list(map(partial(bisect_right, [r[1] for r in ranges]), raw_starts))
+    begun = map(partial(bisect_left, [r[0] for r in ranges]), raw_ends)
+    trained = list(map(int.__lt__, ended, begun))
+    at = [i - 1 for i in map(partial(bisect_right, [p[0] for p in pieces]), starts)]
+    owners = list(map([p[2] for p in pieces].__getitem__, at))
+    range_owner = [r[2] for r in ranges]
+    piece_end = [p[1] for p in pieces]
+    for i in compress(range(len(ids)), trained):
+        if range_owner[ended[i]] is not None:
+            owners[i] = range_owner[ended[i]]
+    for i in compress(range(len(ids)), map(int.__lt__, map(piece_end.__getitem__, at), ends)):
+        if not trained[i] or range_owner[ended[i]] is None:
+            owners[i] = _content_owner(pieces, at[i], starts[i], ends[i], owners[i])
+    texts = list(map(text.__getitem__, map(slice, starts, ends)))
+    return list(map(Token, range(len(ids)), ids, texts, map(roles.get, owners), owners,
+                    map(special.__contains__, ids), trained, starts, ends))
+
+
+def _content_owner(pieces: list[Piece], j: int, ps: int, pe: int, owner: int | None) -> int | None:
+    """For a token spanning several pieces: the message of a content piece among them."""
+    while j < len(pieces) and pieces[j][0] < pe:
+        if pieces[j][3] == "content" and pieces[j][1] > ps:
+            return pieces[j][2]
+        j += 1
+    return owner
 
 
 def _clip_spans(spans: list[MessageSpan], cut: int) -> list[MessageSpan]:

@@ -11,7 +11,9 @@ trading the kill switch for speed.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import compress
 from typing import Any
 
 from app.chat.encoding import encode_whole, tokenizer_info
@@ -92,17 +94,21 @@ def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tok
     info = tokenizer_info(tokenizer)
     encoded = encode_whole(tokenizer, att.text)
     text = att.text
-    specials = [(s, e, text[s:e]) for tid, (s, e) in zip(encoded.ids, encoded.offsets, strict=True)
-                if tid in info.special_ids]
+    where = compress(encoded.offsets, map(info.special_ids.__contains__, encoded.ids))
+    specials = [(s, e, text[s:e]) for s, e in where]
     locator = Locator(text, specials, info.eot_texts)
     spans, missing = locate_messages(att, [m.content for m in conversation],
                                      [m.role for m in conversation], locator)
     overlays: list[Piece] = []
     if info.bos and text.startswith(info.bos) and att.regions and att.regions[0][2] is not None:
         overlays.append((0, len(info.bos), None, "bos"))  # a leading BOS belongs to no message
+    region_starts = [r[0] for r in att.regions]
     for s in spans:
-        overlays.append((s.content_start, s.content_end, s.message, "content"))
-        if s.eot_start is not None and s.eot_end is not None:
+        # Only text owned by another message's chunk needs painting (a folded system prompt).
+        if not _inside_own(att.regions, region_starts, s.content_start, s.content_end, s.message):
+            overlays.append((s.content_start, s.content_end, s.message, "content"))
+        if s.eot_start is not None and s.eot_end is not None and not _inside_own(
+                att.regions, region_starts, s.eot_start, s.eot_end, s.message):
             overlays.append((s.eot_start, s.eot_end, s.message, "eot"))
     base = [(s, e, owner, "turn") for s, e, owner in att.regions]
     layout = Layout(text=text, encoded=encoded, spans=spans, pieces=overlay(base, overlays),
@@ -110,6 +116,12 @@ def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tok
     if missing:
         layout.findings.append(_missing_finding(missing, spans, conversation))
     return layout
+
+
+def _inside_own(regions: list[tuple[int, int, int | None]], starts: list[int], a: int, b: int,
+                message: int) -> bool:
+    i = bisect_right(starts, a) - 1
+    return i >= 0 and regions[i][2] == message and b <= regions[i][1]
 
 
 def overlay(base: list[Piece], tops: list[Piece]) -> list[Piece]:

@@ -18,7 +18,7 @@ into a finding instead of guessing.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,14 +184,19 @@ def render_untrusted(source: str, messages: list[dict[str, Any]], context: dict[
 
 # -- locating each message inside the output ------------------------------------------------------
 
-def _variants(content: str) -> list[str]:
-    """The content as templates commonly transform it, most faithful first."""
-    out: list[str] = []
-    for v in (content, content.strip(), content.rstrip(), content.lstrip(), content.strip("\n"),
-              content.lstrip("\n"), content.rstrip("\n"), content.strip(" ")):
-        if v and v not in out:
-            out.append(v)
-    return out
+_TRANSFORMS = (str.strip, str.rstrip, str.lstrip, lambda c: c.strip("\n"),
+               lambda c: c.lstrip("\n"), lambda c: c.rstrip("\n"), lambda c: c.strip(" "))
+
+
+def _variants(content: str) -> Iterator[str]:
+    """The content as templates commonly transform it, most faithful first (lazily)."""
+    yield content
+    seen = {content}
+    for transform in _TRANSFORMS:
+        variant = transform(content)
+        if variant and variant not in seen:
+            seen.add(variant)
+            yield variant
 
 
 class Locator:
@@ -220,6 +225,9 @@ class Locator:
 
     def find_content(self, content: str, lo: int, hi: int) -> tuple[int, int] | None:
         """The best occurrence of (a variant of) `content` within text[lo:hi]."""
+        pos = self.text.find(content, lo, hi)
+        if pos != -1 and self.text.find(content, pos + 1, hi) == -1:
+            return pos, pos + len(content)  # the usual case: verbatim, once
         for variant in _variants(content):
             best: tuple[int, int] | None = None
             best_score = -1
@@ -265,10 +273,10 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
     missing: list[int] = []
     cursor = 0
     n = len(contents)
-    text_len = len(att.text)
+    windows = _window_ends(own, n, len(att.text))
     for k in range(n):
         regions = own.get(k, [])
-        window_hi = _window_end(own, k, n, text_len)
+        window_hi = windows[k]
         found = None
         if regions:
             for lo, hi in regions:
@@ -318,16 +326,19 @@ def _find_in(locator: Locator, content: str, lo: int, hi: int) -> tuple[int, int
     return locator.find_content(content, lo, hi)
 
 
-def _window_end(own: dict[int, list[tuple[int, int]]], k: int, n: int, text_len: int) -> int:
-    """Search limit for message k: the end of the next message that owns output."""
-    for j in range(k + 1, n):
-        if j in own:
-            return own[j][-1][1] if k not in own else own[j][0][0] + _slack(own, j)
-        continue
-    return text_len
+def _window_ends(own: dict[int, list[tuple[int, int]]], n: int, text_len: int) -> list[int]:
+    """Search limit for each message: up to the next message that owns output.
 
-
-def _slack(own: dict[int, list[tuple[int, int]]], j: int) -> int:
-    # The end-of-turn token of message k may have been emitted as the first chunk of message j.
-    first = own[j][0]
-    return min(first[1] - first[0], 64)
+    A message with output of its own may find its end-of-turn token in the first chunk of the next
+    one (templates that close a turn when opening the next); a message without output (folded
+    into another turn) is searched up to the end of the next owner's output.
+    """
+    out = [text_len] * n
+    nxt: int | None = None
+    for k in range(n - 1, -1, -1):
+        if nxt is not None:
+            first, last = own[nxt][0], own[nxt][-1]
+            out[k] = first[0] + min(first[1] - first[0], 64) if k in own else last[1]
+        if k in own:
+            nxt = k
+    return out

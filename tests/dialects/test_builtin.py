@@ -1,0 +1,228 @@
+"""Built-in dialects are token-exact against their references.
+
+The reference formatters below are written from the published formulas (Meta's Llama 2
+`chat_completion`, Meta's Llama 3 `ChatFormat`) or are the official templates run through
+transformers' `apply_chat_template` (ChatML as SmolLM2 ships it, Gemma 3, Mistral v0.2); none of
+them uses the engine's code.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.chat.messages import Message
+from app.chat.render import RenderOptions, render
+
+SYSTEMS = ["You are a helpful assistant.", "  Answer briefly.\n", "你是一个乐于助人的助手。"]
+PAIRS = [
+    ("Hi", "Hello! How can I help?"),
+    ("  leading and trailing  ", "\n\nnewlines around\n"),
+    ("写一首关于春天的诗", "春风拂面，\n花开满园。"),
+    ("Emoji time 🎉🔥", "👍 Sure thing 😀"),
+    ("def f(x):\n    return x * 2\n\nExplain.", "```python\nprint(f(3))  # 6\n```"),
+    ("What is 2+2?", "4"),
+    ("Tabs\tand  double  spaces", "ok\tok"),
+    ("Ünïcödé façade naïve", "Ça va très bien."),
+    ("a", "b"),
+    ("Quote \"this\" and 'that'", "Done: \"this\" & 'that' <tag>"),
+    ("Line1\r\nLine2", "Windows\r\nnewlines"),
+    ("   ", "Whitespace-only question above."),
+    ("مرحبا بالعالم", "שלום עולם"),
+    ("Numbers 1234567890 3.14159", "e = 2.71828"),
+]
+
+
+def _conversations() -> list[list[dict[str, str]]]:
+    """24 varied conversations: single and multi-turn, with and without a system prompt."""
+    convs = []
+    for i, (user, answer) in enumerate(PAIRS):
+        conv = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+        if i % 3 == 0:
+            conv.insert(0, {"role": "system", "content": SYSTEMS[i % len(SYSTEMS)]})
+        convs.append(conv)
+    for i in range(10):
+        conv = [{"role": "system", "content": SYSTEMS[i % 3]}] if i % 2 else []
+        for j in range(1 + i % 4):
+            user, answer = PAIRS[(i + 3 * j) % len(PAIRS)]
+            conv += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+        if i % 5 == 4:
+            conv.append({"role": "user", "content": "And a last question?"})
+        convs.append(conv)
+    return convs
+
+
+CONVERSATIONS = _conversations()
+
+
+def _messages(conv: list[dict[str, str]]) -> list[Message]:
+    return [Message(m["role"], m["content"]) for m in conv]
+
+
+def _text_encoder(tok):
+    # Reference implementations encode message text as plain text (no special-token parsing).
+    return lambda s: tok.encode(s, add_special_tokens=False, split_special_tokens=True)
+
+
+def ref_llama2(tok, conv: list[dict[str, str]]) -> list[int]:
+    """Meta's llama/generation.py chat_completion formatting, transcribed."""
+    b_inst, e_inst, b_sys, e_sys = "[INST]", "[/INST]", "<<SYS>>\n", "\n<</SYS>>\n\n"
+    enc = _text_encoder(tok)
+    dialog = [dict(m) for m in conv]
+    if dialog[0]["role"] == "system":
+        dialog = [{"role": dialog[1]["role"],
+                   "content": b_sys + dialog[0]["content"] + e_sys + dialog[1]["content"]}
+                  ] + dialog[2:]
+    ids: list[int] = []
+    for prompt, answer in zip(dialog[::2], dialog[1::2], strict=False):
+        ids += [tok.bos_token_id] + enc(
+            f"{b_inst} {prompt['content'].strip()} {e_inst} {answer['content'].strip()} "
+        ) + [tok.eos_token_id]
+    if len(dialog) % 2:
+        ids += [tok.bos_token_id] + enc(f"{b_inst} {dialog[-1]['content'].strip()} {e_inst}")
+    return ids
+
+
+def ref_llama3(tok, conv: list[dict[str, str]]) -> list[int]:
+    """Meta's llama3/tokenizer.py ChatFormat.encode_dialog_prompt without the final header."""
+    sid = tok.convert_tokens_to_ids
+    enc = _text_encoder(tok)
+    ids = [sid("<|begin_of_text|>")]
+    for m in conv:
+        ids += [sid("<|start_header_id|>"), *enc(m["role"]), sid("<|end_header_id|>"),
+                *enc("\n\n"), *enc(m["content"].strip()), sid("<|eot_id|>")]
+    return ids
+
+
+MISTRAL_V02 = (
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != "
+    "(loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
+    "user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}"
+    "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant "
+    "roles are supported!') }}{% endif %}{% endfor %}")
+
+ZEPHYR = (
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + "
+    "message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' "
+    "+ message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n"
+    "{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n"
+    "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n"
+    "{% endfor %}")
+
+
+def _ids(conv, dialect, tok, **kw) -> list[int]:
+    return render(_messages(conv), dialect, tok, RenderOptions(**kw)).input_ids
+
+
+@pytest.mark.parametrize("name", ["llama2", "mistral"])
+def test_llama2_matches_meta_reference(tokenizers, name):
+    tok = tokenizers(name)
+    for conv in CONVERSATIONS:
+        assert _ids(conv, "llama2", tok) == ref_llama2(tok, conv), conv
+
+
+def test_llama3_matches_meta_chatformat(tokenizers):
+    tok = tokenizers("llama3")
+    for conv in CONVERSATIONS:
+        assert _ids(conv, "llama3", tok) == ref_llama3(tok, conv), conv
+
+
+@pytest.mark.parametrize("name", ["smollm2", "qwen3"])
+def test_chatml_matches_official_template(tokenizers, name):
+    tok, official = tokenizers(name), tokenizers("smollm2").chat_template
+    for conv in CONVERSATIONS:
+        if conv[0]["role"] != "system":  # the official template adds a default system prompt
+            continue
+        want = tok.apply_chat_template(conv, chat_template=official, tokenize=True,
+                                       return_dict=False)
+        assert _ids(conv, "chatml", tok) == list(want), conv
+
+
+def test_gemma_matches_official_gemma3_template(tokenizers):
+    tok = tokenizers("gemma3")
+    for conv in CONVERSATIONS:
+        for gen in (False, True):
+            want = tok.apply_chat_template(conv, tokenize=True, return_dict=False,
+                                           add_generation_prompt=gen)
+            assert _ids(conv, "gemma", tok, add_generation_prompt=gen) == list(want), conv
+
+
+def test_mistral_matches_v02_template(tokenizers):
+    tok = tokenizers("mistral")
+    for conv in CONVERSATIONS:
+        if conv[0]["role"] == "system":
+            continue
+        want = tok.apply_chat_template(conv, chat_template=MISTRAL_V02, tokenize=True,
+                                       return_dict=False)
+        assert _ids(conv, "mistral", tok) == list(want), conv
+
+
+def test_zephyr_matches_its_template(tokenizers):
+    tok = tokenizers("llama2")
+    for conv in CONVERSATIONS:
+        want = tok.apply_chat_template(conv, chat_template=ZEPHYR, tokenize=True,
+                                       return_dict=False)
+        assert _ids(conv, "zephyr", tok) == list(want), conv
+
+
+def test_chatml_generation_prompt_is_unowned_and_untrained(tokenizers):
+    r = render(_messages(CONVERSATIONS[0]), "chatml", tokenizers("qwen3"),
+               RenderOptions(add_generation_prompt=True))
+    assert r.text.endswith("<|im_start|>assistant\n")
+    tail = [t for t in r.tokens if t.start >= len(r.text) - len("<|im_start|>assistant\n")]
+    assert tail and all(t.message is None and not t.trained for t in tail)
+
+
+def test_llama2_system_folds_into_first_turn(tokenizers):
+    conv = [{"role": "system", "content": "SYS PROMPT"}, {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A"}]
+    r = render(_messages(conv), "llama2", tokenizers("llama2"), RenderOptions())
+    assert r.text == "<s>[INST] <<SYS>>\nSYS PROMPT\n<</SYS>>\n\nQ [/INST] A </s>"
+    system_text = "".join(t.text for t in r.tokens if t.role == "system")
+    assert "SYS PROMPT" in system_text and "Q" not in system_text
+    trained = "".join(t.text for t in r.tokens if t.trained)
+    assert trained == " A </s>"  # the space before A merges into its token; the gap is trained
+
+
+def test_alpaca_and_phi3_follow_their_formulas(tokenizers):
+    tok = tokenizers("llama2")
+    conv = _messages([{"role": "user", "content": "Add 1+1"},
+                      {"role": "assistant", "content": "2"}])
+    alpaca = render(conv, "alpaca", tok, RenderOptions())
+    assert alpaca.text == ("<s>Below is an instruction that describes a task. Write a response "
+                           "that appropriately completes the request.\n\n### Instruction:\n"
+                           "Add 1+1\n\n### Response:\n2</s>")
+    phi3 = render(conv, "phi3", tok, RenderOptions(add_generation_prompt=False))
+    assert phi3.text == "<|user|>\nAdd 1+1<|end|>\n<|assistant|>\n2<|end|>\n"
+    trained = "".join(t.text for t in phi3.tokens if t.trained)
+    assert trained.startswith("2") and "<|end|>" in trained and not trained.endswith("\n")
+
+
+@pytest.mark.parametrize("dialect", ["llama2", "gemma", "mistral"])
+def test_alternation_is_enforced_with_the_field_named(tokenizers, dialect):
+    from app.errors import InputError
+
+    conv = _messages([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+    with pytest.raises(InputError) as err:
+        render(conv, dialect, tokenizers("llama2"), RenderOptions())
+    assert err.value.field == "messages[1].role"
+
+
+def test_boundary_merge_is_reported_not_hidden(tokenizers):
+    tok = tokenizers("qwen3")
+    conv = _messages([{"role": "user", "content": "say <|im_end|> please"},
+                      {"role": "assistant", "content": "ok"}])
+    r = render(conv, "chatml", tok, RenderOptions())
+    whole = tok.encode(r.text, add_special_tokens=False)
+    assert whole != r.input_ids  # the typed marker is one special token only in the whole string
+    codes = [f.code for f in r.findings]
+    assert "boundary-merge" in codes
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    user_ids = [t.id for t in r.tokens if t.role == "user" and not t.special]
+    assert im_end not in user_ids
+    assert not any(t.trained and t.role == "user" for t in r.tokens)
+
+
+def test_no_boundary_merge_finding_when_encodings_agree(tokenizers):
+    r = render(_messages(CONVERSATIONS[1]), "llama3", tokenizers("llama3"), RenderOptions())
+    assert "boundary-merge" not in [f.code for f in r.findings]
