@@ -218,3 +218,11 @@ def test_hub_id_from_a_warm_hf_cache_works_offline(tmp_path, settings, monkeypat
     tok = load_tokenizer("maskscope-test/cached-qwen", settings)
     assert tok("Hello world")["input_ids"] == [9707, 1879]
     assert load_tokenizer("maskscope-test/cached-qwen", settings) is tok
+
+
+@pytest.mark.parametrize("content", ["not json", "{}", '{"version": "1.0", "added_tokens": [], '
+                                     '"model": {"type": "NOPE"}}'])
+def test_broken_tokenizer_json_is_a_clear_input_error(content, root, settings):
+    (root / "mytok" / "tokenizer.json").write_text(content)
+    with pytest.raises(InputError, match="could not be loaded as a tokenizer"):
+        load_tokenizer("mytok", _roots(settings, root))
