@@ -97,7 +97,13 @@ def _load_hub(ref: str, settings: Settings) -> PreTrainedTokenizerBase:
     if cached is not None:
         return cached
     folder = hub.download_tokenizer_files(ref, bundled_names())
-    return _cached(("hub", ref), folder, settings.tokenizer_cache_size)
+    try:
+        return _cached(("hub", ref), folder, settings.tokenizer_cache_size)
+    except InputError as exc:
+        # The snapshot folder is named by its revision hash: name the Hub id instead.
+        exc.message = exc.message.replace(folder.name, ref, 1)
+        exc.args = (exc.message,)
+        raise
 
 
 def _bundled_entry(name: str, settings: Settings) -> dict[str, Any]:

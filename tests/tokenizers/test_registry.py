@@ -202,22 +202,35 @@ def test_remote_code_folder_is_refused(root, settings):
         load_tokenizer("mytok", _roots(settings, root))
 
 
-def test_hub_id_from_a_warm_hf_cache_works_offline(tmp_path, settings, monkeypatch):
-    """A Hub repo already in the HF cache (its documented layout) loads without the network."""
+def _warm_hf_cache(tmp_path, monkeypatch, repo_id: str, files: dict[str, bytes]) -> None:
+    """Lay out a Hub repo in a private HF cache, in huggingface_hub's documented format."""
     import huggingface_hub.constants
 
     revision = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--maskscope-test--cached-qwen"
+    repo = tmp_path / "hub" / ("models--" + repo_id.replace("/", "--"))
     snapshot = repo / "snapshots" / revision
     snapshot.mkdir(parents=True)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(settings.assets_dir / "qwen3" / name, snapshot / name)
+    for name, data in files.items():
+        (snapshot / name).write_bytes(data)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+
+def test_hub_id_from_a_warm_hf_cache_works_offline(tmp_path, settings, monkeypatch):
+    files = {name: (settings.assets_dir / "qwen3" / name).read_bytes()
+             for name in ("tokenizer.json", "tokenizer_config.json")}
+    _warm_hf_cache(tmp_path, monkeypatch, "maskscope-test/cached-qwen", files)
     tok = load_tokenizer("maskscope-test/cached-qwen", settings)
     assert tok("Hello world")["input_ids"] == [9707, 1879]
     assert load_tokenizer("maskscope-test/cached-qwen", settings) is tok
+
+
+def test_hub_repo_without_tokenizer_json_is_refused_by_its_id(tmp_path, settings, monkeypatch):
+    _warm_hf_cache(tmp_path, monkeypatch, "maskscope-test/slow-only",
+                   {"tokenizer_config.json": b"{}"})
+    with pytest.raises(InputError, match="maskscope-test/slow-only has no tokenizer.json"):
+        load_tokenizer("maskscope-test/slow-only", settings)
 
 
 @pytest.mark.parametrize("content", ["not json", "{}", '{"version": "1.0", "added_tokens": [], '
