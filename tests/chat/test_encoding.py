@@ -1,0 +1,28 @@
+"""Encoding: long texts cut before special tokens and encoded in parallel give exactly the ids and
+offsets of one whole-string encode, for every bundled tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.chat.encoding import PARALLEL_MIN_CHARS, encode_whole, partition, tokenizer_info
+
+
+@pytest.mark.parametrize("name", ["qwen3", "llama3", "gemma3", "mistral", "llama2", "smollm2"])
+def test_parallel_encoding_equals_whole_string(tokenizers, name):
+    tok = tokenizers(name)
+    turns = [{"role": "user", "content": f"  question {i}: 你好 😀\n"} if i % 2 == 0 else
+             {"role": "assistant", "content": f"answer {i} ```x = {i}```"} for i in range(400)]
+    template = ("{{ bos_token or '' }}{% for m in messages %}<|im_start|>{{ m.role }}\n"
+                "{{ m.content }}{{ eos_token }}\n{% endfor %}")
+    text = tok.apply_chat_template(turns, chat_template=template, tokenize=False)
+    assert len(text) > PARALLEL_MIN_CHARS and tokenizer_info(tok).cut_texts
+    whole = tok.backend_tokenizer.encode(text, add_special_tokens=False)
+    got = encode_whole(tok, text)
+    assert got.ids == whole.ids
+    assert [tuple(o) for o in got.offsets] == [tuple(o) for o in whole.offsets]
+
+
+def test_partition_gives_split_characters_to_the_last_piece():
+    assert partition([(0, 1), (0, 1), (1, 3)], 3) == [(0, 0), (0, 1), (1, 3)]
+    assert partition([(1, 2), (2, 4)], 5) == [(0, 2), (2, 5)]
