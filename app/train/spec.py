@@ -86,6 +86,10 @@ def check_spec(spec: JobSpec, settings: Settings) -> None:
                          setting="max_train_conversations")
     _check_dialect(spec.dialect)
     resolve_model(spec.model, settings)
+    if spec.tokenizer is not None:
+        from app.tokenizers.registry import load_tokenizer
+
+        load_tokenizer(spec.tokenizer, settings)
 
 
 def _check_dialect(dialect: str) -> None:

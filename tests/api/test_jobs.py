@@ -68,6 +68,7 @@ def stored_jobs(settings: Settings) -> int:
     ({"model": "/etc"}, 422, "tokenizer_roots"),
     ({"model": "../x"}, 422, ".."),
     ({"model": "qwen3"}, 424, "No model weights"),
+    ({"tokenizer": "/etc"}, 422, "tokenizer_roots"),
     ({"data": {"conversations": [{"nonsense": 1}]}}, 422, "data.conversations[0]"),
     ({"data": {}}, 422, "exactly one"),
     ({"surprise": 1}, 422, "surprise"),
