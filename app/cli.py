@@ -13,6 +13,7 @@ import sys
 
 COMMAND_MODULES = [
     "app.assets.cli",
+    "app.chat.cli",
     "app.train.cli",
     "app.lint.cli",
 ]

@@ -1,0 +1,132 @@
+"""`maskscope render FILE --tokenizer T --dialect D`: tokens coloured by role, trained ones marked.
+
+In the spirit of axolotl's `preprocess --debug`, but with roles: each token is printed as its text
+(control characters escaped) followed by `(id, label)`, coloured by the role of its message, with
+trained tokens in bold and underlined; `--json` prints exactly what POST /api/render returns.
+
+Design concession: colours are ANSI escapes, used only on a terminal (or with --color always);
+piped output stays plain text with the role written as a prefix where it changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.chat.messages import Conversation, parse_row
+from app.chat.tokens import Finding, Rendering, Token
+from app.errors import InputError, MaskscopeError
+
+ROLE_COLOURS = {"system": "35", "user": "34", "assistant": "32", "tool": "33", None: "90"}
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    render = sub.add_parser("render", help="Show a conversation's tokens, roles and labels.")
+    render.add_argument("path", type=Path, help="A JSON conversation/row, or a JSONL file.")
+    render.add_argument("--tokenizer", required=True, help="Bundled name, local folder, Hub id.")
+    render.add_argument("--dialect", required=True, help="Built-in slug, tokenizer or custom.")
+    render.add_argument("--template", type=Path, help="Jinja file for --dialect custom.")
+    render.add_argument("--train-on", default="assistant",
+                        choices=["assistant", "last_assistant", "all"])
+    render.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
+    render.add_argument("--add-generation-prompt", action="store_true")
+    render.add_argument("--max-length", type=int, default=None)
+    render.add_argument("--row", type=int, default=0, help="Row of a JSONL file (0-based).")
+    render.add_argument("--json", action="store_true", help="Print the /api/render JSON.")
+    render.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    render.set_defaults(func=run_render)
+
+
+def read_conversation(path: Path, row: int = 0) -> Conversation:
+    """A conversation from a JSON file (messages list or row) or row `row` of a JSONL file."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror}.", field="path") from None
+    try:
+        return parse_row(json.loads(raw))
+    except json.JSONDecodeError:
+        pass
+    lines = [line for line in raw.splitlines() if line.strip()]
+    if not 0 <= row < len(lines):
+        raise InputError(f"{path} has {len(lines)} rows; --row {row} does not exist.", field="row")
+    try:
+        return parse_row(json.loads(lines[row]))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"Row {row} of {path} is not JSON: {exc.msg}.", field="row") from None
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from app.api.render import rendering_json
+    from app.chat.render import RenderOptions, render
+    from app.lint import lint_rendering
+    from app.settings import Settings
+    from app.tokenizers.registry import load_tokenizer
+
+    settings = Settings.from_env()
+    try:
+        conversation = read_conversation(args.path, args.row)
+        template = args.template.read_text(encoding="utf-8") if args.template else None
+        tokenizer = load_tokenizer(args.tokenizer, settings)
+        options = RenderOptions(train_on=args.train_on, train_on_eot=args.train_on_eot,
+                                add_generation_prompt=args.add_generation_prompt,
+                                max_length=args.max_length, template=template, settings=settings)
+        rendering = render(conversation, args.dialect, tokenizer, options)
+        lints = lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
+                               dialect=args.dialect, options=options)
+    except MaskscopeError as exc:
+        sys.stderr.write(f"maskscope render: {exc.message}\n")
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(rendering_json(rendering, lints), ensure_ascii=False) + "\n")
+        return 0
+    colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    sys.stdout.write(format_rendering(rendering, lints, colour=colour))
+    return 0
+
+
+def show_text(text: str) -> str:
+    """A token's text made printable. Example: "a\\n\\x00" -> "a\\\\n\\\\x00"."""
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif not ch.isprintable() and ch != " ":
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def format_token(tok: Token, colour: bool) -> str:
+    label = tok.id if tok.trained else -100
+    body = f"{show_text(tok.text)}({tok.id}, {label})"
+    if not colour:
+        return f"*{body}*" if tok.trained else body
+    style = ROLE_COLOURS.get(tok.role, "90") + (";1;4" if tok.trained else "")
+    return f"\x1b[{style}m{body}\x1b[0m"
+
+
+def format_rendering(rendering: Rendering, lints: list[Finding], *, colour: bool) -> str:
+    """Tokens (a role prefix where the role changes, one line per message), stats, lints."""
+    parts: list[str] = []
+    current: Any = object()
+    for tok in rendering.tokens:
+        if tok.message != current:
+            current = tok.message
+            name = tok.role or "-"
+            prefix = f"\x1b[{ROLE_COLOURS.get(tok.role, '90')}m[{name}]\x1b[0m " if colour \
+                else f"[{name}] "
+            parts.append(("\n" if parts else "") + prefix)
+        parts.append(format_token(tok, colour) + " ")
+    stats = rendering.stats()
+    legend = "trained tokens are bold+underlined" if colour else "trained tokens are *starred*"
+    lines = ["".join(parts).rstrip(), "",
+             f"{stats['tokens']} tokens, {stats['trained']} trained, {stats['truncated']} "
+             f"truncated ({legend}; (id, label) after each token)"]
+    lines += [f"{f.severity}: {f.code}: {f.message}" for f in lints]
+    return "\n".join(lines) + "\n"
