@@ -18,7 +18,7 @@ def test_render_prints_roles_ids_and_marks_trained_tokens(tmp_path, capsys):
     assert "[user] <|im_start|>(151644, -100)" in out
     assert "*<|im_end|>(151645, 151645)*" in out  # trained end-of-turn, starred
     assert "\\t" in out and "\t" not in out  # control characters escaped
-    assert "3 trained" in out
+    assert "14 tokens, 4 trained, 0 truncated" in out
 
 
 def test_render_json_on_a_jsonl_row(tmp_path, capsys):
