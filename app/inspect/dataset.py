@@ -65,6 +65,19 @@ class RowReport:
 
 
 @dataclass
+class Outcome:
+    """One evaluated row, small enough to send between processes."""
+
+    line: int
+    offset: int
+    kind: str
+    stats: RowStats | None = None
+    findings: list[Finding] = field(default_factory=list)
+    export_line: str | None = None
+    error: str | None = None
+
+
+@dataclass
 class Processed:
     """A row as the trainer would see it."""
 
@@ -96,40 +109,51 @@ class Inspector:
         reader = JsonlReader(stream, max_rows=self.options.max_rows,
                              max_line_bytes=self.options.max_line_bytes)
         for raw in reader:
-            processed = self.inspect_row(raw)
-            if export is not None and processed is not None:
-                export.write(json.dumps({"input_ids": processed.input_ids,
-                                         "labels": processed.labels,
-                                         "attention_mask": processed.attention_mask}) + "\n")
+            self.record(self.evaluate(raw, export is not None), export)
             if progress is not None:
                 progress(reader.bytes_read, reader.rows)
         return self
 
-    def inspect_row(self, raw: RawRow) -> Processed | None:
+    def inspect_row(self, raw: RawRow) -> Outcome:
         """Lint and count one row; a bad row is recorded with its line and never raises."""
+        outcome = self.evaluate(raw, want_export=False)
+        self.record(outcome, None)
+        return outcome
+
+    def evaluate(self, raw: RawRow, want_export: bool) -> Outcome:
+        """Render or read one row and lint it, without touching the summary."""
         if raw.error is not None or raw.row is None:
-            self._bad(raw, raw.error or "empty row")
-            return None
+            return Outcome(raw.line, raw.offset, "unreadable", error=raw.error or "empty row")
         kind = "tokenized" if is_token_row(raw.row) else "conversation"
         try:
             stats, findings, processed = (self._token_row(raw.row) if kind == "tokenized"
                                           else self._conversation_row(raw.row))
         except MaskscopeError as exc:
-            self._bad(raw, f"line {raw.line}: {exc.message}", kind)
-            return None
+            return Outcome(raw.line, raw.offset, kind, error=f"line {raw.line}: {exc.message}")
         except Exception as exc:  # one broken row must not stop the other 99,999
             log.debug("row %d failed", raw.line, exc_info=True)
-            self._bad(raw, f"line {raw.line}: {type(exc).__name__}: {exc}", kind)
-            return None
-        self.summary.add_row(stats, findings)
-        if findings:
-            self._report(RowReport(raw.line, raw.offset, kind, stats.tokens, stats.trained,
-                                   findings))
-        return processed
+            return Outcome(raw.line, raw.offset, kind,
+                           error=f"line {raw.line}: {type(exc).__name__}: {exc}")
+        line = None
+        if want_export:
+            line = json.dumps({"input_ids": processed.input_ids, "labels": processed.labels,
+                               "attention_mask": processed.attention_mask}) + "\n"
+        return Outcome(raw.line, raw.offset, kind, stats, findings, line)
 
-    def _bad(self, raw: RawRow, message: str, kind: str = "unreadable") -> None:
-        self.summary.add_error(raw.line, message)
-        self._report(RowReport(raw.line, raw.offset, kind, error=message))
+    def record(self, outcome: Outcome, export: IO[str] | None) -> None:
+        """Count an evaluated row, list it if it has findings, export it if it was readable."""
+        if outcome.error is not None or outcome.stats is None:
+            self.summary.add_error(outcome.line, outcome.error or "unreadable row")
+            self._report(RowReport(outcome.line, outcome.offset, outcome.kind,
+                                   error=outcome.error))
+            return
+        self.summary.add_row(outcome.stats, outcome.findings)
+        if outcome.findings:
+            self._report(RowReport(outcome.line, outcome.offset, outcome.kind,
+                                   outcome.stats.tokens, outcome.stats.trained,
+                                   outcome.findings))
+        if export is not None and outcome.export_line is not None:
+            export.write(outcome.export_line)
 
     def _report(self, report: RowReport) -> None:
         if len(self.rows) < self.options.max_row_reports:

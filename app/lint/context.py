@@ -72,6 +72,34 @@ class LintContext:
     renderer: Renderer | None = None
     eot_ids: frozenset[int] = frozenset()
     deep: bool = False
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _cached(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def index(self) -> Any:
+        """Token positions by character offset (renderings only)."""
+        from app.lint.markers import TokenIndex
+
+        return self._cached("index", lambda: TokenIndex(self.rendering))
+
+    def markers(self) -> Any:
+        """The rendering's role markers and end-of-turn marker, computed once per rendering."""
+        from app.lint.markers import markers_from_rendering
+
+        return self._cached("markers", lambda: markers_from_rendering(self.rendering,
+                                                                      self.index()))
+
+    def lead_ins(self) -> list[Any]:
+        from app.lint.markers import lead_ins
+
+        return self._cached("lead_ins", lambda: lead_ins(self.rendering))
+
+    def tokens_in(self, start: int, end: int) -> list[int]:
+        """Indices of tokens overlapping the character range [start, end)."""
+        return list(self.index().overlapping(start, end))
 
     def finding(self, code: str, message: str, tokens: Sequence[int] = (),
                 severity: Severity | None = None) -> Finding:

@@ -9,6 +9,7 @@ built-ins) would need more probes. Results are cached per (tokenizer, dialect, t
 from __future__ import annotations
 
 import contextlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,25 @@ class Markers:
     headers: dict[str, tuple[int, ...]]
     eot_text: str | None
     eot_ids: frozenset[int]
+
+
+class TokenIndex:
+    """Token positions of a rendering by character offset, in O(log n) per question.
+
+    Example: tokens at [0,3) [3,5) [5,9): overlapping(4, 6) -> range(1, 3); within(3, 9) -> 1..2
+    """
+
+    def __init__(self, rendering: Rendering) -> None:
+        self.starts = [t.start for t in rendering.tokens]
+        self.ends = [t.end for t in rendering.tokens]
+
+    def overlapping(self, start: int, end: int) -> range:
+        """Tokens that share at least one character with [start, end)."""
+        return range(bisect_right(self.ends, start), bisect_left(self.starts, end))
+
+    def within(self, start: int, end: int) -> range:
+        """Tokens lying entirely inside [start, end)."""
+        return range(bisect_left(self.starts, start), bisect_right(self.ends, end))
 
 
 @dataclass(frozen=True)
@@ -70,12 +90,14 @@ def lead_ins(rendering: Rendering) -> list[LeadIn]:
     return out
 
 
-def markers_from_rendering(rendering: Rendering) -> Markers:
+def markers_from_rendering(rendering: Rendering, index: TokenIndex | None = None) -> Markers:
     """Role markers and the end-of-turn marker read off a rendering's spans.
 
     A role's marker is the shortest lead-in of that role after the first message, so BOS, a
     folded system prompt or Qwen3's think block do not stick to it.
     """
+    index = index or TokenIndex(rendering)
+    tokens = rendering.tokens
     texts: dict[str, str] = {}
     ids: dict[str, tuple[int, ...]] = {}
     by_role: dict[str, list[LeadIn]] = {}
@@ -85,13 +107,12 @@ def markers_from_rendering(rendering: Rendering) -> Markers:
         best = min(leads, key=lambda item: (item.message == 0, len(item.text)))
         texts[role] = best.marker
         end = best.start + len(best.marker)
-        ids[role] = tuple(t.id for t in rendering.tokens if best.start <= t.start and t.end <= end)
+        ids[role] = tuple(tokens[i].id for i in index.within(best.start, end))
     eot_text, eot_ids = None, set()
     for span in rendering.spans:
         if span.eot_start is not None and span.eot_end is not None:
             eot_text = rendering.text[span.eot_start:span.eot_end]
-            eot_ids |= {t.id for t in rendering.tokens
-                        if span.eot_start <= t.start and t.end <= span.eot_end}
+            eot_ids |= {tokens[i].id for i in index.within(span.eot_start, span.eot_end)}
     return Markers(texts, ids, eot_text, frozenset(eot_ids))
 
 
@@ -123,9 +144,15 @@ def find_all(ids: Sequence[int], needle: Sequence[int]) -> list[int]:
     n = len(needle)
     if not n:
         return []
-    first = needle[0]
-    needle = list(needle)
-    return [i for i, tid in enumerate(ids) if tid == first and list(ids[i:i + n]) == needle]
+    ids, needle = list(ids), list(needle)
+    out, first, at = [], needle[0], -1
+    while True:
+        try:
+            at = ids.index(first, at + 1)
+        except ValueError:
+            return out
+        if ids[at:at + n] == needle:
+            out.append(at)
 
 
 def roles_by_markers(ids: Sequence[int], headers: dict[str, Sequence[int]]) -> list[str | None]:

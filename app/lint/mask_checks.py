@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import find_all, lead_ins, markers_from_rendering, mask_by_markers
+from app.lint.markers import find_all, mask_by_markers
 from app.lint.registry import check
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -28,9 +28,8 @@ def mask_by_attribution(ctx: LintContext) -> list[bool]:
         if span.role != "assistant":
             continue
         end = span.eot_end if span.eot_end is not None else span.content_end
-        for tok in ctx.rendering.tokens:
-            if tok.start < end and tok.end > span.content_start:
-                mask[tok.index] = True
+        for i in ctx.index().overlapping(span.content_start, end):
+            mask[i] = True
     return mask
 
 
@@ -39,8 +38,8 @@ def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
     newline, "<|im_start|>assistant\n") tokenized alone, or without the newline when that form
     is never found; training runs from after it through the next end-of-turn id."""
     assert ctx.rendering is not None
-    markers = markers_from_rendering(ctx.rendering)
-    leads = [lead for lead in lead_ins(ctx.rendering) if lead.role == "assistant"]
+    markers = ctx.markers()
+    leads = [lead for lead in ctx.lead_ins() if lead.role == "assistant"]
     if not leads:
         return None
     lead = min(leads, key=lambda item: (item.message == 0, len(item.text)))
@@ -83,6 +82,8 @@ def mask_methods_disagree(ctx: LintContext) -> Iterator[Finding]:
     if len(present) < 2:
         return
     masks = list(present.values())
+    if all(m == masks[0] for m in masks[1:]):
+        return
     differ = [i for i in range(len(masks[0])) if len({m[i] for m in masks}) > 1]
     if not differ:
         return

@@ -12,18 +12,12 @@ from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import find_all, lead_ins, markers_from_rendering
+from app.lint.markers import find_all
 from app.lint.registry import check
 
 ROLE_WORDS = re.compile(r"\b(system|user|assistant|model|tool|human|gpt)\b", re.IGNORECASE)
 MIN_PROSE_WORDS = 3
 SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]{1,40}\|>|<[a-z_]{2,40}>|</?s>")
-
-
-def _tokens_in(ctx: LintContext, start: int, end: int) -> list[int]:
-    """Indices of tokens overlapping the character range [start, end)."""
-    assert ctx.rendering is not None
-    return [t.index for t in ctx.rendering.tokens if t.start < end and t.end > start]
 
 
 @check("boundary-merge", "warning",
@@ -34,8 +28,9 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     if rendering is None or any(f.code == "boundary-merge" for f in rendering.findings):
         return  # the engine already said so, with its own detail
     bounds = sorted({b for s in rendering.spans for b in (s.start, s.end)})
-    crossing = [t.index for t in rendering.tokens
-                if any(t.start < b < t.end for b in bounds)]
+    tokens = rendering.tokens
+    crossing = sorted({i for b in bounds for i in ctx.tokens_in(b, b + 1)
+                       if tokens[i].start < b < tokens[i].end})
     if crossing:
         yield ctx.finding(
             "boundary-merge",
@@ -56,7 +51,7 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
         names = sorted(set(pattern.findall(content)))
         if not names:
             continue
-        region = _tokens_in(ctx, span.content_start, span.content_end)
+        region = ctx.tokens_in(span.content_start, span.content_end)
         hit = [i for i in region if rendering.tokens[i].id in ctx.facts.special_ids]
         where = f"Message {span.message} ({span.role}) contains {', '.join(names)} as text"
         if not hit:
@@ -111,12 +106,12 @@ def generation_prompt_in_training(ctx: LintContext) -> Iterator[Finding]:
             "add_generation_prompt is false: the template appends it unconditionally, so the "
             "model learns that a finished conversation continues with a new assistant turn. "
             "Fix the template to emit it only `{% if add_generation_prompt %}`.",
-            _tokens_in(ctx, tail_start, len(rendering.text)))
+            ctx.tokens_in(tail_start, len(rendering.text)))
 
 
 def _assistant_header(ctx: LintContext) -> str | None:
     assert ctx.rendering is not None
-    markers = markers_from_rendering(ctx.rendering)
+    markers = ctx.markers()
     if "assistant" in markers.header_texts:
         return markers.header_texts["assistant"]
     from app.lint.markers import probe_markers
@@ -144,7 +139,7 @@ def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
             f"The template wrote {' '.join(words[:12])!r}... before the first message, though "
             "the conversation has no system message: a default system prompt. Every sample then "
             "trains with it; pass an explicit system message or remove the default from the "
-            "template.", _tokens_in(ctx, 0, first))
+            "template.", ctx.tokens_in(0, first))
 
 
 def _plain_words(ctx: LintContext, text: str) -> list[str]:
@@ -165,7 +160,7 @@ def dialect_mismatch(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None:
         return
-    markers = markers_from_rendering(rendering)
+    markers = ctx.markers()
     pieces = set(markers.header_texts.values())
     if markers.eot_text:
         pieces.add(markers.eot_text)
@@ -186,7 +181,7 @@ def _occurrences(ctx: LintContext, marker: str) -> list[int]:
     assert ctx.rendering is not None
     text, found = ctx.rendering.text, []
     for m in re.finditer(re.escape(marker), text):
-        found.extend(_tokens_in(ctx, m.start(), m.end()))
+        found.extend(ctx.tokens_in(m.start(), m.end()))
     return found[:64]
 
 
@@ -213,12 +208,12 @@ def response_template_context(ctx: LintContext) -> Iterator[Finding]:
         return
     missed: list[int] = []
     marker = None
-    for lead in lead_ins(rendering):
+    for lead in ctx.lead_ins():
         if lead.role != "assistant":
             continue
         marker = lead.marker
         alone = ctx.facts.encode(ctx.tokenizer, marker)
-        region = _tokens_in(ctx, lead.start, lead.start + len(marker))
+        region = ctx.tokens_in(lead.start, lead.start + len(marker))
         if not region or not alone:
             continue
         if not find_all(rendering.input_ids[region[0]:region[-1] + 1], alone):
