@@ -45,6 +45,8 @@ class Settings:
         2_000, "Most rows with findings listed in one inspection result (the summary counts all).")
     inspect_keep_runs: int = _setting(
         8, "Uploaded datasets the /inspect page keeps on disk for drilling into rows.")
+    inspect_workers: int = _setting(
+        0, "Processes that inspect one dataset (0: one per core, at most 8, for files over 8 MB).")
     max_messages: int = _setting(2_000, "Most messages in one conversation.")
     max_chars: int = _setting(1_000_000, "Most characters of message content in one conversation.")
     max_tokens: int = _setting(65_536, "Most tokens in one rendered conversation.")

@@ -38,9 +38,11 @@ def prepare(settings: Settings, *, tokenizer: str, dialect: str, train_on: str =
             raise InputError("dialect 'custom' needs the Jinja source in 'template'.",
                              field="template")
         check_template_size(template, settings)
-    return options_for(settings, tokenizer=load_tokenizer(tokenizer, settings), dialect=dialect,
-                       train_on=train_on, train_on_eot=train_on_eot, max_length=max_length,
-                       template=template if dialect == "custom" else None)
+    options = options_for(settings, tokenizer=load_tokenizer(tokenizer, settings),
+                          dialect=dialect, train_on=train_on, train_on_eot=train_on_eot,
+                          max_length=max_length, template=template if dialect == "custom" else None)
+    options.tokenizer_ref, options.settings = tokenizer, settings
+    return options
 
 
 def options_for(settings: Settings, *, tokenizer: Any, dialect: str, train_on: str = "assistant",
@@ -55,6 +57,16 @@ def options_for(settings: Settings, *, tokenizer: Any, dialect: str, train_on: s
 
 
 def inspect_stream(stream: BinaryIO, options: InspectOptions, *, progress: Progress | None = None,
-                   export: IO[str] | None = None) -> Inspector:
-    """Inspect every row of a binary JSONL stream; see `Inspector.result()` for the answer."""
-    return Inspector(options).run(stream, progress=progress, export=export)
+                   export: IO[str] | None = None, workers: int = 1) -> Inspector:
+    """Inspect every row of a binary JSONL stream; see `Inspector.result()` for the answer.
+
+    `workers` > 1 spreads rows over that many processes (options made by `prepare` only).
+    """
+    inspector = Inspector(options)
+    if workers > 1 and options.tokenizer_ref is not None and options.settings is not None:
+        from app.inspect.parallel import Job, run_parallel
+
+        job = Job(options.settings, options.tokenizer_ref, options.dialect, options.train_on,
+                  options.train_on_eot, options.max_length, options.template)
+        return run_parallel(inspector, job, stream, workers, progress=progress, export=export)
+    return inspector.run(stream, progress=progress, export=export)

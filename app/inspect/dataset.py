@@ -42,6 +42,8 @@ class InspectOptions:
     max_row_reports: int = 2_000
     max_rows: int = 200_000
     max_line_bytes: int = 16_000_000
+    tokenizer_ref: str | None = None
+    settings: Any = None
 
 
 @dataclass
@@ -220,6 +222,10 @@ class Inspector:
         eos = facts_for(self.options.tokenizer).eos_id
         found = set(markers.eot_ids) if markers else set()
         return frozenset(found | ({eos} if eos is not None else set()))
+
+    def reset_probes(self) -> None:
+        """Start counting probe rows afresh (a worker does this for every chunk)."""
+        self._conversations = 0
 
     def drill(self, row: dict[str, Any]) -> tuple[Rendering, list[Finding]]:
         """One row as a Rendering with all its findings (deep checks included), for the page."""

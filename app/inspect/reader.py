@@ -40,6 +40,12 @@ class JsonlReader:
         self.rows = 0
 
     def __iter__(self) -> Iterator[RawRow]:
+        for item in self.lines():
+            yield item if isinstance(item, RawRow) else parse_line(*item)
+
+    def lines(self) -> Iterator[tuple[int, int, bytes] | RawRow]:
+        """(line, offset, raw bytes) per non-blank line, unparsed; an over-long line comes as a
+        RawRow carrying its error. Parsing can then happen elsewhere (another process)."""
         number = 0
         while True:
             offset = self.bytes_read
@@ -59,7 +65,7 @@ class JsonlReader:
                 raise LimitError(f"The file has more than {self.max_rows} rows; this is limited "
                                  "by the max_upload_rows setting.", setting="max_upload_rows")
             self.rows += 1
-            yield _parse(number, offset, raw)
+            yield number, offset, raw
 
     def _skip_rest_of_line(self) -> None:
         while True:
@@ -69,7 +75,8 @@ class JsonlReader:
                 return
 
 
-def _parse(number: int, offset: int, raw: bytes) -> RawRow:
+def parse_line(number: int, offset: int, raw: bytes) -> RawRow:
+    """Parse one JSONL line into a RawRow (an error instead of an exception)."""
     try:
         value = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -85,10 +92,10 @@ def read_line(stream: BinaryIO, line: int, *, offset: int | None = None) -> RawR
     if offset is not None:
         stream.seek(offset)
         raw = stream.readline()
-        return _parse(line, offset, raw)
+        return parse_line(line, offset, raw)
     position = 0
     for number, raw in enumerate(stream, start=1):
         if number == line:
-            return _parse(number, position, raw)
+            return parse_line(number, position, raw)
         position += len(raw)
     raise LookupError(f"line {line} is past the end of the file")

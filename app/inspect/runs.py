@@ -95,9 +95,15 @@ class RunStore:
             run.bytes_read, run.rows = done, rows
 
         try:
+            from app.inspect import inspect_stream
+            from app.inspect.parallel import worker_count
+
+            settings = run.options.settings
+            wanted = settings.inspect_workers if settings is not None else 1
             with open(run.path, "rb") as stream, open(run.processed_path, "w") as out:
-                run.inspector = Inspector(run.options)
-                run.inspector.run(stream, progress=progress, export=out)
+                run.inspector = inspect_stream(
+                    stream, run.options, progress=progress, export=out,
+                    workers=worker_count(run.total_bytes, wanted))
             run.status = "done"
         except Exception as exc:  # shown on the page; the server keeps serving
             log.exception("inspection %s failed", run.id)

@@ -49,6 +49,8 @@ def _dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
     parser.add_argument("--max-length", type=int, default=None)
     parser.add_argument("--quiet", action="store_true", help="No progress output.")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Worker processes (default: the inspect_workers setting).")
 
 
 def _inspect(args: argparse.Namespace, export: IO[str] | None = None) -> tuple[Any, Settings]:
@@ -62,8 +64,12 @@ def _inspect(args: argparse.Namespace, export: IO[str] | None = None) -> tuple[A
     total = os.path.getsize(args.path)
     show = not args.quiet and (sys.stderr.isatty() or total >= LONG_FILE_BYTES)
     progress = Progress(total, sys.stderr) if show else None
+    from app.inspect.parallel import worker_count
+
+    wanted = settings.inspect_workers if args.workers is None else args.workers
     with open(args.path, "rb") as stream:
-        inspector = inspect_stream(stream, options, progress=progress, export=export)
+        inspector = inspect_stream(stream, options, progress=progress, export=export,
+                                   workers=worker_count(total, wanted))
     if progress is not None:
         progress.finish()
     return inspector, settings

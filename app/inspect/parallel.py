@@ -1,0 +1,128 @@
+"""Inspect a large file with several worker processes, rows kept in file order.
+
+The main process streams raw lines and counts; workers (spawned, each loading the tokenizer once)
+parse, render and lint chunks of lines. At most `2 * workers` chunks are in flight, so memory
+stays bounded whatever the file size.
+
+Design concession: workers receive the tokenizer by reference (its name or folder), not the
+object, so a tokenizer built in memory cannot be inspected in parallel; the deep (re-rendering)
+checks run on the probe rows of the first chunk only, as in a single-process run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import IO, BinaryIO
+
+from app.inspect.dataset import InspectOptions, Inspector, Outcome, Progress
+from app.inspect.reader import JsonlReader, RawRow, parse_line
+from app.settings import Settings
+
+CHUNK_ROWS = 256
+PARALLEL_MIN_BYTES = 8_000_000  # below this, starting workers costs more than it saves
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs to rebuild the inspection options: all plain data."""
+
+    settings: Settings
+    tokenizer: str
+    dialect: str
+    train_on: str
+    train_on_eot: bool
+    max_length: int | None
+    template: str | None
+
+
+_WORKER: Inspector | None = None
+
+
+def _start_worker(job: Job) -> None:
+    global _WORKER
+    from app.inspect import prepare
+
+    options = prepare(job.settings, tokenizer=job.tokenizer, dialect=job.dialect,
+                      train_on=job.train_on, train_on_eot=job.train_on_eot,
+                      max_length=job.max_length, template=job.template)
+    _WORKER = Inspector(options)
+
+
+def _evaluate_chunk(lines: list[tuple[int, int, bytes]], probe_rows: int,
+                    want_export: bool) -> list[Outcome]:
+    assert _WORKER is not None
+    _WORKER.options = replace(_WORKER.options, probe_rows=probe_rows)
+    _WORKER.reset_probes()
+    return [_WORKER.evaluate(parse_line(*line), want_export) for line in lines]
+
+
+def worker_count(total_bytes: int, wanted: int) -> int:
+    """Workers to use: `wanted` if set (>0), else one per core (at most 8) for big files."""
+    if wanted > 0:
+        return wanted
+    if total_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def run_parallel(inspector: Inspector, job: Job, stream: BinaryIO, workers: int, *,
+                 progress: Progress | None = None, export: IO[str] | None = None) -> Inspector:
+    """Fill `inspector`'s summary and rows from `stream` using `workers` processes."""
+    options: InspectOptions = inspector.options
+    reader = JsonlReader(stream, max_rows=options.max_rows, max_line_bytes=options.max_line_bytes)
+    context = multiprocessing.get_context("spawn")
+    pending: deque[tuple[Future[list[Outcome]] | list[Outcome], int, int]] = deque()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(job,)) as pool:
+        for number, chunk in enumerate(_chunks(reader)):
+            probe = options.probe_rows if number == 0 else 0
+            ready: Future[list[Outcome]] | list[Outcome] = (
+                pool.submit(_evaluate_chunk, chunk.lines, probe, export is not None)
+                if chunk.lines else [])
+            pending.append((ready, reader.bytes_read, reader.rows))
+            for bad in chunk.bad:
+                pending.append(([_unreadable(bad)], reader.bytes_read, reader.rows))
+            while len(pending) > 2 * workers:
+                _drain_one(inspector, pending, progress, export)
+        while pending:
+            _drain_one(inspector, pending, progress, export)
+    return inspector
+
+
+@dataclass
+class _Chunk:
+    lines: list[tuple[int, int, bytes]]
+    bad: list[RawRow]
+
+
+def _chunks(reader: JsonlReader) -> Iterator[_Chunk]:
+    chunk = _Chunk([], [])
+    for item in reader.lines():
+        if isinstance(item, RawRow):
+            chunk.bad.append(item)
+        else:
+            chunk.lines.append(item)
+        if len(chunk.lines) + len(chunk.bad) >= CHUNK_ROWS:
+            yield chunk
+            chunk = _Chunk([], [])
+    if chunk.lines or chunk.bad:
+        yield chunk
+
+
+def _unreadable(raw: RawRow) -> Outcome:
+    return Outcome(raw.line, raw.offset, "unreadable", error=raw.error)
+
+
+def _drain_one(inspector: Inspector, pending: deque, progress: Progress | None,
+               export: IO[str] | None) -> None:
+    ready, bytes_read, rows = pending.popleft()
+    outcomes = ready.result() if isinstance(ready, Future) else ready
+    for outcome in sorted(outcomes, key=lambda o: o.line):
+        inspector.record(outcome, export)
+    if progress is not None:
+        progress(bytes_read, rows)
