@@ -4,9 +4,9 @@ The template sees what `apply_chat_template` gives it (messages, tools=None, doc
 add_generation_prompt, and the tokenizer's special tokens as variables); the output is tokenized as
 one string, so ids equal `apply_chat_template(tokenize=True)`.
 
-Design concession: a pasted template is untrusted code and runs in a worker process (see
-app.templating.worker); the tokenizer's own template runs in-process in the same limited sandbox,
-trading the kill switch for speed.
+Design concession: a pasted template, or one that came with a local or Hub tokenizer, is untrusted
+code and runs in a worker process (see app.templating.worker); a bundled tokenizer's own template
+runs in-process in the same limited sandbox, trading the kill switch for speed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import compress
+from pathlib import Path
 from typing import Any
 
 from app.chat.encoding import encode_whole, tokenizer_info
@@ -75,7 +76,7 @@ def layout_from_template(conversation: Sequence[Message], dialect: str, tokenize
     check_template_size(source, settings)
     messages = template_messages(conversation)
     context = template_context(tokenizer, options.add_generation_prompt)
-    if dialect == "custom":
+    if not trusted_template(dialect, tokenizer, settings):
         from app.templating.worker import run_in_worker
 
         att = Attributed.from_json(run_in_worker(
@@ -86,6 +87,18 @@ def layout_from_template(conversation: Sequence[Message], dialect: str, tokenize
                                 max_chars=settings.max_render_chars)
     return layout_from_attributed(att, conversation, tokenizer,
                                   has_generation_tags(source))
+
+
+def trusted_template(dialect: str, tokenizer: Any, settings: Settings) -> bool:
+    """Only the bundled tokenizers' own templates render in-process; a pasted template, or one
+    that came with a local folder or a Hub download, is untrusted and goes to the worker."""
+    if dialect != "tokenizer":
+        return False
+    origin = getattr(tokenizer, "name_or_path", "") or ""
+    try:
+        return Path(origin).resolve().is_relative_to(settings.assets_dir.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tokenizer: Any,

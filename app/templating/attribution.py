@@ -224,25 +224,31 @@ class Locator:
         return 0 if ch.isalnum() else 1
 
     def find_content(self, content: str, lo: int, hi: int) -> tuple[int, int] | None:
-        """The best occurrence of (a variant of) `content` within text[lo:hi]."""
-        pos = self.text.find(content, lo, hi)
-        if pos != -1 and self.text.find(content, pos + 1, hi) == -1:
-            return pos, pos + len(content)  # the usual case: verbatim, once
+        """The best occurrence of (a variant of) `content` within text[lo:hi].
+
+        An occurrence scores by how cleanly it is delimited (whitespace, a special token or the
+        window edge on each side: 2 points each). The most faithful variant with a clean match
+        wins; otherwise the best score over all variants (earlier variants win ties, and within a
+        variant the later occurrence does, since headers precede content).
+        """
+        best: tuple[int, int] | None = None
+        best_score = -1
         for variant in _variants(content):
-            best: tuple[int, int] | None = None
-            best_score = -1
             pos = self.text.find(variant, lo, hi)
             tries = 0
+            found, found_score = None, -1
             while pos != -1 and tries < 256:
                 end = pos + len(variant)
                 score = self._edge_score(pos, lo, hi, True) + self._edge_score(end, lo, hi, False)
-                if score >= best_score:  # ties go to the later one: headers precede content
-                    best, best_score = (pos, end), score
+                if score >= found_score:
+                    found, found_score = (pos, end), score
                 pos = self.text.find(variant, pos + 1, hi)
                 tries += 1
-            if best is not None:
-                return best
-        return None
+            if found_score == 4:
+                return found
+            if found_score > best_score:
+                best, best_score = found, found_score
+        return best
 
     def find_eot(self, pos: int, hi: int) -> tuple[int, int] | None:
         """The end-of-turn special token after `pos`, allowing only whitespace in between."""

@@ -25,6 +25,9 @@ CONVS = [
     [{"role": "user", "content": "one"}, {"role": "assistant", "content": "two"},
      {"role": "user", "content": "three"}, {"role": "assistant", "content": "four"},
      {"role": "user", "content": "five"}, {"role": "assistant", "content": "six"}],
+    # Contents that also spell the role headers, with whitespace that trimming templates drop.
+    [{"role": "user", "content": "user\n"}, {"role": "assistant", "content": " assistant "},
+     {"role": "user", "content": "\nmodel"}, {"role": "assistant", "content": "<think>"}],
 ]
 
 TAGGED_CHATML = (
@@ -175,3 +178,16 @@ def _with_template(tok, template):
     clone = copy.copy(tok)
     clone.chat_template = template
     return clone
+
+
+def test_only_bundled_templates_render_in_process(tokenizers, settings, tmp_path):
+    from app.dialects.jinja import trusted_template
+
+    tok = tokenizers("qwen3")
+    assert trusted_template("tokenizer", tok, settings)
+    assert not trusted_template("custom", tok, settings)
+    local = _with_template(tok, tok.chat_template)
+    local.name_or_path = str(tmp_path / "qwen3")
+    assert not trusted_template("tokenizer", local, settings)
+    r = render(_msgs(CONVS[0]), "tokenizer", local, RenderOptions())  # through the worker
+    assert r.input_ids == list(tok.apply_chat_template(CONVS[0], tokenize=True, return_dict=False))
