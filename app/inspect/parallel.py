@@ -45,6 +45,8 @@ _WORKER: Inspector | None = None
 
 def _start_worker(job: Job) -> None:
     global _WORKER
+    # Rows are already spread over processes: a per-row thread pool would only oversubscribe.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     from app.inspect import prepare
 
     options = prepare(job.settings, tokenizer=job.tokenizer, dialect=job.dialect,

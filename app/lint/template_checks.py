@@ -8,12 +8,32 @@ conversations can slip through.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
-from app.chat.tokens import Finding
+from app.chat.tokens import Finding, Rendering
 from app.lint.context import LintContext
 from app.lint.registry import check
 
 MAX_CUTS = 4
+# Longer conversations are checked on a short sample (system message + the last turns), so the
+# re-renders stay cheap for an 8k-token playground conversation.
+DEEP_MAX_MESSAGES = 16
+SAMPLE_TAIL = 6
+
+
+def _sample(ctx: LintContext) -> tuple[list[Any], Rendering, bool]:
+    """The conversation and training rendering the deep checks compare against; `sampled` says
+    the sample is not the whole conversation (token indices then do not apply)."""
+    conversation, rendering = list(ctx.conversation or []), ctx.rendering
+    assert rendering is not None
+    if len(conversation) <= DEEP_MAX_MESSAGES:
+        return conversation, rendering, False
+    head = conversation[:1] if conversation[0].role == "system" else []
+    start = len(conversation) - SAMPLE_TAIL
+    while start < len(conversation) and conversation[start].role != "user":
+        start += 1
+    small = head + conversation[start:]
+    return small, ctx.rerender(small, max_length=None), True
 
 
 def _first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
@@ -30,9 +50,9 @@ def _first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
 @check("template-not-prefix-stable", "warning",
        "Rendering the first k messages is not a prefix of rendering all of them.", scope="deep")
 def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
-    rendering, conversation = ctx.rendering, ctx.conversation
-    if rendering is None or not conversation or ctx.renderer is None:
+    if ctx.rendering is None or not ctx.conversation or ctx.renderer is None:
         return
+    conversation, rendering, sampled = _sample(ctx)
     cuts = [k for k, m in enumerate(conversation[:-1]) if m.role == "assistant"][:MAX_CUTS]
     full = rendering.input_ids
     for k in cuts:
@@ -44,12 +64,13 @@ def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
             continue
         yield ctx.finding(
             "template-not-prefix-stable",
-            f"Rendering messages 0..{k} is not a prefix of rendering all {len(conversation)}: "
+            f"Rendering messages 0..{k} is not a prefix of rendering all {len(conversation)}"
+            f"{' (of a sample: the system message and the last turns)' if sampled else ''}: "
             f"they differ from token {at} on (the template rewrites earlier turns, e.g. strips "
             "reasoning, or closes the text differently). The model is trained on turns it will "
             "never see at inference in that form; train on one sample per assistant turn "
             "(train_on=last_assistant on each prefix).",
-            list(range(at, min(at + 8, len(full)))))
+            [] if sampled else list(range(at, min(at + 8, len(full)))))
         return
 
 
@@ -57,9 +78,9 @@ def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
        "The training render up to the last assistant header differs from the inference render.",
        scope="deep")
 def train_inference_mismatch(ctx: LintContext) -> Iterator[Finding]:
-    rendering, conversation = ctx.rendering, ctx.conversation
-    if rendering is None or not conversation or ctx.renderer is None:
+    if ctx.rendering is None or not ctx.conversation or ctx.renderer is None:
         return
+    conversation, rendering, sampled = _sample(ctx)
     last = max((k for k, m in enumerate(conversation) if m.role == "assistant"), default=None)
     span = next((s for s in rendering.spans if s.message == last), None)
     if not last or span is None:
@@ -78,5 +99,6 @@ def train_inference_mismatch(ctx: LintContext) -> Iterator[Finding]:
         f"Up to the last assistant answer, the training render ({len(train_ids)} tokens) and "
         f"the inference prompt with add_generation_prompt=True ({len(infer_ids)} tokens) differ "
         f"from token {at} on: the model is trained after a prompt it will not get at inference. "
-        "Use the same template and options for both.",
-        list(range(at, max(cut, at + 1))))
+        "Use the same template and options for both."
+        + (" (Checked on a sample: the system message and the last turns.)" if sampled else ""),
+        [] if sampled else list(range(at, max(cut, at + 1))))

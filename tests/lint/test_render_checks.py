@@ -208,3 +208,15 @@ def test_pad_is_eos_smollm2_is_info_on_our_renderings():
     assert [h.severity for h in by_code(findings, "pad-is-eos")] == ["info"]
     _, findings, _ = lint_conversation("qwen3", "chatml", CHAT)
     assert by_code(findings, "pad-is-eos") == []
+
+
+def test_deep_checks_sample_long_conversations():
+    chat = []
+    for k in range(12):
+        chat += [{"role": "user", "content": f"Question {k}?"},
+                 {"role": "assistant", "content": f"<think>\nStep {k}.\n</think>\n\nAnswer {k}."}]
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    (hit,) = by_code(findings, "template-not-prefix-stable")
+    assert "sample" in hit.message and hit.tokens == []
+    _, findings, _ = lint_conversation("qwen3", "chatml", chat)
+    assert by_code(findings, "template-not-prefix-stable") == []

@@ -1,0 +1,122 @@
+"""P3: preprocess + lint 5,000 conversations vs TRL SFTTrainer's preprocessing.
+
+Ours: `maskscope inspect`'s core (stream the JSONL, render every row with SmolLM2's own chat
+template, labels, all per-row lints, the deep lints on probe rows, the processed JSONL written),
+timed in one process and with one worker process per core (the `inspect_workers` default for
+big files). Anchor: TRL `SFTTrainer._prepare_dataset` with `assistant_only_loss=True` on the
+same rows and tokenizer, its template given `{% generation %}` tags by Maskscope's verified
+export (TRL needs them), with TRL's default `dataset_num_proc` (one process). The trainer is
+built on a 4-row dataset first, so only the 5,000-row preprocessing is timed; datasets caching
+is off. Both produce input_ids + labels; the script checks that they agree row for row.
+The last line printed is the ratio TRL time / Maskscope time with workers (target >= 2.0); the
+one-process ratio is printed just above it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.inspect import inspect_stream, prepare  # noqa: E402
+from app.inspect.export import export_generation_template  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.tokenizers.registry import load_tokenizer  # noqa: E402
+
+ROWS = 5_000
+WORDS = ("the", "model", "learns", "to", "answer", "questions", "about", "data", "tokens", "masks",
+         "labels", "while", "trainer", "shifts", "targets", "inside", "its", "loss", "padding",
+         "never", "counts", "every", "turn", "ends", "with", "own", "marker", "naïve", "café")
+
+
+def conversations(n: int, seed: int = 0) -> list[dict]:
+    """n chats: a system message, then 1-3 user/assistant exchanges of 3-60 words each."""
+    rng = random.Random(seed)
+
+    def text() -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 60))).capitalize() + "."
+
+    rows = []
+    for _ in range(n):
+        messages = [{"role": "system", "content": "You answer briefly."}]
+        for _ in range(rng.randint(1, 3)):
+            messages += [{"role": "user", "content": text()},
+                         {"role": "assistant", "content": text()}]
+        rows.append({"messages": messages})
+    return rows
+
+
+def run_maskscope(rows: list[dict], dialect: str, settings: Settings, workers: int = 1):
+    data = ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
+    out = io.StringIO()
+    options = prepare(settings, tokenizer="smollm2", dialect=dialect)
+    start = time.perf_counter()
+    inspector = inspect_stream(io.BytesIO(data), options, export=out, workers=workers)
+    seconds = time.perf_counter() - start
+    processed = [json.loads(line) for line in out.getvalue().splitlines()]
+    return seconds, inspector.summary, processed
+
+
+def run_trl(rows: list[dict], tokenizer, template: str):
+    import datasets
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    datasets.disable_caching()
+    datasets.logging.disable_progress_bar()
+    tok = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
+    tok.chat_template = template
+    model = AutoModelForCausalLM.from_pretrained(str(Settings.from_env().assets_dir / "smollm2"))
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SFTConfig(output_dir=tmp, assistant_only_loss=True, max_length=None,
+                         report_to=[], padding_free=False, use_cpu=True, bf16=False)
+        trainer = SFTTrainer(model=model, args=args, processing_class=tok,
+                             train_dataset=datasets.Dataset.from_list(rows[:4]))
+        dataset = datasets.Dataset.from_list(rows)
+        start = time.perf_counter()
+        prepared = trainer._prepare_dataset(dataset, tok, args, False, None, "train")
+        seconds = time.perf_counter() - start
+    return seconds, prepared
+
+
+def main() -> None:
+    logging.disable(logging.WARNING)
+    settings = Settings.from_env()
+    tokenizer = load_tokenizer("smollm2", settings)
+    rows = conversations(ROWS)
+    exported = export_generation_template(tokenizer, "tokenizer", settings)
+    assert exported["verification"]["ok"], exported["notes"]
+
+    workers = max(2, os.cpu_count() or 1)
+    single, summary, processed = run_maskscope(rows, "tokenizer", settings)
+    ours, _, parallel_processed = run_maskscope(rows, "tokenizer", settings, workers)
+    assert parallel_processed == processed
+    trl_seconds, prepared = run_trl(rows, tokenizer, exported["template"])
+
+    agree = sum(1 for mine, theirs in zip(processed, prepared, strict=True)
+                if mine["input_ids"] == theirs["input_ids"] and mine["labels"] == theirs["labels"])
+    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, "
+          f"python {platform.python_version()}")
+    print(f"rows: {ROWS:,}, tokens: {summary.tokens:,}, trained: {summary.trained_tokens:,}, "
+          f"lint codes: {dict(summary.codes)}")
+    print(f"rows whose input_ids and labels equal TRL's: {agree:,} / {ROWS:,}")
+    print(f"load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"Maskscope inspect, 1 process:      {single:.2f} s ({ROWS / single:,.0f} rows/s)")
+    print(f"Maskscope inspect, {workers} processes:    {ours:.2f} s ({ROWS / ours:,.0f} rows/s)")
+    print(f"TRL SFTTrainer preprocessing:      {trl_seconds:.2f} s "
+          f"({ROWS / trl_seconds:,.0f} rows/s)")
+    print(f"ratio TRL / Maskscope, 1 process: {trl_seconds / single:.2f}x")
+    print(f"ratio TRL / Maskscope ({workers} processes): {trl_seconds / ours:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
