@@ -44,6 +44,15 @@ def _eos(specials: Specials, message: int | None, part: str = "eot") -> list[Seg
     return [Segment(specials.eos, message, part, marker=True)]  # type: ignore[arg-type]
 
 
+def _alternating(messages: Sequence[Message], dialect: str) -> int:
+    """Check an optional first system message then user/assistant turns; return where turns
+    start (1 after a system message, else 0)."""
+    check_roles(messages, dialect, ("system", "user", "assistant"))
+    start = 1 if messages and messages[0].role == "system" else 0
+    check_alternation(messages, dialect, start)
+    return start
+
+
 def build_chatml(messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
     out: list[Segment] = []
     for k, m in enumerate(messages):
@@ -72,9 +81,7 @@ def build_llama3(messages: Sequence[Message], specials: Specials, gen: bool) -> 
 
 
 def build_llama2(messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
-    check_roles(messages, "llama2", ("system", "user", "assistant"))
-    start = 1 if messages and messages[0].role == "system" else 0
-    check_alternation(messages, "llama2", start)
+    start = _alternating(messages, "llama2")
     out: list[Segment] = []
     for k in range(start, len(messages), 2):
         prompt = [Segment("[INST] ", k, "header")]
@@ -92,9 +99,7 @@ def build_llama2(messages: Sequence[Message], specials: Specials, gen: bool) -> 
 
 
 def build_mistral(messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
-    check_roles(messages, "mistral", ("system", "user", "assistant"))
-    start = 1 if messages and messages[0].role == "system" else 0
-    check_alternation(messages, "mistral", start)
+    start = _alternating(messages, "mistral")
     out = _bos(specials)
     for k in range(start, len(messages)):
         m = messages[k]
@@ -109,9 +114,7 @@ def build_mistral(messages: Sequence[Message], specials: Specials, gen: bool) ->
 
 
 def build_gemma(messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
-    check_roles(messages, "gemma", ("system", "user", "assistant"))
-    start = 1 if messages and messages[0].role == "system" else 0
-    check_alternation(messages, "gemma", start)
+    start = _alternating(messages, "gemma")
     out = _bos(specials)
     for k in range(start, len(messages)):
         m = messages[k]

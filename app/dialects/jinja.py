@@ -76,17 +76,23 @@ def layout_from_template(conversation: Sequence[Message], dialect: str, tokenize
     check_template_size(source, settings)
     messages = template_messages(conversation)
     context = template_context(tokenizer, options.add_generation_prompt)
-    if not trusted_template(dialect, tokenizer, settings):
-        from app.templating.worker import run_in_worker
-
-        att = Attributed.from_json(run_in_worker(
-            render_untrusted, source, messages, context, settings.max_range,
-            settings.max_render_chars, settings=settings))
-    else:
-        att = render_attributed(source, messages, context, max_range=settings.max_range,
-                                max_chars=settings.max_render_chars)
+    att = attribute_template(source, messages, context, settings=settings,
+                             trusted=trusted_template(dialect, tokenizer, settings))
     return layout_from_attributed(att, conversation, tokenizer,
                                   has_generation_tags(source))
+
+
+def attribute_template(source: str, messages: list[dict[str, Any]], context: dict[str, Any], *,
+                       settings: Settings, trusted: bool) -> Attributed:
+    """Render with role attribution: in-process when `trusted`, else in a killable worker."""
+    if trusted:
+        return render_attributed(source, messages, context, max_range=settings.max_range,
+                                 max_chars=settings.max_render_chars)
+    from app.templating.worker import run_in_worker
+
+    return Attributed.from_json(run_in_worker(
+        render_untrusted, source, messages, context, settings.max_range,
+        settings.max_render_chars, settings=settings))
 
 
 def trusted_template(dialect: str, tokenizer: Any, settings: Settings) -> bool:
