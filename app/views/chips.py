@@ -1,10 +1,11 @@
 """Token chips: one compact `<span>` per token, built from a Rendering.
 
 Design concession: chips are joined in Python rather than looped in Jinja, and carry only what
-cannot be derived: the index is the chip's position, the label follows from the id and the `t`
-class, and the exact text is re-derived from the visible text by static/js/app.js unless a
-`data-x` attribute holds it. That keeps an 8k-token conversation near 50 bytes of HTML per token;
-every detail the tooltip shows is read from these attributes, never from per-token markup.
+cannot be derived: the index is the chip's position (its run's `data-o` plus its place in the
+run), the label follows from the id and the `t` class, and the exact text is re-derived from
+the visible text by static/js/app.js unless a `data-x` attribute holds it. That keeps an
+8k-token conversation near 50 bytes of HTML per token; every detail the tooltip shows is read
+from these attributes, never from per-token markup.
 
 Example: Token(id=9690, text=" Hi\\n", role="user", message=1, trained=False, special=False)
          -> <span class="u b" data-id="9690" data-m="1">·Hi↵</span>
@@ -16,6 +17,7 @@ import json
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -27,6 +29,7 @@ VISIBLE = {" ": "·", "\n": "↵", "\t": "→"}
 # A raw text holding one of these cannot be recovered from its visible form, so it gets data-x.
 AMBIGUOUS = frozenset("·↵→\\")
 BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+RUN_TOKENS = 256
 
 
 @lru_cache(maxsize=1)
@@ -101,41 +104,84 @@ def _partial(raw: bytes | None) -> str | None:
     return None
 
 
-def chip(token: Token, raw: bytes | None = None) -> str:
-    """One token as HTML (see the module docstring for the attribute scheme)."""
-    partial = _partial(raw)
-    shown, escaped = visible(token.text if partial is None else partial)
+@lru_cache(maxsize=65_536)
+def _face(text: str, partial: str | None) -> tuple[str, bool, str]:
+    """(escaped visible HTML, whether escaped, data-x attribute or "") for one token text.
+
+    Cached: the same texts recur thousands of times in a long conversation.
+    """
+    shown, escaped = visible(text if partial is None else partial)
     escaped = escaped or partial is not None
-    classes = [ROLE_CLASS.get(token.role, "x")]
-    if token.trained:
-        classes.append("t")
-    if token.special:
-        classes.append("k")
-    if escaped:
-        classes.append("e")
+    data_x = ""
+    if escaped or AMBIGUOUS.intersection(text):
+        data_x = f' data-x="{escape(exact_repr(text))}"'
+    return str(escape(shown or "∅")), escaped, data_x
+
+
+def chip(token: Token, partial: str | None = None) -> str:
+    """One token as HTML (see the module docstring); `partial`: its bytes, if a split character."""
+    shown, escaped, data_x = _face(token.text, partial)
+    role = ROLE_CLASS.get(token.role, "x")
+    classes = role + " t" * token.trained + " k" * token.special + " e" * escaped
     if token.text.endswith("\n"):
-        classes.append("b")
+        classes += " b"
     attrs = f' data-id="{token.id}"'
     if token.message is not None:
         attrs += f' data-m="{token.message}"'
-    if classes[0] == "x":
+    if role == "x":
         attrs += f' data-r="{escape(token.role)}"'
-    if escaped or AMBIGUOUS.intersection(token.text):
-        attrs += f' data-x="{escape(exact_repr(token.text))}"'
-    return f'<span class="{" ".join(classes)}"{attrs}>{escape(shown or "∅")}</span>'
+    return f'<span class="{classes}"{attrs}{data_x}>{shown}</span>'
 
 
-def token_bytes(rendering: Rendering, tokenizer: object | None) -> list[bytes | None]:
+def _byte_level(tokenizer: Any) -> bool:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return "ByteLevel" in repr(getattr(backend, "decoder", None))
+
+
+def token_bytes(rendering: Rendering, tokenizer: Any) -> list[bytes | None]:
     """Raw bytes for every token whose vocabulary piece spells bytes out (None elsewhere)."""
+    pieces = tokenizer.convert_ids_to_tokens(rendering.input_ids)
+    return piece_bytes([p or "" for p in pieces], _byte_level(tokenizer))
+
+
+def token_partials(rendering: Rendering, tokenizer: Any | None) -> list[str | None]:
+    """For each token, its escaped bytes when its piece is not valid UTF-8 alone (else None).
+
+    Looked up once per distinct id: a long conversation repeats a small vocabulary.
+    """
     if tokenizer is None or not hasattr(tokenizer, "convert_ids_to_tokens"):
         return [None] * len(rendering.tokens)
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    byte_level = "ByteLevel" in repr(getattr(backend, "decoder", None))
-    pieces = tokenizer.convert_ids_to_tokens(rendering.input_ids)
-    return piece_bytes([p or "" for p in pieces], byte_level)
+    distinct = sorted(set(rendering.input_ids))
+    pieces = tokenizer.convert_ids_to_tokens(distinct)
+    raws = piece_bytes([p or "" for p in pieces], _byte_level(tokenizer))
+    partial = {i: _partial(raw) for i, raw in zip(distinct, raws, strict=True)}
+    return [partial[i] for i in rendering.input_ids]
 
 
-def chips_html(rendering: Rendering, tokenizer: object | None = None) -> Markup:
-    """All tokens of a rendering as one run of chips."""
-    raws = token_bytes(rendering, tokenizer)
-    return Markup("".join(chip(tok, raw) for tok, raw in zip(rendering.tokens, raws, strict=True)))
+def runs(tokens: list[Token], size: int = RUN_TOKENS) -> list[tuple[int, int]]:
+    """Split token positions into runs of about `size`, ending after a newline where one is near.
+
+    A run is a block that the browser lays out only when it scrolls into view
+    (content-visibility), so an 8k-token conversation costs the layout of what is on screen.
+    Ending runs at a newline keeps their block boundaries invisible.
+    Example: 700 tokens with newlines at 255 and 530 -> [(0, 256), (256, 531), (531, 700)]
+    """
+    out, start = [], 0
+    for i, tok in enumerate(tokens):
+        length = i + 1 - start
+        if (length >= size and tok.text.endswith("\n")) or length >= 2 * size:
+            out.append((start, i + 1))
+            start = i + 1
+    if start < len(tokens):
+        out.append((start, len(tokens)))
+    return out
+
+
+def chips_html(rendering: Rendering, tokenizer: Any | None = None) -> Markup:
+    """All tokens of a rendering as chips, grouped in runs that carry their first index."""
+    partials = token_partials(rendering, tokenizer)
+    tokens = rendering.tokens
+    return Markup("".join(
+        f'<div class="run" data-o="{start}">'
+        + "".join(chip(tokens[i], partials[i]) for i in range(start, end)) + "</div>"
+        for start, end in runs(tokens)))

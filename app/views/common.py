@@ -1,7 +1,9 @@
 """What every editor page needs: its pickers, its default state, its form, and token views.
 
-Design concession: rendering goes through `app.api.render.render_request`, the very function
-behind POST /api/render, so a page can never show tokens or labels the JSON API would not return.
+Design concession: the live token view renders without linting (`render_tokens`) and the lint
+panel follows in a second request through `app.api.render.render_request`, the function behind
+POST /api/render. Rendering twice costs one render (~0.2 s at 8k tokens) of server time, but the
+chips never wait for the slower whole-conversation checks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.api.render import RenderRequest, render_request
+from app.chat.messages import parse_messages
+from app.chat.render import RenderOptions, render
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import list_dialects
 from app.errors import InputError, MaskscopeError
@@ -36,7 +40,7 @@ class TokenView:
 
     summary: Summary
     chips: Markup
-    findings: list[Finding]
+    findings: list[Finding] | None  # None: the lint panel loads on its own
     markers: dict[str, dict[str, Any]]
 
 
@@ -63,19 +67,30 @@ async def read_form(request: Request, settings: Settings) -> FormData:
     return await request.form(max_fields=2 * settings.max_messages + 64)
 
 
-def render_state(state: EditorState, settings: Settings,
-                 target: Target | None = None) -> tuple[Rendering, list[Finding], Any]:
-    """Render an editor's state (or it under another tokenizer+dialect) via the API core."""
+def request_of(state: EditorState, target: Target | None = None) -> RenderRequest:
+    """The /api/render body of an editor's state (or of it under another tokenizer+dialect)."""
     try:
-        body = RenderRequest(**state.render_request(target))
+        return RenderRequest(**state.render_request(target))
     except ValidationError as exc:
         message, field = validation_message(exc.errors())
         raise InputError(message, field=field) from exc
-    rendering, findings = render_request(body, settings)
-    return rendering, findings, load_tokenizer(body.tokenizer, settings)
 
 
-def token_view(rendering: Rendering, findings: list[Finding], tokenizer: Any) -> TokenView:
+def render_tokens(body: RenderRequest, settings: Settings) -> tuple[Rendering, Any]:
+    """What POST /api/render renders, without the lints: the live token view's fast path."""
+    tokenizer = load_tokenizer(body.tokenizer, settings)
+    options = RenderOptions(train_on=body.train_on, train_on_eot=body.train_on_eot,
+                            add_generation_prompt=body.add_generation_prompt,
+                            max_length=body.max_length, template=body.template, settings=settings)
+    return render(parse_messages(body.messages), body.dialect, tokenizer, options), tokenizer
+
+
+def lint_findings(state: EditorState, settings: Settings) -> list[Finding]:
+    """The lints POST /api/render would return for this state."""
+    return render_request(request_of(state), settings)[1]
+
+
+def token_view(rendering: Rendering, findings: list[Finding] | None, tokenizer: Any) -> TokenView:
     return TokenView(summary=summarize(rendering), chips=chips_html(rendering, tokenizer),
                      findings=findings, markers=markers(rendering, tokenizer))
 

@@ -1,7 +1,8 @@
 """The playground: GET / (the page, state from the permalink query) and its live fragment.
 
 Design concession: the page renders its first result on the server, so a permalink shows tokens
-at once (and without JavaScript); the editor then re-renders only the `result` block via htmx.
+at once (and without JavaScript); the editor then re-renders only the `result` block via htmx,
+and the `lints` block follows in its own request so the chips never wait for the checks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from fastapi.responses import HTMLResponse
 
 from app.api.deps import SettingsDep
 from app.settings import Settings
-from app.views.common import page_context, read_form, render_state, token_view
+from app.views.common import (
+    lint_findings,
+    page_context,
+    read_form,
+    render_tokens,
+    request_of,
+    token_view,
+)
 from app.views.forms import EditorState, parse_state
 from app.views.templating import render_block, templates
 
@@ -22,8 +30,8 @@ router = APIRouter(include_in_schema=False)
 
 
 def _result(state: EditorState, settings: Settings) -> dict[str, Any]:
-    rendering, findings, tokenizer = render_state(state, settings)
-    return {"view": token_view(rendering, findings, tokenizer)}
+    rendering, tokenizer = render_tokens(request_of(state), settings)
+    return {"view": token_view(rendering, None, tokenizer)}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -41,3 +49,12 @@ async def render_fragment(request: Request, settings: SettingsDep) -> HTMLRespon
     state = parse_state(form, EditorState(), submitted=True)
     context = await run_in_threadpool(_result, state, settings)
     return render_block(request, "index.html", "result", context)
+
+
+@router.post("/fragments/lints", response_class=HTMLResponse)
+async def lints_fragment(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The playground's lint panel, fetched once its chips are on screen."""
+    form = await read_form(request, settings)
+    state = parse_state(form, EditorState(), submitted=True)
+    findings = await run_in_threadpool(lint_findings, state, settings)
+    return render_block(request, "index.html", "lints", {"findings": findings})

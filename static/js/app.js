@@ -8,19 +8,37 @@
   const UNSHOW = { "·": " ", "↵": "\n", "→": "\t" };
 
   // ---------- chips: exact text, label, tooltip ----------
-  // Legend samples share the chip styles but not the data-tokens marker, so they get no tooltip.
+  // Token chips sit in runs (blocks laid out only when visible) under `.chips[data-tokens]`;
+  // legend samples share the chip styles but not that marker, so they get no tooltip.
   const isChip = (el) => el instanceof HTMLElement && el.tagName === "SPAN"
-    && el.parentElement?.matches(".chips[data-tokens]");
+    && el.parentElement?.classList.contains("run")
+    && el.parentElement.parentElement?.matches(".chips[data-tokens]");
+
+  const indexOf = (el) => Number(el.parentElement.dataset.o)
+    + Array.prototype.indexOf.call(el.parentElement.children, el);
+
+  function chipAt(box, i) {
+    const runs = box.children;
+    for (let r = runs.length - 1; r >= 0; r -= 1) {
+      const start = Number(runs[r].dataset.o);
+      if (i >= start) return runs[r].children[i - start] ?? null;
+    }
+    return null;
+  }
+
+  function chipCount(box) {
+    const last = box.lastElementChild;
+    return last ? Number(last.dataset.o) + last.children.length : 0;
+  }
 
   function chipInfo(el) {
-    const index = Array.prototype.indexOf.call(el.parentElement.children, el);
     const id = Number(el.dataset.id);
     const trained = el.classList.contains("t");
     const roleClass = el.classList[0];
     const text = el.dataset.x
       ?? JSON.stringify(Array.from(el.textContent, (c) => UNSHOW[c] ?? c).join(""));
     return {
-      index, id, trained, text,
+      index: indexOf(el), id, trained, text,
       label: trained ? id : -100,
       role: el.dataset.r ?? ROLES[roleClass] ?? roleClass,
       message: el.dataset.m ?? "—",
@@ -60,7 +78,7 @@
   // Roving focus: the chip run is one tab stop; arrows walk it, Home/End jump, Escape leaves.
   function moveTo(box, el) {
     if (!el) return;
-    box.querySelectorAll(":scope > [tabindex]").forEach((c) => c.removeAttribute("tabindex"));
+    box.querySelectorAll("span[tabindex]").forEach((c) => c.removeAttribute("tabindex"));
     el.tabIndex = 0;
     el.focus();
     el.scrollIntoView({ block: "nearest", inline: "nearest" });
@@ -68,18 +86,17 @@
 
   document.addEventListener("keydown", (e) => {
     const box = e.target.matches?.(".chips[data-tokens]") ? e.target
-      : isChip(e.target) ? e.target.parentElement : null;
+      : isChip(e.target) ? e.target.parentElement.parentElement : null;
     if (!box) return;
-    const cur = isChip(e.target) ? e.target : null;
-    const kids = box.children;
-    const at = cur ? Array.prototype.indexOf.call(kids, cur) : -1;
+    const at = isChip(e.target) ? indexOf(e.target) : -1;
+    const last = chipCount(box) - 1;
     const jump = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 10, ArrowUp: -10 }[e.key];
     if (jump !== undefined) {
-      moveTo(box, kids[Math.min(kids.length - 1, Math.max(0, at < 0 ? 0 : at + jump))]);
+      moveTo(box, chipAt(box, Math.min(last, Math.max(0, at < 0 ? 0 : at + jump))));
     } else if (e.key === "Home") {
-      moveTo(box, kids[0]);
+      moveTo(box, chipAt(box, 0));
     } else if (e.key === "End") {
-      moveTo(box, kids[kids.length - 1]);
+      moveTo(box, chipAt(box, last));
     } else if (e.key === "Escape") {
       hideTip();
       box.focus();
@@ -105,7 +122,7 @@
   }
 
   function chipArrays(scope) {
-    const chips = Array.from(document.querySelectorAll(`${scope} .chips[data-tokens] > span`));
+    const chips = Array.from(document.querySelectorAll(`${scope} .chips[data-tokens] .run > span`));
     return {
       input_ids: chips.map((c) => Number(c.dataset.id)),
       labels: chips.map((c) => (c.classList.contains("t") ? Number(c.dataset.id) : -100)),
@@ -129,10 +146,10 @@
     if (!btn) return;
     const box = document.querySelector("#result .chips[data-tokens]");
     if (!box) return;
-    box.querySelectorAll(":scope > .hl").forEach((c) => c.classList.remove("hl"));
+    box.querySelectorAll("span.hl").forEach((c) => c.classList.remove("hl"));
     const wanted = JSON.parse(btn.dataset.showTokens);
-    wanted.forEach((i) => box.children[i]?.classList.add("hl"));
-    moveTo(box, box.children[wanted[0]]);
+    wanted.forEach((i) => chipAt(box, i)?.classList.add("hl"));
+    moveTo(box, chipAt(box, wanted[0]));
   });
 
   // ---------- conversation editor ----------

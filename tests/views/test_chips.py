@@ -7,9 +7,18 @@ import json
 import re
 
 import pytest
+from views_support import rendered, tok
 
 from app.chat.tokens import Token
-from app.views.chips import chip, chips_html, exact_repr, piece_bytes, token_bytes, visible
+from app.views.chips import (
+    chip,
+    chips_html,
+    exact_repr,
+    piece_bytes,
+    runs,
+    token_bytes,
+    visible,
+)
 
 CHIP = re.compile(r'<span class="([^"]*)"((?: data-[a-z]+="[^"]*")*)>([^<]*)</span>')
 
@@ -60,7 +69,7 @@ def test_chip_classes_and_attributes():
     assert outside.startswith('<span class="n k" data-id="7">')
 
 
-def test_byte_level_pieces_spell_the_utf8_of_the_text(tok):
+def test_byte_level_pieces_spell_the_utf8_of_the_text():
     # Reference: the UTF-8 encoding of the text itself.
     tokenizer = tok("qwen3")
     text = "你好 我是AI 🦜"
@@ -69,14 +78,14 @@ def test_byte_level_pieces_spell_the_utf8_of_the_text(tok):
     assert b"".join(raws) == text.encode("utf-8")
 
 
-def test_byte_fallback_pieces_are_single_bytes(tok):
+def test_byte_fallback_pieces_are_single_bytes():
     tokenizer = tok("mistral")
     ids = tokenizer("𒀀", add_special_tokens=False)["input_ids"]
     raws = piece_bytes(tokenizer.convert_ids_to_tokens(ids), byte_level=False)
     assert b"".join(r for r in raws if r is not None) == "𒀀".encode()
 
 
-def test_split_character_becomes_escaped_bytes(rendered, tok):
+def test_split_character_becomes_escaped_bytes():
     rendering = rendered([("user", "我"), ("assistant", "🦜")], "chatml", "qwen3")
     markup = chips_html(rendering, tok("qwen3"))
     escaped = [shown for classes, _, shown in CHIP.findall(markup) if "e" in classes.split()]
@@ -85,7 +94,7 @@ def test_split_character_becomes_escaped_bytes(rendered, tok):
     assert b"".join(r for r in raws if r is not None) == rendering.text.encode("utf-8")
 
 
-def test_eight_thousand_tokens_fit_the_html_budget(rendered, tok):
+def test_eight_thousand_tokens_fit_the_html_budget():
     # P5 budget: at most 150 bytes of chip HTML per token on a long, mixed conversation.
     turns = [turn for i in range(180) for turn in (
         ("user", f"Question {i}: how do I sort a list of {i} numbers?\n\tThanks!"),
@@ -95,3 +104,21 @@ def test_eight_thousand_tokens_fit_the_html_budget(rendered, tok):
     markup = chips_html(rendering, tok("qwen3"))
     assert markup.count("<span") == len(rendering.tokens)
     assert len(markup.encode()) / len(rendering.tokens) <= 150
+
+
+def test_runs_end_after_newlines_and_cover_every_token():
+    texts = ["a"] * 700
+    texts[255], texts[530] = "\n", "x\n"
+    tokens = [_tok(t, index=i) for i, t in enumerate(texts)]
+    assert runs(tokens, size=256) == [(0, 256), (256, 531), (531, 700)]
+    no_newline = [_tok("a", index=i) for i in range(1100)]
+    assert runs(no_newline, size=256) == [(0, 512), (512, 1024), (1024, 1100)]
+
+
+def test_runs_carry_their_first_index():
+    turns = [("user", "line\n" * 300), ("assistant", "ok")]
+    markup = chips_html(rendered(turns, "chatml", "qwen3"), tok("qwen3"))
+    offsets = [int(o) for o in re.findall(r'<div class="run" data-o="(\d+)">', markup)]
+    sizes = [len(CHIP.findall(run)) for run in markup.split('<div class="run"')[1:]]
+    assert offsets[0] == 0 and len(offsets) > 1
+    assert offsets[1:] == [sum(sizes[:i]) for i in range(1, len(sizes))]

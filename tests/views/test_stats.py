@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from views_support import rendered, tok
+
 from app.views.stats import markers, summarize
 
 TURNS = [("system", "Be brief."), ("user", "What is 2 + 2?"), ("assistant", "4."),
          ("user", "And 3 + 3?"), ("assistant", "6.")]
 
 
-def test_overhead_is_everything_but_the_content_tokens(rendered, tok):
+def test_overhead_is_everything_but_the_content_tokens():
     # Reference: ChatML encodes each content on its own, so content tokens = sum of those lengths.
     tokenizer = tok("qwen3")
     summary = summarize(rendered(TURNS, "chatml", "qwen3"))
@@ -20,7 +22,7 @@ def test_overhead_is_everything_but_the_content_tokens(rendered, tok):
                                                           "assistant": summary.trained}
 
 
-def test_llama3_markers_sit_where_the_ids_are(rendered, tok):
+def test_llama3_markers_sit_where_the_ids_are():
     tokenizer = tok("llama3")
     rendering = rendered(TURNS, "llama3", "llama3")
     found = markers(rendering, tokenizer)
@@ -33,7 +35,7 @@ def test_llama3_markers_sit_where_the_ids_are(rendered, tok):
     assert found["end of turn"]["first"] == want_eot
 
 
-def test_marker_lists_are_cut_but_counted(rendered, tok):
+def test_marker_lists_are_cut_but_counted():
     many = [("user", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj"), ("assistant", "k")]
     found = markers(rendered(many, "chatml", "qwen3"), tok("qwen3"))
     newline = found["newline"]

@@ -1,10 +1,12 @@
-"""Real bundled tokenizers and renderings for the view tests (offline assets, loaded once)."""
+"""Real bundled tokenizers and renderings for the view tests (offline assets, loaded once).
+
+A plain module rather than a conftest.py: test modules elsewhere import names from `conftest`,
+and a second conftest module in this tree could shadow theirs.
+"""
 
 from __future__ import annotations
 
 import functools
-
-import pytest
 
 from app.chat.messages import Message
 from app.chat.render import RenderOptions, render
@@ -13,19 +15,11 @@ from app.tokenizers.registry import load_tokenizer
 
 
 @functools.cache
-def bundled(name: str):
+def tok(name: str):
     return load_tokenizer(name, Settings.from_env())
 
 
-@pytest.fixture(scope="session")
-def tok():
-    return bundled
-
-
-@pytest.fixture(scope="session")
-def rendered():
+def rendered(messages: list[tuple[str, str]], dialect: str, tokenizer: str, **options):
     """render(messages, dialect, tokenizer name) through the real engine."""
-    def run(messages: list[tuple[str, str]], dialect: str, tokenizer: str, **options):
-        conversation = [Message(role, content) for role, content in messages]
-        return render(conversation, dialect, bundled(tokenizer), RenderOptions(**options))
-    return run
+    conversation = [Message(role, content) for role, content in messages]
+    return render(conversation, dialect, tok(tokenizer), RenderOptions(**options))
