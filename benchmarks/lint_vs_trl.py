@@ -1,15 +1,17 @@
 """P3: preprocess + lint 5,000 conversations vs TRL SFTTrainer's preprocessing.
 
 Ours: `maskscope inspect`'s core (stream the JSONL, render every row with SmolLM2's own chat
-template, labels, all per-row lints, the deep lints on probe rows, the processed JSONL written),
-timed in one process and with one worker process per core (the `inspect_workers` default for
-big files). Anchor: TRL `SFTTrainer._prepare_dataset` with `assistant_only_loss=True` on the
-same rows and tokenizer, its template given `{% generation %}` tags by Maskscope's verified
-export (TRL needs them), with TRL's default `dataset_num_proc` (one process). The trainer is
-built on a 4-row dataset first, so only the 5,000-row preprocessing is timed; datasets caching
-is off. Both produce input_ids + labels; the script checks that they agree row for row.
-The last line printed is the ratio TRL time / Maskscope time with workers (target >= 2.0); the
-one-process ratio is printed just above it.
+template, labels, all per-row lints, the deep lints on probe rows, the processed JSONL written).
+Anchor: TRL `SFTTrainer._prepare_dataset` with `assistant_only_loss=True` on the same rows and
+tokenizer, its template given `{% generation %}` tags by Maskscope's verified export (TRL needs
+them), with TRL's default `dataset_num_proc` (one process). The trainer is built on a 4-row
+dataset first, so only the 5,000-row preprocessing is timed; datasets caching is off. Both
+produce input_ids + labels; the script checks that they agree row for row.
+
+Both run in this one process, measured in wall-clock and in CPU time (`time.process_time`, all
+threads): on a shared machine the wall clock mostly measures the neighbours, CPU time does not.
+BENCH_WORKERS=n also times Maskscope with n worker processes (wall clock only).
+The last line printed is the ratio TRL / Maskscope in CPU time (target >= 2.0).
 """
 
 from __future__ import annotations
@@ -59,11 +61,11 @@ def run_maskscope(rows: list[dict], dialect: str, settings: Settings, workers: i
     data = ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
     out = io.StringIO()
     options = prepare(settings, tokenizer="smollm2", dialect=dialect)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     inspector = inspect_stream(io.BytesIO(data), options, export=out, workers=workers)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     processed = [json.loads(line) for line in out.getvalue().splitlines()]
-    return seconds, inspector.summary, processed
+    return seconds, cpu, inspector.summary, processed
 
 
 def run_trl(rows: list[dict], tokenizer, template: str):
@@ -82,10 +84,10 @@ def run_trl(rows: list[dict], tokenizer, template: str):
         trainer = SFTTrainer(model=model, args=args, processing_class=tok,
                              train_dataset=datasets.Dataset.from_list(rows[:4]))
         dataset = datasets.Dataset.from_list(rows)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         prepared = trainer._prepare_dataset(dataset, tok, args, False, None, "train")
-        seconds = time.perf_counter() - start
-    return seconds, prepared
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return seconds, cpu, prepared
 
 
 def main() -> None:
@@ -96,26 +98,28 @@ def main() -> None:
     exported = export_generation_template(tokenizer, "tokenizer", settings)
     assert exported["verification"]["ok"], exported["notes"]
 
-    workers = max(2, os.cpu_count() or 1)
-    single, summary, processed = run_maskscope(rows, "tokenizer", settings)
-    ours, _, parallel_processed = run_maskscope(rows, "tokenizer", settings, workers)
-    assert parallel_processed == processed
-    trl_seconds, prepared = run_trl(rows, tokenizer, exported["template"])
+    single, single_cpu, summary, processed = run_maskscope(rows, "tokenizer", settings)
+    trl_seconds, trl_cpu, prepared = run_trl(rows, tokenizer, exported["template"])
+    workers = int(os.environ.get("BENCH_WORKERS", "0"))
+    parallel = run_maskscope(rows, "tokenizer", settings, workers)[0] if workers > 1 else None
 
     agree = sum(1 for mine, theirs in zip(processed, prepared, strict=True)
                 if mine["input_ids"] == theirs["input_ids"] and mine["labels"] == theirs["labels"])
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, "
-          f"python {platform.python_version()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"{platform.system()}, python {platform.python_version()}, load average (1 min) "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"rows: {ROWS:,}, tokens: {summary.tokens:,}, trained: {summary.trained_tokens:,}, "
           f"lint codes: {dict(summary.codes)}")
     print(f"rows whose input_ids and labels equal TRL's: {agree:,} / {ROWS:,}")
-    print(f"load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"Maskscope inspect, 1 process:      {single:.2f} s ({ROWS / single:,.0f} rows/s)")
-    print(f"Maskscope inspect, {workers} processes:    {ours:.2f} s ({ROWS / ours:,.0f} rows/s)")
-    print(f"TRL SFTTrainer preprocessing:      {trl_seconds:.2f} s "
-          f"({ROWS / trl_seconds:,.0f} rows/s)")
-    print(f"ratio TRL / Maskscope, 1 process: {trl_seconds / single:.2f}x")
-    print(f"ratio TRL / Maskscope ({workers} processes): {trl_seconds / ours:.2f}x")
+    print(f"Maskscope inspect, 1 process: {single:7.2f} s wall, {single_cpu:7.2f} s CPU "
+          f"({ROWS / single_cpu:,.0f} rows per CPU-second)")
+    print(f"TRL SFTTrainer preprocessing: {trl_seconds:7.2f} s wall, {trl_cpu:7.2f} s CPU "
+          f"({ROWS / trl_cpu:,.0f} rows per CPU-second)")
+    if parallel is not None:
+        print(f"Maskscope inspect, {workers} processes: {parallel:.2f} s wall "
+              f"(ratio TRL / Maskscope wall {trl_seconds / parallel:.2f}x)")
+    print(f"ratio TRL / Maskscope, wall clock: {trl_seconds / single:.2f}x")
+    print(f"ratio TRL / Maskscope, CPU time: {trl_cpu / single_cpu:.2f}x")
 
 
 if __name__ == "__main__":
