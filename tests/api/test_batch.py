@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import assert_error
+from tests.conftest import assert_error
 from transformers import AutoTokenizer
 
 CONVERSATIONS = [

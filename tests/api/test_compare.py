@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import assert_error
+from tests.conftest import assert_error
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
             {"role": "assistant", "content": "Hello!"}]

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import assert_error
+from tests.conftest import assert_error
 from security_helpers import custom, render_body, tight_fixture, tight_settings_fixture  # noqa: F401
 
 BAD_RENDERS = [

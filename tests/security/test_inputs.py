@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_error
+from tests.conftest import assert_error
 from fastapi.testclient import TestClient
 from security_helpers import render_body, tight_fixture, tight_settings_fixture  # noqa: F401
 from transformers import AutoTokenizer

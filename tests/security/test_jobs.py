@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import assert_error
+from tests.conftest import assert_error
 from fastapi.testclient import TestClient
 
 from app.main import create_app

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import assert_error
+from tests.conftest import assert_error
 from security_helpers import BOMB, MESSAGES, custom, tight_fixture, tight_settings_fixture  # noqa: F401
 
 from app.templating.worker import get_pool
