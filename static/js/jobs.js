@@ -160,6 +160,12 @@
   }
 
   // ---------- one job, live ----------
+  // Samples, artifacts and error come as a server-rendered (escaped) fragment when the job ends.
+  async function refreshResults(id) {
+    const response = await fetch(`/jobs/${id}/results`, { headers: { "HX-Request": "true" } });
+    if (response.ok) document.getElementById("results").innerHTML = await response.text();
+  }
+
   function wireJob(article) {
     const job = readJson("job-data");
     const metrics = job.metrics || [];
@@ -218,7 +224,7 @@
       if (!badge.textContent.startsWith("stopping") || FINISHED.includes(s.status)) setStatus(s.status);
       if (FINISHED.includes(s.status)) {
         source.close();
-        document.body.dispatchEvent(new Event("job-finished"));
+        refreshResults(job.id);
       }
     });
   }

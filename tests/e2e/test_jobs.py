@@ -1,0 +1,87 @@
+"""The jobs page in a real browser: submit from the form, watch the curve grow live, see samples."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from app.settings import Settings
+from tests.e2e.conftest import ARTIFACTS, REPO, free_port, wait_until_up
+from tests.train.tiny import SMOLLM2, save_tiny_model
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def jobs_server(tmp_path_factory):
+    """A real uvicorn with a private MASKSCOPE_HOME and a tiny model under the allowed roots."""
+    if not (SMOLLM2 / "tokenizer.json").is_file():
+        pytest.skip("smollm2 tokenizer asset not fetched")
+    root = tmp_path_factory.mktemp("jobs-e2e")
+    model = save_tiny_model(root / "models" / "tiny")
+    (root / "home" / "assets").mkdir(parents=True)
+    shared_htmx = Settings.from_env().assets_dir / "htmx"
+    if shared_htmx.is_dir():  # the job list refreshes itself with htmx
+        (root / "home" / "assets" / "htmx").symlink_to(shared_htmx)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "MASKSCOPE_HOME": str(root / "home"),
+           "MASKSCOPE_TOKENIZER_ROOTS": str(model.parent), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
+         str(port), "--log-level", "warning"], cwd=REPO, env=env)
+    try:
+        wait_until_up(url, process)
+        yield url, model
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_submit_and_follow_a_job_live(browser, jobs_server):
+    url, model = jobs_server
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, base_url=url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/jobs")
+    page.select_option("#preset", "quick")
+    page.fill("#model", str(model))
+    page.fill("#steps", "20")
+    page.fill("#max_length", "64")
+    page.fill("#learning_rate", "0.001")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/jobs/*")
+    curve = page.locator("#loss-chart path.curve")
+    expect(curve).to_have_count(1, timeout=120_000)
+    # drawn while the job is still running: the curve is live, not a final render
+    assert page.locator("#job").get_attribute("data-status") in ("queued", "running")
+    assert int(page.locator("#job-progress").get_attribute("value") or 0) >= 0
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=180_000)
+    expect(page.locator("#job-step")).to_have_text("20/20")
+    expect(page.locator("table.samples tbody tr")).to_have_count(4, timeout=30_000)
+    expect(page.locator(".artifacts a", has_text="model.safetensors")).to_have_count(1)
+    assert page.locator("#stat-tps").inner_text() != "–"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "job-page.png"), full_page=True)
+    page.goto("/jobs")
+    expect(page.locator(".job-table .badge").first).to_have_text("succeeded")
+    context.close()
+    assert errors == [], errors
+
+
+def test_form_shows_the_servers_refusal(browser, jobs_server):
+    url, _ = jobs_server
+    context = browser.new_context(base_url=url)
+    page = context.new_page()
+    page.goto("/jobs")
+    page.fill("#model", "/etc")
+    page.click("button[type=submit]")
+    expect(page.locator("#form-error .error")).to_contain_text("tokenizer_roots")
+    assert Path(page.url).name == "jobs"
+    context.close()
