@@ -67,3 +67,23 @@ def tokenizers(settings: Settings):
     from app.tokenizers.registry import load_tokenizer
 
     return lambda name: load_tokenizer(name, settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A random 2-layer Llama with SmolLM2's real tokenizer, as safetensors (fine-tunes)."""
+    from tests.train.tiny import SMOLLM2, save_tiny_model
+
+    if not (SMOLLM2 / "tokenizer.json").is_file():
+        pytest.skip("smollm2 tokenizer asset not fetched")
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def job_settings_for(tmp_path, tiny_model_dir):
+    """Settings over a private home whose allowed roots hold the tiny model; overrides as kwargs."""
+    def make(**overrides) -> Settings:
+        return Settings(home=tmp_path / "home", tokenizer_roots=[tiny_model_dir.parent],
+                        allow_hub=False, **overrides)
+
+    return make

@@ -14,22 +14,16 @@ from app.main import create_app
 from app.settings import Settings
 from app.train.store import JobStore
 from tests.conftest import assert_error
-from tests.train.tiny import SMOLLM2, save_tiny_model
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    if not (SMOLLM2 / "tokenizer.json").is_file():
-        pytest.skip("smollm2 tokenizer asset not fetched")
-    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.fixture
-def settings_for(tmp_path, model_dir):
-    def make(**overrides) -> Settings:
-        return Settings(home=tmp_path / "home", tokenizer_roots=[model_dir.parent],
-                        allow_hub=False, **overrides)
-    return make
+def model_dir(tiny_model_dir) -> Path:
+    return tiny_model_dir
+
+
+@pytest.fixture
+def settings_for(job_settings_for):
+    return job_settings_for
 
 
 @pytest.fixture
