@@ -31,6 +31,7 @@ from app.errors import LimitError, MaskscopeError, TemplateError
 from app.templating.sandbox import GenerationRecorder, compile_template, recording
 
 Region = tuple[int, int, int | None]
+_INF = float("inf")
 
 
 class _Tracker:
@@ -300,20 +301,19 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
         unowned = _claim_unowned(att.regions, c0, c1, k)
         if unowned is not None:
             regions = [*regions, unowned]
-        starts = [r[0] for r in regions] + [c0]
-        ends = [r[1] for r in regions] + [eot[1] if eot else c1]
-        spans.append(MessageSpan(message=k, role=roles[k], start=min(starts), end=max(ends),
-                                 content_start=c0, content_end=c1,
-                                 eot_start=eot[0] if eot else None,
-                                 eot_end=eot[1] if eot else None))
-        cursor = eot[1] if eot else c1
+        e0, e1 = eot if eot else (None, None)
+        cursor = e1 if e1 is not None else c1
+        start, end = c0, cursor
+        for r0, r1 in regions:
+            start, end = min(start, r0), max(end, r1)
+        spans.append(MessageSpan(k, roles[k], start, end, c0, c1, e0, e1))
     return spans, missing
 
 
 def _claim_unowned(regions: list[Region], c0: int, c1: int, k: int) -> tuple[int, int] | None:
     """Give message k the unowned chunk holding its content (a system prompt written before the
     message loop, e.g. Qwen's `messages[0].content`)."""
-    i = bisect_right(regions, (c0, float("inf"), None)) - 1 if c1 > c0 else -1
+    i = bisect_right(regions, (c0, _INF, None)) - 1 if c1 > c0 else -1
     if i < 0:
         return None
     start, end, owner = regions[i]

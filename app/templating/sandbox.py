@@ -145,6 +145,7 @@ def compile_template(source: str, max_range: int, max_output_chars: int) -> jinj
                             field="template") from None
 
 
+@lru_cache(maxsize=64)
 def has_generation_tags(source: str) -> bool:
     """Whether the template marks assistant output with `{% generation %}`."""
     env = _environment(1, 1)
