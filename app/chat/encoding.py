@@ -29,6 +29,7 @@ class TokenizerInfo:
 
     added: dict[str, tuple[int, bool]]
     special_ids: frozenset[int]
+    marker_ids: frozenset[int]
     bos: str | None
     eos: str | None
     eot_texts: frozenset[str]
@@ -59,7 +60,10 @@ def tokenizer_info(tokenizer: Any) -> TokenizerInfo:
     cut = tuple(tok.content for tok in tokenizer.added_tokens_decoder.values()
                 if tok.special and not tok.lstrip and not tok.normalized
                 and (tok.content in eot or tok.content == tokenizer.bos_token))
-    info = TokenizerInfo(added=added, special_ids=special_ids, bos=tokenizer.bos_token, eos=eos,
+    # Markers: every added token that is not whitespace (<|im_start|>, <tool_call>, <think>...).
+    markers = frozenset(tid for text, (tid, _) in added.items() if not text.isspace()) | special_ids
+    info = TokenizerInfo(added=added, special_ids=special_ids, marker_ids=markers,
+                         bos=tokenizer.bos_token, eos=eos,
                          eot_texts=frozenset(eot), cut_texts=cut)
     with contextlib.suppress(TypeError):
         _INFO[tokenizer] = info

@@ -113,11 +113,12 @@ def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tok
     info = tokenizer_info(tokenizer)
     encoded = encode_whole(tokenizer, att.text)
     text = att.text
-    where = compress(encoded.offsets, map(info.special_ids.__contains__, encoded.ids))
+    where = compress(encoded.offsets, map(info.marker_ids.__contains__, encoded.ids))
     specials = [(s, e, text[s:e]) for s, e in where]
     locator = Locator(text, specials, info.eot_texts)
     spans, missing = locate_messages(att, [m.content for m in conversation],
-                                     [m.role for m in conversation], locator)
+                                     [m.role for m in conversation], locator,
+                                     [_tool_names(m) for m in conversation])
     overlays: list[Piece] = []
     if info.bos and text.startswith(info.bos) and att.regions and att.regions[0][2] is not None:
         overlays.append((0, len(info.bos), None, "bos"))  # a leading BOS belongs to no message
@@ -165,6 +166,17 @@ def overlay(base: list[Piece], tops: list[Piece]) -> list[Piece]:
                 out.append((pos, end, owner, part))
             pos = end
     return out
+
+
+def _tool_names(message: Message) -> list[str]:
+    """Names of the functions an assistant message calls (OpenAI/HF `tool_calls` shapes)."""
+    names = []
+    for call in message.extra.get("tool_calls") or []:
+        function = call.get("function", call) if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names
 
 
 def _missing_finding(missing: list[int], spans: list[MessageSpan],

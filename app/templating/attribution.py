@@ -17,7 +17,8 @@ into a finding instead of guessing.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from app.errors import LimitError, MaskscopeError, TemplateError
 from app.templating.sandbox import GenerationRecorder, compile_template, recording
 
 Region = tuple[int, int, int | None]
+_HEADERISH = re.compile(r"start|header|begin|bos|<s>|\[INST\]", re.IGNORECASE)
 _INF = float("inf")
 
 
@@ -211,7 +213,8 @@ class Locator:
                  eot_texts: frozenset[str]) -> None:
         self.text = text
         self.special_at = {s: (s, e, t) for s, e, t in special_spans}
-        self.special_ends = {e for _, e, _ in special_spans}
+        self.special_ends = {e: (s, e, t) for s, e, t in special_spans}
+        self.special_starts = sorted(self.special_at)
         self.eot_texts = eot_texts
 
     def _edge_score(self, pos: int, lo: int, hi: int, before: bool) -> int:
@@ -260,6 +263,33 @@ class Locator:
             return hit[0], hit[1]
         return None
 
+    def next_eot(self, pos: int, hi: int) -> tuple[int, int] | None:
+        """The first end-of-turn special token starting in text[pos:hi]."""
+        i = bisect_left(self.special_starts, pos)
+        while i < len(self.special_starts) and self.special_starts[i] < hi:
+            s, e, t = self.special_at[self.special_starts[i]]
+            if t in self.eot_texts:
+                return s, e
+            i += 1
+        return None
+
+    def tool_call_start(self, name: str, lo: int, hi: int) -> int | None:
+        """Where the rendering of a tool call to `name` begins: the start of the line holding the
+        name, extended over a marker that opens it (Qwen's `<tool_call>`), never over a header
+        marker or the role name."""
+        p = self.text.find(name, lo, hi)
+        if p == -1:
+            return None
+        while p > lo and self.text[p - 1] != "\n" and p not in self.special_ends:
+            p -= 1
+        while p > lo:
+            q = p - 1 if self.text[p - 1] == "\n" else p
+            hit = self.special_ends.get(q)
+            if hit is None or _HEADERISH.search(hit[2]) or hit[2] in self.eot_texts:
+                break
+            p = hit[0]
+        return p
+
     def empty_content_at(self, lo: int, hi: int) -> int:
         """Where an empty (or whitespace-only) content sits: before the turn's closing marker."""
         for pos in range(lo, hi):
@@ -270,7 +300,8 @@ class Locator:
 
 
 def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[str],
-                    locator: Locator) -> tuple[list[MessageSpan], list[int]]:
+                    locator: Locator, tool_calls: Sequence[list[str]] | None = None,
+                    ) -> tuple[list[MessageSpan], list[int]]:
     """MessageSpans for every message, and the indices of messages whose content was not found."""
     own: dict[int, list[tuple[int, int]]] = {}
     for start, end, owner in att.regions:
@@ -298,6 +329,14 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
             found = (at, at)
         c0, c1 = found
         eot = locator.find_eot(c1, window_hi)
+        if tool_calls and tool_calls[k]:
+            # The calls are part of what the assistant writes: widen the content over them.
+            lo = max(cursor, regions[0][0]) if regions else cursor
+            start = locator.tool_call_start(tool_calls[k][0], lo, window_hi)
+            if start is not None:
+                eot = locator.next_eot(max(c1, start), window_hi)
+                c0 = min(c0, start) if c1 > c0 else start
+                c1 = eot[0] if eot else max(c1, window_hi)
         unowned = _claim_unowned(att.regions, c0, c1, k)
         if unowned is not None:
             regions = [*regions, unowned]

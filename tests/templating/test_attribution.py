@@ -191,3 +191,23 @@ def test_only_bundled_templates_render_in_process(tokenizers, settings, tmp_path
     assert not trusted_template("tokenizer", local, settings)
     r = render(_msgs(CONVS[0]), "tokenizer", local, RenderOptions())  # through the worker
     assert r.input_ids == list(tok.apply_chat_template(CONVS[0], tokenize=True, return_dict=False))
+
+
+def test_tool_calls_are_trained_as_assistant_output(tokenizers):
+    from app.chat.messages import parse_row
+
+    tok = tokenizers("qwen3")
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    for content in ("Let me check.", ""):
+        rows = [{"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": content, "tool_calls": [call]},
+                {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]
+        conv = parse_row({"messages": rows})
+        r = render(conv, "tokenizer", tok, RenderOptions())
+        assert r.input_ids == list(tok.apply_chat_template(rows, tokenize=True, return_dict=False))
+        trained = "".join(t.text for t in r.tokens if t.trained)
+        lead = f"{content}\n" if content else ""
+        assert trained == (f'{lead}<tool_call>\n{{"name": "get_weather", "arguments": '
+                           '{"city": "Paris"}}\n</tool_call><|im_end|>Sunny.<|im_end|>')
+        assert "<tool_response>\nsunny\n</tool_response>" in "".join(
+            t.text for t in r.tokens if t.role == "tool")
