@@ -72,10 +72,25 @@ def tokenizer_info(tokenizer: Any) -> TokenizerInfo:
 
 @dataclass
 class Encoded:
-    """Token ids with raw offsets (start, end) into the text, aligned."""
+    """Token ids with their raw character offsets into the text, as two aligned int lists."""
 
     ids: list[int]
-    offsets: list[tuple[int, int]]
+    starts: list[int]
+    ends: list[int]
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        return list(zip(self.starts, self.ends, strict=True))
+
+    @classmethod
+    def from_offsets(cls, ids: list[int], offsets: Sequence[Sequence[int]],
+                     shift: int = 0) -> Encoded:
+        return cls(list(ids), [o[0] + shift for o in offsets], [o[1] + shift for o in offsets])
+
+    def extend(self, other: Encoded) -> None:
+        self.ids += other.ids
+        self.starts += other.starts
+        self.ends += other.ends
 
 
 def encode_whole(tokenizer: Any, text: str) -> Encoded:
@@ -84,25 +99,23 @@ def encode_whole(tokenizer: Any, text: str) -> Encoded:
     if backend is None:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
                         split_special_tokens=False)
-        return Encoded(list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]])
+        return Encoded.from_offsets(enc["input_ids"], enc["offset_mapping"])
     # The Rust tokenizer directly: same ids as tokenizer(text), without building the Python
     # lists (attention mask, type ids...) that the engine does not use.
     backend.encode_special_tokens = False
     cuts = _cuts(text, tokenizer_info(tokenizer).cut_texts)
     if len(cuts) == 1:
         enc = backend.encode(text, add_special_tokens=False)
-        return Encoded(enc.ids, enc.offsets)
+        return Encoded.from_offsets(enc.ids, enc.offsets)
     # Added tokens split the text before normalization and pre-tokenization, so pieces cut just
     # before one encode exactly as the whole; encode_batch runs them on all cores.
     bounds = [*cuts, len(text)]
     encs = backend.encode_batch([text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)],
                                 add_special_tokens=False)
-    ids: list[int] = []
-    offsets: list[tuple[int, int]] = []
+    out = Encoded([], [], [])
     for shift, enc in zip(cuts, encs, strict=True):
-        ids += enc.ids
-        offsets += [(s + shift, e + shift) for s, e in enc.offsets] if shift else enc.offsets
-    return Encoded(ids, offsets)
+        out.extend(Encoded.from_offsets(enc.ids, enc.offsets, shift))
+    return out
 
 
 PARALLEL_MIN_CHARS = 8192
@@ -137,20 +150,16 @@ def encode_units(tokenizer: Any, units: Sequence[Unit]) -> Encoded:
     batch = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
                       split_special_tokens=True) if texts else {"input_ids": [],
                                                                 "offset_mapping": []}
-    ids: list[int] = []
-    offsets: list[tuple[int, int]] = []
+    out = Encoded([], [], [])
     k = 0
     for unit in units:
         if unit.token_id is not None:
-            ids.append(unit.token_id)
-            offsets.append((unit.start, unit.start + len(unit.text)))
-            continue
-        if not unit.text:
-            continue
-        ids.extend(batch["input_ids"][k])
-        offsets.extend((unit.start + s, unit.start + e) for s, e in batch["offset_mapping"][k])
-        k += 1
-    return Encoded(ids, offsets)
+            out.extend(Encoded([unit.token_id], [unit.start], [unit.start + len(unit.text)]))
+        elif unit.text:
+            out.extend(Encoded.from_offsets(batch["input_ids"][k], batch["offset_mapping"][k],
+                                            unit.start))
+            k += 1
+    return out
 
 
 def partition(offsets: Sequence[tuple[int, int]], text_len: int) -> list[tuple[int, int]]:

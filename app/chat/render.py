@@ -201,7 +201,7 @@ def boundary_merge(tokenizer: Any, text: str, encoded: Encoded) -> Finding | Non
            and whole[len(whole) - 1 - back] == ref[len(ref) - 1 - back]):
         back += 1
     last = max(first, len(ref) - back - 1)
-    where = text[encoded.offsets[min(first, len(ref) - 1)][0]:][:40] if ref else ""
+    where = text[encoded.starts[min(first, len(ref) - 1)]:][:40] if ref else ""
     return Finding(
         code="boundary-merge", severity="warning",
         message=(f"Tokenizing the rendered text as one string gives {len(whole)} tokens where the "
@@ -249,12 +249,11 @@ def build_tokens(text: str, enc: Encoded, pieces: list[Piece],
     into the sorted token offsets, as transformers also assumes), not per token, because this
     runs on every render of every conversation.
     """
-    ids, offsets = enc.ids[:keep], enc.offsets[:keep]
+    ids, raw_starts, raw_ends = enc.ids[:keep], enc.starts[:keep], enc.ends[:keep]
     n = len(ids)
-    raw_starts = [o[0] for o in offsets]
     # Text spans: a token's text runs from where the previous one's ended (encoding.partition).
     starts = list(accumulate(raw_starts[1:], max, initial=0)) if n else []
-    tail = max(starts[-1], enc.offsets[keep][0]) if n and keep < len(enc.ids) else len(text)
+    tail = max(starts[-1], enc.starts[keep]) if n and keep < len(enc.ids) else len(text)
     ends = [*starts[1:], tail] if n else []
     owners: list[int | None] = [None] * n
     crossing: list[tuple[int, int]] = []
@@ -268,7 +267,7 @@ def build_tokens(text: str, enc: Encoded, pieces: list[Piece],
         owners[i] = _content_owner(pieces, j, starts[i], ends[i], owners[i])
     trained = [False] * n
     if ranges:
-        reach = [max(e, s + 1) for s, e in offsets]
+        reach = list(map(max, raw_ends, map((1).__add__, raw_starts)))
         for r0, r1, owner in ranges:
             i0, i1 = bisect_right(reach, r0), bisect_left(raw_starts, r1)
             if i1 > i0:

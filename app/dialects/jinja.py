@@ -113,7 +113,8 @@ def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tok
     info = tokenizer_info(tokenizer)
     encoded = encode_whole(tokenizer, att.text)
     text = att.text
-    where = compress(encoded.offsets, map(info.marker_ids.__contains__, encoded.ids))
+    where = compress(zip(encoded.starts, encoded.ends, strict=True),
+                     map(info.marker_ids.__contains__, encoded.ids))
     specials = [(s, e, text[s:e]) for s, e in where]
     locator = Locator(text, specials, info.eot_texts)
     spans, missing = locate_messages(att, [m.content for m in conversation],
