@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import assert_error
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware
 from app.settings import Settings
+from tests.conftest import assert_error
 
 LIMIT = 1_000
 

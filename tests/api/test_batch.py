@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import assert_error
 from transformers import AutoTokenizer
+
+from tests.conftest import assert_error
 
 CONVERSATIONS = [
     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How are you?"}],

@@ -6,8 +6,14 @@ import json
 import re
 
 import pytest
+
 from tests.conftest import assert_error
-from security_helpers import custom, render_body, tight_fixture, tight_settings_fixture  # noqa: F401
+from tests.security.security_helpers import (  # noqa: F401
+    custom,
+    render_body,
+    tight_fixture,
+    tight_settings_fixture,
+)
 
 BAD_RENDERS = [
     (render_body(tokenizer="no-such-tokenizer"), 422),

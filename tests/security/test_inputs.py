@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import assert_error
 from fastapi.testclient import TestClient
-from security_helpers import render_body, tight_fixture, tight_settings_fixture  # noqa: F401
 from transformers import AutoTokenizer
 
 from app.main import create_app
 from app.settings import Settings
 from app.views.templating import templates
+from tests.conftest import assert_error
+from tests.security.security_helpers import render_body, tight_fixture, tight_settings_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import assert_error
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from tests.conftest import assert_error
 from tests.train.tiny import SMOLLM2, save_tiny_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from security_helpers import BOMB, MESSAGES, custom
+
+from tests.security.security_helpers import BOMB, MESSAGES, custom
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 

@@ -13,10 +13,16 @@ import sys
 import time
 
 import pytest
-from tests.conftest import assert_error
-from security_helpers import BOMB, MESSAGES, custom, tight_fixture, tight_settings_fixture  # noqa: F401
 
 from app.templating.worker import get_pool
+from tests.conftest import assert_error
+from tests.security.security_helpers import (  # noqa: F401
+    BOMB,
+    MESSAGES,
+    custom,
+    tight_fixture,
+    tight_settings_fixture,
+)
 
 
 def _healthy(client) -> None:

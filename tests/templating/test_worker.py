@@ -8,12 +8,12 @@ import time
 
 import jinja2
 import pytest
-import worker_tasks as tasks
 
 from app.errors import BusyError, InputError, LimitError, TemplateError
 from app.settings import Settings
 from app.templating import worker
 from app.templating.worker import WorkerPool, run_in_worker
+from tests.templating import worker_tasks as tasks
 
 TIMEOUT_MS = 600
 BOMB = ("{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}"

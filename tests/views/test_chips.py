@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-from views_support import rendered, tok
 
 from app.chat.tokens import Token
 from app.views.chips import (
@@ -19,6 +18,7 @@ from app.views.chips import (
     token_bytes,
     visible,
 )
+from tests.views.views_support import rendered, tok
 
 CHIP = re.compile(r'<span class="([^"]*)"((?: data-[a-z]+="[^"]*")*)>([^<]*)</span>')
 

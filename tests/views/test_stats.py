@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from views_support import rendered, tok
-
 from app.views.stats import markers, summarize
+from tests.views.views_support import rendered, tok
 
 TURNS = [("system", "Be brief."), ("user", "What is 2 + 2?"), ("assistant", "4."),
          ("user", "And 3 + 3?"), ("assistant", "6.")]
