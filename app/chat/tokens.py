@@ -3,8 +3,8 @@
 Design concession: a token's `text` is its exact slice of the rendered string
 (`rendering.text[start:end]`). Byte-level pieces that split a multi-byte character get the
 character on the token that completes it, so the texts always concatenate back to `text`.
-Tokens are plain (not frozen) dataclasses: an 8k-token rendering builds 8k of them, and frozen
-construction costs about four times as much; treat them as read-only all the same.
+Tokens and message spans are plain (not frozen) dataclasses: an 8k-token rendering builds 8k of
+them, and frozen construction costs about four times as much; treat them as read-only all the same.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Token:
                 "end": self.end}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MessageSpan:
     """Where one message sits in the rendered text (character offsets, end exclusive).
 

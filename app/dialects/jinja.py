@@ -87,7 +87,7 @@ def attribute_template(source: str, messages: list[dict[str, Any]], context: dic
     """Render with role attribution: in-process when `trusted`, else in a killable worker."""
     if trusted:
         return render_attributed(source, messages, context, max_range=settings.max_range,
-                                 max_chars=settings.max_render_chars)
+                                 max_chars=settings.max_render_chars, limited=False)
     from app.templating.worker import run_in_worker
 
     return Attributed.from_json(run_in_worker(

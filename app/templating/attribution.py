@@ -140,9 +140,11 @@ class Attributed:
 
 
 def render_attributed(source: str, messages: list[dict[str, Any]], context: dict[str, Any], *,
-                      max_range: int, max_chars: int) -> Attributed:
-    """Render `source` once and attribute every output chunk to a message index (or None)."""
-    template = compile_template(source, max_range, max_chars)
+                      max_range: int, max_chars: int, limited: bool = True) -> Attributed:
+    """Render `source` once and attribute every output chunk to a message index (or None).
+
+    `limited=False` is for the templates Maskscope ships (see sandbox.build_environment)."""
+    template = compile_template(source, max_range, max_chars, limited)
     _install_tracking(template)
     tracked = TrackedMessages(messages)
     tracker = _Tracker(messages)
@@ -312,6 +314,7 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
     cursor = 0
     n = len(contents)
     windows = _window_ends(own, n, len(att.text))
+    any_unowned = any(owner is None for _, _, owner in att.regions)
     for k in range(n):
         regions = own.get(k, [])
         window_hi = windows[k]
@@ -329,6 +332,7 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
             found = (at, at)
         c0, c1 = found
         eot = locator.find_eot(c1, window_hi)
+        unowned = _claim_unowned(att.regions, c0, c1, k) if any_unowned else None
         if tool_calls and tool_calls[k]:
             # The calls are part of what the assistant writes: widen the content over them.
             lo = max(cursor, regions[0][0]) if regions else cursor
@@ -337,7 +341,6 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
                 eot = locator.next_eot(max(c1, start), window_hi)
                 c0 = min(c0, start) if c1 > c0 else start
                 c1 = eot[0] if eot else max(c1, window_hi)
-        unowned = _claim_unowned(att.regions, c0, c1, k)
         if unowned is not None:
             regions = [*regions, unowned]
         e0, e1 = eot if eot else (None, None)

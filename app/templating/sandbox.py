@@ -25,6 +25,7 @@ import jinja2
 import jinja2.ext
 import jinja2.nodes
 import jinja2.utils
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.errors import TemplateError
 from app.templating.limits import LimitedSandboxedEnvironment
@@ -117,12 +118,21 @@ class _TemplateNamespace(jinja2.utils.Namespace):
                 f"Templates may not store underscore attributes on a namespace ({name!r}).")
 
 
-def build_environment(max_range: int, max_output_chars: int) -> LimitedSandboxedEnvironment:
-    """The chat-template environment with transformers' options and globals."""
-    env = LimitedSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True,
-        extensions=[GenerationExtension, jinja2.ext.loopcontrols],
-        max_range=max_range, max_output_chars=max_output_chars)
+def build_environment(max_range: int, max_output_chars: int,
+                      limited: bool = True) -> ImmutableSandboxedEnvironment:
+    """The chat-template environment with transformers' options and globals.
+
+    `limited=False` (only for the templates we ship, verified by sha256) skips the per-operation
+    size checks, which cost about a microsecond per `+` in a template; the sandbox stays.
+    """
+    options = {"trim_blocks": True, "lstrip_blocks": True,
+               "extensions": [GenerationExtension, jinja2.ext.loopcontrols]}
+    env: ImmutableSandboxedEnvironment
+    if limited:
+        env = LimitedSandboxedEnvironment(max_range=max_range, max_output_chars=max_output_chars,
+                                          **options)
+    else:
+        env = ImmutableSandboxedEnvironment(**options)
     env.filters["tojson"] = _tojson
     env.globals.update(raise_exception=_raise_exception, strftime_now=_strftime_now,
                        dict=_TemplateDict(), namespace=_TemplateNamespace)
@@ -130,14 +140,16 @@ def build_environment(max_range: int, max_output_chars: int) -> LimitedSandboxed
 
 
 @lru_cache(maxsize=8)
-def _environment(max_range: int, max_output_chars: int) -> LimitedSandboxedEnvironment:
-    return build_environment(max_range, max_output_chars)
+def _environment(max_range: int, max_output_chars: int,
+                 limited: bool = True) -> ImmutableSandboxedEnvironment:
+    return build_environment(max_range, max_output_chars, limited)
 
 
 @lru_cache(maxsize=64)
-def compile_template(source: str, max_range: int, max_output_chars: int) -> jinja2.Template:
+def compile_template(source: str, max_range: int, max_output_chars: int,
+                     limited: bool = True) -> jinja2.Template:
     """Compile (cached per source and limits); syntax errors become TemplateError with the line."""
-    env = _environment(max_range, max_output_chars)
+    env = _environment(max_range, max_output_chars, limited)
     try:
         return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
