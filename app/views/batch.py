@@ -26,14 +26,14 @@ from app.chat.tokens import IGNORE_INDEX, Rendering
 from app.errors import InputError
 from app.settings import Settings
 from app.views.chips import ROLE_CLASS, visible
-from app.views.common import page_context, read_form
+from app.views.common import page_context, posted_state
 from app.views.errors import validation_message
-from app.views.forms import EditorState, parse_state
+from app.views.forms import EditorState
 from app.views.templating import render_block, templates
 
 router = APIRouter(include_in_schema=False)
 MAX_CELLS = 1024
-DEFAULT_PACK_LENGTH = 96
+DEFAULT_PACK_LENGTH = 64
 
 EXAMPLE_BATCH = "\n".join(json.dumps(row, ensure_ascii=False) for row in [
     [{"role": "user", "content": "Hi!"},
@@ -169,8 +169,7 @@ async def batch_page(request: Request, settings: SettingsDep) -> HTMLResponse:
 @router.post("/fragments/batch", response_class=HTMLResponse)
 async def batch_fragment(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The padded and packed grids for the posted conversations."""
-    form = await read_form(request, settings)
-    state = parse_state(form, EditorState(), submitted=True)
+    state = await posted_state(request, settings)
     context = await run_in_threadpool(views, state, settings)
     return render_block(request, "batch.html", "result", context)
 

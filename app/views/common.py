@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import Request
 from markupsafe import Markup
 from pydantic import ValidationError
-from starlette.datastructures import FormData
 
 from app.api.render import RenderRequest, render_request
 from app.chat.messages import parse_messages
@@ -62,9 +61,11 @@ def default_state(tokenizers: list[dict[str, Any]]) -> EditorState:
                        targets=[Target(tokenizer, "chatml")])
 
 
-async def read_form(request: Request, settings: Settings) -> FormData:
-    """The posted form; enough fields allowed for the longest conversation the settings permit."""
-    return await request.form(max_fields=2 * settings.max_messages + 64)
+async def posted_state(request: Request, settings: Settings) -> EditorState:
+    """The editor state an htmx request posted (enough form fields allowed for the longest
+    conversation the settings permit)."""
+    form = await request.form(max_fields=2 * settings.max_messages + 64)
+    return parse_state(form, EditorState(), submitted=True)
 
 
 def request_of(state: EditorState, target: Target | None = None) -> RenderRequest:

@@ -19,9 +19,9 @@ from app.api.deps import SettingsDep
 from app.errors import InputError, MaskscopeError
 from app.settings import Settings
 from app.tokenizers.registry import load_tokenizer
-from app.views.common import page_context, read_form, token_view
+from app.views.common import page_context, posted_state, token_view
 from app.views.errors import validation_message
-from app.views.forms import EditorState, Target, parse_state
+from app.views.forms import EditorState, Target
 from app.views.templating import render_block, templates
 
 router = APIRouter(include_in_schema=False)
@@ -82,8 +82,7 @@ async def compare_page(request: Request, settings: SettingsDep) -> HTMLResponse:
 @router.post("/fragments/compare", response_class=HTMLResponse)
 async def compare_fragment(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The compare page's columns for the posted editor."""
-    form = await read_form(request, settings)
-    state = parse_state(form, EditorState(), submitted=True)
+    state = await posted_state(request, settings)
     if not state.targets:
         raise InputError("Add at least one column (a tokenizer and a dialect).", field="targets")
     context = await run_in_threadpool(_columns, state, settings)

@@ -18,12 +18,12 @@ from app.settings import Settings
 from app.views.common import (
     lint_findings,
     page_context,
-    read_form,
+    posted_state,
     render_tokens,
     request_of,
     token_view,
 )
-from app.views.forms import EditorState, parse_state
+from app.views.forms import EditorState
 from app.views.templating import render_block, templates
 
 router = APIRouter(include_in_schema=False)
@@ -45,8 +45,7 @@ async def index(request: Request, settings: SettingsDep) -> HTMLResponse:
 @router.post("/fragments/render", response_class=HTMLResponse)
 async def render_fragment(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The playground's result block (stats, legend, chips, lints) for the posted editor."""
-    form = await read_form(request, settings)
-    state = parse_state(form, EditorState(), submitted=True)
+    state = await posted_state(request, settings)
     context = await run_in_threadpool(_result, state, settings)
     return render_block(request, "index.html", "result", context)
 
@@ -54,7 +53,6 @@ async def render_fragment(request: Request, settings: SettingsDep) -> HTMLRespon
 @router.post("/fragments/lints", response_class=HTMLResponse)
 async def lints_fragment(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The playground's lint panel, fetched once its chips are on screen."""
-    form = await read_form(request, settings)
-    state = parse_state(form, EditorState(), submitted=True)
+    state = await posted_state(request, settings)
     findings = await run_in_threadpool(lint_findings, state, settings)
     return render_block(request, "index.html", "lints", {"findings": findings})
