@@ -220,3 +220,37 @@ def test_deep_checks_sample_long_conversations():
     assert "sample" in hit.message and hit.tokens == []
     _, findings, _ = lint_conversation("qwen3", "chatml", chat)
     assert by_code(findings, "template-not-prefix-stable") == []
+
+
+HEADER_IN_GENERATION = (
+    "{% for m in messages %}{% if m['role'] == 'assistant' %}{% generation %}"
+    "{{ '<|im_start|>assistant\\n' + m['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\\n' }}{% else %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+    "{% endif %}{% endfor %}")
+
+
+@pytest.mark.parametrize("template, disagree", [("annotated", False),
+                                                (HEADER_IN_GENERATION, True)])
+def test_mask_methods_disagree_with_generation_tags(template, disagree):
+    from app.chat.messages import parse_messages
+    from app.chat.render import RenderOptions, render
+    from app.inspect.export import export_generation_template
+    from app.lint import lint_rendering
+    from app.settings import Settings
+    from tests.lint.conftest import fresh
+
+    tokenizer = fresh("smollm2")
+    if template == "annotated":
+        template = export_generation_template(tokenizer, "tokenizer", Settings.from_env())[
+            "template"]
+    tokenizer.chat_template = template
+    conversation = parse_messages(SYSTEM + CHAT)
+    options = RenderOptions()
+    rendering = render(conversation, "tokenizer", tokenizer, options)
+    findings = lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
+                              dialect="tokenizer", options=options)
+    hits = by_code(findings, "mask-methods-disagree")
+    assert bool(hits) is disagree
+    if disagree:
+        assert "generation tags: trained" in hits[0].message
+        assert rendering.tokens[hits[0].tokens[0]].text == "<|im_start|>"
