@@ -41,7 +41,7 @@ def conversation(n: int) -> list[Message]:
     out = []
     for i in range(n):
         role = "user" if i % 2 == 0 else "assistant"
-        out.append(Message(role, f"{words[i % 10]} {i}"))
+        out.append(Message(role, " ".join(words[(i * k) % 10] for k in (1, 3, 7))))
     return out
 
 
