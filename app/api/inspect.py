@@ -26,4 +26,7 @@ def post_inspect(
     """Lint every row; a bad row is listed with its line and does not stop the rest."""
     options = prepare(settings, tokenizer=tokenizer, dialect=dialect, train_on=train_on,
                       train_on_eot=train_on_eot, max_length=max_length, template=template)
-    return inspect_stream(file.file, options).result()
+    from app.inspect.parallel import worker_count
+
+    workers = worker_count(file.size or 0, settings.inspect_workers)
+    return inspect_stream(file.file, options, workers=workers).result()
