@@ -127,42 +127,31 @@ def test_llama3_matches_meta_chatformat(tokenizers):
         assert _ids(conv, "llama3", tok) == ref_llama3(tok, conv), conv
 
 
-@pytest.mark.parametrize("name", ["smollm2", "qwen3"])
-def test_chatml_matches_official_template(tokenizers, name):
-    tok, official = tokenizers(name), tokenizers("smollm2").chat_template
-    for conv in CONVERSATIONS:
-        if conv[0]["role"] != "system":  # the official template adds a default system prompt
-            continue
-        want = tok.apply_chat_template(conv, chat_template=official, tokenize=True,
-                                       return_dict=False)
-        assert _ids(conv, "chatml", tok) == list(want), conv
+def _fits(conv: list[dict[str, str]], system: bool | None) -> bool:
+    return system is None or (conv[0]["role"] == "system") == system
 
 
-def test_gemma_matches_official_gemma3_template(tokenizers):
-    tok = tokenizers("gemma3")
-    for conv in CONVERSATIONS:
-        for gen in (False, True):
-            want = tok.apply_chat_template(conv, tokenize=True, return_dict=False,
-                                           add_generation_prompt=gen)
-            assert _ids(conv, "gemma", tok, add_generation_prompt=gen) == list(want), conv
+# (dialect, tokenizer, template: None = the tokenizer's own, SmolLM2's, or written above,
+#  whether the conversations must (True) / must not (False) start with a system message)
+OFFICIAL = [
+    # The official ChatML template adds a default system prompt when none is given.
+    ("chatml", "smollm2", "smollm2", True),
+    ("chatml", "qwen3", "smollm2", True),
+    ("mistral", "mistral", MISTRAL_V02, False),
+    ("zephyr", "llama2", ZEPHYR, None),
+    ("gemma", "gemma3", None, None),
+]
 
 
-def test_mistral_matches_v02_template(tokenizers):
-    tok = tokenizers("mistral")
-    for conv in CONVERSATIONS:
-        if conv[0]["role"] == "system":
-            continue
-        want = tok.apply_chat_template(conv, chat_template=MISTRAL_V02, tokenize=True,
-                                       return_dict=False)
-        assert _ids(conv, "mistral", tok) == list(want), conv
-
-
-def test_zephyr_matches_its_template(tokenizers):
-    tok = tokenizers("llama2")
-    for conv in CONVERSATIONS:
-        want = tok.apply_chat_template(conv, chat_template=ZEPHYR, tokenize=True,
-                                       return_dict=False)
-        assert _ids(conv, "zephyr", tok) == list(want), conv
+@pytest.mark.parametrize(("dialect", "name", "template", "system"), OFFICIAL)
+def test_matches_official_template(tokenizers, dialect, name, template, system):
+    tok = tokenizers(name)
+    source = tokenizers(template).chat_template if template in ("smollm2",) else template
+    for conv in filter(lambda c: _fits(c, system), CONVERSATIONS):
+        for gen in (False, True) if dialect in ("gemma", "chatml") else (False,):
+            want = tok.apply_chat_template(conv, chat_template=source, tokenize=True,
+                                           return_dict=False, add_generation_prompt=gen)
+            assert _ids(conv, dialect, tok, add_generation_prompt=gen) == list(want), conv
 
 
 def test_chatml_generation_prompt_is_unowned_and_untrained(tokenizers):
