@@ -6,7 +6,7 @@ encodes role, "\\n\\n" and content separately; Llama 2 encodes each [INST] pair 
 `Unit` is one such encode call, or one control marker that maps to a single token.
 
 Design concession: offsets are the tokenizer's raw character offsets; byte-level pieces of one
-character share the character's offsets, and `partition` turns them into adjacent spans whose
+character share the character's offsets, and `text_starts` turns them into adjacent spans whose
 texts concatenate back to the rendered text.
 """
 
@@ -17,6 +17,7 @@ import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 _EOT_HINT = re.compile(r"end|eot|eom|</s>|<eos>", re.IGNORECASE)
@@ -162,22 +163,12 @@ def encode_units(tokenizer: Any, units: Sequence[Unit]) -> Encoded:
     return out
 
 
-def partition(offsets: Sequence[tuple[int, int]], text_len: int) -> list[tuple[int, int]]:
-    """Adjacent (start, end) spans covering the text, one per token.
+def text_starts(raw_starts: Sequence[int]) -> list[int]:
+    """Where each token's text starts, so that token texts are adjacent and cover the text: token
+    i runs from text_starts[i] to text_starts[i + 1]. A piece sharing its character with the next
+    piece (byte-level) is left empty, and the character goes to the piece that completes it.
 
-    Example: offsets [(0, 1), (0, 1), (1, 3)] (a character split into two byte pieces)
-             -> [(0, 0), (0, 1), (1, 3)]
+    Example: raw starts [0, 0, 1] (a character split into two byte pieces, then one more token)
+             -> [0, 0, 1], i.e. texts "", "<char>", "<rest>"; raw starts [2, 3] -> [0, 3]
     """
-    n = len(offsets)
-    starts = [0] * n
-    prev = 0
-    for i in range(1, n):
-        s = offsets[i][0]
-        # A piece sharing its character with the next piece gets the character on the last one.
-        prev = s if s > prev else prev
-        starts[i] = prev
-    spans = []
-    for i in range(n):
-        end = starts[i + 1] if i + 1 < n else text_len
-        spans.append((starts[i], end))
-    return spans
+    return list(accumulate(raw_starts[1:], max, initial=0)) if raw_starts else []

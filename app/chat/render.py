@@ -19,7 +19,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate
 from typing import Any
 
 from app.chat.encoding import (
@@ -28,6 +27,7 @@ from app.chat.encoding import (
     Unit,
     encode_units,
     encode_whole,
+    text_starts,
     tokenizer_info,
 )
 from app.chat.masking import MaskPolicy, trained_ranges
@@ -251,8 +251,7 @@ def build_tokens(text: str, enc: Encoded, pieces: list[Piece],
     """
     ids, raw_starts, raw_ends = enc.ids[:keep], enc.starts[:keep], enc.ends[:keep]
     n = len(ids)
-    # Text spans: a token's text runs from where the previous one's ended (encoding.partition).
-    starts = list(accumulate(raw_starts[1:], max, initial=0)) if n else []
+    starts = text_starts(raw_starts)
     tail = max(starts[-1], enc.starts[keep]) if n and keep < len(enc.ids) else len(text)
     ends = [*starts[1:], tail] if n else []
     owners: list[int | None] = [None] * n

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.chat.encoding import PARALLEL_MIN_CHARS, encode_whole, partition, tokenizer_info
+from app.chat.encoding import PARALLEL_MIN_CHARS, encode_whole, text_starts, tokenizer_info
 
 
 @pytest.mark.parametrize("name", ["qwen3", "llama3", "gemma3", "mistral", "llama2", "smollm2"])
@@ -23,6 +23,8 @@ def test_parallel_encoding_equals_whole_string(tokenizers, name):
     assert [tuple(o) for o in got.offsets] == [tuple(o) for o in whole.offsets]
 
 
-def test_partition_gives_split_characters_to_the_last_piece():
-    assert partition([(0, 1), (0, 1), (1, 3)], 3) == [(0, 0), (0, 1), (1, 3)]
-    assert partition([(1, 2), (2, 4)], 5) == [(0, 2), (2, 5)]
+def test_text_starts_give_split_characters_to_the_last_piece():
+    assert text_starts([0, 0, 1]) == [0, 0, 1]
+    assert text_starts([2, 3]) == [0, 3]
+    assert text_starts([0, 5, 4, 6]) == [0, 5, 5, 6]  # never backwards
+    assert text_starts([]) == []
