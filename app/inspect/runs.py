@@ -125,8 +125,11 @@ _STORES: dict[Path, RunStore] = {}
 
 
 def store_for(folder: Path, max_runs: int) -> RunStore:
-    """The process-wide store for `folder` (one per settings home)."""
+    """The process-wide store for `folder` (one per settings home). Files a previous process
+    left there belong to runs nobody can reach any more: they are deleted."""
     if folder not in _STORES:
+        for stale in folder.glob("*.jsonl") if folder.is_dir() else ():
+            stale.unlink(missing_ok=True)
         _STORES[folder] = RunStore(folder, max_runs)
     return _STORES[folder]
 

@@ -98,3 +98,26 @@ def test_bad_form_gives_the_error_fragment(client, form, text):
 
 def test_unknown_run_is_404(client):
     assert client.get("/inspect/runs/0000000000000000", headers=HX).status_code == 404
+
+
+def test_store_bounds_uploads_and_clears_stale_files(tmp_path):
+    import io as _io
+
+    from app.inspect import prepare
+    from app.inspect.runs import store_for
+    from app.settings import Settings
+
+    (tmp_path / "old.jsonl").write_text("{}\n")
+    store = store_for(tmp_path, max_runs=2)
+    assert not (tmp_path / "old.jsonl").exists()
+    options = prepare(Settings.from_env(), tokenizer="qwen3", dialect="chatml")
+    runs = [store.start(_io.BytesIO(json.dumps({"messages": CHAT}).encode()), options)
+            for _ in range(3)]
+    for run in runs:
+        for _ in range(200):
+            if run.done:
+                break
+            time.sleep(0.05)
+    store.start(_io.BytesIO(b"{}\n"), options)
+    assert len(store.runs) == 2
+    assert not runs[0].path.exists() and not runs[1].path.exists() and runs[2].path.exists()
