@@ -155,6 +155,17 @@ def test_examples_load_and_colour_by_label_switches_the_palette(page):
     assert by_role.strip() and by_label.strip() and by_role != by_label
 
 
+def test_lint_findings_arrive_and_point_at_their_tokens(page):
+    page.goto("/?v=1&tokenizer=smollm2&dialect=chatml&train_on=assistant&train_on_eot=on"
+              "&role=user&content=Hi&role=assistant&content=Hello")
+    finding = page.locator("#lints .lint").filter(has_text="pad-is-eos")
+    expect(finding).to_have_count(1)
+    finding.get_by_role("button").click()
+    focused = page.locator("#result .chips[data-tokens] span:focus")
+    expect(focused).to_have_class(re.compile(r"\bhl\b"))
+    expect(page.locator("#tip")).to_contain_text("<|im_end|>")
+
+
 def test_turns_reorder_and_the_page_fits_a_narrow_window(page):
     page.goto("/")
     first = page.locator(".turn textarea").first.input_value()

@@ -54,6 +54,9 @@ ROUTES = [
      ["1 roles but 2 contents"], []),
     ("GET", "/compare", None, False, 200,
      ["<title>Compare · Maskscope", 'class="column"', "end of turn", 'name="target_dialect"'], []),
+    ("GET", "/compare?v=1&role=user&content=Hi&target_tokenizer=qwen3&target_dialect=llama2"
+     "&target_template=", None, False, 200,
+     ['data-column-index="0"', "<small>llama2</small>"], ['data-column-index="1"']),
     ("POST", "/fragments/compare", COLUMNS, True, 200,
      ['data-column-index="3"', "<h3><span>gemma3</span>"], ["<html"]),
     ("POST", "/fragments/compare", _with(COLUMNS, target_dialect=["chatml", "nope", "llama2",
@@ -61,6 +64,9 @@ ROUTES = [
      ['data-column-index="3"', 'class="error"', "Unknown dialect"], []),
     ("GET", "/batch", None, False, 200,
      ["<title>Batch · Maskscope", "Padded batch", "Packed rows", "attention_mask", "<svg"], []),
+    ("GET", "/batch?v=1&tokenizer=qwen3&dialect=chatml&padding_side=left&pack_length=9"
+     "&conversations=%5B%7B%22role%22%3A%22user%22%2C%22content%22%3A%22Hi%22%7D%5D", None, False,
+     200, ["padding left", "rows of at most 9 tokens", "Hi&#34;}]</textarea>"], []),
     ("POST", "/fragments/batch", BATCH, True, 200,
      ["padding left", "Packed rows", 'class="start"'], ["<html"]),
     ("POST", "/fragments/batch", _with(BATCH, conversations="{oops"), True, 422,
