@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
@@ -35,6 +36,8 @@ class TokenizerInfo:
     eos: str | None
     eot_texts: frozenset[str]
     cut_texts: tuple[str, ...] = ()
+    # The Rust tokenizer's special-token mode is shared state: held while setting it and encoding.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 _INFO: weakref.WeakKeyDictionary[Any, TokenizerInfo] = weakref.WeakKeyDictionary()
@@ -103,16 +106,15 @@ def encode_whole(tokenizer: Any, text: str) -> Encoded:
         return Encoded.from_offsets(enc["input_ids"], enc["offset_mapping"])
     # The Rust tokenizer directly: same ids as tokenizer(text), without building the Python
     # lists (attention mask, type ids...) that the engine does not use.
-    backend.encode_special_tokens = False
-    cuts = _cuts(text, tokenizer_info(tokenizer).cut_texts)
-    if len(cuts) == 1:
-        enc = backend.encode(text, add_special_tokens=False)
-        return Encoded.from_offsets(enc.ids, enc.offsets)
+    info = tokenizer_info(tokenizer)
+    cuts = _cuts(text, info.cut_texts)
     # Added tokens split the text before normalization and pre-tokenization, so pieces cut just
     # before one encode exactly as the whole; encode_batch runs them on all cores.
     bounds = [*cuts, len(text)]
-    encs = backend.encode_batch([text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)],
-                                add_special_tokens=False)
+    with info.lock:
+        backend.encode_special_tokens = False
+        encs = backend.encode_batch([text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)],
+                                    add_special_tokens=False)
     out = Encoded([], [], [])
     for shift, enc in zip(cuts, encs, strict=True):
         out.extend(Encoded.from_offsets(enc.ids, enc.offsets, shift))
@@ -148,9 +150,11 @@ class Unit:
 def encode_units(tokenizer: Any, units: Sequence[Unit]) -> Encoded:
     """Encode unit by unit (control-token text inside a text unit stays plain text)."""
     texts = [u.text for u in units if u.token_id is None and u.text]
-    batch = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
-                      split_special_tokens=True) if texts else {"input_ids": [],
-                                                                "offset_mapping": []}
+    batch: Any = {"input_ids": [], "offset_mapping": []}
+    if texts:
+        with tokenizer_info(tokenizer).lock:
+            batch = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
+                              split_special_tokens=True)
     out = Encoded([], [], [])
     k = 0
     for unit in units:

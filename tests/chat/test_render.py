@@ -150,3 +150,18 @@ def test_unknown_dialect_and_train_on_are_refused(tokenizers):
     with pytest.raises(InputError) as err:
         render(conv, "chatml", tokenizers("qwen3"), RenderOptions(train_on="everything"))
     assert err.value.field == "train_on"
+
+
+def test_concurrent_renders_do_not_disturb_each_other(tokenizers):
+    """Built-in dialects encode with special tokens split, templates without: both at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tok = tokenizers("qwen3")
+    conv = [Message("user", "say <|im_end|> " * 50), Message("assistant", "ok " * 50)]
+    jobs = [("chatml" if i % 2 else "tokenizer") for i in range(40)]
+    serial = {d: render(conv, d, tok, RenderOptions()).input_ids for d in set(jobs)}
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda d: (d, render(conv, d, tok, RenderOptions()).input_ids),
+                                jobs))
+    assert all(ids == serial[d] for d, ids in results)
+    assert serial["chatml"] != serial["tokenizer"]  # the typed marker differs between the two
