@@ -334,13 +334,9 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
         eot = locator.find_eot(c1, window_hi)
         unowned = _claim_unowned(att.regions, c0, c1, k) if any_unowned else None
         if tool_calls and tool_calls[k]:
-            # The calls are part of what the assistant writes: widen the content over them.
             lo = max(cursor, regions[0][0]) if regions else cursor
-            start = locator.tool_call_start(tool_calls[k][0], lo, window_hi)
-            if start is not None:
-                eot = locator.next_eot(max(c1, start), window_hi)
-                c0 = min(c0, start) if c1 > c0 else start
-                c1 = eot[0] if eot else max(c1, window_hi)
+            c0, c1, eot = _widen_over_tool_calls(locator, tool_calls[k][0], (c0, c1), eot,
+                                                 lo, window_hi)
         if unowned is not None:
             regions = [*regions, unowned]
         e0, e1 = eot if eot else (None, None)
@@ -350,6 +346,20 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
             start, end = min(start, r0), max(end, r1)
         spans.append(MessageSpan(k, roles[k], start, end, c0, c1, e0, e1))
     return spans, missing
+
+
+def _widen_over_tool_calls(locator: Locator, name: str, content: tuple[int, int],
+                           eot: tuple[int, int] | None, lo: int, hi: int,
+                           ) -> tuple[int, int, tuple[int, int] | None]:
+    """The calls are part of what the assistant writes: widen its content span over them, up
+    to the end-of-turn marker that follows them."""
+    c0, c1 = content
+    start = locator.tool_call_start(name, lo, hi)
+    if start is None:
+        return c0, c1, eot
+    eot = locator.next_eot(max(c1, start), hi)
+    c0 = min(c0, start) if c1 > c0 else start
+    return c0, (eot[0] if eot else max(c1, hi)), eot
 
 
 def _claim_unowned(regions: list[Region], c0: int, c1: int, k: int) -> tuple[int, int] | None:
