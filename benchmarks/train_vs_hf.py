@@ -4,8 +4,10 @@ Same model (SmolLM2's architecture and real 49k vocabulary, scaled down in depth
 CPU finishes: set BENCH_LAYERS / BENCH_HIDDEN, or BENCH_FULL=1 for SmolLM2-135M as is), same
 variable-length chat data (demo questions stitched into 1-8 turn conversations, rendered with
 SmolLM2's tokenizer, assistant-only labels, cut at 256 tokens), same batch (4) and optimizer
-(AdamW, constant lr). Throughput = real (non-padding) tokens / wall time over steps 2..N, so the
-first step's allocations are not counted; runs are interleaved and the median of REPEATS is kept.
+(AdamW, constant lr). Throughput = real (non-padding) tokens over steps 2..N (the first step's
+allocations are not counted) divided by the process's CPU seconds (time.process_time, the
+ratios' basis: steady on a CPU shared with other work) and by wall seconds (printed too); runs
+are interleaved and the median of REPEATS is kept.
 
 Arms: the Trainer padded to the longest in each batch with neftune_noise_alpha=5 (the anchor);
 ours padded with NEFTune (paper scaling); ours padded without NEFTune (overhead); ours packed
@@ -16,6 +18,7 @@ On a CUDA machine it also prints MFU = 6 * N * tokens/s / peak (BENCH_PEAK_TFLOP
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import random
@@ -87,26 +90,39 @@ def chat_data(tokenizer, n: int = 96) -> list[dict[str, list[int]]]:
     return examples
 
 
-def run_ours(examples, device, *, pack: bool, alpha: float) -> float:
+def clocks() -> tuple[float, float]:
+    """(CPU seconds of this process, wall seconds); on CUDA the CPU clock is meaningless."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        now = time.perf_counter()
+        return now, now
+    return time.process_time(), time.perf_counter()
+
+
+def rates(tokens: int, first: tuple[float, float], last: tuple[float, float]) -> tuple[float,
+                                                                                       float]:
+    return tokens / (last[0] - first[0]), tokens / (last[1] - first[1])
+
+
+def run_ours(examples, device, *, pack: bool, alpha: float) -> tuple[float, float]:
     model = fresh_model(device)
-    stamps: list[tuple[float, int]] = []
+    stamps: list[tuple[tuple[float, float], int]] = []
 
     def emit(metric):
-        stamps.append((time.perf_counter(), metric["tokens"]))
+        stamps.append((clocks(), metric["tokens"]))
 
     config = LoopConfig(steps=STEPS, batch_size=BATCH, learning_rate=LR, neftune_alpha=alpha,
                         pack=pack, pad_id=2, seed=0)
     train(model, examples, config, setup({}), emit=emit, should_stop=lambda: False)
-    tokens = sum(t for _, t in stamps[1:])
-    return tokens / (stamps[-1][0] - stamps[0][0])
+    return rates(sum(t for _, t in stamps[1:]), stamps[0][0], stamps[-1][0])
 
 
 class Stamps(TrainerCallback):
     def __init__(self) -> None:
-        self.times: list[float] = []
+        self.times: list[tuple[float, float]] = []
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.times.append(time.perf_counter())
+        self.times.append(clocks())
 
 
 class CountingCollator(DataCollatorForSeq2Seq):
@@ -116,7 +132,7 @@ class CountingCollator(DataCollatorForSeq2Seq):
         return batch
 
 
-def run_hf(examples, tokenizer, device) -> float:
+def run_hf(examples, tokenizer, device) -> tuple[float, float]:
     model = fresh_model(device)
     collator = CountingCollator(tokenizer, padding=True, label_pad_token_id=-100)
     collator.counts = []
@@ -131,12 +147,12 @@ def run_hf(examples, tokenizer, device) -> float:
         Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
                 callbacks=[stamps]).train()
     # the dataloader may prefetch one batch beyond the last step
-    tokens = sum(collator.counts[1:STEPS])
-    return tokens / (stamps.times[-1] - stamps.times[0])
+    return rates(sum(collator.counts[1:STEPS]), stamps.times[0], stamps.times[-1])
 
 
 def main() -> None:
     hf_logging.set_verbosity_error()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
     settings = Settings.from_env()
     tokenizer = load_tokenizer("smollm2", settings)
     device = setup({}).device
@@ -156,14 +172,15 @@ def main() -> None:
         "ours_padded_no_noise": lambda: run_ours(examples, device, pack=False, alpha=0.0),
         "ours_packed_neftune": lambda: run_ours(examples, device, pack=True, alpha=ALPHA),
     }
-    results: dict[str, list[float]] = {name: [] for name in arms}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
     for _ in range(REPEATS):
         for name, arm in arms.items():
             results[name].append(arm())
-    median = {name: statistics.median(values) for name, values in results.items()}
-    for name, value in median.items():
-        runs = json.dumps([round(v) for v in results[name]])
-        print(f"{name:28s} {value:10.1f} tokens/s  (runs: {runs})")
+    median = {name: statistics.median(cpu for cpu, _ in runs) for name, runs in results.items()}
+    for name, runs in results.items():
+        wall = statistics.median(w for _, w in runs)
+        print(f"{name:28s} {median[name]:8.1f} tokens/CPU-s {wall:8.1f} tokens/s wall  "
+              f"(runs: {json.dumps([[round(c), round(w)] for c, w in runs])})")
     if device.type == "cuda":
         peak = float(os.environ.get("BENCH_PEAK_TFLOPS", "989")) * 1e12
         for name, value in median.items():
