@@ -24,9 +24,10 @@ assets: setup
 	$(VENV)/bin/maskscope assets fetch
 
 # Debian's Chromium drives the browser tests (Playwright cannot download its own browsers offline).
+# CJK fonts so screenshots of the 你好 example show glyphs, not boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v /usr/bin/chromium >/dev/null 2>&1 || \
-	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk)
 
 run: assets
 	$(VENV)/bin/maskscope serve
