@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import SettingsDep
 from app.chat.batching import pack_sequences, pad_batch
@@ -29,6 +29,10 @@ router = APIRouter(prefix="/api", tags=["render"])
 
 class BatchRequest(BaseModel):
     """The body of POST /api/batch."""
+
+    # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
 
     conversations: list[list[dict[str, Any]]] = Field(
         ..., min_length=1, description="A list of conversations, each a list of messages.")

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import SettingsDep
 from app.api.render import RenderRequest, render_request, rendering_json
@@ -25,6 +25,9 @@ Outcome = tuple[Rendering, list[Finding]] | MaskscopeError
 
 
 class CompareTarget(BaseModel):
+    # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
     tokenizer: str = Field(..., description="Bundled name, local folder, or Hub id.")
     dialect: str = Field(..., description="Built-in slug, 'tokenizer' or 'custom'.")
     template: str | None = Field(None, description="Jinja source when dialect is 'custom'.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import SettingsDep
 from app.chat.messages import parse_messages
@@ -18,6 +18,9 @@ router = APIRouter(prefix="/api", tags=["render"])
 
 class RenderRequest(BaseModel):
     """The body of POST /api/render (DESIGN.md §3)."""
+
+    # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
+    model_config = ConfigDict(extra="forbid")
 
     messages: list[dict[str, Any]] = Field(
         ..., description="[{role: system|user|assistant|tool, content: str}, ...]")
