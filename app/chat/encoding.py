@@ -19,10 +19,21 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from operator import sub
 from typing import Any
 
 _EOT_HINT = re.compile(r"end|eot|eom|</s>|<eos>", re.IGNORECASE)
 _NOT_EOT = re.compile(r"start|begin|header|pad|unk|mask|think|tool|image|vision", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PieceTable:
+    """For every token id: its bytes, how many characters start in them (bytes that are not
+    UTF-8 continuation bytes), and whether its first byte continues the previous character."""
+
+    data: list[bytes]
+    chars: list[int]
+    mid: list[int]
 
 
 @dataclass
@@ -36,6 +47,8 @@ class TokenizerInfo:
     eos: str | None
     eot_texts: frozenset[str]
     cut_texts: tuple[str, ...] = ()
+    # Per-id byte facts, where offsets can be derived from ids (see `piece_table`).
+    pieces: PieceTable | None = None
     # The Rust tokenizer's special-token mode is shared state: held while setting it and encoding.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,6 +82,7 @@ def tokenizer_info(tokenizer: Any) -> TokenizerInfo:
     info = TokenizerInfo(added=added, special_ids=special_ids, marker_ids=markers,
                          bos=tokenizer.bos_token, eos=eos,
                          eot_texts=frozenset(eot), cut_texts=cut)
+    info.pieces = piece_table(tokenizer, info)
     with contextlib.suppress(TypeError):
         _INFO[tokenizer] = info
     return info
@@ -99,25 +113,120 @@ class Encoded:
 
 def encode_whole(tokenizer: Any, text: str) -> Encoded:
     """Tokenize the whole text as apply_chat_template does (no BOS/EOS added, specials parsed)."""
+    return encode_many(tokenizer, [text])[0]
+
+
+def encode_many(tokenizer: Any, texts: Sequence[str]) -> list[Encoded]:
+    """`encode_whole` of every text, in one call to the Rust tokenizer (which uses all cores).
+
+    Added tokens split the text before normalization and pre-tokenization, so a long text cut
+    just before one encodes exactly as the whole. Where the tokenizer's offsets follow from its
+    token bytes (`piece_table`), only ids are asked for and the offsets are derived, which is
+    several times cheaper than reading the offsets back from Rust.
+    """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                        split_special_tokens=False)
-        return Encoded.from_offsets(enc["input_ids"], enc["offset_mapping"])
-    # The Rust tokenizer directly: same ids as tokenizer(text), without building the Python
-    # lists (attention mask, type ids...) that the engine does not use.
+        return [_encode_python(tokenizer, text) for text in texts]
     info = tokenizer_info(tokenizer)
-    cuts = _cuts(text, info.cut_texts)
-    # Added tokens split the text before normalization and pre-tokenization, so pieces cut just
-    # before one encode exactly as the whole; encode_batch runs them on all cores.
-    bounds = [*cuts, len(text)]
+    owners: list[tuple[int, int]] = []  # (text index, shift) of every part
+    parts: list[str] = []
+    for k, text in enumerate(texts):
+        bounds = [*_cuts(text, info.cut_texts), len(text)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            owners.append((k, a))
+            parts.append(text[a:b])
+        if len(bounds) == 1:  # the empty text
+            owners.append((k, 0))
+            parts.append("")
+    table = info.pieces
     with info.lock:
         backend.encode_special_tokens = False
-        encs = backend.encode_batch([text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)],
-                                    add_special_tokens=False)
-    out = Encoded([], [], [])
-    for shift, enc in zip(cuts, encs, strict=True):
-        out.extend(Encoded.from_offsets(enc.ids, enc.offsets, shift))
+        encode = backend.encode_batch_fast if table is not None else backend.encode_batch
+        encs = encode(parts, add_special_tokens=False)
+        out = [Encoded([], [], []) for _ in texts]
+        for (k, shift), part, enc in zip(owners, parts, encs, strict=True):
+            piece = derive_offsets(enc.ids, part, table, shift) if table is not None else None
+            if piece is None:
+                full = enc if table is None else backend.encode(part, add_special_tokens=False)
+                piece = Encoded.from_offsets(full.ids, full.offsets, shift)
+            out[k].extend(piece)
+    return out
+
+
+def _encode_python(tokenizer: Any, text: str) -> Encoded:
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                    split_special_tokens=False)
+    return Encoded.from_offsets(enc["input_ids"], enc["offset_mapping"])
+
+
+def derive_offsets(ids: list[int], text: str, table: PieceTable,
+                   shift: int = 0) -> Encoded | None:
+    """Character offsets of `ids` from their bytes, or None when the bytes do not spell `text`
+    (a normalizer changed it, an unknown id...): then the caller asks the tokenizer.
+
+    A token ends after the characters started so far and starts at the first of them, or one
+    earlier when its first byte finishes a character begun by the previous token: so the pieces
+    of one split character both point at that character, as the Rust tokenizer's offsets do.
+    Example: "é" as two byte tokens -> offsets (0, 1), (0, 1)
+    """
+    try:
+        chunks = list(map(table.data.__getitem__, ids))
+    except IndexError:
+        return None
+    if b"".join(chunks) != text.encode("utf-8"):
+        return None
+    ends = list(accumulate(map(table.chars.__getitem__, ids), initial=shift))
+    starts = list(map(sub, ends[:-1], map(table.mid.__getitem__, ids)))
+    del ends[0]
+    return Encoded(list(ids), starts, ends)
+
+
+PROBE_TEXT = ("<|im_start|>user\n  Héllo   wörld! 你好 😀\t\tx = [1, 2]\n\n"
+              "  café<|im_end|>\n <s>[INST] naïve \u200b\u0301e </s>")
+
+
+def piece_table(tokenizer: Any, info: TokenizerInfo) -> PieceTable | None:
+    """The bytes of every token id for byte-level BPE tokenizers, when their offsets are
+    exactly the characters those bytes cover (checked on a probe text); else None."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if (backend is None or not hasattr(backend, "encode_batch_fast")
+            or type(backend.decoder).__name__ != "ByteLevel"):
+        return None
+    to_byte = {ord(char): byte for byte, char in _byte_alphabet().items()}
+    vocab = backend.get_vocab(with_added_tokens=True)
+    data = [b""] * (max(vocab.values(), default=-1) + 1)
+    added = {tid for tid, _ in info.added.values()}
+    try:
+        for piece, tid in vocab.items():
+            data[tid] = (piece.encode("utf-8") if tid in added
+                          else piece.translate(to_byte).encode("latin-1"))
+    except UnicodeEncodeError:
+        return None
+    # 0x80-0xBF are UTF-8 continuation bytes: they start no character.
+    starting = bytes.maketrans(bytes(range(0x80, 0xC0)), b"\0" * 64)
+    chars = [len(piece) - piece.translate(starting).count(0) + piece.count(0)
+             for piece in data]
+    table = PieceTable(data, chars, [int(0x80 <= piece[0] < 0xC0) if piece else 0
+                                      for piece in data])
+    with info.lock:
+        backend.encode_special_tokens = False
+        enc = backend.encode(PROBE_TEXT, add_special_tokens=False)
+    derived = derive_offsets(enc.ids, PROBE_TEXT, table)
+    if derived is None or derived.offsets != [tuple(o) for o in enc.offsets]:
+        return None
+    return table
+
+
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves, the others
+    are moved to code points from 256 up, in byte order."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    out = {b: chr(b) for b in keep}
+    extra = 0
+    for b in range(256):
+        if b not in out:
+            out[b] = chr(256 + extra)
+            extra += 1
     return out
 
 

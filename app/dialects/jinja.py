@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import compress
 from pathlib import Path
 from typing import Any
 
-from app.chat.encoding import encode_whole, tokenizer_info
+from app.chat.encoding import Encoded, encode_whole, tokenizer_info
 from app.chat.messages import Message
 from app.chat.render import Layout, Piece, RenderOptions, check_template_size
 from app.chat.tokens import Finding, MessageSpan
@@ -72,14 +73,20 @@ def template_context(tokenizer: Any, add_generation_prompt: bool) -> dict[str, A
 def layout_from_template(conversation: Sequence[Message], dialect: str, tokenizer: Any,
                          options: RenderOptions, settings: Settings) -> Layout:
     """Render a Jinja template with role attribution and tokenize it as one string."""
+    att, tagged = attribute_conversation(conversation, dialect, tokenizer, options, settings)
+    return layout_from_attributed(att, conversation, tokenizer, tagged)
+
+
+def attribute_conversation(conversation: Sequence[Message], dialect: str, tokenizer: Any,
+                           options: RenderOptions, settings: Settings) -> tuple[Attributed, bool]:
+    """The template's text with role attribution, and whether it has generation tags."""
     source = template_source(dialect, tokenizer, options)
     check_template_size(source, settings)
     messages = template_messages(conversation)
     context = template_context(tokenizer, options.add_generation_prompt)
     att = attribute_template(source, messages, context, settings=settings,
                              trusted=trusted_template(dialect, tokenizer, settings))
-    return layout_from_attributed(att, conversation, tokenizer,
-                                  has_generation_tags(source))
+    return att, has_generation_tags(source)
 
 
 def attribute_template(source: str, messages: list[dict[str, Any]], context: dict[str, Any], *,
@@ -100,18 +107,25 @@ def trusted_template(dialect: str, tokenizer: Any, settings: Settings) -> bool:
     that came with a local folder or a Hub download, is untrusted and goes to the worker."""
     if dialect != "tokenizer":
         return False
-    origin = getattr(tokenizer, "name_or_path", "") or ""
+    return _inside(getattr(tokenizer, "name_or_path", "") or "", settings.assets_dir)
+
+
+@lru_cache(maxsize=64)
+def _inside(origin: str, assets_dir: Path) -> bool:
+    # Cached: resolving paths is a dozen system calls, and datasets ask once per row.
     try:
-        return Path(origin).resolve().is_relative_to(settings.assets_dir.resolve())
+        return Path(origin).resolve().is_relative_to(assets_dir.resolve())
     except (OSError, ValueError):
         return False
 
 
 def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tokenizer: Any,
-                           tagged: bool) -> Layout:
-    """Tokenize the rendered text, locate each message in it, and label every character."""
+                           tagged: bool, encoded: Encoded | None = None) -> Layout:
+    """Tokenize the rendered text (unless `encoded` is its encoding already), locate each
+    message in it, and label every character."""
     info = tokenizer_info(tokenizer)
-    encoded = encode_whole(tokenizer, att.text)
+    if encoded is None:
+        encoded = encode_whole(tokenizer, att.text)
     text = att.text
     where = compress(zip(encoded.starts, encoded.ends, strict=True),
                      map(info.marker_ids.__contains__, encoded.ids))

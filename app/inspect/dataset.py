@@ -26,6 +26,7 @@ from app.lint.markers import Markers, probe_markers, roles_by_markers
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+BATCH_ROWS = 64  # rows rendered and tokenized together; progress is reported per batch
 
 
 @dataclass
@@ -110,11 +111,46 @@ class Inspector:
         """Inspect every row of `stream`; write processed rows to `export` when given."""
         reader = JsonlReader(stream, max_rows=self.options.max_rows,
                              max_line_bytes=self.options.max_line_bytes)
+        batch: list[RawRow] = []
         for raw in reader:
-            self.record(self.evaluate(raw, export is not None), export)
-            if progress is not None:
-                progress(reader.bytes_read, reader.rows)
+            batch.append(raw)
+            if len(batch) == BATCH_ROWS:
+                self._record_batch(batch, export)
+                batch = []
+                if progress is not None:
+                    progress(reader.bytes_read, reader.rows)
+        self._record_batch(batch, export)
+        if progress is not None:
+            progress(reader.bytes_read, reader.rows)
         return self
+
+    def _record_batch(self, batch: list[RawRow], export: IO[str] | None) -> None:
+        for outcome in self.evaluate_many(batch, export is not None):
+            self.record(outcome, export)
+
+    def evaluate_many(self, raws: list[RawRow], want_export: bool) -> list[Outcome]:
+        """`evaluate` of every row, with the conversation rows rendered as one batch (the
+        tokenizer then encodes them in one call), and the garbage collector paused once per
+        batch instead of once per row."""
+        from app.chat.messages import parse_row
+        from app.chat.render import collector_paused, render_many
+
+        parsed: list[tuple[int, Any]] = []
+        for k, raw in enumerate(raws):
+            if raw.error is None and raw.row is not None and not is_token_row(raw.row):
+                try:
+                    parsed.append((k, parse_row(raw.row)))
+                except Exception:  # noqa: BLE001 - evaluate reports it with its line
+                    continue
+        with collector_paused():
+            ready: dict[int, tuple[Any, Any]] = {}
+            try:
+                results = render_many([c for _, c in parsed], self.options.dialect,
+                                      self.options.tokenizer, self.render_options)
+                ready = {k: (c, r) for (k, c), r in zip(parsed, results, strict=True)}
+            except Exception:  # a row that breaks the batch is found again one by one
+                log.debug("batch render failed; rendering row by row", exc_info=True)
+            return [self.evaluate(raw, want_export, ready.get(k)) for k, raw in enumerate(raws)]
 
     def inspect_row(self, raw: RawRow) -> Outcome:
         """Lint and count one row; a bad row is recorded with its line and never raises."""
@@ -122,14 +158,16 @@ class Inspector:
         self.record(outcome, None)
         return outcome
 
-    def evaluate(self, raw: RawRow, want_export: bool) -> Outcome:
-        """Render or read one row and lint it, without touching the summary."""
+    def evaluate(self, raw: RawRow, want_export: bool,
+                 rendered: tuple[Any, Any] | None = None) -> Outcome:
+        """Render or read one row and lint it, without touching the summary. `rendered` is the
+        row's (conversation, rendering or error) when `render_many` already made it."""
         if raw.error is not None or raw.row is None:
             return Outcome(raw.line, raw.offset, "unreadable", error=raw.error or "empty row")
         kind = "tokenized" if is_token_row(raw.row) else "conversation"
         try:
             stats, findings, processed = (self._token_row(raw.row) if kind == "tokenized"
-                                          else self._conversation_row(raw.row))
+                                          else self._conversation_row(raw.row, rendered))
         except MaskscopeError as exc:
             return Outcome(raw.line, raw.offset, kind, error=f"line {raw.line}: {exc.message}")
         except Exception as exc:  # one broken row must not stop the other 99,999
@@ -163,12 +201,18 @@ class Inspector:
         else:
             self.omitted_rows += 1
 
-    def _conversation_row(self, row: dict[str, Any]) -> tuple[RowStats, list[Finding], Processed]:
+    def _conversation_row(self, row: dict[str, Any], rendered: tuple[Any, Any] | None = None,
+                          ) -> tuple[RowStats, list[Finding], Processed]:
         from app.chat.messages import parse_row
 
-        conversation = parse_row(row)
-        rendering = self.render(conversation, self.options.dialect, self.options.tokenizer,
-                                self.render_options)
+        if rendered is not None:
+            conversation, rendering = rendered
+            if isinstance(rendering, MaskscopeError):
+                raise rendering
+        else:
+            conversation = parse_row(row)
+            rendering = self.render(conversation, self.options.dialect, self.options.tokenizer,
+                                    self.render_options)
         ctx = context_for_rendering(rendering, conversation=conversation,
                                     tokenizer=self.options.tokenizer,
                                     dialect=self.options.dialect, options=self.render_options)

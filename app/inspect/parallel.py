@@ -60,7 +60,7 @@ def _evaluate_chunk(lines: list[tuple[int, int, bytes]], probe_rows: int,
     assert _WORKER is not None
     _WORKER.options = replace(_WORKER.options, probe_rows=probe_rows)
     _WORKER.reset_probes()
-    return [_WORKER.evaluate(parse_line(*line), want_export) for line in lines]
+    return _WORKER.evaluate_many([parse_line(*line) for line in lines], want_export)
 
 
 def worker_count(total_bytes: int, wanted: int) -> int:
