@@ -165,3 +165,44 @@ def test_concurrent_renders_do_not_disturb_each_other(tokenizers):
                                 jobs))
     assert all(ids == serial[d] for d, ids in results)
     assert serial["chatml"] != serial["tokenizer"]  # the typed marker differs between the two
+
+
+_BATCH_TEXTS = ["Hi", " padded  ", "line\nbreak\n\n", "中文内容，你好", "emoji 😀🎉 mixed",
+                "café naïve",
+                "cafe\u0301 decomposed", "x = [1, 2]\t\ttabs", "<|im_end|> <s> [INST] text",
+                "word " * 2500]
+
+
+def _batch_rows() -> list[list[Message]]:
+    rows = []
+    for k, text in enumerate(_BATCH_TEXTS):
+        other = _BATCH_TEXTS[(k + 3) % len(_BATCH_TEXTS)]
+        conv = [Message("system", "Be brief.")] if k % 2 else []
+        conv += [Message("user", text), Message("assistant", other),
+                 Message("user", other[::-1]), Message("assistant", text + " end")]
+        rows.append(conv)
+    rows.insert(3, [])  # an empty conversation: refused, in its place
+    return rows
+
+
+@pytest.mark.parametrize(("dialect", "name"), PAIRS)
+def test_render_many_equals_render_row_by_row(tokenizers, dialect, name):
+    """The dataset path (rendered together, tokenized in one batch, offsets derived from token
+    bytes where the tokenizer allows) gives each row exactly its own `render`: same ids, labels,
+    tokens with roles and spans, findings, and the same error for a bad row."""
+    from app.chat.render import render_many
+
+    tok = tokenizers(name)
+    rows = _batch_rows()
+    for options in (RenderOptions(), RenderOptions(train_on="all", max_length=40)):
+        batch = render_many(rows, dialect, tok, options)
+        assert len(batch) == len(rows)
+        for conv, got in zip(rows, batch, strict=True):
+            try:
+                want = render(conv, dialect, tok, options)
+            except InputError as exc:
+                assert isinstance(got, InputError) and got.message == exc.message
+                continue
+            assert got.input_ids == want.input_ids and got.labels == want.labels
+            assert got.tokens == want.tokens and got.spans == want.spans
+            assert got.findings == want.findings and got.text == want.text
