@@ -21,30 +21,14 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import assert_error
-from tests.train.tiny import SMOLLM2, save_tiny_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from serve import uvicorn_server  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    if not (SMOLLM2 / "tokenizer.json").is_file():
-        pytest.skip("smollm2 tokenizer asset not fetched")
-    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
-
-
-@pytest.fixture
-def make_settings(tmp_path, model_dir):
-    def make(**overrides) -> Settings:
-        return Settings(home=tmp_path / "home", tokenizer_roots=[model_dir.parent],
-                        allow_hub=False, **overrides)
-    return make
-
-
-def job_spec(model_dir: Path, **overrides) -> dict:
-    return {"model": str(model_dir), "data": {"dataset": "demo"}, "steps": 2, "batch_size": 2,
+def job_spec(model: Path, **overrides) -> dict:
+    return {"model": str(model), "data": {"dataset": "demo"}, "steps": 2, "batch_size": 2,
             "max_length": 64, "learning_rate": 1e-3, "max_new_tokens": 1, **overrides}
 
 
@@ -66,9 +50,10 @@ def wait_for(client, job_id: str, check, timeout: float = 120) -> dict:
         time.sleep(0.2)
 
 
-def test_20_same_idempotency_key_from_racing_clients_makes_one_job(make_settings, model_dir):
-    settings = make_settings(max_queued_jobs=8)
-    body = job_spec(model_dir, steps=1)
+def test_20_same_idempotency_key_from_racing_clients_makes_one_job(
+        job_settings_for, tiny_model_dir):
+    settings = job_settings_for(max_queued_jobs=8)
+    body = job_spec(tiny_model_dir, steps=1)
     with TestClient(create_app(settings)) as client:
         answers: list = []
 
@@ -89,14 +74,15 @@ def test_20_same_idempotency_key_from_racing_clients_makes_one_job(make_settings
         assert len(rows(settings)) == 1
 
 
-def test_21_killed_server_restart_marks_the_running_job_interrupted(make_settings, model_dir):
-    settings = make_settings()
+def test_21_killed_server_restart_marks_the_running_job_interrupted(
+        job_settings_for, tiny_model_dir):
+    settings = job_settings_for()
     env = {"MASKSCOPE_HOME": str(settings.home),
-           "MASKSCOPE_TOKENIZER_ROOTS": str(model_dir.parent), "MASKSCOPE_ALLOW_HUB": "false"}
+           "MASKSCOPE_TOKENIZER_ROOTS": str(tiny_model_dir.parent), "MASKSCOPE_ALLOW_HUB": "false"}
     with uvicorn_server(env) as (base, server):
         with httpx.Client(base_url=base, timeout=30) as http:
-            running = http.post("/api/jobs", json=job_spec(model_dir, steps=2000)).json()["id"]
-            kept = http.post("/api/jobs", json=job_spec(model_dir, steps=1)).json()["id"]
+            running = http.post("/api/jobs", json=job_spec(tiny_model_dir, steps=2000)).json()["id"]
+            kept = http.post("/api/jobs", json=job_spec(tiny_model_dir, steps=1)).json()["id"]
             http.post(f"/api/jobs/{kept}/cancel")
             wait_for(http, running, lambda j: j["progress"]["step"] >= 1)
         server.kill()  # no shutdown hook runs: a crash
@@ -127,13 +113,14 @@ def _assert_gone(pid: int, timeout: float = 10) -> None:
     raise AssertionError(f"the orphaned job process {pid} is still running")
 
 
-def test_22_23_cancel_semantics_queue_bound_and_one_job_at_a_time(make_settings, model_dir):
-    settings = make_settings(max_queued_jobs=3)
+def test_22_23_cancel_semantics_queue_bound_and_one_job_at_a_time(job_settings_for, tiny_model_dir):
+    settings = job_settings_for(max_queued_jobs=3)
     with TestClient(create_app(settings)) as client:
-        long = client.post("/api/jobs", json=job_spec(model_dir, steps=2000)).json()["id"]
-        pending = client.post("/api/jobs", json=job_spec(model_dir, steps=1)).json()["id"]
-        after = client.post("/api/jobs", json=job_spec(model_dir, steps=1, seed=3)).json()["id"]
-        refused = client.post("/api/jobs", json=job_spec(model_dir, steps=1, seed=4))
+        long = client.post("/api/jobs", json=job_spec(tiny_model_dir, steps=2000)).json()["id"]
+        pending = client.post("/api/jobs", json=job_spec(tiny_model_dir, steps=1)).json()["id"]
+        after = client.post("/api/jobs",
+                            json=job_spec(tiny_model_dir, steps=1, seed=3)).json()["id"]
+        refused = client.post("/api/jobs", json=job_spec(tiny_model_dir, steps=1, seed=4))
         err = assert_error(refused, 429, "max_queued_jobs")
         assert int(refused.headers["Retry-After"]) > 0 and err["setting"] == "max_queued_jobs"
         assert len(rows(settings)) == 3
@@ -169,10 +156,11 @@ def test_22_23_cancel_semantics_queue_bound_and_one_job_at_a_time(make_settings,
     ({"batch_size": "many"}, "batch_size"),
     ({"trust_remote_code": True}, "trust_remote_code"),
 ])
-def test_24_invalid_spec_is_refused_and_nothing_is_written(make_settings, model_dir, raw, needle):
-    settings = make_settings()
+def test_24_invalid_spec_is_refused_and_nothing_is_written(
+        job_settings_for, tiny_model_dir, raw, needle):
+    settings = job_settings_for()
     with TestClient(create_app(settings)) as client:
-        body = json.dumps({**job_spec(model_dir), **raw}, allow_nan=True)
+        body = json.dumps({**job_spec(tiny_model_dir), **raw}, allow_nan=True)
         response = client.post("/api/jobs", content=body,
                                headers={"Content-Type": "application/json",
                                         "Idempotency-Key": "k"})
