@@ -98,7 +98,8 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
                 options: RenderOptions | None = None) -> list[Rendering | MaskscopeError]:
     """`render` of many conversations, each result equal to its own `render` (or the
     MaskscopeError it would raise): for Jinja dialects the texts are rendered first and
-    tokenized in one batch, which is how datasets are processed fast.
+    tokenized in one batch, and tokens come as `TokenColumns`, which is how datasets are
+    processed fast.
 
     Design concession: one bad row's error is returned in its place, not raised, so a caller
     streaming a dataset keeps going; other exceptions propagate.
@@ -135,7 +136,8 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
             try:
                 layout = layout_from_attributed(att, conversation, tokenizer, tagged,
                                                 next(encoded))
-                out.append(assemble(layout, policy, options, settings, dialect, info))
+                out.append(assemble(layout, policy, options, settings, dialect, info,
+                                    columns=True))
             except MaskscopeError as exc:
                 out.append(exc)
     return out
@@ -269,8 +271,9 @@ def boundary_merge(tokenizer: Any, text: str, encoded: Encoded) -> Finding | Non
 # -- assembling the Rendering ---------------------------------------------------------------------
 
 def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, settings: Settings,
-             dialect: str, info: TokenizerInfo) -> Rendering:
-    """Mask, attribute every token, truncate, and check the token limit."""
+             dialect: str, info: TokenizerInfo, columns: bool = False) -> Rendering:
+    """Mask, attribute every token, truncate, and check the token limit. `columns`: tokens as
+    `TokenColumns` instead of a list of Token records."""
     text, enc = layout.text, layout.encoded
     keep = len(enc.ids)
     if options.max_length is not None:
@@ -281,13 +284,14 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
                          field="messages", setting="max_tokens")
     ranges = trained_ranges(layout.spans, policy, len(text), layout.generation)
     roles = {s.message: s.role for s in layout.spans}
-    tokens = build_tokens(text, enc, layout.pieces, ranges, roles, info.special_ids, keep)
-    labels = [t.id if t.trained else IGNORE_INDEX for t in tokens]
-    cut = tokens[-1].end if tokens else 0
+    table = token_columns(text, enc, layout.pieces, ranges, roles, info.special_ids, keep)
+    tokens: Sequence[Token] = table if columns else list(table)
+    labels = [i if t else IGNORE_INDEX for i, t in zip(table.ids, table.trained, strict=True)]
+    cut = table.ends[-1] if table.ends else 0
     truncated = len(enc.ids) - keep
     return Rendering(
         text=text[:cut] if truncated else text, input_ids=enc.ids[:keep], labels=labels,
-        attention_mask=[1] * keep, tokens=tokens,
+        attention_mask=[1] * keep, tokens=tokens,  # type: ignore[arg-type]
         spans=_clip_spans(layout.spans, cut) if truncated else layout.spans,
         dialect=dialect, findings=[f for f in layout.findings if _in_range(f, keep)],
         truncated_tokens=truncated, meta=dict(layout.meta, full_text_chars=len(text)))
@@ -296,7 +300,14 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
 def build_tokens(text: str, enc: Encoded, pieces: list[Piece],
                  ranges: list[tuple[int, int, int | None]], roles: dict[int, str],
                  special: frozenset[int], keep: int) -> list[Token]:
-    """Token records for the first `keep` tokens.
+    """Token records for the first `keep` tokens (see `token_columns`)."""
+    return list(token_columns(text, enc, pieces, ranges, roles, special, keep))
+
+
+def token_columns(text: str, enc: Encoded, pieces: list[Piece],
+                  ranges: list[tuple[int, int, int | None]], roles: dict[int, str],
+                  special: frozenset[int], keep: int) -> TokenColumns:
+    """The first `keep` tokens as columns.
 
     trained: the raw offsets overlap a trained range (transformers' rule; a zero-width offset
     counts where it points); message: that range's message, else a content piece the token
@@ -328,9 +339,68 @@ def build_tokens(text: str, enc: Encoded, pieces: list[Piece],
                 trained[i0:i1] = [True] * (i1 - i0)
                 if owner is not None:
                     owners[i0:i1] = [owner] * (i1 - i0)
-    texts = list(map(text.__getitem__, map(slice, starts, ends)))
-    return list(map(Token, range(n), ids, texts, map(roles.get, owners), owners,
-                    map(special.__contains__, ids), trained, starts, ends))
+    return TokenColumns(text, ids, list(map(roles.get, owners)), owners, special, trained,
+                        starts, ends)
+
+
+class TokenColumns(Sequence[Token]):
+    """A rendering's tokens as aligned lists; a `Token` is made only when one is asked for.
+
+    Design concession: datasets lint thousands of rows whose tokens nobody looks at, so their
+    renderings carry these columns (lints read them directly); a single render still returns
+    a plain list of Token records, which the views and the JSON answer expect.
+    """
+
+    __slots__ = ("_special", "_text", "ends", "ids", "messages", "roles", "starts", "trained")
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, text: str, ids: list[int], roles: list[str | None],
+                 messages: list[int | None], special: frozenset[int], trained: list[bool],
+                 starts: list[int], ends: list[int]) -> None:
+        self._text, self._special = text, special
+        self.ids, self.roles, self.messages, self.trained = ids, roles, messages, trained
+        self.starts, self.ends = starts, ends
+
+    @property
+    def texts(self) -> TokenTexts:
+        return TokenTexts(self._text, self.starts, self.ends)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.ids)))]
+        i = range(len(self.ids))[index]  # negative indices, and IndexError past the end
+        return Token(i, self.ids[i], self._text[self.starts[i]:self.ends[i]], self.roles[i],
+                     self.messages[i], self.ids[i] in self._special, self.trained[i],
+                     self.starts[i], self.ends[i])
+
+    def __iter__(self) -> Iterator[Token]:
+        texts = map(self._text.__getitem__, map(slice, self.starts, self.ends))
+        return map(Token, range(len(self.ids)), self.ids, texts, self.roles, self.messages,
+                   map(self._special.__contains__, self.ids), self.trained, self.starts,
+                   self.ends)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
+class TokenTexts(Sequence[str]):
+    """Token texts cut from the rendered text when read (most rows never read them)."""
+
+    __slots__ = ("_ends", "_starts", "_text")
+
+    def __init__(self, text: str, starts: list[int], ends: list[int]) -> None:
+        self._text, self._starts, self._ends = text, starts, ends
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._starts)))]
+        return self._text[self._starts[index]:self._ends[index]]
 
 
 def _content_owner(pieces: list[Piece], j: int, ps: int, pe: int, owner: int | None) -> int | None:

@@ -144,13 +144,19 @@ class Inspector:
                     continue
         with collector_paused():
             ready: dict[int, tuple[Any, Any]] = {}
+            results: list[Any] = []
             try:
                 results = render_many([c for _, c in parsed], self.options.dialect,
                                       self.options.tokenizer, self.render_options)
                 ready = {k: (c, r) for (k, c), r in zip(parsed, results, strict=True)}
             except Exception:  # a row that breaks the batch is found again one by one
                 log.debug("batch render failed; rendering row by row", exc_info=True)
-            return [self.evaluate(raw, want_export, ready.get(k)) for k, raw in enumerate(raws)]
+            outcomes = [self.evaluate(raw, want_export, ready.pop(k, None))
+                        for k, raw in enumerate(raws)]
+            # Renderings die here, while the collector is off: it resumes with nothing to walk.
+            del parsed, ready
+            results = []
+        return outcomes
 
     def inspect_row(self, raw: RawRow) -> Outcome:
         """Lint and count one row; a bad row is recorded with its line and never raises."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from app.chat.render import TokenColumns
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Severity
 from app.lint.facts import TokenizerFacts
 from app.lint.registry import CHECKS
@@ -30,26 +31,36 @@ class TokenView:
     roles: list[str | None]
     eots: list[int]
     segments: list[int] = field(default_factory=lambda: [0])
-    texts: list[str] | None = None
+    texts: Sequence[str] | None = None
 
 
 def view_of_rendering(rendering: Rendering) -> TokenView:
     """Reduce a Rendering to a TokenView (end-of-turn tokens located from the message spans)."""
-    ends = [tok.end for tok in rendering.tokens]
+    starts, ends = token_bounds(rendering)
     eots: list[int] = []
     for span in rendering.spans:
         if span.eot_start is None:
             continue
         index = bisect_right(ends, span.eot_start)
-        if index < len(rendering.tokens) and rendering.tokens[index].start <= span.eot_start:
+        if index < len(starts) and starts[index] <= span.eot_start:
             eots.append(index)
+    tokens = rendering.tokens
+    columns = isinstance(tokens, TokenColumns)
     return TokenView(
         ids=rendering.input_ids,
         trained=[label != IGNORE_INDEX for label in rendering.labels],
-        roles=[tok.role for tok in rendering.tokens],
+        roles=tokens.roles if columns else [tok.role for tok in tokens],
         eots=eots,
-        texts=[tok.text for tok in rendering.tokens],
+        texts=tokens.texts if columns else [tok.text for tok in tokens],
     )
+
+
+def token_bounds(rendering: Rendering) -> tuple[list[int], list[int]]:
+    """Every token's start and end character offsets, read without making Token records."""
+    tokens = rendering.tokens
+    if isinstance(tokens, TokenColumns):
+        return tokens.starts, tokens.ends
+    return [tok.start for tok in tokens], [tok.end for tok in tokens]
 
 
 Renderer = Callable[..., Rendering]
@@ -89,8 +100,8 @@ class LintContext:
         """The rendering's role markers and end-of-turn marker, computed once per rendering."""
         from app.lint.markers import markers_from_rendering
 
-        return self._cached("markers", lambda: markers_from_rendering(self.rendering,
-                                                                      self.index()))
+        return self._cached("markers", lambda: markers_from_rendering(
+            self.rendering, self.index(), self.lead_ins()))
 
     def lead_ins(self) -> list[Any]:
         from app.lint.markers import lead_ins

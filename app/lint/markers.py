@@ -46,8 +46,9 @@ class TokenIndex:
     """
 
     def __init__(self, rendering: Rendering) -> None:
-        self.starts = [t.start for t in rendering.tokens]
-        self.ends = [t.end for t in rendering.tokens]
+        from app.lint.context import token_bounds
+
+        self.starts, self.ends = token_bounds(rendering)
 
     def overlapping(self, start: int, end: int) -> range:
         """Tokens that share at least one character with [start, end)."""
@@ -90,29 +91,30 @@ def lead_ins(rendering: Rendering) -> list[LeadIn]:
     return out
 
 
-def markers_from_rendering(rendering: Rendering, index: TokenIndex | None = None) -> Markers:
+def markers_from_rendering(rendering: Rendering, index: TokenIndex | None = None,
+                           leads: list[LeadIn] | None = None) -> Markers:
     """Role markers and the end-of-turn marker read off a rendering's spans.
 
     A role's marker is the shortest lead-in of that role after the first message, so BOS, a
     folded system prompt or Qwen3's think block do not stick to it.
     """
     index = index or TokenIndex(rendering)
-    tokens = rendering.tokens
+    ids_of = rendering.input_ids
     texts: dict[str, str] = {}
     ids: dict[str, tuple[int, ...]] = {}
     by_role: dict[str, list[LeadIn]] = {}
-    for lead in lead_ins(rendering):
+    for lead in lead_ins(rendering) if leads is None else leads:
         by_role.setdefault(lead.role, []).append(lead)
     for role, leads in by_role.items():
         best = min(leads, key=lambda item: (item.message == 0, len(item.text)))
         texts[role] = best.marker
         end = best.start + len(best.marker)
-        ids[role] = tuple(tokens[i].id for i in index.within(best.start, end))
+        ids[role] = tuple(ids_of[i] for i in index.within(best.start, end))
     eot_text, eot_ids = None, set()
     for span in rendering.spans:
         if span.eot_start is not None and span.eot_end is not None:
             eot_text = rendering.text[span.eot_start:span.eot_end]
-            eot_ids |= {tokens[i].id for i in index.within(span.eot_start, span.eot_end)}
+            eot_ids.update(ids_of[i] for i in index.within(span.eot_start, span.eot_end))
     return Markers(texts, ids, eot_text, frozenset(eot_ids))
 
 

@@ -28,9 +28,10 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     if rendering is None or any(f.code == "boundary-merge" for f in rendering.findings):
         return  # the engine already said so, with its own detail
     bounds = sorted({b for s in rendering.spans for b in (s.start, s.end)})
-    tokens = rendering.tokens
-    crossing = sorted({i for b in bounds for i in ctx.tokens_in(b, b + 1)
-                       if tokens[i].start < b < tokens[i].end})
+    index = ctx.index()
+    starts, ends = index.starts, index.ends
+    crossing = sorted({i for b in bounds for i in index.overlapping(b, b + 1)
+                       if starts[i] < b < ends[i]})
     if crossing:
         yield ctx.finding(
             "boundary-merge",
@@ -52,7 +53,7 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
         if not names:
             continue
         region = ctx.tokens_in(span.content_start, span.content_end)
-        hit = [i for i in region if rendering.tokens[i].id in ctx.facts.special_ids]
+        hit = [i for i in region if rendering.input_ids[i] in ctx.facts.special_ids]
         where = f"Message {span.message} ({span.role}) contains {', '.join(names)} as text"
         if not hit:
             # Split into plain pieces here; apply_chat_template would make it the real token.
@@ -62,7 +63,7 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
                 "(apply_chat_template) turns it into the special token: clean it from the data.",
                 region, severity="info")
             continue
-        trained = any(rendering.tokens[i].trained for i in hit)
+        trained = any(ctx.view.trained[i] for i in hit)
         yield ctx.finding(
             "special-token-in-content",
             f"{where}, and it became the special token: the model sees a fake turn boundary"
@@ -77,7 +78,7 @@ def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None or not rendering.truncated_tokens or not rendering.tokens:
         return
-    cut = rendering.tokens[-1].end
+    cut = ctx.index().ends[-1]
     # Spans are clipped at the cut; a begun assistant turn whose end-of-turn was dropped is cut.
     for span in rendering.spans:
         if span.role == "assistant" and span.start < cut and span.eot_end is None \

@@ -9,6 +9,7 @@ than guessing.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import compress
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
@@ -57,7 +58,7 @@ def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
     if pad is None or (pad != ctx.facts.eos_id and pad not in ctx.eot_ids):
         return
     name = ctx.facts.token_text(ctx.tokenizer, pad)
-    where = [i for i, tid in enumerate(ctx.view.ids) if tid == pad]
+    where = list(compress(range(len(ctx.view.ids)), map(pad.__eq__, ctx.view.ids)))
     # Labels Maskscope renders come from message attribution, not from pad ids: only a hazard
     # for other collators there, a likely cause of damage in labels made elsewhere.
     ours = ctx.rendering is not None
@@ -83,7 +84,8 @@ def no_trained_tokens(ctx: LintContext) -> Iterator[Finding]:
        "System/user/tool tokens are trained (info when train_on=all).", scope="tokens")
 def prompt_trained(ctx: LintContext) -> Iterator[Finding]:
     roles, trained = ctx.view.roles, ctx.view.trained
-    hit = [i for i, role in enumerate(roles) if role in PROMPT_ROLES and trained[i]]
+    # Trained tokens first (few, usually none), then their roles: this runs on every row.
+    hit = [i for i in compress(range(len(trained)), trained) if roles[i] in PROMPT_ROLES]
     if not hit:
         return
     chosen = ctx.train_on == "all"
