@@ -40,6 +40,17 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
             "are special tokens.", crossing)
 
 
+@check("content-not-found", "warning",
+       "The template's output does not contain a message's content: it rewrites or drops it.",
+       scope="rendering")
+def content_not_found(ctx: LintContext) -> Iterator[Finding]:
+    # Only the engine can tell (it locates every message while attributing the template's
+    # output); this check makes its finding part of every lint run, documented under its code.
+    rendering = ctx.rendering
+    if rendering is not None:
+        yield from (f for f in rendering.findings if f.code == "content-not-found")
+
+
 @check("special-token-in-content", "warning",
        "Message content contains a special-token string that tokenized as the special token.",
        scope="rendering")

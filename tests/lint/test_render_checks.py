@@ -254,3 +254,20 @@ def test_mask_methods_disagree_with_generation_tags(template, disagree):
     if disagree:
         assert "generation tags: trained" in hits[0].message
         assert rendering.tokens[hits[0].tokens[0]].text == "<|im_start|>"
+
+
+def test_content_not_found_when_the_template_rewrites_content():
+    """A template that truncates each message: transformers' own rendering shows the content is
+    not in the output, and the finding names the messages; the same template emitting the
+    content unchanged is quiet."""
+    truncating = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content[:6] }}"
+                  "<|im_end|>\n{% endfor %}")
+    tokenizer = bundled("qwen3")
+    text = tokenizer.apply_chat_template(CHAT, chat_template=truncating, tokenize=False)
+    assert "What is the capital" not in text and "What i" in text
+    _, findings, _ = lint_conversation("qwen3", "custom", CHAT, template=truncating)
+    (hit,) = by_code(findings, "content-not-found")
+    assert hit.severity == "warning" and "messages[0] (user)" in hit.message
+    faithful = truncating.replace("m.content[:6]", "m.content")
+    _, findings, _ = lint_conversation("qwen3", "custom", CHAT, template=faithful)
+    assert by_code(findings, "content-not-found") == []
