@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from app.settings import Settings
-from tests.e2e.conftest import ARTIFACTS, REPO, free_port, wait_until_up
+from tests.e2e.conftest import ARTIFACTS, uvicorn_server
 from tests.train.tiny import SMOLLM2, save_tiny_model
 
 pytestmark = pytest.mark.e2e
@@ -28,19 +25,10 @@ def jobs_server(tmp_path_factory):
     shared_htmx = Settings.from_env().assets_dir / "htmx"
     if shared_htmx.is_dir():  # the job list refreshes itself with htmx
         (root / "home" / "assets" / "htmx").symlink_to(shared_htmx)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MASKSCOPE_HOME": str(root / "home"),
-           "MASKSCOPE_TOKENIZER_ROOTS": str(model.parent), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning"], cwd=REPO, env=env)
-    try:
-        wait_until_up(url, process)
+    env = {"MASKSCOPE_HOME": str(root / "home"), "MASKSCOPE_TOKENIZER_ROOTS": str(model.parent),
+           "PYTHONUNBUFFERED": "1"}
+    with uvicorn_server(env) as (url, _process):
         yield url, model
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_submit_and_follow_a_job_live(browser, jobs_server):
