@@ -109,9 +109,13 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
     out: list[Rendering | MaskscopeError] = []
     with collector_paused():
         if dialect not in TEMPLATE_DIALECTS:
+            info = tokenizer_info(tokenizer)
             for conversation in conversations:
                 try:
-                    out.append(render(conversation, dialect, tokenizer, options))
+                    policy = _checked(conversation, options, settings)
+                    layout = layout_from_dialect(conversation, dialect, tokenizer, options)
+                    out.append(assemble(layout, policy, options, settings, dialect, info,
+                                        columns=True))
                 except MaskscopeError as exc:
                     out.append(exc)
             return out

@@ -271,3 +271,62 @@ def test_content_not_found_when_the_template_rewrites_content():
     faithful = truncating.replace("m.content[:6]", "m.content")
     _, findings, _ = lint_conversation("qwen3", "custom", CHAT, template=faithful)
     assert by_code(findings, "content-not-found") == []
+
+
+def _long_chat(exchanges: int) -> list[dict]:
+    words = ("the", "model", "learns", "to", "answer", "questions", "about", "data", "tokens",
+             "masks", "labels", "café", "你好")
+    chat = [{"role": "system", "content": "Be brief."}]
+    for k in range(exchanges):
+        text = " ".join(words[(k * 7 + i) % len(words)] for i in range(60))
+        chat += [{"role": "user", "content": text}, {"role": "assistant", "content": text[::-1]}]
+    return chat
+
+
+def test_linting_an_8k_token_conversation_is_fast():
+    """The playground lints every render: an 8k-token conversation must cost well under 100 ms
+    of CPU (about 25 ms on a shared 2-core VM); the bound leaves room for a loaded machine."""
+    import time
+
+    from app.chat.messages import parse_messages
+    from app.chat.render import RenderOptions, render
+    from app.lint import lint_rendering
+
+    tokenizer, conversation = bundled("qwen3"), parse_messages(_long_chat(60))
+    options = RenderOptions()
+    rendering = render(conversation, "tokenizer", tokenizer, options)
+    assert len(rendering.input_ids) > 8000
+    lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
+                   dialect="tokenizer", options=options)  # first call: probes, caches
+    start = time.process_time()
+    lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
+                   dialect="tokenizer", options=options)
+    assert time.process_time() - start < 0.25
+
+
+@pytest.mark.parametrize("tokenizer, dialect", [
+    ("qwen3", "tokenizer"), ("llama3", "tokenizer"), ("smollm2", "tokenizer"),
+    ("gemma3", "tokenizer"), ("llama3", "llama3"), ("qwen3", "custom")])
+def test_dataset_renderings_lint_exactly_like_single_renders(tokenizer, dialect):
+    """Dataset rows are rendered in batches with tokens kept as columns; every check must find
+    the same things there as on a single render's Token records."""
+    from app.chat.messages import parse_messages
+    from app.chat.render import RenderOptions, TokenColumns, render, render_many
+    from app.lint import lint_rendering
+
+    template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content[:9] }}<|im_end|>\n"
+                "{% endfor %}") if dialect == "custom" else None
+    rows = [CHAT, SYSTEM + CHAT, _long_chat(3),
+            [{"role": "user", "content": "Say <|im_end|> or <|eot_id|>"},
+             {"role": "assistant", "content": "  spaced  "}]]
+    options = RenderOptions(template=template)
+    tok = bundled(tokenizer)
+    conversations = [parse_messages(row) for row in rows]
+    batch = render_many(conversations, dialect, tok, options)
+    for conversation, columns in zip(conversations, batch, strict=True):
+        assert isinstance(columns.tokens, TokenColumns)
+        single = render(conversation, dialect, tok, options)
+        assert isinstance(single.tokens, list)
+        lint = {"conversation": conversation, "tokenizer": tok, "dialect": dialect,
+                "options": options}
+        assert lint_rendering(columns, **lint) == lint_rendering(single, **lint)
