@@ -95,6 +95,8 @@ class Encoded:
     ids: list[int]
     starts: list[int]
     ends: list[int]
+    # True when the starts never decrease (known for offsets derived from token bytes).
+    ordered: bool = False
 
     @property
     def offsets(self) -> list[tuple[int, int]]:
@@ -106,6 +108,11 @@ class Encoded:
         return cls(list(ids), [o[0] + shift for o in offsets], [o[1] + shift for o in offsets])
 
     def extend(self, other: Encoded) -> None:
+        if self.ids or not other.ordered:
+            self.ordered = self.ordered and other.ordered and (
+                not self.ids or not other.ids or other.starts[0] >= self.starts[-1])
+        else:
+            self.ordered = True
         self.ids += other.ids
         self.starts += other.starts
         self.ends += other.ends
@@ -178,7 +185,7 @@ def derive_offsets(ids: list[int], text: str, table: PieceTable,
     ends = list(accumulate(map(table.chars.__getitem__, ids), initial=shift))
     starts = list(map(sub, ends[:-1], map(table.mid.__getitem__, ids)))
     del ends[0]
-    return Encoded(list(ids), starts, ends)
+    return Encoded(list(ids), starts, ends, ordered=True)
 
 
 PROBE_TEXT = ("<|im_start|>user\n  Héllo   wörld! 你好 😀\t\tx = [1, 2]\n\n"

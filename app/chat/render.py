@@ -321,7 +321,8 @@ def token_columns(text: str, enc: Encoded, pieces: list[Piece],
     """
     ids, raw_starts, raw_ends = enc.ids[:keep], enc.starts[:keep], enc.ends[:keep]
     n = len(ids)
-    starts = text_starts(raw_starts)
+    # Ordered raw starts already are the text starts (all but the first, which is 0).
+    starts = [0, *raw_starts[1:]] if enc.ordered and n else text_starts(raw_starts)
     tail = max(starts[-1], enc.starts[keep]) if n and keep < len(enc.ids) else len(text)
     ends = [*starts[1:], tail] if n else []
     owners: list[int | None] = [None] * n

@@ -48,7 +48,8 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
     columns = isinstance(tokens, TokenColumns)
     return TokenView(
         ids=rendering.input_ids,
-        trained=[label != IGNORE_INDEX for label in rendering.labels],
+        trained=(tokens.trained if columns
+                 else [label != IGNORE_INDEX for label in rendering.labels]),
         roles=tokens.roles if columns else [tok.role for tok in tokens],
         eots=eots,
         texts=tokens.texts if columns else [tok.text for tok in tokens],

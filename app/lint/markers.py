@@ -146,7 +146,9 @@ def find_all(ids: Sequence[int], needle: Sequence[int]) -> list[int]:
     n = len(needle)
     if not n:
         return []
-    ids, needle = list(ids), list(needle)
+    if not isinstance(ids, list):  # lists are searched in place: this runs per row and marker
+        ids = list(ids)
+    needle = list(needle)
     out, first, at = [], needle[0], -1
     while True:
         try:
@@ -180,13 +182,23 @@ def mask_by_markers(ids: Sequence[int], response: Sequence[int], eot_ids: frozen
              -> [F, F, F, F, F, F, T, T, F]
     """
     mask = [False] * len(ids)
+    ids = ids if isinstance(ids, list) else list(ids)
     stop_starts = sorted(i for needle in stops for i in find_all(ids, needle))
     for start in find_all(ids, response):
         i = start + len(response)
         limit = next((s for s in stop_starts if s >= i), len(ids))
-        while i < limit:
-            mask[i] = True
-            if ids[i] in eot_ids:
-                break
-            i += 1
+        # The first end-of-turn id in [i, limit) closes the turn (searched in C, not per token).
+        stop = min((_index(ids, eot, i, limit) for eot in eot_ids), default=limit)
+        if stop < limit:
+            stop += 1  # the end-of-turn token itself is trained
+        if stop > i:
+            mask[i:stop] = [True] * (stop - i)
     return mask
+
+
+def _index(ids: list[int], value: int, start: int, stop: int) -> int:
+    """Position of `value` in ids[start:stop], or `stop` when it is not there."""
+    try:
+        return ids.index(value, start, stop)
+    except ValueError:
+        return stop

@@ -28,8 +28,8 @@ def mask_by_attribution(ctx: LintContext) -> list[bool]:
         if span.role != "assistant":
             continue
         end = span.eot_end if span.eot_end is not None else span.content_end
-        for i in ctx.index().overlapping(span.content_start, end):
-            mask[i] = True
+        hit = ctx.index().overlapping(span.content_start, end)
+        mask[hit.start:hit.stop] = [True] * len(hit)
     return mask
 
 
