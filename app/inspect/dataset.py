@@ -26,7 +26,7 @@ from app.lint.markers import Markers, probe_markers, roles_by_markers
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
-BATCH_ROWS = 64  # rows rendered and tokenized together; progress is reported per batch
+BATCH_ROWS = 128  # rows rendered and tokenized together; progress is reported per batch
 
 
 @dataclass
