@@ -7,7 +7,9 @@ encodes role, "\\n\\n" and content separately; Llama 2 encodes each [INST] pair 
 
 Design concession: offsets are the tokenizer's raw character offsets; byte-level pieces of one
 character share the character's offsets, and `text_starts` turns them into adjacent spans whose
-texts concatenate back to the rendered text.
+texts concatenate back to the rendered text. For byte-level tokenizers those offsets are computed
+from each token's bytes (`piece_table`, `derive_offsets`) instead of read back from Rust, which
+costs a vocabulary-sized table per tokenizer and is checked against the text on every call.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ trained flag and character span.
 
 Design concession: a pasted (`custom`) template runs in a worker process (killable, time-limited),
 which costs a round trip; the tokenizer's own template renders in-process in the same sandbox.
+Datasets go through `render_many`, which gives each row exactly what `render` gives but tokenizes
+a batch of rows in one call and keeps tokens as columns (`TokenColumns`) rather than records.
 """
 
 from __future__ import annotations
@@ -106,19 +108,10 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
     """
     options = options or RenderOptions()
     settings = options.settings or _default_settings()
-    out: list[Rendering | MaskscopeError] = []
     with collector_paused():
         if dialect not in TEMPLATE_DIALECTS:
-            info = tokenizer_info(tokenizer)
-            for conversation in conversations:
-                try:
-                    policy = _checked(conversation, options, settings)
-                    layout = layout_from_dialect(conversation, dialect, tokenizer, options)
-                    out.append(assemble(layout, policy, options, settings, dialect, info,
-                                        columns=True))
-                except MaskscopeError as exc:
-                    out.append(exc)
-            return out
+            return [_render_row(conversation, dialect, tokenizer, options, settings)
+                    for conversation in conversations]
         from app.dialects.jinja import attribute_conversation, layout_from_attributed
 
         staged: list[Any] = []
@@ -132,6 +125,7 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
         texts = [item[1].text for item in staged if not isinstance(item, MaskscopeError)]
         encoded = iter(encode_many(tokenizer, texts))
         info = tokenizer_info(tokenizer)
+        out: list[Rendering | MaskscopeError] = []
         for conversation, item in zip(conversations, staged, strict=True):
             if isinstance(item, MaskscopeError):
                 out.append(item)
@@ -145,6 +139,18 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
             except MaskscopeError as exc:
                 out.append(exc)
     return out
+
+
+def _render_row(conversation: Sequence[Message], dialect: str, tokenizer: Any,
+                options: RenderOptions, settings: Settings) -> Rendering | MaskscopeError:
+    """One built-in dialect row of `render_many`: `render` with token columns."""
+    try:
+        policy = _checked(conversation, options, settings)
+        layout = layout_from_dialect(conversation, dialect, tokenizer, options)
+        return assemble(layout, policy, options, settings, dialect, tokenizer_info(tokenizer),
+                        columns=True)
+    except MaskscopeError as exc:
+        return exc
 
 
 def _checked(conversation: Sequence[Message], options: RenderOptions,

@@ -3,7 +3,8 @@
 Design concession: the checks that re-render a conversation (prefix stability, training vs
 inference) depend on the template, not the row, so they run on the first `probe_rows`
 conversation rows only; every other check runs on every row. Only the first `max_row_reports`
-rows with findings or errors are listed; the summary counts them all.
+rows with findings or errors are listed; the summary counts them all. Rows are evaluated in
+batches of `BATCH_ROWS` (one tokenizer call per batch), so progress is reported per batch.
 """
 
 from __future__ import annotations
