@@ -134,7 +134,7 @@ class Inspector:
         tokenizer then encodes them in one call), and the garbage collector paused once per
         batch instead of once per row."""
         from app.chat.messages import parse_row
-        from app.chat.render import collector_paused, render_many
+        from app.chat.render import collector_paused
 
         parsed: list[tuple[int, Any]] = []
         for k, raw in enumerate(raws):
@@ -144,20 +144,24 @@ class Inspector:
                 except Exception:  # noqa: BLE001 - evaluate reports it with its line
                     continue
         with collector_paused():
-            ready: dict[int, tuple[Any, Any]] = {}
-            results: list[Any] = []
-            try:
-                results = render_many([c for _, c in parsed], self.options.dialect,
-                                      self.options.tokenizer, self.render_options)
-                ready = {k: (c, r) for (k, c), r in zip(parsed, results, strict=True)}
-            except Exception:  # a row that breaks the batch is found again one by one
-                log.debug("batch render failed; rendering row by row", exc_info=True)
-            outcomes = [self.evaluate(raw, want_export, ready.pop(k, None))
-                        for k, raw in enumerate(raws)]
-            # Renderings die here, while the collector is off: it resumes with nothing to walk.
-            del parsed, ready
-            results = []
-        return outcomes
+            ready = self._render_batch(parsed)
+            # Each row's rendering is dropped once evaluated, while the collector is still off:
+            # it resumes with almost nothing new to walk.
+            return [self.evaluate(raw, want_export, ready.pop(k, None))
+                    for k, raw in enumerate(raws)]
+
+    def _render_batch(self, parsed: list[tuple[int, Any]]) -> dict[int, tuple[Any, Any]]:
+        """Row position -> (conversation, rendering or its error); empty when the batch broke
+        (the rows are then rendered one by one, each failure with its own line)."""
+        from app.chat.render import render_many
+
+        try:
+            results = render_many([c for _, c in parsed], self.options.dialect,
+                                  self.options.tokenizer, self.render_options)
+        except Exception:
+            log.debug("batch render failed; rendering row by row", exc_info=True)
+            return {}
+        return {k: (c, r) for (k, c), r in zip(parsed, results, strict=True)}
 
     def inspect_row(self, raw: RawRow) -> Outcome:
         """Lint and count one row; a bad row is recorded with its line and never raises."""
