@@ -27,18 +27,23 @@ _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 def register(sub: argparse._SubParsersAction) -> None:
     render = sub.add_parser("render", help="Show a conversation's tokens, roles and labels.")
     render.add_argument("path", type=Path, help="A JSON conversation/row, or a JSONL file.")
-    render.add_argument("--tokenizer", required=True, help="Bundled name, local folder, Hub id.")
-    render.add_argument("--dialect", required=True, help="Built-in slug, tokenizer or custom.")
-    render.add_argument("--template", type=Path, help="Jinja file for --dialect custom.")
-    render.add_argument("--train-on", default="assistant",
-                        choices=["assistant", "last_assistant", "all"])
-    render.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
+    add_render_arguments(render)
     render.add_argument("--add-generation-prompt", action="store_true")
-    render.add_argument("--max-length", type=int, default=None)
     render.add_argument("--row", type=int, default=0, help="Row of a JSONL file (0-based).")
     render.add_argument("--json", action="store_true", help="Print the /api/render JSON.")
     render.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     render.set_defaults(func=run_render)
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    """The render options every command that renders conversations takes (render, lint, inspect)."""
+    parser.add_argument("--tokenizer", required=True, help="Bundled name, local folder, Hub id.")
+    parser.add_argument("--dialect", required=True, help="Built-in slug, tokenizer or custom.")
+    parser.add_argument("--template", type=Path, help="Jinja file for --dialect custom.")
+    parser.add_argument("--train-on", default="assistant",
+                        choices=["assistant", "last_assistant", "all"])
+    parser.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
+    parser.add_argument("--max-length", type=int, default=None)
 
 
 def read_conversation(path: Path, row: int = 0) -> Conversation:

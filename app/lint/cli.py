@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from app.chat.cli import add_render_arguments
 from app.settings import Settings
 
 BAR = 30
@@ -41,13 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="JSONL: conversations or pre-tokenized rows.")
-    parser.add_argument("--tokenizer", required=True, help="Bundled name, local folder, Hub id.")
-    parser.add_argument("--dialect", required=True, help="Built-in slug, tokenizer or custom.")
-    parser.add_argument("--template", type=Path, help="Jinja file for --dialect custom.")
-    parser.add_argument("--train-on", default="assistant",
-                        choices=["assistant", "last_assistant", "all"])
-    parser.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
-    parser.add_argument("--max-length", type=int, default=None)
+    add_render_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="No progress output.")
     parser.add_argument("--workers", type=int, default=None,
                         help="Worker processes (default: the inspect_workers setting).")
