@@ -3,7 +3,8 @@
 The exception classes are plain Python so the core (chat, dialects, lint, inspect, train) can raise
 them without importing FastAPI; `install_error_handlers` (web layer only) turns them into
 
-    {"error": {"status": 422, "code": "invalid_input", "message": "...", "field": "...", "setting": null}}
+    {"error": {"status": 422, "code": "invalid_input", "message": "...",
+               "field": "...", "setting": null}}
 
 for JSON clients, and into the `_error.html` fragment for htmx requests (HX-Request header).
 """
@@ -46,7 +47,7 @@ class LimitError(InputError):
 
 
 class TemplateError(InputError):
-    """A chat template failed to render: syntax error, raise_exception, sandbox violation, timeout."""
+    """A chat template failed: syntax error, raise_exception, sandbox violation, timeout."""
 
     code = "template_error"
 

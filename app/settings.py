@@ -25,13 +25,15 @@ def _default_home() -> Path:
 
 @dataclass
 class Settings:
-    home: Path = _setting(_default_home(), "Cache folder for offline assets, job database and artifacts.")
+    home: Path = _setting(
+        _default_home(), "Cache folder for offline assets, job database and artifacts.")
     host: str = _setting("127.0.0.1", "Address `maskscope serve` binds to.")
     port: int = _setting(8000, "Port `maskscope serve` listens on.")
     tokenizer_roots: list[Path] = _setting(
         [], "Folders (os.pathsep-separated) under which local tokenizer directories may be opened."
     )
-    allow_hub: bool = _setting(True, "Whether Hugging Face Hub ids may be resolved (needs network or a warm HF cache).")
+    allow_hub: bool = _setting(
+        True, "Whether Hugging Face Hub ids may be resolved (needs network or a warm HF cache).")
     tokenizer_cache_size: int = _setting(
         16, "Most loaded tokenizers kept in memory (least recently used dropped).")
     max_body_bytes: int = _setting(4_000_000, "Largest JSON request body, in bytes.")
@@ -51,8 +53,10 @@ class Settings:
     max_chars: int = _setting(1_000_000, "Most characters of message content in one conversation.")
     max_tokens: int = _setting(65_536, "Most tokens in one rendered conversation.")
     max_template_bytes: int = _setting(65_536, "Largest custom Jinja chat template, in bytes.")
-    max_render_chars: int = _setting(4_000_000, "Largest output a template may produce, in characters.")
-    render_timeout_ms: int = _setting(2_000, "Wall-clock limit for rendering one untrusted template, in ms.")
+    max_render_chars: int = _setting(
+        4_000_000, "Largest output a template may produce, in characters.")
+    render_timeout_ms: int = _setting(
+        2_000, "Wall-clock limit for rendering one untrusted template, in ms.")
     max_range: int = _setting(100_000, "Largest range() an untrusted template may create.")
     template_workers: int = _setting(
         2, "Warm worker processes that render untrusted templates (each is killed on timeout).")
@@ -60,10 +64,13 @@ class Settings:
         512, "Memory one template worker may allocate while rendering one template, in MiB.")
     max_compare_targets: int = _setting(8, "Most tokenizer+dialect columns in one comparison.")
     max_batch_conversations: int = _setting(64, "Most conversations in one /api/batch request.")
-    max_queued_jobs: int = _setting(8, "Most fine-tune jobs waiting or running at once; more get 429.")
+    max_queued_jobs: int = _setting(
+        8, "Most fine-tune jobs waiting or running at once; more get 429.")
     max_train_steps: int = _setting(5_000, "Most optimizer steps one fine-tune job may ask for.")
-    max_train_length: int = _setting(4_096, "Longest training sequence a job may ask for, in tokens.")
-    max_train_conversations: int = _setting(20_000, "Most inline conversations in one fine-tune job.")
+    max_train_length: int = _setting(
+        4_096, "Longest training sequence a job may ask for, in tokens.")
+    max_train_conversations: int = _setting(
+        20_000, "Most inline conversations in one fine-tune job.")
 
     @property
     def assets_dir(self) -> Path:
@@ -109,4 +116,5 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
 def describe() -> list[tuple[str, Any, str]]:
     """(name, default, help) for every setting, for docs and the README table."""
     defaults = Settings()
-    return [(f.name, getattr(defaults, f.name), f.metadata["help"]) for f in dataclasses.fields(Settings)]
+    return [(f.name, getattr(defaults, f.name), f.metadata["help"])
+            for f in dataclasses.fields(Settings)]
