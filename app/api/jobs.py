@@ -113,8 +113,10 @@ async def _stream(job_id: str, request: Request, store: JobStore,
             after = metric["seq"]
             yield _sse("metric", metric, after)
             quiet = 0.0
-        if job["progress"] != last_progress:
-            last_progress = job["progress"]
+        # The device is known only once the job process has started: it rides with progress.
+        progress = {**job["progress"], "device": job["info"].get("device")}
+        if progress != last_progress:
+            last_progress = progress
             yield _sse("progress", last_progress)
         if job["status"] in FINISHED:
             yield _sse("status", store.get(job_id))

@@ -218,6 +218,7 @@
       bar.max = total;
       bar.value = p.step;
       stepText.textContent = `${p.step}/${total}`;
+      if (p.device) document.getElementById("stat-device").textContent = p.device;
     });
     source.addEventListener("status", (event) => {
       const s = JSON.parse(event.data);

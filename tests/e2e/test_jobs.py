@@ -55,6 +55,7 @@ def test_submit_and_follow_a_job_live(browser, jobs_server):
     expect(page.locator("table.samples tbody tr")).to_have_count(4, timeout=30_000)
     expect(page.locator(".artifacts a", has_text="model.safetensors")).to_have_count(1)
     assert page.locator("#stat-tps").inner_text() != "–"
+    expect(page.locator("#stat-device")).to_have_text("cpu")  # learnt live, not from a reload
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "job-page.png"), full_page=True)
     page.goto("/jobs")
