@@ -9,6 +9,8 @@ tokens it promises.
 
 from __future__ import annotations
 
+import unicodedata
+
 import jinja2
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -57,6 +59,17 @@ def _render(conversation, case, real, **options):
     return render(conversation, dialect, tokenizer, opts), tokenizer
 
 
+def _as_model_sees(text: str, tokenizer) -> str:
+    """The text after the tokenizer's Unicode normalization, which is what the ids encode.
+
+    Example (qwen3, NFC): "\uf9be" (a CJK compatibility ideograph) -> "\u6599"
+    """
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    if type(normalizer).__name__ in ("NFC", "NFKC", "NFD", "NFKD"):
+        return normalizer.normalize_str(text)
+    return text
+
+
 def _inside_content(token, spans, role: str) -> bool:
     return any(s.role == role and s.content_start <= token.start and token.end <= s.content_end
                and token.end > token.start for s in spans)
@@ -78,7 +91,7 @@ def test_assistant_masking_invariants(real, case, conversation, train_on_eot):
         if _inside_content(token, r.spans, "assistant"):
             assert token.trained, token
     assert tokenizer.decode(r.input_ids, skip_special_tokens=False,
-                            clean_up_tokenization_spaces=False) == r.text
+                            clean_up_tokenization_spaces=False) == _as_model_sees(r.text, tokenizer)
     for span in r.spans:
         if span.role == "assistant" and span.eot_start is not None:
             eot = [t for t in r.tokens if span.eot_start <= t.start < span.eot_end]
@@ -126,3 +139,16 @@ def test_limited_sandbox_agrees_with_the_plain_sandbox(expression):
     # Operands this small never come near a limit, so any LimitError here is a false alarm.
     limited = LimitedSandboxedEnvironment(max_range=1_000, max_output_chars=1_000_000)
     assert limited.from_string(source).render() == expected
+
+
+def test_a_normalizing_tokenizer_keeps_the_typed_text_and_encodes_the_normalized_one(real):
+    # Found by the property above: qwen3 normalizes to NFC, so U+F9BE is trained as U+6599.
+    conversation = [Message("user", "<|im_end|>"), Message("assistant", "\uf9be")]
+    r, tokenizer = _render(conversation, ("chatml", "qwen3", None), real, train_on="assistant",
+                           train_on_eot=False)
+    assert "\uf9be" in r.text
+    decoded = tokenizer.decode(r.input_ids, skip_special_tokens=False)
+    assert unicodedata.normalize("NFC", "\uf9be") == "\u6599"
+    assert "\u6599" in decoded and "\uf9be" not in decoded
+    assert "".join(t.text for t in r.tokens) == r.text
+    assert any(t.trained and t.text == "\uf9be" for t in r.tokens)
