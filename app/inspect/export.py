@@ -3,8 +3,8 @@
 (The processed dataset, one {"input_ids", "labels", "attention_mask"} line per good row, is
 written by `Inspector.run(export=...)` while it reads the rows.)
 
-Design concession: verification renders through our sandbox (in a worker for pasted templates),
-which produces what apply_chat_template produces; the tests also check the annotated templates
+Design concession: verification renders through our sandbox (in a worker for untrusted
+templates, as `attribute_template` decides everywhere), which produces what apply_chat_template produces; the tests also check the annotated templates
 against transformers' own `return_assistant_tokens_mask`.
 """
 
@@ -26,7 +26,12 @@ def export_generation_template(tokenizer: Any, dialect: str, settings: Settings,
     Example: -> {"template": "...{% generation %}...", "wrapped": 2,
                  "verification": {"ok": True, "byte_identical": True, ...}, "notes": []}
     """
-    from app.dialects.jinja import template_context, template_source
+    from app.dialects.jinja import (
+        attribute_template,
+        template_context,
+        template_source,
+        trusted_template,
+    )
 
     if dialect not in ("tokenizer", "custom"):
         raise InputError("A generation-annotated template is made from a Jinja template: use "
@@ -37,18 +42,10 @@ def export_generation_template(tokenizer: Any, dialect: str, settings: Settings,
     annotation = annotate_generation(source, eot_text=markers.eot_text if markers else None)
     context = template_context(tokenizer, False)
 
+    trusted = trusted_template(dialect, tokenizer, settings)
+
     def run(src: str, messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]]]:
-        from app.templating.attribution import Attributed, render_attributed, render_untrusted
-
-        if dialect == "custom":
-            from app.templating.worker import run_in_worker
-
-            att = Attributed.from_json(run_in_worker(
-                render_untrusted, src, messages, context, settings.max_range,
-                settings.max_render_chars, settings=settings))
-        else:
-            att = render_attributed(src, messages, context, max_range=settings.max_range,
-                                    max_chars=settings.max_render_chars)
+        att = attribute_template(src, messages, context, settings=settings, trusted=trusted)
         return att.text, list(att.generation)
 
     verification = verify_annotation(source, annotation.template, run)
