@@ -4,8 +4,9 @@
 written by `Inspector.run(export=...)` while it reads the rows.)
 
 Design concession: verification renders through our sandbox (in a worker for untrusted
-templates, as `attribute_template` decides everywhere), which produces what apply_chat_template produces; the tests also check the annotated templates
-against transformers' own `return_assistant_tokens_mask`.
+templates, as `attribute_template` decides everywhere), which produces what apply_chat_template
+produces; the tests also check the annotated templates against transformers' own
+`return_assistant_tokens_mask`.
 """
 
 from __future__ import annotations
