@@ -86,7 +86,8 @@ class LintContext:
     deep: bool = False
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def _cached(self, key: str, make: Callable[[], Any]) -> Any:
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """`make()` once per lint run; checks share what costs a render or a pass over tokens."""
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
@@ -95,19 +96,19 @@ class LintContext:
         """Token positions by character offset (renderings only)."""
         from app.lint.markers import TokenIndex
 
-        return self._cached("index", lambda: TokenIndex(self.rendering))
+        return self.cached("index", lambda: TokenIndex(self.rendering))
 
     def markers(self) -> Any:
         """The rendering's role markers and end-of-turn marker, computed once per rendering."""
         from app.lint.markers import markers_from_rendering
 
-        return self._cached("markers", lambda: markers_from_rendering(
+        return self.cached("markers", lambda: markers_from_rendering(
             self.rendering, self.index(), self.lead_ins()))
 
     def lead_ins(self) -> list[Any]:
         from app.lint.markers import lead_ins
 
-        return self._cached("lead_ins", lambda: lead_ins(self.rendering))
+        return self.cached("lead_ins", lambda: lead_ins(self.rendering))
 
     def tokens_in(self, start: int, end: int) -> list[int]:
         """Indices of tokens overlapping the character range [start, end)."""

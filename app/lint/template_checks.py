@@ -23,7 +23,12 @@ SAMPLE_TAIL = 6
 
 def _sample(ctx: LintContext) -> tuple[list[Any], Rendering, bool]:
     """The conversation and training rendering the deep checks compare against; `sampled` says
-    the sample is not the whole conversation (token indices then do not apply)."""
+    the sample is not the whole conversation (token indices then do not apply). Both deep
+    checks use it, so it is made once per lint (a sample costs a re-render)."""
+    return ctx.cached("deep-sample", lambda: _make_sample(ctx))
+
+
+def _make_sample(ctx: LintContext) -> tuple[list[Any], Rendering, bool]:
     conversation, rendering = list(ctx.conversation or []), ctx.rendering
     assert rendering is not None
     if len(conversation) <= DEEP_MAX_MESSAGES:
