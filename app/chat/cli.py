@@ -108,8 +108,7 @@ def show_text(text: str) -> str:
 
 
 def format_token(tok: Token, colour: bool) -> str:
-    label = tok.id if tok.trained else -100
-    body = f"{show_text(tok.text)}({tok.id}, {label})"
+    body = f"{show_text(tok.text)}({tok.id}, {tok.label})"
     if not colour:
         return f"*{body}*" if tok.trained else body
     style = ROLE_COLOURS.get(tok.role, "90") + (";1;4" if tok.trained else "")

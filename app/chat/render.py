@@ -307,13 +307,6 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
         truncated_tokens=truncated, meta=dict(layout.meta, full_text_chars=len(text)))
 
 
-def build_tokens(text: str, enc: Encoded, pieces: list[Piece],
-                 ranges: list[tuple[int, int, int | None]], roles: dict[int, str],
-                 special: frozenset[int], keep: int) -> list[Token]:
-    """Token records for the first `keep` tokens (see `token_columns`)."""
-    return list(token_columns(text, enc, pieces, ranges, roles, special, keep))
-
-
 def token_columns(text: str, enc: Encoded, pieces: list[Piece],
                   ranges: list[tuple[int, int, int | None]], roles: dict[int, str],
                   special: frozenset[int], keep: int) -> TokenColumns:

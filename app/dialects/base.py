@@ -52,7 +52,6 @@ class Dialect:
     markers: tuple[str, ...]
     build: Builder
     split_text: bool = False
-    default_bos: str | None = None
     default_eos: str | None = None
     roles: tuple[str, ...] = field(default=("system", "user", "assistant", "tool"))
 

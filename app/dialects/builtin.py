@@ -186,18 +186,18 @@ BUILTINS: tuple[Dialect, ...] = (
     Dialect("llama2", "Llama 2 chat", "Meta's [INST] format: BOS/EOS around every user/assistant "
             "pair, system folded into the first turn in <<SYS>>.",
             ("<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"), build_llama2,
-            default_bos="<s>", default_eos="</s>", roles=("system", "user", "assistant")),
+            default_eos="</s>", roles=("system", "user", "assistant")),
     Dialect("llama3", "Llama 3 chat", "Meta's ChatFormat: header tokens around the role, "
             "<|eot_id|> after each message, each piece encoded on its own.",
             ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
             build_llama3, split_text=True),
     Dialect("mistral", "Mistral Instruct", "[INST] user [/INST]answer</s> (Mistral-7B-Instruct "
             "v0.2); a system prompt opens the first user turn.",
-            ("<s>", "</s>", "[INST]", "[/INST]"), build_mistral, default_bos="<s>",
+            ("<s>", "</s>", "[INST]", "[/INST]"), build_mistral,
             default_eos="</s>", roles=("system", "user", "assistant")),
     Dialect("gemma", "Gemma 3", "<start_of_turn>user/model ... <end_of_turn>; the system prompt is "
             "folded into the first user turn.", ("<bos>", "<start_of_turn>", "<end_of_turn>"),
-            build_gemma, default_bos="<bos>", roles=("system", "user", "assistant")),
+            build_gemma, roles=("system", "user", "assistant")),
     Dialect("phi3", "Phi-3", "<|user|>\\n...<|end|>\\n turns (Phi-3 / Phi-3.5 instruct).",
             ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>"), build_phi3),
     Dialect("zephyr", "Zephyr", "<|user|>\\n...</s>\\n turns with plain-text role markers "
