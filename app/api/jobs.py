@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from app.api.deps import SettingsDep
-from app.chat.messages import parse_row
-from app.errors import InputError, NotFoundError
+from app.errors import NotFoundError
+from app.train.data import parse_conversations
 from app.train.runner import JobRunner
 from app.train.spec import JobSpec, check_spec
 from app.train.store import FINISHED, JobStore
@@ -34,24 +34,15 @@ StoreDep = Annotated[JobStore, Depends(get_store)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
 
 
-def _check_rows(spec: JobSpec) -> None:
-    """Inline conversations must parse now, so a bad one is a 422 and not a failed job later."""
-    for index, row in enumerate(spec.data.conversations or []):
-        try:
-            parse_row(row if isinstance(row, dict) else {"messages": row})
-        except (InputError, KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"data.conversations[{index}] is not a conversation: {exc}",
-                             field=f"data.conversations[{index}]") from exc
-
-
 @router.post("", status_code=202)
 def submit_job(spec: JobSpec, settings: SettingsDep, store: StoreDep, runner: RunnerDep,
                idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
                ) -> JSONResponse:
     """Queue a fine-tune; the same Idempotency-Key with the same body returns the same job."""
     check_spec(spec, settings)
-    _check_rows(spec)
-    job, created = store.create(spec.model_dump(mode="json"), spec.steps * len(spec.arms),
+    # Inline conversations must parse now: a bad one is a 422, not a failed job later.
+    parse_conversations(spec.data.conversations or [])
+    job, created = store.create(spec.model_dump(mode="json"), spec.total_steps,
                                 key=idempotency_key, max_active=settings.max_queued_jobs)
     if created:
         runner.wake.set()

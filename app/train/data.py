@@ -47,14 +47,23 @@ def load_data(data: dict[str, Any], sample_prompts: list[str] | None = None) -> 
         conversations = [parse_row(row) for row in demo["conversations"]]
         prompts = sample_prompts or demo["held_out_prompts"]
         return TrainingData(conversations, prompts, demo["check"], demo["behaviour"])
+    conversations = parse_conversations(data["conversations"])
+    return TrainingData(conversations, sample_prompts or _first_prompts(conversations))
+
+
+def parse_conversations(rows: list[Any]) -> list[list[Message]]:
+    """Inline job conversations (rows, or bare message lists); a bad one names its index.
+
+    Example: [[{"role": "user", "content": "Hi"}, ...]] -> [[Message("user", "Hi"), ...]]
+    """
     conversations = []
-    for index, row in enumerate(data["conversations"]):
+    for index, row in enumerate(rows):
         try:
             conversations.append(parse_row(row if isinstance(row, dict) else {"messages": row}))
         except (InputError, KeyError, TypeError, ValueError) as exc:
             raise InputError(f"data.conversations[{index}] is not a conversation: {exc}",
                              field=f"data.conversations[{index}]") from exc
-    return TrainingData(conversations, sample_prompts or _first_prompts(conversations))
+    return conversations
 
 
 def _first_prompts(conversations: list[list[Message]], limit: int = 3) -> list[str]:

@@ -76,7 +76,7 @@ def _run(spec: JobSpec, job_dir: Path, dist: distributed.Dist, events: Events,
     data = load_data(spec.data.model_dump(exclude_none=True), spec.sample_prompts)
     data.examples = render_examples(data.conversations, spec.dialect, tokenizer, spec.train_on,
                                     spec.max_length, settings)
-    total = spec.steps * len(spec.arms)
+    total = spec.total_steps
     events("progress", step=0, total_steps=total, examples=len(data.examples),
            device=str(dist.device), world_size=dist.world)
     torch.manual_seed(spec.seed)
@@ -117,7 +117,7 @@ def _train_arm(model: Any, spec: JobSpec, data: TrainingData, tokenizer: Any,
         log.info("%s step %d/%d loss %.4f lr %.2e %.0f tokens/s", arm, metric["step"],
                  spec.steps, metric["loss"], metric["lr"], metric["tokens_per_s"])
         events("metric", arm=arm, **metric)
-        events("progress", step=offset + metric["step"], total_steps=spec.steps * len(spec.arms))
+        events("progress", step=offset + metric["step"], total_steps=spec.total_steps)
 
     return train(model, data.examples, config, dist, emit=emit, should_stop=should_stop)
 

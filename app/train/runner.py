@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.settings import Settings
-from app.train.store import JobStore
+from app.train.store import FINISHED, JobStore
 
 log = logging.getLogger(__name__)
 POLL_S = 0.25
@@ -135,7 +135,7 @@ class JobRunner:
         if self.stopping and final.get("status") != "succeeded":
             self.store.finish(job_id, "failed", "interrupted")
             return
-        if final.get("status") in ("succeeded", "cancelled", "failed"):
+        if final.get("status") in FINISHED:
             self.store.finish(job_id, final["status"], final.get("error"))
             return
         log_tail = (job_dir / "log.txt").read_text(encoding="utf-8", errors="replace")[-800:]

@@ -67,6 +67,11 @@ class JobSpec(BaseModel):
         return [main, ("baseline", 0.0)] if self.compare_baseline and self.neftune_alpha > 0 else [
             main]
 
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps over all arms: what progress counts to."""
+        return self.steps * len(self.arms)
+
 
 def check_spec(spec: JobSpec, settings: Settings) -> None:
     """Settings-dependent checks; raise before anything is stored."""
