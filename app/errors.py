@@ -88,14 +88,13 @@ def install_error_handlers(app: Any) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from app.views.errors import error_response, validation_message
+    from app.views.errors import error_response, input_error
 
     async def on_maskscope(request, exc: MaskscopeError):
         return error_response(request, exc)
 
     async def on_validation(request, exc: RequestValidationError):
-        message, field = validation_message(exc.errors())
-        return error_response(request, InputError(message, field=field))
+        return error_response(request, input_error(exc.errors()))
 
     async def on_http(request, exc: StarletteHTTPException):
         err = MaskscopeError(str(exc.detail), headers=dict(exc.headers or {}))

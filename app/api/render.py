@@ -41,16 +41,23 @@ def rendering_json(rendering: Rendering, lints: list[Any]) -> dict[str, Any]:
             "lints": [f.to_json() for f in lints]}
 
 
-def render_request(body: RenderRequest, settings: Any) -> tuple[Rendering, list[Any]]:
-    """Render a request and lint the result (shared by the JSON API and the views)."""
-    from app.lint import lint_rendering
+def render_body(body: RenderRequest, settings: Any) -> tuple[Rendering, Any, Any, RenderOptions]:
+    """Render a request without linting: (rendering, tokenizer, conversation, options).
 
+    The live token view stops here; the JSON API and the lint panel go on to lint."""
     conversation = parse_messages(body.messages)
     tokenizer = load_tokenizer(body.tokenizer, settings)
     options = RenderOptions(train_on=body.train_on, train_on_eot=body.train_on_eot,
                             add_generation_prompt=body.add_generation_prompt,
                             max_length=body.max_length, template=body.template, settings=settings)
-    rendering = render(conversation, body.dialect, tokenizer, options)
+    return render(conversation, body.dialect, tokenizer, options), tokenizer, conversation, options
+
+
+def render_request(body: RenderRequest, settings: Any) -> tuple[Rendering, list[Any]]:
+    """Render a request and lint the result (shared by the JSON API and the views)."""
+    from app.lint import lint_rendering
+
+    rendering, tokenizer, conversation, options = render_body(body, settings)
     lints = lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
                            dialect=body.dialect, options=options)
     return rendering, lints

@@ -27,7 +27,7 @@ from app.errors import InputError
 from app.settings import Settings
 from app.views.chips import ROLE_CLASS, visible
 from app.views.common import page_context, posted_state
-from app.views.errors import validation_message
+from app.views.errors import input_error
 from app.views.forms import EditorState
 from app.views.templating import render_block, templates
 
@@ -142,8 +142,7 @@ def _request(state: EditorState, pack: bool) -> BatchRequest:
             padding_side=state.padding_side, pack=pack,
             max_length=(state.pack_length or DEFAULT_PACK_LENGTH) if pack else state.max_length)
     except ValidationError as exc:
-        message, field_name = validation_message(exc.errors())
-        raise InputError(message, field=field_name) from exc
+        raise input_error(exc.errors()) from exc
 
 
 def views(state: EditorState, settings: Settings) -> dict[str, Any]:

@@ -16,16 +16,14 @@ from fastapi import Request
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from app.api.render import RenderRequest, render_request
-from app.chat.messages import parse_messages
-from app.chat.render import RenderOptions, render
+from app.api.render import RenderRequest, render_body, render_request
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import list_dialects
-from app.errors import InputError, MaskscopeError
+from app.errors import MaskscopeError
 from app.settings import Settings
-from app.tokenizers.registry import list_tokenizers, load_tokenizer
+from app.tokenizers.registry import list_tokenizers
 from app.views.chips import chips_html
-from app.views.errors import validation_message
+from app.views.errors import input_error
 from app.views.examples import EXAMPLES, example_messages
 from app.views.forms import EditorState, Target, parse_state
 from app.views.stats import Summary, markers, summarize
@@ -73,17 +71,13 @@ def request_of(state: EditorState, target: Target | None = None) -> RenderReques
     try:
         return RenderRequest(**state.render_request(target))
     except ValidationError as exc:
-        message, field = validation_message(exc.errors())
-        raise InputError(message, field=field) from exc
+        raise input_error(exc.errors()) from exc
 
 
 def render_tokens(body: RenderRequest, settings: Settings) -> tuple[Rendering, Any]:
     """What POST /api/render renders, without the lints: the live token view's fast path."""
-    tokenizer = load_tokenizer(body.tokenizer, settings)
-    options = RenderOptions(train_on=body.train_on, train_on_eot=body.train_on_eot,
-                            add_generation_prompt=body.add_generation_prompt,
-                            max_length=body.max_length, template=body.template, settings=settings)
-    return render(parse_messages(body.messages), body.dialect, tokenizer, options), tokenizer
+    rendering, tokenizer, _, _ = render_body(body, settings)
+    return rendering, tokenizer
 
 
 def lint_findings(state: EditorState, settings: Settings) -> list[Finding]:

@@ -20,7 +20,7 @@ from app.errors import InputError, MaskscopeError
 from app.settings import Settings
 from app.tokenizers.registry import load_tokenizer
 from app.views.common import page_context, posted_state, token_view
-from app.views.errors import validation_message
+from app.views.errors import input_error
 from app.views.forms import EditorState, Target
 from app.views.templating import render_block, templates
 
@@ -44,8 +44,7 @@ def _request(state: EditorState) -> CompareRequest:
     try:
         return CompareRequest(**state.render_request(), targets=targets)
     except ValidationError as exc:
-        message, field = validation_message(exc.errors())
-        raise InputError(message, field=field) from exc
+        raise input_error(exc.errors()) from exc
 
 
 def columns(state: EditorState, settings: Settings) -> list[dict[str, Any]]:

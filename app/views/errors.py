@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from app.errors import MaskscopeError
+from app.errors import InputError, MaskscopeError
 from app.views.templating import templates
 
 
@@ -17,6 +17,12 @@ def error_response(request: Request, exc: MaskscopeError) -> Response:
             request, "_error.html", {"error": exc.payload()["error"]},
             status_code=exc.status, headers=exc.headers)
     return JSONResponse(exc.payload(), status_code=exc.status, headers=exc.headers)
+
+
+def input_error(errors: list[dict[str, Any]]) -> InputError:
+    """The 422 for a failed pydantic validation, naming the first offending field."""
+    message, field = validation_message(errors)
+    return InputError(message, field=field)
 
 
 def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
