@@ -28,7 +28,8 @@ import jinja2
 from jinja2.runtime import LoopContext
 
 from app.chat.tokens import MessageSpan
-from app.errors import LimitError, MaskscopeError, TemplateError
+from app.errors import MaskscopeError, TemplateError
+from app.templating.limits import generate_limited
 from app.templating.sandbox import GenerationRecorder, compile_template, recording
 
 Region = tuple[int, int, int | None]
@@ -154,14 +155,11 @@ def render_attributed(source: str, messages: list[dict[str, Any]], context: dict
     token = _TRACKER.set(tracker)
     try:
         with recording(recorder):
-            for chunk in template.generate(**context, messages=tracked):
+            for chunk in generate_limited(template, max_chars, {**context, "messages": tracked}):
                 if not chunk:
                     continue
                 start = recorder.produced
                 recorder.produced = start + len(chunk)
-                if recorder.produced > max_chars:
-                    raise LimitError(f"The template produced more than {max_chars:,} characters "
-                                     "(max_render_chars setting).", setting="max_render_chars")
                 chunks.append(chunk)
                 owner = tracker.current
                 # Unowned chunks stay separate: one may turn out to hold a message (see below).
