@@ -35,8 +35,11 @@ def _is_htmx(request: Request) -> bool:
 
 
 def _run_context(run: Run) -> dict[str, Any]:
-    context: dict[str, Any] = {"run": run, "progress": run_summary(run)}
-    if run.status == "done" and run.inspector is not None:
+    # The run finishes on another thread: the page shows this one snapshot of its status, so it
+    # never asks for a summary that was not there when the context was built.
+    status = run.status
+    context: dict[str, Any] = {"run": run, "status": status, "progress": run_summary(run)}
+    if status == "done" and run.inspector is not None:
         result = run.inspector.result()
         most = max((b["rows"] for b in result["summary"]["trained_fraction_histogram"]),
                    default=0)
