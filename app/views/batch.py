@@ -133,22 +133,25 @@ def row_views(batch: Batch) -> list[RowView]:
     return views
 
 
-def _request(state: EditorState, pack: bool) -> BatchRequest:
+def _request(state: EditorState) -> BatchRequest:
     try:
         return BatchRequest(
             conversations=parse_conversations(state.conversations), tokenizer=state.tokenizer,
             dialect=state.dialect, template=state.template if state.dialect == "custom" else None,
             train_on=state.train_on, train_on_eot=state.train_on_eot,
-            padding_side=state.padding_side, pack=pack,
-            max_length=(state.pack_length or DEFAULT_PACK_LENGTH) if pack else state.max_length)
+            padding_side=state.padding_side, pack=False, max_length=state.max_length)
     except ValidationError as exc:
         raise input_error(exc.errors()) from exc
 
 
 def views(state: EditorState, settings: Settings) -> dict[str, Any]:
-    """The padded batch and the packed rows of the same conversations."""
-    padded = build_batch(_request(state, pack=False), settings)
-    packed = build_batch(_request(state, pack=True), settings)
+    """The padded batch and the packed rows of the same conversations (parsed once)."""
+    padded_body = _request(state)
+    # pack_length was checked (>= 1) when the form was parsed, so the copy needs no validation.
+    packed_body = padded_body.model_copy(
+        update={"pack": True, "max_length": state.pack_length or DEFAULT_PACK_LENGTH})
+    padded = build_batch(padded_body, settings)
+    packed = build_batch(packed_body, settings)
     return {"padded": padded, "padded_rows": row_views(padded), "padding_side": state.padding_side,
             "packed": packed, "packed_rows": row_views(packed), "max_cells": MAX_CELLS}
 
