@@ -116,6 +116,21 @@ class JobStore:
         with self._connect() as db:
             return self._job(db, self._row(db, job_id), metrics=metrics)
 
+    def poll(self, job_id: str, after: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Metrics after seq ``after`` and the job row (without metrics), from one snapshot.
+
+        One connection per poll for a live stream; a finished status seen here comes with every
+        metric recorded before it. Example: poll(id, 3) -> ([{"seq": 4, ...}], {"status": ...})
+        """
+        with self._connect() as db:
+            job = self._job(db, self._row(db, job_id), metrics=False)
+            return self._metrics(db, job_id, after), job
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether a cancel was asked for: one primary-key read, cheap enough to poll."""
+        with self._connect() as db:
+            return bool(self._row(db, job_id, "cancel_requested")["cancel_requested"])
+
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         with self._connect() as db:
             rows = db.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
@@ -193,8 +208,8 @@ class JobStore:
                 for r in rows]
 
     @staticmethod
-    def _row(db: sqlite3.Connection, job_id: str) -> sqlite3.Row:
-        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    def _row(db: sqlite3.Connection, job_id: str, columns: str = "*") -> sqlite3.Row:
+        row = db.execute(f"SELECT {columns} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"No job with id {job_id!r}.", field="id")
         return row

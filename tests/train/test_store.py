@@ -1,0 +1,77 @@
+"""The job store's polling reads against a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from app.errors import NotFoundError
+from app.train.store import JobStore
+
+
+@pytest.fixture
+def store(tmp_path) -> JobStore:
+    return JobStore(tmp_path / "jobs.sqlite")
+
+
+def new_job(store: JobStore) -> str:
+    job, _ = store.create({"steps": 3}, 3, key=None, max_active=8)
+    return job["id"]
+
+
+def add_metrics(store: JobStore, job_id: str, steps: int) -> None:
+    for step in range(1, steps + 1):
+        store.add_metric(job_id, {"type": "metric", "arm": "neftune", "step": step,
+                                  "loss": 3.0 - step, "lr": 1e-3, "tokens_per_s": 100.0 * step})
+
+
+def test_poll_returns_only_later_metrics_and_the_job_row(store):
+    job_id = new_job(store)
+    other = new_job(store)
+    add_metrics(store, job_id, 3)
+    add_metrics(store, other, 2)
+    first = store.metrics(job_id)[0]["seq"]
+    metrics, job = store.poll(job_id, first)
+    assert [m["step"] for m in metrics] == [2, 3]
+    assert all(m["seq"] > first for m in metrics)
+    assert metrics == store.metrics(job_id, first)
+    assert job == store.get(job_id, metrics=False)
+    assert "metrics" not in job
+    store.update(job_id, step=3)
+    metrics, job = store.poll(job_id, metrics[-1]["seq"])
+    assert metrics == []
+    assert job["progress"] == {"step": 3, "total_steps": 3}
+
+
+def test_poll_opens_one_connection(store, monkeypatch):
+    job_id = new_job(store)
+    add_metrics(store, job_id, 2)
+    opened = []
+    connect = sqlite3.connect
+
+    def counting(*args, **kwargs):
+        opened.append(args)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counting)
+    metrics, job = store.poll(job_id, 0)
+    assert len(metrics) == 2 and job["status"] == "queued"
+    assert len(opened) == 1
+
+
+def test_cancel_requested_follows_the_cancel_flag(store):
+    job_id = new_job(store)
+    assert store.cancel_requested(job_id) is False
+    assert store.claim_next()["id"] == job_id
+    assert store.cancel_requested(job_id) is False
+    store.cancel(job_id)
+    assert store.cancel_requested(job_id) is True
+    assert store.get(job_id)["cancel_requested"] is True
+
+
+@pytest.mark.parametrize("read", [lambda s: s.poll("nope", 0),
+                                  lambda s: s.cancel_requested("nope")])
+def test_unknown_job_is_not_found(store, read):
+    with pytest.raises(NotFoundError, match="nope"):
+        read(store)
