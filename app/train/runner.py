@@ -128,7 +128,7 @@ class JobRunner:
         return final
 
     def _forward_cancel(self, job_id: str, job_dir: Path) -> None:
-        if self.store.get(job_id, metrics=False)["cancel_requested"]:
+        if self.store.cancel_requested(job_id):
             (job_dir / "CANCEL").touch()
 
     def _record_end(self, job_id: str, job_dir: Path, final: dict[str, Any], code: int) -> None:
