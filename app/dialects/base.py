@@ -50,10 +50,17 @@ class Dialect:
     title: str
     description: str
     markers: tuple[str, ...]
-    build: Builder
+    builder: Builder
     split_text: bool = False
     default_eos: str | None = None
     roles: tuple[str, ...] = field(default=("system", "user", "assistant", "tool"))
+
+    def build(self, messages: Sequence[Message], specials: Specials,
+              gen: bool) -> list[Segment]:
+        """The labelled segments of `messages`; a role outside `roles` is refused here, once,
+        so builders only check the order their format needs."""
+        check_roles(messages, self.name, self.roles)
+        return self.builder(messages, specials, gen)
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "title": self.title, "description": self.description,
@@ -61,6 +68,7 @@ class Dialect:
 
 
 def check_roles(messages: Sequence[Message], dialect: str, allowed: Sequence[str]) -> None:
+    """Every message's role is one of `allowed`, else InputError naming messages[i].role."""
     for i, m in enumerate(messages):
         if m.role not in allowed:
             raise InputError(f"messages[{i}].role is {m.role!r}, which the {dialect} format does "

@@ -47,7 +47,6 @@ def _eos(specials: Specials, message: int | None, part: str = "eot") -> list[Seg
 def _alternating(messages: Sequence[Message], dialect: str) -> int:
     """Check an optional first system message then user/assistant turns; return where turns
     start (1 after a system message, else 0)."""
-    check_roles(messages, dialect, ("system", "user", "assistant"))
     start = 1 if messages and messages[0].role == "system" else 0
     check_alternation(messages, dialect, start)
     return start
@@ -155,7 +154,6 @@ def build_zephyr(messages: Sequence[Message], specials: Specials, gen: bool) -> 
 
 def build_alpaca(messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
     """Alpaca: preamble, then "### Instruction:\\n..." / "### Response:\\n...</s>" turns."""
-    check_roles(messages, "alpaca", ("system", "user", "assistant"))
     out = _bos(specials)
     start = 0
     if messages and messages[0].role == "system":

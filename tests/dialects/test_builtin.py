@@ -12,6 +12,10 @@ import pytest
 
 from app.chat.messages import Message
 from app.chat.render import RenderOptions, render
+from app.dialects.base import Dialect, Specials
+from app.dialects.builtin import build_chatml
+from app.dialects.registry import DIALECTS
+from app.errors import InputError
 
 SYSTEMS = ["You are a helpful assistant.", "  Answer briefly.\n", "你是一个乐于助人的助手。"]
 PAIRS = [
@@ -189,12 +193,31 @@ def test_alpaca_and_phi3_follow_their_formulas(tokenizers):
 
 @pytest.mark.parametrize("dialect", ["llama2", "gemma", "mistral"])
 def test_alternation_is_enforced_with_the_field_named(tokenizers, dialect):
-    from app.errors import InputError
-
     conv = _messages([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
     with pytest.raises(InputError) as err:
         render(conv, dialect, tokenizers("llama2"), RenderOptions())
     assert err.value.field == "messages[1].role"
+
+
+@pytest.mark.parametrize("dialect", [d for d in DIALECTS.values() if "tool" not in d.roles],
+                         ids=lambda d: d.name)
+def test_roles_outside_the_dialect_are_refused_with_the_field_named(tokenizers, dialect):
+    conv = _messages([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                      {"role": "tool", "content": "c"}])
+    with pytest.raises(InputError) as err:
+        render(conv, dialect.name, tokenizers("llama2"), RenderOptions())
+    assert err.value.field == "messages[2].role"
+    assert f"it knows {', '.join(dialect.roles)}" in err.value.message
+
+
+def test_declared_roles_are_checked_before_any_builder_runs():
+    # ChatML's builder accepts every role: only the declared roles can refuse this system message.
+    narrow = Dialect("narrow", "Narrow", "", (), build_chatml, roles=("user", "assistant"))
+    conv = _messages([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}])
+    with pytest.raises(InputError) as err:
+        narrow.build(conv, Specials(bos=None, eos=None), False)
+    assert err.value.field == "messages[1].role"
+    assert "the narrow format does not support (it knows user, assistant)" in err.value.message
 
 
 def test_boundary_merge_is_reported_not_hidden(tokenizers):
@@ -215,3 +238,4 @@ def test_boundary_merge_is_reported_not_hidden(tokenizers):
 def test_no_boundary_merge_finding_when_encodings_agree(tokenizers):
     r = render(_messages(CONVERSATIONS[1]), "llama3", tokenizers("llama3"), RenderOptions())
     assert "boundary-merge" not in [f.code for f in r.findings]
+
