@@ -84,9 +84,14 @@ def check_alternation(messages: Sequence[Message], dialect: str, start: int) -> 
             raise InputError(f"messages[{i}].role is {messages[i].role!r} but the {dialect} format "
                              f"needs {want} there: after an optional first system message, roles "
                              "must alternate user/assistant.", field=f"messages[{i}].role")
-    if any(m.role == "system" for m in messages[start:]):
-        raise InputError(f"The {dialect} format allows a system message only first.",
-                         field="messages")
+
+
+def check_system_first(messages: Sequence[Message], dialect: str) -> None:
+    """A system message may only open the conversation (Alpaca)."""
+    for i in range(1, len(messages)):
+        if messages[i].role == "system":
+            raise InputError(f"messages[{i}].role is 'system' but the {dialect} format allows a "
+                             "system message only first.", field=f"messages[{i}].role")
 
 
 def strip_segments(segments: list[Segment], *, left: bool = True,

@@ -26,7 +26,7 @@ from app.dialects.base import (
     Segment,
     Specials,
     check_alternation,
-    check_roles,
+    check_system_first,
     strip_segments,
 )
 
@@ -154,6 +154,7 @@ def build_zephyr(messages: Sequence[Message], specials: Specials, gen: bool) -> 
 
 def build_alpaca(messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
     """Alpaca: preamble, then "### Instruction:\\n..." / "### Response:\\n...</s>" turns."""
+    check_system_first(messages, "alpaca")
     out = _bos(specials)
     start = 0
     if messages and messages[0].role == "system":
@@ -166,13 +167,11 @@ def build_alpaca(messages: Sequence[Message], specials: Specials, gen: bool) -> 
         if m.role == "user":
             out += [Segment("### Instruction:\n", k, "header"), Segment(m.content, k, "content"),
                     Segment("\n\n", k, "glue")]
-        elif m.role == "assistant":
+        else:  # assistant: the declared roles and check_system_first leave nothing else
             out += [Segment("### Response:\n", k, "header"), Segment(m.content, k, "content"),
                     *_eos(specials, k)]
             if k + 1 < len(messages):
                 out.append(Segment("\n\n", k, "glue"))
-        else:
-            check_roles([m], "alpaca", ("user", "assistant"))
     if gen:
         out.append(Segment("### Response:\n", None, "prompt"))
     return out

@@ -239,3 +239,11 @@ def test_no_boundary_merge_finding_when_encodings_agree(tokenizers):
     r = render(_messages(CONVERSATIONS[1]), "llama3", tokenizers("llama3"), RenderOptions())
     assert "boundary-merge" not in [f.code for f in r.findings]
 
+
+def test_alpaca_late_system_message_is_named_by_its_index(tokenizers):
+    conv = _messages([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                      {"role": "system", "content": "late"}])
+    with pytest.raises(InputError) as err:
+        render(conv, "alpaca", tokenizers("llama2"), RenderOptions())
+    assert err.value.field == "messages[2].role"
+    assert err.value.message.startswith("messages[2].role is 'system'")
