@@ -30,11 +30,19 @@ def bundled_names() -> list[str]:
     return list(TOKENIZER_NAMES)
 
 
-def _cached(key: tuple[str, ...], folder: Path, size: int) -> PreTrainedTokenizerBase:
+def _recall(key: tuple[str, ...]) -> PreTrainedTokenizerBase | None:
+    """The cached tokenizer for `key`, marked most recently used so eviction spares it."""
     with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
+        if key not in _cache:
+            return None
+        _cache.move_to_end(key)
+        return _cache[key]
+
+
+def _cached(key: tuple[str, ...], folder: Path, size: int) -> PreTrainedTokenizerBase:
+    tokenizer = _recall(key)
+    if tokenizer is not None:
+        return tokenizer
     tokenizer = load_from_folder(folder)
     with _cache_lock:
         _cache[key] = tokenizer
@@ -92,8 +100,7 @@ def _load_hub(ref: str, settings: Settings) -> PreTrainedTokenizerBase:
         raise UnavailableError(f"Hub ids are disabled by the allow_hub setting; bundled "
                                f"tokenizers: {', '.join(TOKENIZER_NAMES)}", field="tokenizer",
                                setting="allow_hub")
-    with _cache_lock:
-        cached = _cache.get(("hub", ref))
+    cached = _recall(("hub", ref))
     if cached is not None:
         return cached
     folder = hub.download_tokenizer_files(ref, bundled_names())

@@ -10,6 +10,7 @@ from tokenizers import Tokenizer
 
 from app.errors import InputError, UnavailableError
 from app.settings import Settings
+from app.tokenizers import registry
 from app.tokenizers.registry import bundled_names, clear_cache, list_tokenizers, load_tokenizer
 
 BUNDLED = ["smollm2", "qwen3", "llama3", "llama2", "mistral", "gemma3"]
@@ -224,6 +225,22 @@ def test_hub_id_from_a_warm_hf_cache_works_offline(tmp_path, settings, monkeypat
     tok = load_tokenizer("maskscope-test/cached-qwen", settings)
     assert tok("Hello world")["input_ids"] == [9707, 1879]
     assert load_tokenizer("maskscope-test/cached-qwen", settings) is tok
+
+
+def test_hub_lookups_keep_a_used_tokenizer_from_eviction(tmp_path, isolated_home, monkeypatch):
+    home = isolated_home("llama2", "mistral")
+    files = {name: (home.assets_dir / "llama2" / name).read_bytes()
+             for name in ("tokenizer.json", "tokenizer_config.json")}
+    _warm_hf_cache(tmp_path, monkeypatch, "maskscope-test/cached-llama2", files)
+    small = Settings(home=home.home, tokenizer_cache_size=2)
+    clear_cache()
+    hub_tok = load_tokenizer("maskscope-test/cached-llama2", small)
+    bundled = load_tokenizer("llama2", small)
+    assert load_tokenizer("maskscope-test/cached-llama2", small) is hub_tok  # now the newest
+    load_tokenizer("mistral", small)  # evicts the least recently used: the bundled llama2
+    assert ("hub", "maskscope-test/cached-llama2") in registry._cache
+    assert load_tokenizer("maskscope-test/cached-llama2", small) is hub_tok
+    assert load_tokenizer("llama2", small) is not bundled
 
 
 def test_hub_repo_without_tokenizer_json_is_refused_by_its_id(tmp_path, settings, monkeypatch):
