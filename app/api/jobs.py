@@ -99,8 +99,8 @@ async def _stream(job_id: str, request: Request, store: JobStore,
                   after: int) -> AsyncIterator[str]:
     last_progress, last_status, quiet = None, None, 0.0
     while True:
-        job = store.get(job_id, metrics=False)
-        for metric in store.metrics(job_id, after):
+        metrics, job = store.poll(job_id, after)
+        for metric in metrics:
             after = metric["seq"]
             yield _sse("metric", metric, after)
             quiet = 0.0
