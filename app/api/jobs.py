@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from app.api.deps import SettingsDep
@@ -81,10 +81,17 @@ def download_artifact(job_id: str, name: str, store: StoreDep,
 
 @router.get("/{job_id}/events")
 async def job_events(job_id: str, request: Request, store: StoreDep,
+                     after: Annotated[int, Query(ge=0)] = 0,
                      last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
-    """Server-Sent Events: every metric as it happens, progress, then the final status."""
+    """Server-Sent Events: every metric as it happens, progress, then the final status.
+
+    ``after``: send only metrics with a larger seq (a page that already drew seqs up to N asks
+    for ``?after=N``). The ``Last-Event-ID`` header a browser sends on reconnect wins when larger.
+    Example: GET /api/jobs/ab12/events?after=40 -> metric events with id 41, 42, ...
+    """
     store.get(job_id, metrics=False)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    if last_event_id and last_event_id.isdecimal():
+        after = max(after, int(last_event_id))
     return StreamingResponse(_stream(job_id, request, store, after),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -12,8 +14,13 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from app.train.runner import settings_env
 from app.train.store import JobStore
 from tests.conftest import assert_error
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from serve import uvicorn_server  # noqa: E402
 
 
 @pytest.fixture
@@ -152,3 +159,82 @@ def test_restart_marks_running_job_interrupted_and_keeps_the_rest(settings_for, 
         assert job["status"] == "failed" and job["error"] == "interrupted"
         assert job["metrics"][0]["loss"] == 2.5
         assert client.get(f"/api/jobs/{finished['id']}").json()["status"] == "succeeded"
+
+
+def read_events(client, url: str,
+                headers: dict | None = None) -> list[tuple[str | None, str, dict]]:
+    """(id, event, data) of every event on a stream that ends (a finished job's)."""
+    events, event_id = [], None
+    with client.stream("GET", url, headers=headers or {}) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((event_id, name, json.loads(line[6:])))
+                event_id = None
+    return events
+
+
+@pytest.fixture
+def finished_job(settings_for, model_dir) -> tuple[Settings, str, list[int]]:
+    """A succeeded job with three stored metrics, written before the app starts."""
+    settings = settings_for()
+    store = JobStore(settings.db_path)
+    job, _ = store.create(spec(model_dir, steps=3), 3, key=None, max_active=8)
+    for step in (1, 2, 3):
+        store.add_metric(job["id"], {"arm": "neftune", "step": step, "loss": 3.0 - step,
+                                     "lr": 1e-3, "tokens_per_s": 10.0})
+    with sqlite3.connect(settings.db_path) as db:
+        db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", (job["id"],))
+    return settings, job["id"], [m["seq"] for m in store.metrics(job["id"])]
+
+
+@pytest.mark.parametrize(("query", "last_event_id", "sent"), [
+    ("", None, [0, 1, 2]),
+    ("?after=0", None, [0, 1, 2]),
+    ("?after={0}", None, [1, 2]),
+    ("?after={2}", None, []),
+    ("?after={0}", "{1}", [2]),  # the reconnect header is further on: it wins
+    ("?after={1}", "{0}", [2]),  # the page already holds more than the header says
+    ("?after={0}", "garbage", [1, 2]),
+])
+def test_events_after_send_only_later_metrics(finished_job, query, last_event_id, sent):
+    settings, job_id, seqs = finished_job
+    headers = {"Last-Event-ID": last_event_id.format(*seqs)} if last_event_id else {}
+    with TestClient(create_app(settings)) as client:
+        events = read_events(client, f"/api/jobs/{job_id}/events{query.format(*seqs)}", headers)
+    metrics = [(event_id, data) for event_id, name, data in events if name == "metric"]
+    assert [int(event_id) for event_id, _ in metrics] == [seqs[i] for i in sent]
+    assert [data["step"] for _, data in metrics] == [i + 1 for i in sent]
+    name, final = events[-1][1:]
+    assert name == "status" and final["status"] == "succeeded"
+    assert [m["seq"] for m in final["metrics"]] == seqs
+
+
+@pytest.mark.parametrize("after", ["-1", "x", "1.5"])
+def test_events_bad_after_is_refused(finished_job, after):
+    settings, job_id, _ = finished_job
+    with TestClient(create_app(settings)) as client:
+        err = assert_error(client.get(f"/api/jobs/{job_id}/events?after={after}"), 422, "after")
+    assert err["field"] == "after"
+
+
+def test_non_ascii_digit_event_id_is_ignored_on_a_real_server(finished_job):
+    # Only a real socket delivers the raw byte: Starlette decodes it as latin-1 "²", which
+    # str.isdigit accepts and int() refuses.
+    settings, job_id, seqs = finished_job
+    with uvicorn_server(settings_env(settings)) as (base, _):
+        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        try:
+            conn.putrequest("GET", f"/api/jobs/{job_id}/events?after={seqs[1]}")
+            conn.putheader("Last-Event-ID", b"\xb2")
+            conn.endheaders()
+            response = conn.getresponse()
+            body = response.read().decode()
+        finally:
+            conn.close()
+    assert response.status == 200, body
+    assert f"id: {seqs[2]}\nevent: metric" in body
+    assert f"id: {seqs[1]}\n" not in body
