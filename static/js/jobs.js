@@ -201,9 +201,11 @@
     });
     if (FINISHED.includes(job.status)) return;
 
-    // The stream replays every metric from the start; the ones already drawn are skipped by seq.
-    const source = new EventSource(`/api/jobs/${job.id}/events`);
+    // The stream starts after the last metric the page was rendered with; a reconnect resumes
+    // from Last-Event-ID. Seqs still de-duplicate, so no point is ever drawn twice.
     const seen = new Set(metrics.map((m) => m.seq));
+    const after = Math.max(0, ...seen);
+    const source = new EventSource(`/api/jobs/${job.id}/events?after=${after}`);
     source.addEventListener("metric", (event) => {
       const m = JSON.parse(event.data);
       if (seen.has(m.seq)) return;
