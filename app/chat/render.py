@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -296,11 +296,10 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
     roles = {s.message: s.role for s in layout.spans}
     table = token_columns(text, enc, layout.pieces, ranges, roles, info.special_ids, keep)
     tokens: Sequence[Token] = table if columns else list(table)
-    labels = [i if t else IGNORE_INDEX for i, t in zip(table.ids, table.trained, strict=True)]
     cut = table.ends[-1] if table.ends else 0
     truncated = len(enc.ids) - keep
     return Rendering(
-        text=text[:cut] if truncated else text, input_ids=enc.ids[:keep], labels=labels,
+        text=text[:cut] if truncated else text, input_ids=table.ids, labels=table.labels,
         attention_mask=[1] * keep, tokens=tokens,  # type: ignore[arg-type]
         spans=_clip_spans(layout.spans, cut) if truncated else layout.spans,
         dialect=dialect, findings=[f for f in layout.findings if _in_range(f, keep)],
@@ -335,16 +334,34 @@ def token_columns(text: str, enc: Encoded, pieces: list[Piece],
     for i, j in crossing:  # a token spanning several pieces goes to a content piece among them
         owners[i] = _content_owner(pieces, j, starts[i], ends[i], owners[i])
     trained = [False] * n
+    labels = [IGNORE_INDEX] * n
     if ranges:
-        reach = list(map(max, raw_ends, map((1).__add__, raw_starts)))
+        first_reaching = _first_reaching(raw_starts, raw_ends, enc.ordered)
         for r0, r1, owner in ranges:
-            i0, i1 = bisect_right(reach, r0), bisect_left(raw_starts, r1)
+            i0, i1 = first_reaching(r0), bisect_left(raw_starts, r1)
             if i1 > i0:
                 trained[i0:i1] = [True] * (i1 - i0)
+                labels[i0:i1] = ids[i0:i1]
                 if owner is not None:
                     owners[i0:i1] = [owner] * (i1 - i0)
     return TokenColumns(text, ids, list(map(roles.get, owners)), owners, special, trained,
-                        starts, ends)
+                        starts, ends, labels)
+
+
+def _first_reaching(raw_starts: list[int], raw_ends: list[int],
+                    ordered: bool) -> Callable[[int], int]:
+    """`pos -> the first token whose raw offsets reach past pos`, where a zero-width token
+    reaches one character past its start (so it is trained where it points).
+
+    Ordered offsets (derived from token bytes) have non-decreasing starts and ends, so that token
+    is the first whose end passes pos or whose start is at or past it: two bisections, nothing
+    made per token. Other offsets get the per-token reach list.
+    Example: starts [0, 0, 1], ends [1, 1, 3]: pos 0 -> 0, pos 1 -> 2
+    """
+    if ordered:
+        return lambda pos: min(bisect_right(raw_ends, pos), bisect_left(raw_starts, pos))
+    reach = list(map(max, raw_ends, map((1).__add__, raw_starts)))
+    return lambda pos: bisect_right(reach, pos)
 
 
 class TokenColumns(Sequence[Token]):
@@ -355,15 +372,16 @@ class TokenColumns(Sequence[Token]):
     a plain list of Token records, which the views and the JSON answer expect.
     """
 
-    __slots__ = ("_special", "_text", "ends", "ids", "messages", "roles", "starts", "trained")
+    __slots__ = ("_special", "_text", "ends", "ids", "labels", "messages", "roles", "starts",
+                 "trained")
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, text: str, ids: list[int], roles: list[str | None],
                  messages: list[int | None], special: frozenset[int], trained: list[bool],
-                 starts: list[int], ends: list[int]) -> None:
+                 starts: list[int], ends: list[int], labels: list[int]) -> None:
         self._text, self._special = text, special
         self.ids, self.roles, self.messages, self.trained = ids, roles, messages, trained
-        self.starts, self.ends = starts, ends
+        self.starts, self.ends, self.labels = starts, ends, labels
 
     @property
     def texts(self) -> TokenTexts:
