@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 IGNORE_INDEX = -100
 Severity = Literal["error", "warning", "info"]
+SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}  # most severe first
 
 
 @dataclass(slots=True)

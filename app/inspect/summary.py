@@ -10,10 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.chat.tokens import Finding
+from app.chat.tokens import SEVERITY_RANK, Finding
 
 BINS = 10
-RANK = {"error": 0, "warning": 1, "info": 2}
 
 
 @dataclass
@@ -66,7 +65,7 @@ class Summary:
         for finding in findings:
             self.severities[finding.severity] += 1
             known = self.worst.get(finding.code)
-            if known is None or RANK[finding.severity] < RANK[known]:
+            if known is None or SEVERITY_RANK[finding.severity] < SEVERITY_RANK[known]:
                 self.worst[finding.code] = finding.severity
 
     def add_error(self, line: int, message: str) -> None:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.chat.tokens import Finding, Rendering
+from app.chat.tokens import SEVERITY_RANK, Finding, Rendering
 
 # Importing the check modules registers their checks, in this order.
 from app.lint import (  # noqa: F401
@@ -29,7 +29,6 @@ __all__ = ["CHECKS", "Check", "LintContext", "TokenView", "codes", "context_for_
            "lint_tokens", "run_checks"]
 
 log = logging.getLogger(__name__)
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 def run_checks(ctx: LintContext, scopes: Sequence[Scope],
@@ -45,9 +44,11 @@ def run_checks(ctx: LintContext, scopes: Sequence[Scope],
                 found.setdefault((finding.code, tuple(finding.tokens)), finding)
         except Exception:  # a broken check must not break rendering
             log.exception("lint check %s failed", item.code)
-    order = list(CHECKS)
-    return sorted(found.values(), key=lambda f: (_SEVERITY_ORDER[f.severity],
-                                                 order.index(f.code) if f.code in order else 99))
+    if len(found) < 2:
+        return list(found.values())
+    order = {code: k for k, code in enumerate(CHECKS)}
+    return sorted(found.values(), key=lambda f: (SEVERITY_RANK[f.severity],
+                                                 order.get(f.code, len(order))))
 
 
 def lint_rendering(rendering: Rendering, *, conversation: list[Any], tokenizer: Any, dialect: str,

@@ -98,6 +98,12 @@ class LintContext:
 
         return self.cached("index", lambda: TokenIndex(self.rendering))
 
+    def search(self) -> Any:
+        """The row's ids prepared for finding id sequences (markers, response templates)."""
+        from app.lint.markers import IdSearch
+
+        return self.cached("search", lambda: IdSearch(self.view.ids))
+
     def markers(self) -> Any:
         """The rendering's role markers and end-of-turn marker, computed once per rendering."""
         from app.lint.markers import markers_from_rendering

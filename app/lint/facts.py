@@ -30,6 +30,7 @@ class TokenizerFacts:
     special_pattern: re.Pattern[str] | None
     special_by_text: dict[str, int]
     _encode_cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    _names: dict[int, str] = field(default_factory=dict)
 
     def encode(self, tokenizer: Any, text: str) -> tuple[int, ...]:
         """Tokenize `text` alone without BOS/EOS (cached: marker strings repeat)."""
@@ -41,9 +42,13 @@ class TokenizerFacts:
         return ids
 
     def token_text(self, tokenizer: Any, token_id: int | None) -> str:
+        """The token's vocabulary entry, quoted (cached: the same few ids are named per row)."""
         if token_id is None:
             return "none"
-        return repr(tokenizer.convert_ids_to_tokens(token_id))
+        name = self._names.get(token_id)
+        if name is None:
+            name = self._names[token_id] = repr(tokenizer.convert_ids_to_tokens(token_id))
+        return name
 
 
 def facts_for(tokenizer: Any) -> TokenizerFacts:

@@ -138,25 +138,72 @@ def probe_markers(tokenizer: Any, dialect: str, options: Any,
     return found
 
 
+class IdSearch:
+    """Finds runs of token ids in one row with `str.find`: the ids become the code points of a
+    string once, so each search is one C call rather than a scan id by id in Python.
+
+    Example: IdSearch([5, 1, 2, 5, 1]).find_all([5, 1]) -> [0, 3]
+    """
+
+    __slots__ = ("_ids", "_text")
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self._ids = ids if isinstance(ids, list) else list(ids)
+        self._text = _as_text(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def find(self, needle: Sequence[int], start: int = 0, stop: int | None = None) -> int:
+        """Where `needle` first lies entirely inside ids[start:stop], or -1."""
+        stop = len(self._ids) if stop is None else stop
+        key = _as_text(needle) if self._text is not None else None
+        if not needle or (self._text is not None and key is None):
+            return -1
+        if self._text is not None and key is not None:
+            return self._text.find(key, start, stop)
+        n, first, needle = len(needle), needle[0], list(needle)
+        at = start - 1
+        while True:
+            try:
+                at = self._ids.index(first, at + 1, stop)
+            except ValueError:
+                return -1
+            if at + n <= stop and self._ids[at:at + n] == needle:
+                return at
+
+    def find_all(self, needle: Sequence[int]) -> list[int]:
+        """Start indices of every (possibly overlapping) occurrence of `needle`."""
+        out: list[int] = []
+        text, key = self._text, _as_text(needle) if self._text is not None else None
+        find = (lambda at: text.find(key, at)) if text is not None and key else (
+            lambda at: self.find(needle, at))
+        at = find(0)
+        while at != -1:
+            out.append(at)
+            at = find(at + 1)
+        return out
+
+    def first_of(self, values: frozenset[int], start: int, stop: int) -> int:
+        """The first position in [start, stop) holding any of `values`, or -1."""
+        found = [at for value in values if (at := self.find((value,), start, stop)) != -1]
+        return min(found, default=-1)
+
+
+def _as_text(ids: Sequence[int]) -> str | None:
+    """The ids as code points, or None when one is no code point (past U+10FFFF, negative)."""
+    try:
+        return "".join(map(chr, ids))
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
 def find_all(ids: Sequence[int], needle: Sequence[int]) -> list[int]:
     """Start indices of every occurrence of `needle` in `ids`.
 
     Example: find_all([5, 1, 2, 5, 1], [5, 1]) -> [0, 3]
     """
-    n = len(needle)
-    if not n:
-        return []
-    if not isinstance(ids, list):  # lists are searched in place: this runs per row and marker
-        ids = list(ids)
-    needle = list(needle)
-    out, first, at = [], needle[0], -1
-    while True:
-        try:
-            at = ids.index(first, at + 1)
-        except ValueError:
-            return out
-        if ids[at:at + n] == needle:
-            out.append(at)
+    return IdSearch(ids).find_all(needle)
 
 
 def roles_by_markers(ids: Sequence[int], headers: dict[str, Sequence[int]]) -> list[str | None]:
@@ -165,7 +212,8 @@ def roles_by_markers(ids: Sequence[int], headers: dict[str, Sequence[int]]) -> l
     Example: headers {"user": [9, 1], "assistant": [9, 2]}, ids [9, 1, 7, 9, 2, 8]
              -> ["user", "user", "user", "assistant", "assistant", "assistant"]
     """
-    starts = sorted((i, role) for role, needle in headers.items() for i in find_all(ids, needle))
+    search = IdSearch(ids)
+    starts = sorted((i, role) for role, needle in headers.items() for i in search.find_all(needle))
     roles: list[str | None] = [None] * len(ids)
     for k, (start, role) in enumerate(starts):
         stop = starts[k + 1][0] if k + 1 < len(starts) else len(ids)
@@ -173,32 +221,23 @@ def roles_by_markers(ids: Sequence[int], headers: dict[str, Sequence[int]]) -> l
     return roles
 
 
-def mask_by_markers(ids: Sequence[int], response: Sequence[int], eot_ids: frozenset[int],
-                    stops: Sequence[Sequence[int]] = ()) -> list[bool]:
+def mask_by_markers(ids: Sequence[int] | IdSearch, response: Sequence[int],
+                    eot_ids: frozenset[int], stops: Sequence[Sequence[int]] = ()) -> list[bool]:
     """Completion-only masking: train from after each response marker through the next
     end-of-turn id (inclusive), or up to the next other header when no end-of-turn comes first.
 
     Example: response [9, 2], eot {3}, ids [9, 1, 7, 3, 9, 2, 8, 3, 0]
              -> [F, F, F, F, F, F, T, T, F]
     """
-    mask = [False] * len(ids)
-    ids = ids if isinstance(ids, list) else list(ids)
-    stop_starts = sorted(i for needle in stops for i in find_all(ids, needle))
-    for start in find_all(ids, response):
+    search = ids if isinstance(ids, IdSearch) else IdSearch(ids)
+    size = len(search)
+    mask = [False] * size
+    stop_starts = sorted(i for needle in stops for i in search.find_all(needle))
+    for start in search.find_all(response):
         i = start + len(response)
-        limit = next((s for s in stop_starts if s >= i), len(ids))
-        # The first end-of-turn id in [i, limit) closes the turn (searched in C, not per token).
-        stop = min((_index(ids, eot, i, limit) for eot in eot_ids), default=limit)
-        if stop < limit:
-            stop += 1  # the end-of-turn token itself is trained
+        limit = next((s for s in stop_starts if s >= i), size)
+        eot = search.first_of(eot_ids, i, limit)  # the first end-of-turn id closes the turn
+        stop = eot + 1 if eot != -1 else limit  # and is itself trained
         if stop > i:
             mask[i:stop] = [True] * (stop - i)
     return mask
-
-
-def _index(ids: list[int], value: int, start: int, stop: int) -> int:
-    """Position of `value` in ids[start:stop], or `stop` when it is not there."""
-    try:
-        return ids.index(value, start, stop)
-    except ValueError:
-        return stop

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import find_all, mask_by_markers
+from app.lint.markers import mask_by_markers
 from app.lint.registry import check
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -43,14 +43,14 @@ def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
     if not leads:
         return None
     lead = min(leads, key=lambda item: (item.message == 0, len(item.text)))
-    ids = ctx.rendering.input_ids
+    search = ctx.search()
     response = ctx.facts.encode(ctx.tokenizer, lead.text)
-    if not find_all(ids, response):
+    if search.find(response) == -1:
         response = ctx.facts.encode(ctx.tokenizer, lead.marker)
     stops = [ctx.facts.encode(ctx.tokenizer, text)
              for role, text in markers.header_texts.items() if role != "assistant"]
     eots = set(markers.eot_ids) | ({ctx.facts.eos_id} if ctx.facts.eos_id is not None else set())
-    return mask_by_markers(ids, response, frozenset(eots), stops)
+    return mask_by_markers(search, response, frozenset(eots), stops)
 
 
 def mask_by_generation_tags(ctx: LintContext) -> list[bool] | None:

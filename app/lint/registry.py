@@ -54,9 +54,15 @@ def check(code: str, severity: Severity, summary: str, *,
     return register
 
 
-def checks_for(*scopes: Scope) -> list[Check]:
+def checks_for(*scopes: Scope) -> tuple[Check, ...]:
     """The registered checks of the given scopes, in registration order."""
-    return [c for c in CHECKS.values() if c.scope in scopes]
+    key = (len(CHECKS), scopes)
+    if key not in _BY_SCOPES:  # asked once per dataset row: worth remembering
+        _BY_SCOPES[key] = tuple(c for c in CHECKS.values() if c.scope in scopes)
+    return _BY_SCOPES[key]
+
+
+_BY_SCOPES: dict[tuple[int, tuple[Scope, ...]], tuple[Check, ...]] = {}
 
 
 def codes() -> list[str]:

@@ -8,11 +8,11 @@ for any Jinja template without knowing its source.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import find_all
 from app.lint.registry import check
 
 ROLE_WORDS = re.compile(r"\b(system|user|assistant|model|tool|human|gpt)\b", re.IGNORECASE)
@@ -27,11 +27,11 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None or any(f.code == "boundary-merge" for f in rendering.findings):
         return  # the engine already said so, with its own detail
-    bounds = sorted({b for s in rendering.spans for b in (s.start, s.end)})
     index = ctx.index()
     starts, ends = index.starts, index.ends
-    crossing = sorted({i for b in bounds for i in index.overlapping(b, b + 1)
-                       if starts[i] < b < ends[i]})
+    # Token texts partition the text: only the last token starting before a bound can cross it.
+    crossing = sorted({i for s in rendering.spans for b in (s.start, s.end)
+                       if (i := bisect_left(starts, b) - 1) >= 0 and ends[i] > b})
     if crossing:
         yield ctx.finding(
             "boundary-merge",
@@ -228,7 +228,7 @@ def response_template_context(ctx: LintContext) -> Iterator[Finding]:
         region = ctx.tokens_in(lead.start, lead.start + len(marker))
         if not region or not alone:
             continue
-        if not find_all(rendering.input_ids[region[0]:region[-1] + 1], alone):
+        if ctx.search().find(alone, region[0], region[-1] + 1) == -1:
             missed.extend(region)
     if missed:
         yield ctx.finding(
