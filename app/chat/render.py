@@ -112,14 +112,25 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
         if dialect not in TEMPLATE_DIALECTS:
             return [_render_row(conversation, dialect, tokenizer, options, settings)
                     for conversation in conversations]
-        from app.dialects.jinja import attribute_conversation, layout_from_attributed
+        from app.dialects.jinja import (
+            attribute_conversation,
+            layout_from_attributed,
+            prepare_template,
+        )
 
+        template: Any
+        try:
+            template = prepare_template(dialect, tokenizer, options, settings)
+        except MaskscopeError as exc:
+            template = exc  # each row still reports its own input errors first, as render does
         staged: list[Any] = []
         for conversation in conversations:
             try:
                 policy = _checked(conversation, options, settings)
-                staged.append((policy, *attribute_conversation(conversation, dialect, tokenizer,
-                                                               options, settings)))
+                if isinstance(template, MaskscopeError):
+                    raise template
+                staged.append((policy, attribute_conversation(conversation, template, settings),
+                               template.tagged))
             except MaskscopeError as exc:
                 staged.append(exc)
         texts = [item[1].text for item in staged if not isinstance(item, MaskscopeError)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress
 from pathlib import Path
@@ -57,6 +58,9 @@ def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
     """Messages as the template sees them (reasoning aliases as transformers adds them)."""
     out = []
     for m in conversation:
+        if not m.extra:  # most dataset messages: nothing to filter or alias
+            out.append({"role": m.role, "content": m.content})
+            continue
         item = {k: v for k, v in m.to_dict().items() if v is not None}
         reasoning = next((item[k] for k in _REASONING_FIELDS if item.get(k) is not None), None)
         if reasoning is not None:
@@ -70,23 +74,40 @@ def template_context(tokenizer: Any, add_generation_prompt: bool) -> dict[str, A
             "add_generation_prompt": add_generation_prompt}
 
 
+@dataclass(frozen=True)
+class PreparedTemplate:
+    """What every render under one Jinja dialect shares, worked out once for a whole batch:
+    the source, the variables besides `messages`, where it may run, whether it has tags."""
+
+    source: str
+    context: dict[str, Any]
+    trusted: bool
+    tagged: bool
+
+
+def prepare_template(dialect: str, tokenizer: Any, options: RenderOptions,
+                     settings: Settings) -> PreparedTemplate:
+    """The template to render for `dialect`, checked against the size limit."""
+    source = template_source(dialect, tokenizer, options)
+    check_template_size(source, settings)
+    return PreparedTemplate(source, template_context(tokenizer, options.add_generation_prompt),
+                            trusted_template(dialect, tokenizer, settings),
+                            has_generation_tags(source))
+
+
 def layout_from_template(conversation: Sequence[Message], dialect: str, tokenizer: Any,
                          options: RenderOptions, settings: Settings) -> Layout:
     """Render a Jinja template with role attribution and tokenize it as one string."""
-    att, tagged = attribute_conversation(conversation, dialect, tokenizer, options, settings)
-    return layout_from_attributed(att, conversation, tokenizer, tagged)
+    template = prepare_template(dialect, tokenizer, options, settings)
+    att = attribute_conversation(conversation, template, settings)
+    return layout_from_attributed(att, conversation, tokenizer, template.tagged)
 
 
-def attribute_conversation(conversation: Sequence[Message], dialect: str, tokenizer: Any,
-                           options: RenderOptions, settings: Settings) -> tuple[Attributed, bool]:
-    """The template's text with role attribution, and whether it has generation tags."""
-    source = template_source(dialect, tokenizer, options)
-    check_template_size(source, settings)
-    messages = template_messages(conversation)
-    context = template_context(tokenizer, options.add_generation_prompt)
-    att = attribute_template(source, messages, context, settings=settings,
-                             trusted=trusted_template(dialect, tokenizer, settings))
-    return att, has_generation_tags(source)
+def attribute_conversation(conversation: Sequence[Message], template: PreparedTemplate,
+                           settings: Settings) -> Attributed:
+    """The template's text for `conversation`, with role attribution."""
+    return attribute_template(template.source, template_messages(conversation),
+                              template.context, settings=settings, trusted=template.trusted)
 
 
 def attribute_template(source: str, messages: list[dict[str, Any]], context: dict[str, Any], *,
@@ -131,9 +152,10 @@ def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tok
                      map(info.marker_ids.__contains__, encoded.ids))
     specials = [(s, e, text[s:e]) for s, e in where]
     locator = Locator(text, specials, info.eot_texts)
+    calls = ([_tool_names(m) for m in conversation]
+             if any(m.extra for m in conversation) else None)
     spans, missing = locate_messages(att, [m.content for m in conversation],
-                                     [m.role for m in conversation], locator,
-                                     [_tool_names(m) for m in conversation])
+                                     [m.role for m in conversation], locator, calls)
     overlays: list[Piece] = []
     if info.bos and text.startswith(info.bos) and att.regions and att.regions[0][2] is not None:
         overlays.append((0, len(info.bos), None, "bos"))  # a leading BOS belongs to no message

@@ -27,29 +27,23 @@ def export_generation_template(tokenizer: Any, dialect: str, settings: Settings,
     Example: -> {"template": "...{% generation %}...", "wrapped": 2,
                  "verification": {"ok": True, "byte_identical": True, ...}, "notes": []}
     """
-    from app.dialects.jinja import (
-        attribute_template,
-        template_context,
-        template_source,
-        trusted_template,
-    )
+    from app.dialects.jinja import attribute_template, prepare_template
 
     if dialect not in ("tokenizer", "custom"):
         raise InputError("A generation-annotated template is made from a Jinja template: use "
                          "dialect 'tokenizer' or 'custom'.", field="dialect")
     options = RenderOptions(template=template, settings=settings)
-    source = template_source(dialect, tokenizer, options)
+    prepared = prepare_template(dialect, tokenizer, options, settings)
     markers = probe_markers(tokenizer, dialect, options, render)
-    annotation = annotate_generation(source, eot_text=markers.eot_text if markers else None)
-    context = template_context(tokenizer, False)
-
-    trusted = trusted_template(dialect, tokenizer, settings)
+    annotation = annotate_generation(prepared.source,
+                                     eot_text=markers.eot_text if markers else None)
 
     def run(src: str, messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]]]:
-        att = attribute_template(src, messages, context, settings=settings, trusted=trusted)
+        att = attribute_template(src, messages, prepared.context, settings=settings,
+                                 trusted=prepared.trusted)
         return att.text, list(att.generation)
 
-    verification = verify_annotation(source, annotation.template, run)
+    verification = verify_annotation(prepared.source, annotation.template, run)
     return {"template": annotation.template if verification.ok else None,
             "wrapped": annotation.wrapped, "verification": verification.to_json(),
             "notes": annotation.notes + verification.problems}
