@@ -37,6 +37,8 @@ def test_mixed_file_counts_and_line_numbers(mixed_rows, tmp_path):
     assert [f["code"] for f in rows[10]["lints"]] == ["no-trained-tokens"]
     assert summary["zero_trained_rows"] == 1
     assert len(exported) == summary["rows"] - summary["bad_rows"]
+    # Lines are written without the json encoder: they must be what it would write.
+    assert all(line == json.dumps(json.loads(line)) for line in exported)
 
 
 def test_good_rows_have_no_findings(mixed_rows, tmp_path):
