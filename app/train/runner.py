@@ -4,7 +4,9 @@ One job at a time: the GPU (or the CPU) is never shared between two fine-tunes. 
 ``python -m app.train JOB_DIR/spec.json``; with more than one CUDA device the same entry point runs
 under ``torchrun --standalone --nproc_per_node=N`` (DDP). The runner tails the job's
 ``events.jsonl`` into SQLite, turns a cancel request into the ``CANCEL`` file the loop checks at
-each step, and records the final status (or the log's tail when the process died).
+each step, and records the final status (or the log's tail when the process died). The job is told
+the server's pid (``MASKSCOPE_SERVER_PID``) and stops by itself once that process is gone, so a
+crashed server never leaves a job holding the device.
 
 Design concession: polling (a few times a second) instead of inotify or pipes: portable, and the
 same code survives torchrun owning the children's output.
@@ -30,6 +32,8 @@ from app.train.store import FINISHED, JobStore
 log = logging.getLogger(__name__)
 POLL_S = 0.25
 STOP_GRACE_S = 10.0
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_PID_ENV = "MASKSCOPE_SERVER_PID"
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -44,6 +48,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
         else:
             text = str(value)
         env[f"MASKSCOPE_{f.name.upper()}"] = text
+    return env
+
+
+def job_env(settings: Settings, server_pid: int) -> dict[str, str]:
+    """The job's environment: ours, the settings, this checkout importable, the server's pid.
+
+    Every process of the job (each torchrun rank too, whose parent is torchrun, not the server)
+    checks that ``server_pid`` is still alive at each step and stops once it is not.
+    """
+    env = {**os.environ, **settings_env(settings), SERVER_PID_ENV: str(server_pid)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 
@@ -88,12 +103,10 @@ class JobRunner:
         job_dir.mkdir(parents=True, exist_ok=True)
         spec_path = job_dir / "spec.json"
         spec_path.write_text(json.dumps({"id": job["id"], "spec": job["spec"]}), encoding="utf-8")
-        env = {**os.environ, **settings_env(self.settings)}
-        root = Path(__file__).resolve().parents[2]
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         with (job_dir / "log.txt").open("ab") as logfile:
             self.process = subprocess.Popen(
-                job_command(spec_path, cuda_devices()), cwd=root, env=env, stdout=logfile,
+                job_command(spec_path, cuda_devices()), cwd=ROOT,
+                env=job_env(self.settings, os.getpid()), stdout=logfile,
                 stderr=subprocess.STDOUT, start_new_session=True)
         (job_dir / "pid").write_text(str(self.process.pid), encoding="utf-8")
         self.current = job["id"]
