@@ -12,7 +12,7 @@ import contextlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.chat.messages import Message
 from app.chat.tokens import Rendering
@@ -59,10 +59,10 @@ class TokenIndex:
         return range(bisect_left(self.starts, start), bisect_right(self.ends, end))
 
 
-@dataclass(frozen=True)
-class LeadIn:
+class LeadIn(NamedTuple):
     """The template text that introduces one message: from the end of the previous message
     (its end-of-turn, else its content) to this message's content, leading whitespace dropped.
+    (A tuple: every dataset row makes a few.)
 
     Example (ChatML, 2nd message): LeadIn(message=1, role="assistant",
                                           text="<|im_start|>assistant\n", start=58)
@@ -78,43 +78,58 @@ class LeadIn:
         """The lead-in without trailing whitespace, as people write response templates."""
         return self.text.rstrip()
 
+    @property
+    def rank(self) -> tuple[bool, int]:
+        """Lower is a better sample of its role's marker: not the first message (which carries
+        BOS, a folded system prompt...), then the shortest."""
+        return self.message == 0, len(self.text)
+
 
 def lead_ins(rendering: Rendering) -> list[LeadIn]:
     """Every message's lead-in ("[/INST] " in Llama 2, which attributes it to the user turn)."""
-    out, previous_end = [], 0
+    out, previous_end, text = [], 0, rendering.text
     for span in rendering.spans:
-        raw = rendering.text[previous_end:span.content_start]
-        text = raw.lstrip()
-        if text.strip():
-            out.append(LeadIn(span.message, span.role, text, span.content_start - len(text)))
+        lead = text[previous_end:span.content_start].lstrip()
+        if lead:  # lstripped: empty unless it holds more than whitespace
+            out.append(LeadIn(span.message, span.role, lead, span.content_start - len(lead)))
         previous_end = span.eot_end if span.eot_end is not None else span.content_end
     return out
+
+
+def best_lead_ins(leads: list[LeadIn]) -> dict[str, LeadIn]:
+    """Each role's best lead-in (see `LeadIn.rank`), the first of equals.
+
+    Example: leads of messages 0 and 2, both "user" -> {"user": <the lead-in of message 2>}
+    """
+    best: dict[str, LeadIn] = {}
+    for lead in leads:
+        known = best.get(lead.role)
+        if known is None or lead.rank < known.rank:
+            best[lead.role] = lead
+    return best
 
 
 def markers_from_rendering(rendering: Rendering, index: TokenIndex | None = None,
                            leads: list[LeadIn] | None = None) -> Markers:
     """Role markers and the end-of-turn marker read off a rendering's spans.
 
-    A role's marker is the shortest lead-in of that role after the first message, so BOS, a
-    folded system prompt or Qwen3's think block do not stick to it.
+    A role's marker is its best lead-in (`best_lead_ins`), so BOS, a folded system prompt or
+    Qwen3's think block do not stick to it.
     """
     index = index or TokenIndex(rendering)
     ids_of = rendering.input_ids
     texts: dict[str, str] = {}
     ids: dict[str, tuple[int, ...]] = {}
-    by_role: dict[str, list[LeadIn]] = {}
-    for lead in lead_ins(rendering) if leads is None else leads:
-        by_role.setdefault(lead.role, []).append(lead)
-    for role, leads in by_role.items():
-        best = min(leads, key=lambda item: (item.message == 0, len(item.text)))
+    for role, best in best_lead_ins(lead_ins(rendering) if leads is None else leads).items():
         texts[role] = best.marker
-        end = best.start + len(best.marker)
-        ids[role] = tuple(ids_of[i] for i in index.within(best.start, end))
+        hit = index.within(best.start, best.start + len(best.marker))
+        ids[role] = tuple(ids_of[hit.start:hit.stop])
     eot_text, eot_ids = None, set()
     for span in rendering.spans:
         if span.eot_start is not None and span.eot_end is not None:
             eot_text = rendering.text[span.eot_start:span.eot_end]
-            eot_ids.update(ids_of[i] for i in index.within(span.eot_start, span.eot_end))
+            hit = index.within(span.eot_start, span.eot_end)
+            eot_ids.update(ids_of[hit.start:hit.stop])
     return Markers(texts, ids, eot_text, frozenset(eot_ids))
 
 
