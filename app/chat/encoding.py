@@ -152,14 +152,18 @@ def encode_many(tokenizer: Any, texts: Sequence[str]) -> list[Encoded]:
         backend.encode_special_tokens = False
         encode = backend.encode_batch_fast if table is not None else backend.encode_batch
         encs = encode(parts, add_special_tokens=False)
-        out = [Encoded([], [], []) for _ in texts]
+        out: list[Encoded | None] = [None] * len(texts)
         for (k, shift), part, enc in zip(owners, parts, encs, strict=True):
             piece = derive_offsets(enc.ids, part, table, shift) if table is not None else None
             if piece is None:
                 full = enc if table is None else backend.encode(part, add_special_tokens=False)
                 piece = Encoded.from_offsets(full.ids, full.offsets, shift)
-            out[k].extend(piece)
-    return out
+            known = out[k]
+            if known is None:  # a text's first part is taken as it is, not copied
+                out[k] = piece
+            else:
+                known.extend(piece)
+    return out  # type: ignore[return-value]  # every text has at least one part
 
 
 def _encode_python(tokenizer: Any, text: str) -> Encoded:
@@ -187,7 +191,7 @@ def derive_offsets(ids: list[int], text: str, table: PieceTable,
     ends = list(accumulate(map(table.chars.__getitem__, ids), initial=shift))
     starts = list(map(sub, ends[:-1], map(table.mid.__getitem__, ids)))
     del ends[0]
-    return Encoded(list(ids), starts, ends, ordered=True)
+    return Encoded(ids, starts, ends, ordered=True)  # ids: the caller's fresh list, kept
 
 
 PROBE_TEXT = ("<|im_start|>user\n  Héllo   wörld! 你好 😀\t\tx = [1, 2]\n\n"

@@ -63,14 +63,16 @@ def message_from_dict(item: Any, where: str, role_key: str = "role",
                          field=where)
     if role_key not in item:
         raise InputError(f"{where} has no '{role_key}'.", field=f"{where}.{role_key}")
-    role = normalize_role(item[role_key], f"{where}.{role_key}")
+    raw = item[role_key]
+    role = raw if raw in ROLES else normalize_role(raw, f"{where}.{role_key}")
     content = item.get(content_key)
     if content is None and (item.get("tool_calls") or role == "assistant"):
         content = ""  # an assistant turn carrying only tool calls
     if not isinstance(content, str):
         raise InputError(f"{where}.{content_key} must be a string, got "
                          f"{type(content).__name__}.", field=f"{where}.{content_key}")
-    extra = {k: v for k, v in item.items() if k not in (role_key, content_key) and v is not None}
+    extra = {} if len(item) == 2 else {  # two keys: just the role and the content
+        k: v for k, v in item.items() if k not in (role_key, content_key) and v is not None}
     return Message(role=role, content=content, extra=extra)
 
 

@@ -328,10 +328,15 @@ def token_columns(text: str, enc: Encoded, pieces: list[Piece],
     into the sorted token offsets, as transformers also assumes), not per token, because this
     runs on every render of every conversation.
     """
-    ids, raw_starts, raw_ends = enc.ids[:keep], enc.starts[:keep], enc.ends[:keep]
+    ids, raw_starts, raw_ends = enc.ids, enc.starts, enc.ends
+    if keep < len(ids):
+        ids, raw_starts, raw_ends = ids[:keep], raw_starts[:keep], raw_ends[:keep]
     n = len(ids)
     # Ordered raw starts already are the text starts (all but the first, which is 0).
-    starts = [0, *raw_starts[1:]] if enc.ordered and n else text_starts(raw_starts)
+    if enc.ordered and n:
+        starts = raw_starts if raw_starts[0] == 0 else [0, *raw_starts[1:]]
+    else:
+        starts = text_starts(raw_starts)
     tail = max(starts[-1], enc.starts[keep]) if n and keep < len(enc.ids) else len(text)
     ends = [*starts[1:], tail] if n else []
     owners: list[int | None] = [None] * n

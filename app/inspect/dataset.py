@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import IO, Any, BinaryIO
 
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Token
@@ -95,8 +96,16 @@ class Processed:
         a fraction of the encoder's cost; all three lists hold exact ints (token ids from the
         tokenizer, or a row's own lists, where booleans are refused).
         """
+        mask = self.attention_mask
+        # Conversation rows attend to every token: their mask's text is made once per length.
+        text = _all_ones(len(mask)) if mask and all(mask) else str(mask)  # 0/1 only
         return (f'{{"input_ids": {self.input_ids}, "labels": {self.labels}, '
-                f'"attention_mask": {self.attention_mask}}}\n')
+                f'"attention_mask": {text}}}\n')
+
+
+@lru_cache(maxsize=1024)
+def _all_ones(n: int) -> str:
+    return str([1] * n)
 
 
 class Inspector:
