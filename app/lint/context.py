@@ -15,6 +15,15 @@ from typing import Any
 from app.chat.render import TokenColumns
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Severity
 from app.lint.facts import TokenizerFacts
+from app.lint.markers import (
+    IdSearch,
+    LeadIn,
+    Markers,
+    TokenIndex,
+    lead_ins,
+    markers_from_rendering,
+    token_bounds,
+)
 from app.lint.registry import CHECKS
 
 
@@ -45,7 +54,7 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
         if index < len(starts) and starts[index] <= span.eot_start:
             eots.append(index)
     tokens = rendering.tokens
-    columns = isinstance(tokens, TokenColumns)
+    columns = type(tokens) is TokenColumns
     return TokenView(
         ids=rendering.input_ids,
         trained=(tokens.trained if columns
@@ -54,14 +63,6 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
         eots=eots,
         texts=tokens.texts if columns else [tok.text for tok in tokens],
     )
-
-
-def token_bounds(rendering: Rendering) -> tuple[list[int], list[int]]:
-    """Every token's start and end character offsets, read without making Token records."""
-    tokens = rendering.tokens
-    if isinstance(tokens, TokenColumns):
-        return tokens.starts, tokens.ends
-    return [tok.start for tok in tokens], [tok.end for tok in tokens]
 
 
 Renderer = Callable[..., Rendering]
@@ -85,6 +86,10 @@ class LintContext:
     eot_ids: frozenset[int] = frozenset()
     deep: bool = False
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _index: TokenIndex | None = field(default=None, repr=False)
+    _search: IdSearch | None = field(default=None, repr=False)
+    _markers: Markers | None = field(default=None, repr=False)
+    _lead_ins: list[LeadIn] | None = field(default=None, repr=False)
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         """`make()` once per lint run; checks share what costs a render or a pass over tokens."""
@@ -92,29 +97,29 @@ class LintContext:
             self._cache[key] = make()
         return self._cache[key]
 
-    def index(self) -> Any:
+    # The four below are asked for many times per dataset row: each keeps its own slot.
+    def index(self) -> TokenIndex:
         """Token positions by character offset (renderings only)."""
-        from app.lint.markers import TokenIndex
+        if self._index is None:
+            self._index = TokenIndex(self.rendering)
+        return self._index
 
-        return self.cached("index", lambda: TokenIndex(self.rendering))
-
-    def search(self) -> Any:
+    def search(self) -> IdSearch:
         """The row's ids prepared for finding id sequences (markers, response templates)."""
-        from app.lint.markers import IdSearch
+        if self._search is None:
+            self._search = IdSearch(self.view.ids)
+        return self._search
 
-        return self.cached("search", lambda: IdSearch(self.view.ids))
-
-    def markers(self) -> Any:
+    def markers(self) -> Markers:
         """The rendering's role markers and end-of-turn marker, computed once per rendering."""
-        from app.lint.markers import markers_from_rendering
+        if self._markers is None:
+            self._markers = markers_from_rendering(self.rendering, self.index(), self.lead_ins())
+        return self._markers
 
-        return self.cached("markers", lambda: markers_from_rendering(
-            self.rendering, self.index(), self.lead_ins()))
-
-    def lead_ins(self) -> list[Any]:
-        from app.lint.markers import lead_ins
-
-        return self.cached("lead_ins", lambda: lead_ins(self.rendering))
+    def lead_ins(self) -> list[LeadIn]:
+        if self._lead_ins is None:
+            self._lead_ins = lead_ins(self.rendering)
+        return self._lead_ins
 
     def tokens_in(self, start: int, end: int) -> list[int]:
         """Indices of tokens overlapping the character range [start, end)."""

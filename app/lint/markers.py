@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from app.chat.messages import Message
+from app.chat.render import TokenColumns
 from app.chat.tokens import Rendering
 
 PROBE = [Message("system", "Be brief."), Message("user", "Hi there."),
@@ -39,6 +40,14 @@ class Markers:
     eot_ids: frozenset[int]
 
 
+def token_bounds(rendering: Rendering) -> tuple[list[int], list[int]]:
+    """Every token's start and end character offsets, read without making Token records."""
+    tokens = rendering.tokens
+    if type(tokens) is TokenColumns:  # (no subclasses; isinstance with an ABC is slow)
+        return tokens.starts, tokens.ends
+    return [tok.start for tok in tokens], [tok.end for tok in tokens]
+
+
 class TokenIndex:
     """Token positions of a rendering by character offset, in O(log n) per question.
 
@@ -46,8 +55,6 @@ class TokenIndex:
     """
 
     def __init__(self, rendering: Rendering) -> None:
-        from app.lint.context import token_bounds
-
         self.starts, self.ends = token_bounds(rendering)
 
     def overlapping(self, start: int, end: int) -> range:
@@ -207,10 +214,19 @@ class IdSearch:
 
 def _as_text(ids: Sequence[int]) -> str | None:
     """The ids as code points, or None when one is no code point (past U+10FFFF, negative)."""
+    if type(ids) is tuple and len(ids) <= 8:  # a marker's ids: the same few every row
+        if ids not in _NEEDLES:
+            if len(_NEEDLES) > 4096:
+                _NEEDLES.clear()
+            _NEEDLES[ids] = _as_text(list(ids))
+        return _NEEDLES[ids]
     try:
         return "".join(map(chr, ids))
     except (ValueError, TypeError, OverflowError):
         return None
+
+
+_NEEDLES: dict[tuple[int, ...], str | None] = {}
 
 
 def find_all(ids: Sequence[int], needle: Sequence[int]) -> list[int]:
