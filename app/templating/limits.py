@@ -24,6 +24,7 @@ from typing import Any
 
 import jinja2
 from jinja2.compiler import CodeGenerator
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.errors import LimitError
@@ -70,7 +71,22 @@ _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 _NUMBER = re.compile(r"\d+")
 
 
-class LimitedSandboxedEnvironment(ImmutableSandboxedEnvironment):
+class ChatTemplateSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with a short answer for the attributes templates read on every
+    turn (`loop.first`, `content.strip`).
+
+    A string or a loop context is neither an internal object (function, frame, type...) nor a
+    known mutable container, so Jinja's full check comes down to the underscore rule for them;
+    it is answered without the isinstance tests against the mutable-container ABCs.
+    """
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if type(obj) is str or isinstance(obj, LoopContext):
+            return not attr.startswith("_")
+        return super().is_safe_attribute(obj, attr, value)
+
+
+class LimitedSandboxedEnvironment(ChatTemplateSandbox):
     """ImmutableSandboxedEnvironment whose amplifying operations are size-checked first.
 
     `max_range` bounds `range()` (setting max_range); `max_output_chars` bounds every string or

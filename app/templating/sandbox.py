@@ -28,7 +28,7 @@ import jinja2.utils
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.errors import TemplateError
-from app.templating.limits import LimitedSandboxedEnvironment
+from app.templating.limits import ChatTemplateSandbox, LimitedSandboxedEnvironment
 
 
 class GenerationRecorder:
@@ -132,7 +132,7 @@ def build_environment(max_range: int, max_output_chars: int,
         env = LimitedSandboxedEnvironment(max_range=max_range, max_output_chars=max_output_chars,
                                           **options)
     else:
-        env = ImmutableSandboxedEnvironment(**options)
+        env = ChatTemplateSandbox(**options)
     env.filters["tojson"] = _tojson
     env.globals.update(raise_exception=_raise_exception, strftime_now=_strftime_now,
                        dict=_TemplateDict(), namespace=_TemplateNamespace)

@@ -43,3 +43,26 @@ def test_generation_tags_are_detected_and_rendered_transparently():
     assert has_generation_tags(source)
     assert not has_generation_tags("{{ x }} generation")
     assert _render(source, x="hi") == "hi"
+
+
+def test_short_attribute_answer_equals_jinjas_full_check():
+    """Strings and loop contexts skip Jinja's isinstance tests; the answer must not change."""
+    from jinja2.runtime import LoopContext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from app.templating.limits import ChatTemplateSandbox
+
+    loop = LoopContext(iter([1, 2]), None, None)
+    names = ["strip", "first", "last", "index", "cycle", "_after", "__class__", "__init__",
+             "format", "mro", "__globals__", "length", "changed", "_iterator"]
+    full, short = ImmutableSandboxedEnvironment(), ChatTemplateSandbox()
+    for obj in ("text", loop):
+        for name in names:
+            value = getattr(obj, name, None)
+            assert short.is_safe_attribute(obj, name, value) == \
+                full.is_safe_attribute(obj, name, value), (obj, name)
+    # Everything else still gets the full check: a list's mutating methods stay refused.
+    assert not short.is_safe_attribute([], "append", [].append)
+    source = "{% for m in ms %}{{ loop.first }}{{ m.strip() }}{{ m.__class__ }}{% endfor %}"
+    assert short.from_string(source).render(ms=[" a "]) == \
+        full.from_string(source).render(ms=[" a "]) == "Truea"
