@@ -4,6 +4,10 @@ The job folder holds ``spec.json`` (written by the runner), ``events.jsonl`` (ap
 by the server: progress, metrics, samples, artifacts, final status), ``CANCEL`` (created by the
 server to stop at the next step) and ``model/`` (safetensors + tokenizer with its chat template).
 
+A job launched by the server (``MASKSCOPE_SERVER_PID`` set) also stops once that server is gone,
+at its next step or phase, recording "interrupted: the server stopped" and saving no model: an
+orphan must not keep training, writing into the job folder or holding the device.
+
 Design concession: events go through a file rather than a pipe, so the same entry point works
 alone and under torchrun (whose launcher owns the children's stdout), and a server restart can
 still read what a job wrote.
@@ -11,10 +15,14 @@ still read what a job wrote.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import logging
+import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,9 +35,62 @@ from app.train import distributed
 from app.train.data import TrainingData, load_data, prompt_ids, render_examples
 from app.train.loop import LoopConfig, train
 from app.train.modeling import load_model, load_training_tokenizer, save_model, stop_token_ids
+from app.train.runner import SERVER_PID_ENV
 from app.train.spec import JobSpec, resolve_model
 
 log = logging.getLogger(__name__)
+SERVER_GONE = "interrupted: the server stopped"
+PR_SET_PDEATHSIG = 1
+
+
+class ServerGoneError(Exception):
+    """The server that launched this job is gone: stop without writing anything more."""
+
+
+def process_alive(pid: int) -> bool:
+    """Whether pid still runs; a zombie (dead, not yet reaped by its parent) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, owned by another user
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no procfs: os.kill's answer stands
+    return state not in ("Z", "X")
+
+
+class StopCheck:
+    """Why a job stops early: a cancel (``CANCEL`` file, SIGTERM) or its server being gone."""
+
+    def __init__(self, job_dir: Path, server_pid: int | None) -> None:
+        self.cancel_file, self.server_pid = job_dir / "CANCEL", server_pid
+        self.signalled = False
+
+    def __call__(self) -> bool:
+        return self.signalled or self.cancel_file.exists() or self.server_gone()
+
+    def server_gone(self) -> bool:
+        return self.server_pid is not None and not process_alive(self.server_pid)
+
+    def check_server(self) -> None:
+        """Between phases (loading, sampling, saving): raise once the server is gone."""
+        if self.server_gone():
+            raise ServerGoneError(SERVER_GONE)
+
+
+def signal_when_parent_dies() -> None:
+    """Linux: SIGTERM (stop at the next step) once the parent dies, a second line behind polling.
+
+    The parent is the server for a single process and torchrun for each rank under DDP. Linux
+    sends it when the parent's starting thread ends: the runner starts jobs from the event loop's
+    thread, which lives as long as the server.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Events:
@@ -50,16 +111,21 @@ def run_job(spec_path: Path) -> int:
     job_dir = spec_path.parent
     payload = json.loads(spec_path.read_text(encoding="utf-8"))
     spec = JobSpec.model_validate(payload["spec"])
-    stop_flag = {"signal": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop_flag.update(signal=True))
+    server_pid = os.environ.get(SERVER_PID_ENV)
+    stop = StopCheck(job_dir, int(server_pid) if server_pid else None)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "signalled", True))
+    if server_pid:
+        signal_when_parent_dies()
     with distributed.session() as dist:
         events = Events(job_dir / "events.jsonl", dist.is_main)
-
-        def should_stop() -> bool:
-            return stop_flag["signal"] or (job_dir / "CANCEL").exists()
-
         try:
-            status = _run(spec, job_dir, dist, events, should_stop)
+            # also covers a server that died before the parent-death signal was armed
+            stop.check_server()
+            status = _run(spec, job_dir, dist, events, stop)
+        except ServerGoneError as exc:
+            log.warning("the server that launched this job is gone: stopping")
+            events("status", status="failed", error=str(exc))
+            return 1
         except Exception as exc:  # the job's error becomes its status; the server stays up
             log.exception("job failed")
             events("status", status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -69,31 +135,35 @@ def run_job(spec_path: Path) -> int:
 
 
 def _run(spec: JobSpec, job_dir: Path, dist: distributed.Dist, events: Events,
-         should_stop: Any) -> str:
+         stop: StopCheck) -> str:
     settings = Settings.from_env()
     model_path = resolve_model(spec.model, settings)
     tokenizer = load_training_tokenizer(spec, settings)
     data = load_data(spec.data.model_dump(exclude_none=True), spec.sample_prompts)
     data.examples = render_examples(data.conversations, spec.dialect, tokenizer, spec.train_on,
                                     spec.max_length, settings)
+    stop.check_server()
     total = spec.total_steps
     events("progress", step=0, total_steps=total, examples=len(data.examples),
            device=str(dist.device), world_size=dist.world)
     torch.manual_seed(spec.seed)
     model = load_model(model_path, dist)
+    stop.check_server()
     samples = _sample(model, tokenizer, spec, data, dist, "before", [])
+    stop.check_server()
     events("samples", samples=samples)
     offset = 0
     for arm, alpha in spec.arms:
         if offset:
             torch.manual_seed(spec.seed)
             model = load_model(model_path, dist)
-        done = _train_arm(model, spec, data, tokenizer, dist, events, arm, alpha, offset,
-                          should_stop)
+        done = _train_arm(model, spec, data, tokenizer, dist, events, arm, alpha, offset, stop)
+        stop.check_server()
         if done < spec.steps:
             return "cancelled"
         key = "after" if offset == 0 else f"after_{arm}"
         samples = _sample(model, tokenizer, spec, data, dist, key, samples)
+        stop.check_server()
         events("samples", samples=samples)
         if offset == 0 and dist.is_main:
             files = save_model(model, tokenizer, spec, job_dir / "model")
@@ -105,7 +175,7 @@ def _run(spec: JobSpec, job_dir: Path, dist: distributed.Dist, events: Events,
 
 def _train_arm(model: Any, spec: JobSpec, data: TrainingData, tokenizer: Any,
                dist: distributed.Dist, events: Events, arm: str, alpha: float, offset: int,
-               should_stop: Any) -> int:
+               should_stop: StopCheck) -> int:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     warmup = spec.warmup_steps if spec.warmup_steps is not None else max(0, spec.steps // 10)
     config = LoopConfig(steps=spec.steps, batch_size=spec.batch_size, grad_accum=spec.grad_accum,

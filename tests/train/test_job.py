@@ -1,30 +1,47 @@
-"""A whole job process on a tiny model: events, samples, artifacts; and 2-process DDP (gloo)."""
+"""A whole job process on a tiny model: events, samples, artifacts; 2-process DDP (gloo); and a
+job that stops by itself once the server that launched it is gone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from app.train.runner import job_command, settings_env
+from app.train.job import process_alive
+from app.train.runner import ROOT, job_command, job_env
+from tests.train.job_processes import end_job_processes, wait_for_no_job_processes
 
-ROOT = Path(__file__).resolve().parents[2]
+INTERRUPTED = {"type": "status", "status": "failed", "error": "interrupted: the server stopped"}
 
 
-def run_job(settings, spec: dict, *, procs: int = 1, name: str = "job") -> list[dict]:
+def job_launch(settings, spec: dict, *, procs: int = 1, name: str = "job",
+               server_pid: int | None = None) -> tuple[list[str], dict[str, str], Path]:
+    """(command, environment, job folder) exactly as the runner builds them; server: this pytest."""
     job_dir = settings.jobs_dir / name
     job_dir.mkdir(parents=True)
     spec_path = job_dir / "spec.json"
     spec_path.write_text(json.dumps({"id": name, "spec": spec}))
-    command = job_command(spec_path, procs)
-    env = {**os.environ, **settings_env(settings), "OMP_NUM_THREADS": "1"}
+    env = {**job_env(settings, server_pid or os.getpid()), "OMP_NUM_THREADS": "1"}
+    return job_command(spec_path, procs), env, job_dir
+
+
+def read_events(job_dir: Path) -> list[dict]:
+    path = job_dir / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def run_job(settings, spec: dict, *, procs: int = 1, name: str = "job") -> list[dict]:
+    command, env, job_dir = job_launch(settings, spec, procs=procs, name=name)
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
-    events = [json.loads(line) for line in (job_dir / "events.jsonl").read_text().splitlines()]
+    events = read_events(job_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return events
 
@@ -76,3 +93,78 @@ def test_two_gloo_processes_match_one_process(job_settings, tiny_model_dir):
            if e["type"] == "metric"]
     assert len(one) == len(two) == 3
     assert two == pytest.approx(one, rel=1e-4)
+
+
+@contextlib.contextmanager
+def started_job(command: list[str], env: dict[str, str],
+                job_dir: Path) -> Iterator[subprocess.Popen]:
+    """A job in its own session, as the runner starts it; none of it outlives the test."""
+    with (job_dir / "log.txt").open("ab") as log:
+        job = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        yield job
+    finally:
+        end_job_processes(job_dir)
+        job.wait()
+
+
+def wait_until(check, timeout: float) -> float:
+    """Seconds until check() held; fails after timeout."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout, "timed out"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def assert_stops_when_the_server_dies(settings, model_dir: Path, procs: int) -> None:
+    server = subprocess.Popen(["sleep", "600"])
+    spec = _spec(model_dir, steps=100_000, batch_size=2, max_new_tokens=1)
+    command, env, job_dir = job_launch(settings, spec, procs=procs, server_pid=server.pid)
+    with started_job(command, env, job_dir) as job:
+        try:
+            wait_until(lambda: job.poll() is not None or any(
+                e["type"] == "metric" for e in read_events(job_dir)), 240)
+            assert job.poll() is None, (job_dir / "log.txt").read_text()[-3000:]
+        finally:
+            server.kill()
+            server.wait()
+        # every process of the job (torchrun and each rank too) is gone within a few seconds
+        wait_for_no_job_processes(job_dir, timeout=15)
+        assert job.wait() != 0
+    events = read_events(job_dir)
+    assert events[-1] == {**INTERRUPTED, "time": events[-1]["time"]}
+    assert not [e for e in events if e["type"] == "artifacts"]
+    assert not (job_dir / "model").exists()
+    assert max(e["step"] for e in events if e["type"] == "metric") < 100_000
+
+
+def test_job_stops_soon_after_the_server_is_gone(job_settings, tiny_model_dir):
+    assert_stops_when_the_server_dies(job_settings, tiny_model_dir, procs=1)
+
+
+@pytest.mark.slow
+def test_every_torchrun_rank_stops_after_the_server_is_gone(job_settings, tiny_model_dir):
+    assert_stops_when_the_server_dies(job_settings, tiny_model_dir, procs=2)
+
+
+def test_job_of_a_server_already_gone_loads_nothing(job_settings, tiny_model_dir):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    command, env, job_dir = job_launch(job_settings, _spec(tiny_model_dir), server_pid=gone.pid)
+    with started_job(command, env, job_dir) as job:
+        assert job.wait(timeout=60) != 0
+    events = read_events(job_dir)
+    assert [{k: v for k, v in e.items() if k != "time"} for e in events] == [INTERRUPTED]
+    assert not (job_dir / "model").exists()
+
+
+def test_a_dead_server_is_gone_even_before_it_is_reaped():
+    server = subprocess.Popen(["sleep", "600"])
+    assert process_alive(server.pid)
+    server.kill()
+    os.waitid(os.P_PID, server.pid, os.WEXITED | os.WNOWAIT)  # a zombie: exited, not reaped
+    assert not process_alive(server.pid)
+    server.wait()
+    assert not process_alive(server.pid)
