@@ -18,7 +18,8 @@ import contextlib
 import re
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from itertools import accumulate
 from operator import sub
@@ -133,9 +134,18 @@ def encode_many(tokenizer: Any, texts: Sequence[str]) -> list[Encoded]:
     token bytes (`piece_table`), only ids are asked for and the offsets are derived, which is
     several times cheaper than reading the offsets back from Rust.
     """
+    return encode_later(tokenizer, texts)()
+
+
+def encode_later(tokenizer: Any, texts: Sequence[str],
+                 pool: Executor | None = None) -> Callable[[], list[Encoded]]:
+    """`encode_many` in two steps: the Rust call starts now on `pool` (it releases the GIL, so
+    the caller's Python work runs meanwhile), and the returned function waits for it and
+    derives the offsets. Without a pool the whole work happens when the function is called.
+    """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        return [_encode_python(tokenizer, text) for text in texts]
+        return lambda: [_encode_python(tokenizer, text) for text in texts]
     info = tokenizer_info(tokenizer)
     owners: list[tuple[int, int]] = []  # (text index, shift) of every part
     parts: list[str] = []
@@ -148,22 +158,36 @@ def encode_many(tokenizer: Any, texts: Sequence[str]) -> list[Encoded]:
             owners.append((k, 0))
             parts.append("")
     table = info.pieces
-    with info.lock:
-        backend.encode_special_tokens = False
-        encode = backend.encode_batch_fast if table is not None else backend.encode_batch
-        encs = encode(parts, add_special_tokens=False)
+
+    def encode() -> list[Any]:
+        with info.lock:
+            backend.encode_special_tokens = False
+            encode = backend.encode_batch_fast if table is not None else backend.encode_batch
+            return encode(parts, add_special_tokens=False)
+
+    started = pool.submit(encode) if pool is not None else None
+
+    def finish() -> list[Encoded]:
+        encs = started.result() if started is not None else encode()
         out: list[Encoded | None] = [None] * len(texts)
         for (k, shift), part, enc in zip(owners, parts, encs, strict=True):
             piece = derive_offsets(enc.ids, part, table, shift) if table is not None else None
             if piece is None:
-                full = enc if table is None else backend.encode(part, add_special_tokens=False)
+                if table is None:
+                    full = enc
+                else:
+                    with info.lock:
+                        backend.encode_special_tokens = False
+                        full = backend.encode(part, add_special_tokens=False)
                 piece = Encoded.from_offsets(full.ids, full.offsets, shift)
             known = out[k]
             if known is None:  # a text's first part is taken as it is, not copied
                 out[k] = piece
             else:
                 known.extend(piece)
-    return out  # type: ignore[return-value]  # every text has at least one part
+        return out  # type: ignore[return-value]  # every text has at least one part
+
+    return finish
 
 
 def _encode_python(tokenizer: Any, text: str) -> Encoded:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,7 +28,7 @@ from app.chat.encoding import (
     Encoded,
     TokenizerInfo,
     Unit,
-    encode_many,
+    encode_later,
     encode_units,
     encode_whole,
     text_starts,
@@ -106,24 +107,38 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
     Design concession: one bad row's error is returned in its place, not raised, so a caller
     streaming a dataset keeps going; other exceptions propagate.
     """
+    return start_many(conversations, dialect, tokenizer, options)()
+
+
+def start_many(conversations: Sequence[Sequence[Message]], dialect: str, tokenizer: Any,
+               options: RenderOptions | None = None, pool: Executor | None = None,
+               ) -> Callable[[], list[Rendering | MaskscopeError]]:
+    """`render_many` in two steps, so a dataset reader can overlap batches: the templates are
+    rendered now and their tokenization starts on `pool` (see `encode_later`); the returned
+    function finishes the renderings. Built-in dialects are rendered when it is called.
+    """
     options = options or RenderOptions()
     settings = options.settings or _default_settings()
-    with collector_paused():
-        if dialect not in TEMPLATE_DIALECTS:
-            return [_render_row(conversation, dialect, tokenizer, options, settings)
-                    for conversation in conversations]
-        from app.dialects.jinja import (
-            attribute_conversation,
-            layout_from_attributed,
-            prepare_template,
-        )
+    if dialect not in TEMPLATE_DIALECTS:
+        def rows() -> list[Rendering | MaskscopeError]:
+            with collector_paused():
+                return [_render_row(conversation, dialect, tokenizer, options, settings)
+                        for conversation in conversations]
 
-        template: Any
-        try:
-            template = prepare_template(dialect, tokenizer, options, settings)
-        except MaskscopeError as exc:
-            template = exc  # each row still reports its own input errors first, as render does
-        staged: list[Any] = []
+        return rows
+    from app.dialects.jinja import (
+        attribute_conversation,
+        layout_from_attributed,
+        prepare_template,
+    )
+
+    template: Any
+    try:
+        template = prepare_template(dialect, tokenizer, options, settings)
+    except MaskscopeError as exc:
+        template = exc  # each row still reports its own input errors first, as render does
+    staged: list[Any] = []
+    with collector_paused():
         for conversation in conversations:
             try:
                 policy = _checked(conversation, options, settings)
@@ -133,23 +148,29 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
                                template.tagged))
             except MaskscopeError as exc:
                 staged.append(exc)
-        texts = [item[1].text for item in staged if not isinstance(item, MaskscopeError)]
-        encoded = iter(encode_many(tokenizer, texts))
+    texts = [item[1].text for item in staged if not isinstance(item, MaskscopeError)]
+    encoding = encode_later(tokenizer, texts, pool)
+
+    def finish() -> list[Rendering | MaskscopeError]:
         info = tokenizer_info(tokenizer)
         out: list[Rendering | MaskscopeError] = []
-        for conversation, item in zip(conversations, staged, strict=True):
-            if isinstance(item, MaskscopeError):
-                out.append(item)
-                continue
-            policy, att, tagged = item
-            try:
-                layout = layout_from_attributed(att, conversation, tokenizer, tagged,
-                                                next(encoded))
-                out.append(assemble(layout, policy, options, settings, dialect, info,
-                                    columns=True))
-            except MaskscopeError as exc:
-                out.append(exc)
-    return out
+        with collector_paused():
+            encoded = iter(encoding())
+            for conversation, item in zip(conversations, staged, strict=True):
+                if isinstance(item, MaskscopeError):
+                    out.append(item)
+                    continue
+                policy, att, tagged = item
+                try:
+                    layout = layout_from_attributed(att, conversation, tokenizer, tagged,
+                                                    next(encoded))
+                    out.append(assemble(layout, policy, options, settings, dialect, info,
+                                        columns=True))
+                except MaskscopeError as exc:
+                    out.append(exc)
+        return out
+
+    return finish
 
 
 def _render_row(conversation: Sequence[Message], dialect: str, tokenizer: Any,

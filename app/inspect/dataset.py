@@ -10,7 +10,8 @@ batches of `BATCH_ROWS` (one tokenizer call per batch), so progress is reported 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import IO, Any, BinaryIO
@@ -127,32 +128,48 @@ class Inspector:
 
     def run(self, stream: BinaryIO, *, progress: Progress | None = None,
             export: IO[str] | None = None) -> Inspector:
-        """Inspect every row of `stream`; write processed rows to `export` when given."""
+        """Inspect every row of `stream`; write processed rows to `export` when given.
+
+        Batches overlap: while one batch is linted, the next one's tokens are being made on a
+        second thread (the Rust tokenizer releases the GIL), so tokenizing costs little wall
+        time on a machine with a spare core.
+        """
         reader = JsonlReader(stream, max_rows=self.options.max_rows,
                              max_line_bytes=self.options.max_line_bytes)
-        batch: list[RawRow] = []
-        for raw in reader:
-            batch.append(raw)
-            if len(batch) == BATCH_ROWS:
-                self._record_batch(batch, export)
-                batch = []
-                if progress is not None:
-                    progress(reader.bytes_read, reader.rows)
-        self._record_batch(batch, export)
+        want_export = export is not None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskscope-tokens") as pool:
+            pending: tuple[Callable[[], list[Outcome]], int, int] | None = None
+            for batch in _batches(reader, BATCH_ROWS):
+                started = self._start(batch, want_export, pool)
+                if pending is not None:
+                    self._record_all(pending, export, progress)
+                pending = (started, reader.bytes_read, reader.rows)
+            if pending is not None:
+                self._record_all(pending, export, progress)
         if progress is not None:
             progress(reader.bytes_read, reader.rows)
         return self
 
-    def _record_batch(self, batch: list[RawRow], export: IO[str] | None) -> None:
-        for outcome in self.evaluate_many(batch, export is not None):
+    def _record_all(self, pending: tuple[Callable[[], list[Outcome]], int, int],
+                    export: IO[str] | None, progress: Progress | None) -> None:
+        outcomes, bytes_read, rows = pending
+        for outcome in outcomes():
             self.record(outcome, export)
+        if progress is not None:
+            progress(bytes_read, rows)
 
     def evaluate_many(self, raws: list[RawRow], want_export: bool) -> list[Outcome]:
         """`evaluate` of every row, with the conversation rows rendered as one batch (the
         tokenizer then encodes them in one call), and the garbage collector paused once per
         batch instead of once per row."""
+        return self._start(raws, want_export)()
+
+    def _start(self, raws: list[RawRow], want_export: bool,
+               pool: Executor | None = None) -> Callable[[], list[Outcome]]:
+        """Parse the batch's conversation rows and render their templates now, with their
+        tokens made on `pool`; the returned function evaluates every row of the batch."""
         from app.chat.messages import parse_row
-        from app.chat.render import collector_paused
+        from app.chat.render import collector_paused, start_many
 
         parsed: list[tuple[int, Any]] = []
         for k, raw in enumerate(raws):
@@ -161,21 +178,32 @@ class Inspector:
                     parsed.append((k, parse_row(raw.row)))
                 except Exception:  # noqa: BLE001 - evaluate reports it with its line
                     continue
-        with collector_paused():
-            ready = self._render_batch(parsed)
-            # Each row's rendering is dropped once evaluated, while the collector is still off:
-            # it resumes with almost nothing new to walk.
-            return [self.evaluate(raw, want_export, ready.pop(k, None))
-                    for k, raw in enumerate(raws)]
+        finish: Callable[[], list[Any]] | None = None
+        try:
+            finish = start_many([c for _, c in parsed], self.options.dialect,
+                                self.options.tokenizer, self.render_options, pool)
+        except Exception:
+            log.debug("batch render failed; rendering row by row", exc_info=True)
 
-    def _render_batch(self, parsed: list[tuple[int, Any]]) -> dict[int, tuple[Any, Any]]:
+        def outcomes() -> list[Outcome]:
+            with collector_paused():
+                ready = self._rendered(parsed, finish)
+                # Each row's rendering is dropped once evaluated, while the collector is still
+                # off: it resumes with almost nothing new to walk.
+                return [self.evaluate(raw, want_export, ready.pop(k, None))
+                        for k, raw in enumerate(raws)]
+
+        return outcomes
+
+    @staticmethod
+    def _rendered(parsed: list[tuple[int, Any]], finish: Callable[[], list[Any]] | None,
+                  ) -> dict[int, tuple[Any, Any]]:
         """Row position -> (conversation, rendering or its error); empty when the batch broke
         (the rows are then rendered one by one, each failure with its own line)."""
-        from app.chat.render import render_many
-
+        if finish is None:
+            return {}
         try:
-            results = render_many([c for _, c in parsed], self.options.dialect,
-                                  self.options.tokenizer, self.render_options)
+            results = finish()
         except Exception:
             log.debug("batch render failed; rendering row by row", exc_info=True)
             return {}
@@ -353,3 +381,15 @@ def _stats(view: TokenView, tokens: int, kind: str) -> RowStats:
     closing = [i for i in view.eots if i > 0 and trained[i - 1]]
     return RowStats(tokens=tokens, trained=sum(trained), eot_closing=len(closing),
                     eot_trained=sum(1 for i in closing if trained[i]), kind=kind)
+
+
+def _batches(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    """Consecutive lists of `size` rows (the last may be shorter; none is empty)."""
+    batch: list[RawRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
