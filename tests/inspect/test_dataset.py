@@ -118,3 +118,31 @@ def test_row_reports_are_capped_but_counted(tmp_path):
     assert len(result["rows"]) == 2
     assert result["summary"]["rows_omitted"] == 3
     assert result["summary"]["codes"]["no-trained-tokens"] == 5
+
+
+def test_overlapped_batches_equal_batch_by_batch_evaluation(mixed_rows, tmp_path):
+    """`run` tokenizes one batch while linting the previous one; every outcome, the export and
+    the progress reports must be what plain batch-by-batch evaluation gives."""
+    from app.inspect.dataset import BATCH_ROWS, Inspector
+    from app.inspect.reader import JsonlReader
+
+    rows = (mixed_rows + [{"messages": CHAT}] * 20) * 10  # 310 rows: three batches
+    path = tmp_path / "d.jsonl"
+    write_jsonl(path, rows)
+    options = prepare(Settings.from_env(), tokenizer="qwen3", dialect="tokenizer")
+    reports: list[tuple[int, int]] = []
+    out = io.StringIO()
+    with open(path, "rb") as fh:
+        overlapped = Inspector(options).run(fh, export=out,
+                                            progress=lambda b, r: reports.append((b, r)))
+    plain, plain_out = Inspector(options), io.StringIO()
+    with open(path, "rb") as fh:
+        raws = list(JsonlReader(fh, max_rows=options.max_rows,
+                                max_line_bytes=options.max_line_bytes))
+    for start in range(0, len(raws), BATCH_ROWS):
+        for outcome in plain.evaluate_many(raws[start:start + BATCH_ROWS], True):
+            plain.record(outcome, plain_out)
+    assert overlapped.result() == plain.result()
+    assert out.getvalue() == plain_out.getvalue()
+    assert [r for _, r in reports] == [128, 256, 310, 310]
+    assert reports[-1][0] == path.stat().st_size
