@@ -207,10 +207,10 @@ def derive_offsets(ids: list[int], text: str, table: PieceTable,
     Example: "é" as two byte tokens -> offsets (0, 1), (0, 1)
     """
     try:
-        chunks = list(map(table.data.__getitem__, ids))
+        spelled = b"".join(map(table.data.__getitem__, ids))
     except IndexError:
         return None
-    if b"".join(chunks) != text.encode("utf-8"):
+    if spelled != text.encode("utf-8"):
         return None
     ends = list(accumulate(map(table.chars.__getitem__, ids), initial=shift))
     starts = list(map(sub, ends[:-1], map(table.mid.__getitem__, ids)))

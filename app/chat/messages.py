@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.errors import InputError
+from app.errors import InputError, LimitError
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
@@ -79,8 +79,6 @@ def message_from_dict(item: Any, where: str, role_key: str = "role",
 def validate_conversation(conversation: Sequence[Message], *, max_messages: int | None = None,
                           max_chars: int | None = None) -> None:
     """Raise InputError/LimitError for an empty or oversized conversation or a bad message."""
-    from app.errors import LimitError
-
     if not conversation:
         raise InputError("The conversation is empty; give at least one message.", field="messages")
     if max_messages is not None and len(conversation) > max_messages:

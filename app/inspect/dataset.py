@@ -275,8 +275,9 @@ class Inspector:
         scopes = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
         findings = run_checks(ctx, scopes, extra=rendering.findings)
         stats = _stats(ctx.view, len(rendering.input_ids), "conversation")
-        return stats, findings, Processed(list(rendering.input_ids), list(rendering.labels),
-                                          list(rendering.attention_mask))
+        # The rendering is this row's own and dropped after this: its lists are not copied.
+        return stats, findings, Processed(rendering.input_ids, rendering.labels,
+                                          rendering.attention_mask)
 
     def _token_row(self, row: dict[str, Any]) -> tuple[RowStats, list[Finding], Processed]:
         parsed = parse_token_row(row)

@@ -235,6 +235,14 @@ class Locator:
         wins; otherwise the best score over all variants (earlier variants win ties, and within a
         variant the later occurrence does, since headers precede content).
         """
+        text = self.text
+        pos = text.find(content, lo, hi)
+        if pos != -1 and text.find(content, pos + 1, hi) == -1:
+            # The usual case: the content, as given, once in its window. Taken when cleanly
+            # delimited, which is what the full search below would conclude too.
+            end = pos + len(content)
+            if self._edge_score(pos, lo, hi, True) + self._edge_score(end, lo, hi, False) == 4:
+                return pos, end
         best: tuple[int, int] | None = None
         best_score = -1
         for variant in _variants(content):
@@ -376,7 +384,7 @@ def _claim_unowned(regions: list[Region], c0: int, c1: int, k: int) -> tuple[int
 def _find_in(locator: Locator, content: str, lo: int, hi: int) -> tuple[int, int] | None:
     if lo > hi:
         return None
-    if not content.strip():
+    if not content or content.isspace():  # (no stripped copy of every content made)
         at = locator.empty_content_at(lo, hi)
         return (at, at) if lo < hi else None
     return locator.find_content(content, lo, hi)
