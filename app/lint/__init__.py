@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from app.chat.render import render
 from app.chat.tokens import SEVERITY_RANK, Finding, Rendering
 
 # Importing the check modules registers their checks, in this order.
@@ -73,7 +74,7 @@ def context_for_rendering(rendering: Rendering, *, conversation: list[Any], toke
         train_on=getattr(options, "train_on", "assistant"),
         train_on_eot=getattr(options, "train_on_eot", True),
         rendering=rendering, conversation=conversation, options=options,
-        renderer=_engine_render(), eot_ids=eot_ids)
+        renderer=render, eot_ids=eot_ids)
 
 
 def lint_tokens(view: TokenView, *, tokenizer: Any, labels: Sequence[int], eot_ids: frozenset[int],
@@ -82,11 +83,3 @@ def lint_tokens(view: TokenView, *, tokenizer: Any, labels: Sequence[int], eot_i
     ctx = LintContext(view=view, facts=facts_for(tokenizer), tokenizer=tokenizer, dialect=dialect,
                       train_on=train_on, labels=labels, eot_ids=eot_ids)
     return run_checks(ctx, ("tokens", "tokenized"))
-
-
-def _engine_render() -> Any:
-    try:
-        from app.chat.render import render
-    except ImportError:  # pragma: no cover - only while the engine is missing
-        return None
-    return render

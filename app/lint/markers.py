@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -206,9 +206,13 @@ class IdSearch:
             at = find(at + 1)
         return out
 
-    def first_of(self, values: frozenset[int], start: int, stop: int) -> int:
-        """The first position in [start, stop) holding any of `values`, or -1."""
-        found = [at for value in values if (at := self.find((value,), start, stop)) != -1]
+    def first(self, needles: Iterable[Sequence[int]], start: int, stop: int | None = None,
+              ) -> int:
+        """Where the earliest of `needles` first lies inside ids[start:stop], or -1.
+
+        Example: IdSearch([5, 1, 2, 5, 1]).first([(2,), (5, 1)], 1) -> 2
+        """
+        found = [at for needle in needles if (at := self.find(needle, start, stop)) != -1]
         return min(found, default=-1)
 
 
@@ -263,11 +267,12 @@ def mask_by_markers(ids: Sequence[int] | IdSearch, response: Sequence[int],
     search = ids if isinstance(ids, IdSearch) else IdSearch(ids)
     size = len(search)
     mask = [False] * size
-    stop_starts = sorted(i for needle in stops for i in search.find_all(needle))
+    eots = [(eot,) for eot in eot_ids]
     for start in search.find_all(response):
         i = start + len(response)
-        limit = next((s for s in stop_starts if s >= i), size)
-        eot = search.first_of(eot_ids, i, limit)  # the first end-of-turn id closes the turn
+        limit = search.first(stops, i)
+        limit = size if limit == -1 else limit
+        eot = search.first(eots, i, limit)  # the first end-of-turn id closes the turn
         stop = eot + 1 if eot != -1 else limit  # and is itself trained
         if stop > i:
             mask[i:stop] = [True] * (stop - i)
