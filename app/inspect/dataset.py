@@ -2,9 +2,11 @@
 
 Design concession: the checks that re-render a conversation (prefix stability, training vs
 inference) depend on the template, not the row, so they run on the first `probe_rows`
-conversation rows only; every other check runs on every row. Only the first `max_row_reports`
-rows with findings or errors are listed; the summary counts them all. Rows are evaluated in
-batches of `BATCH_ROWS` (one tokenizer call per batch), so progress is reported per batch.
+conversation rows only; every other check runs on every row. At most `max_row_reports` rows
+with findings are listed, those with an error or warning (or unreadable) first, so rows that
+only carry information (pad == eos, on every row of some tokenizers) cannot crowd them out; the
+summary counts them all. Rows are evaluated in batches of `BATCH_ROWS` (one tokenizer call
+per batch), so progress is reported per batch.
 """
 
 from __future__ import annotations
@@ -121,8 +123,9 @@ class Inspector:
             train_on=options.train_on, train_on_eot=options.train_on_eot,
             add_generation_prompt=False, max_length=options.max_length, template=options.template)
         self.summary = Summary()
-        self.rows: list[RowReport] = []
-        self.omitted_rows = 0
+        self._problem_rows: list[RowReport] = []
+        self._quiet_rows: list[RowReport] = []
+        self._unkept = 0  # rows with findings beyond max_row_reports of their kind
         self._conversations = 0
         self._markers: Markers | None | bool = False
 
@@ -250,10 +253,26 @@ class Inspector:
             export.write(outcome.export_line)
 
     def _report(self, report: RowReport) -> None:
-        if len(self.rows) < self.options.max_row_reports:
-            self.rows.append(report)
+        # Rows whose findings are all info (pad == eos with a tokenizer like SmolLM2's: every
+        # row) are kept apart, so they cannot push the rows that need fixing out of the list.
+        quiet = report.error is None and all(f.severity == "info" for f in report.lints)
+        kept = self._quiet_rows if quiet else self._problem_rows
+        if len(kept) < self.options.max_row_reports:
+            kept.append(report)
         else:
-            self.omitted_rows += 1
+            self._unkept += 1
+
+    @property
+    def rows(self) -> list[RowReport]:
+        """The listed rows, by line: every kept row with an error or warning (or unreadable),
+        then info-only rows while fewer than `max_row_reports` are listed."""
+        room = max(self.options.max_row_reports - len(self._problem_rows), 0)
+        return sorted(self._problem_rows + self._quiet_rows[:room], key=lambda r: r.line)
+
+    @property
+    def omitted_rows(self) -> int:
+        """Rows with findings that are counted in the summary but not listed."""
+        return len(self._problem_rows) + len(self._quiet_rows) + self._unkept - len(self.rows)
 
     def _conversation_row(self, row: dict[str, Any], rendered: tuple[Any, Any] | None = None,
                           ) -> tuple[RowStats, list[Finding], Processed]:
@@ -351,9 +370,10 @@ class Inspector:
     def result(self) -> dict[str, Any]:
         """The JSON answer: {"summary": {...}, "rows": [{"line", "lints", ...}]}."""
         summary = self.summary.to_json()
-        summary["rows_listed"] = len(self.rows)
+        rows = self.rows
+        summary["rows_listed"] = len(rows)
         summary["rows_omitted"] = self.omitted_rows
-        return {"summary": summary, "rows": [r.to_json() for r in self.rows]}
+        return {"summary": summary, "rows": [r.to_json() for r in rows]}
 
 
 def token_rendering(parsed: TokenRow, view: TokenView, tokenizer: Any,

@@ -120,6 +120,28 @@ def test_row_reports_are_capped_but_counted(tmp_path):
     assert result["summary"]["codes"]["no-trained-tokens"] == 5
 
 
+def test_rows_needing_a_fix_are_listed_before_info_only_rows(tmp_path):
+    """SmolLM2's pad token is its end-of-turn token: every row carries an info finding. With
+    the list capped, a later row with an error must still be listed, ahead of info-only rows."""
+    settings = Settings.from_env(inspect_max_row_reports=3)
+    path = tmp_path / "d.jsonl"
+    system = [{"role": "system", "content": "Answer briefly."}]  # no default prompt injected
+    good, bad = {"messages": system + CHAT}, {"messages": system + CHAT[:1]}
+    rows = [good] * 6 + [bad] + [good] * 3
+    write_jsonl(path, rows)
+    from app.inspect import options_for
+    from tests.lint.conftest import bundled
+
+    options = options_for(settings, tokenizer=bundled("smollm2"), dialect="tokenizer")
+    with open(path, "rb") as fh:
+        result = inspect_stream(fh, options).result()
+    listed = {r["line"]: {f["code"] for f in r["lints"]} for r in result["rows"]}
+    assert result["summary"]["codes"]["pad-is-eos"] == 10
+    assert list(listed) == [1, 2, 7]  # by line: the error row, then info-only rows in order
+    assert "no-trained-tokens" in listed[7]
+    assert result["summary"]["rows_listed"] == 3 and result["summary"]["rows_omitted"] == 7
+
+
 def test_overlapped_batches_equal_batch_by_batch_evaluation(mixed_rows, tmp_path):
     """`run` tokenizes one batch while linting the previous one; every outcome, the export and
     the progress reports must be what plain batch-by-batch evaluation gives."""
