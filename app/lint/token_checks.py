@@ -58,7 +58,7 @@ def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
     if pad is None or (pad != ctx.facts.eos_id and pad not in ctx.eot_ids):
         return
     name = ctx.facts.token_text(ctx.tokenizer, pad)
-    where = list(compress(range(len(ctx.view.ids)), map(pad.__eq__, ctx.view.ids)))
+    where = ctx.search().find_all((pad,))
     # Labels Maskscope renders come from message attribution, not from pad ids: only a hazard
     # for other collators there, a likely cause of damage in labels made elsewhere.
     ours = ctx.rendering is not None
