@@ -20,6 +20,7 @@ from app.lint.markers import (
     LeadIn,
     Markers,
     TokenIndex,
+    best_lead_ins,
     lead_ins,
     markers_from_rendering,
     token_bounds,
@@ -90,6 +91,7 @@ class LintContext:
     _search: IdSearch | None = field(default=None, repr=False)
     _markers: Markers | None = field(default=None, repr=False)
     _lead_ins: list[LeadIn] | None = field(default=None, repr=False)
+    _best: dict[str, LeadIn] | None = field(default=None, repr=False)
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         """`make()` once per lint run; checks share what costs a render or a pass over tokens."""
@@ -113,8 +115,15 @@ class LintContext:
     def markers(self) -> Markers:
         """The rendering's role markers and end-of-turn marker, computed once per rendering."""
         if self._markers is None:
-            self._markers = markers_from_rendering(self.rendering, self.index(), self.lead_ins())
+            self._markers = markers_from_rendering(self.rendering, self.index(),
+                                                   best=self.best_lead_ins())
         return self._markers
+
+    def best_lead_ins(self) -> dict[str, LeadIn]:
+        """Each role's best lead-in (see `best_lead_ins`)."""
+        if self._best is None:
+            self._best = best_lead_ins(self.lead_ins())
+        return self._best
 
     def lead_ins(self) -> list[LeadIn]:
         if self._lead_ins is None:

@@ -117,19 +117,21 @@ def best_lead_ins(leads: list[LeadIn]) -> dict[str, LeadIn]:
 
 
 def markers_from_rendering(rendering: Rendering, index: TokenIndex | None = None,
-                           leads: list[LeadIn] | None = None) -> Markers:
+                           best: dict[str, LeadIn] | None = None) -> Markers:
     """Role markers and the end-of-turn marker read off a rendering's spans.
 
-    A role's marker is its best lead-in (`best_lead_ins`), so BOS, a folded system prompt or
-    Qwen3's think block do not stick to it.
+    A role's marker is its best lead-in (`best_lead_ins`, given or worked out), so BOS, a
+    folded system prompt or Qwen3's think block do not stick to it.
     """
     index = index or TokenIndex(rendering)
     ids_of = rendering.input_ids
     texts: dict[str, str] = {}
     ids: dict[str, tuple[int, ...]] = {}
-    for role, best in best_lead_ins(lead_ins(rendering) if leads is None else leads).items():
-        texts[role] = best.marker
-        hit = index.within(best.start, best.start + len(best.marker))
+    if best is None:
+        best = best_lead_ins(lead_ins(rendering))
+    for role, lead in best.items():
+        texts[role] = lead.marker
+        hit = index.within(lead.start, lead.start + len(texts[role]))
         ids[role] = tuple(ids_of[hit.start:hit.stop])
     eot_text, eot_ids = None, set()
     for span in rendering.spans:
@@ -179,11 +181,12 @@ class IdSearch:
     def find(self, needle: Sequence[int], start: int = 0, stop: int | None = None) -> int:
         """Where `needle` first lies entirely inside ids[start:stop], or -1."""
         stop = len(self._ids) if stop is None else stop
-        key = _as_text(needle) if self._text is not None else None
-        if not needle or (self._text is not None and key is None):
+        if self._text is not None:
+            key = _as_text(needle)
+            # An empty needle, or one no id of this row can spell (past U+10FFFF), is not found.
+            return self._text.find(key, start, stop) if key else -1
+        if not needle:
             return -1
-        if self._text is not None and key is not None:
-            return self._text.find(key, start, stop)
         n, first, needle = len(needle), needle[0], list(needle)
         at = start - 1
         while True:
@@ -219,11 +222,13 @@ class IdSearch:
 def _as_text(ids: Sequence[int]) -> str | None:
     """The ids as code points, or None when one is no code point (past U+10FFFF, negative)."""
     if type(ids) is tuple and len(ids) <= 8:  # a marker's ids: the same few every row
-        if ids not in _NEEDLES:
+        try:
+            return _NEEDLES[ids]
+        except KeyError:
             if len(_NEEDLES) > 4096:
                 _NEEDLES.clear()
-            _NEEDLES[ids] = _as_text(list(ids))
-        return _NEEDLES[ids]
+            text = _NEEDLES[ids] = _as_text(list(ids))
+            return text
     try:
         return "".join(map(chr, ids))
     except (ValueError, TypeError, OverflowError):

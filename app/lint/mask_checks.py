@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import best_lead_ins, mask_by_markers
+from app.lint.markers import mask_by_markers
 from app.lint.registry import check
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -39,7 +39,7 @@ def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
     is never found; training runs from after it through the next end-of-turn id."""
     assert ctx.rendering is not None
     markers = ctx.markers()
-    lead = best_lead_ins(ctx.lead_ins()).get("assistant")
+    lead = ctx.best_lead_ins().get("assistant")
     if lead is None:
         return None
     search = ctx.search()
