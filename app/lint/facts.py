@@ -8,6 +8,7 @@ its old facts.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import weakref
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ class TokenizerFacts:
     special_ids: frozenset[int]
     special_pattern: re.Pattern[str] | None
     special_by_text: dict[str, int]
+    # Unicode normal forms the tokenizer's normalizer applies, in order (Qwen's: ("NFC",)).
+    unicode_forms: tuple[str, ...] = ()
     _encode_cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _names: dict[int, str] = field(default_factory=dict)
 
@@ -82,4 +85,33 @@ def _compute(tokenizer: Any) -> TokenizerFacts:
         special_ids=frozenset(special.values()),
         special_pattern=pattern,
         special_by_text=special,
+        unicode_forms=_unicode_forms(tokenizer),
     )
+
+
+UNICODE_FORMS = ("NFC", "NFD", "NFKC", "NFKD")
+
+
+def _unicode_forms(tokenizer: Any) -> tuple[str, ...]:
+    """The NFC/NFD/NFKC/NFKD steps of the tokenizer's normalizer (other steps, such as
+    SentencePiece's space replacement, change every text and say nothing about its letters).
+
+    Example: qwen3 -> ("NFC",); smollm2 (no normalizer) -> (); llama2 (Prepend, Replace) -> ()
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    try:
+        spec = json.loads(backend.to_str()).get("normalizer") if backend is not None else None
+    except (AttributeError, ValueError, TypeError):
+        return ()
+    forms: list[str] = []
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        if node.get("type") in UNICODE_FORMS:
+            forms.append(node["type"])
+        for child in node.get("normalizers") or []:
+            walk(child)
+
+    walk(spec)
+    return tuple(forms)

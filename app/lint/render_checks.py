@@ -8,6 +8,7 @@ for any Jinja template without knowing its source.
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterator
 
@@ -49,6 +50,49 @@ def content_not_found(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is not None:
         yield from (f for f in rendering.findings if f.code == "content-not-found")
+
+
+@check("content-normalized", "info",
+       "The tokenizer's Unicode normalizer changes message content: the ids encode other "
+       "characters than the data holds.", scope="rendering")
+def content_normalized(ctx: LintContext) -> Iterator[Finding]:
+    rendering, forms = ctx.rendering, ctx.facts.unicode_forms
+    if rendering is None or not forms:
+        return
+    for span in rendering.spans:
+        content = rendering.text[span.content_start:span.content_end]
+        if content.isascii():  # ASCII is the same text under every normal form
+            continue
+        normalized = content
+        for form in forms:
+            normalized = unicodedata.normalize(form, normalized)
+        if normalized == content:
+            continue
+        start, end, new_end = _changed_window(content, normalized)
+        yield ctx.finding(
+            "content-normalized",
+            f"The tokenizer's {'+'.join(forms)} normalizer changes message {span.message} "
+            f"({span.role}): {content[start:end]!r} is encoded as {normalized[start:new_end]!r}, "
+            "so the model is trained on other characters than the data holds (token texts "
+            "show the data). "
+            f"Normalize the data first (unicodedata.normalize({forms[-1]!r}, text)) so that what "
+            "you review is what is trained.",
+            ctx.tokens_in(span.content_start + start, span.content_start + end))
+
+
+def _changed_window(old: str, new: str) -> tuple[int, int, int]:
+    """(start, end in old, end in new) of the part that differs, common ends left out.
+
+    Example: ("Cafe\u0301 bar", "Caf\u00e9 bar") -> (3, 5, 4)
+    """
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    back = 0
+    while (back < min(len(old), len(new)) - start
+           and old[len(old) - 1 - back] == new[len(new) - 1 - back]):
+        back += 1
+    return start, len(old) - back, len(new) - back
 
 
 @check("special-token-in-content", "warning",

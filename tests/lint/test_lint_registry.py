@@ -13,7 +13,8 @@ PROMISED = {
     "generation-prompt-in-training", "default-system-injected", "special-token-in-content",
     "boundary-merge", "truncation-cuts-answer", "dialect-mismatch", "template-not-prefix-stable",
     "train-inference-mismatch", "response-template-context", "trailing-glue-trained",
-    "labels-shifted", "labels-equal-inputs", "mask-methods-disagree",
+    "labels-shifted", "labels-equal-inputs", "mask-methods-disagree", "content-not-found",
+    "content-normalized",
 }
 
 

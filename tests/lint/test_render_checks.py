@@ -273,6 +273,26 @@ def test_content_not_found_when_the_template_rewrites_content():
     assert by_code(findings, "content-not-found") == []
 
 
+def test_content_normalized_qwen3_nfc():
+    """Qwen3's tokenizer applies NFC: a decomposed accent is trained as the composed character.
+    The tokenizer itself shows the change; the precomposed twin, and tokenizers without a Unicode
+    normal form (SmolLM2: none; Llama 2: only SentencePiece's space replacement), are quiet."""
+    decomposed = "Cafe\u0301 au lait?"
+    normalizer = bundled("qwen3").backend_tokenizer.normalizer
+    assert normalizer.normalize_str(decomposed) == "Caf\u00e9 au lait?"
+    chat = [{"role": "user", "content": decomposed}, {"role": "assistant", "content": "Oui."}]
+    rendering, findings, _ = lint_conversation("qwen3", "chatml", chat)
+    (hit,) = by_code(findings, "content-normalized")
+    assert hit.severity == "info" and "message 0 (user)" in hit.message
+    assert "e\u0301" in "".join(rendering.tokens[i].text for i in hit.tokens)
+    composed = [{**chat[0], "content": "Caf\u00e9 au lait?"}, chat[1]]
+    _, findings, _ = lint_conversation("qwen3", "chatml", composed)
+    assert by_code(findings, "content-normalized") == []
+    for tokenizer, dialect in (("smollm2", "chatml"), ("llama2", "llama2")):
+        _, findings, _ = lint_conversation(tokenizer, dialect, chat)
+        assert by_code(findings, "content-normalized") == []
+
+
 def _long_chat(exchanges: int) -> list[dict]:
     words = ("the", "model", "learns", "to", "answer", "questions", "about", "data", "tokens",
              "masks", "labels", "café", "你好")
