@@ -72,12 +72,22 @@ def content_normalized(ctx: LintContext) -> Iterator[Finding]:
         yield ctx.finding(
             "content-normalized",
             f"The tokenizer's {'+'.join(forms)} normalizer changes message {span.message} "
-            f"({span.role}): {content[start:end]!r} is encoded as {normalized[start:new_end]!r}, "
+            f"({span.role}): {_spelled(content[start:end])} is encoded as "
+            f"{_spelled(normalized[start:new_end])}, "
             "so the model is trained on other characters than the data holds (token texts "
             "show the data). "
             f"Normalize the data first (unicodedata.normalize({forms[-1]!r}, text)) so that what "
             "you review is what is trained.",
             ctx.tokens_in(span.content_start + start, span.content_start + end))
+
+
+def _spelled(text: str, most: int = 6) -> str:
+    """Text with its code points, since normal forms often look alike.
+
+    Example: "e\u0301" -> "'é' (U+0065 U+0301)"
+    """
+    points = " ".join(f"U+{ord(c):04X}" for c in text[:most]) + (" …" if len(text) > most else "")
+    return f"{text[:40]!r} ({points})"
 
 
 def _changed_window(old: str, new: str) -> tuple[int, int, int]:

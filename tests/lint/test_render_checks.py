@@ -284,6 +284,7 @@ def test_content_normalized_qwen3_nfc():
     rendering, findings, _ = lint_conversation("qwen3", "chatml", chat)
     (hit,) = by_code(findings, "content-normalized")
     assert hit.severity == "info" and "message 0 (user)" in hit.message
+    assert "(U+0065 U+0301) is encoded as" in hit.message and "(U+00E9)" in hit.message
     assert "e\u0301" in "".join(rendering.tokens[i].text for i in hit.tokens)
     composed = [{**chat[0], "content": "Caf\u00e9 au lait?"}, chat[1]]
     _, findings, _ = lint_conversation("qwen3", "chatml", composed)
