@@ -141,25 +141,26 @@ class Inspector:
                              max_line_bytes=self.options.max_line_bytes)
         want_export = export is not None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskscope-tokens") as pool:
-            pending: tuple[Callable[[], list[Outcome]], int, int] | None = None
+            # The batch whose tokens are being made, and the (bytes, rows) read up to its end.
+            pending: tuple[Callable[[], list[Outcome]], tuple[int, int]] | None = None
             for batch in _batches(reader, BATCH_ROWS):
                 started = self._start(batch, want_export, pool)
                 if pending is not None:
-                    self._record_all(pending, export, progress)
-                pending = (started, reader.bytes_read, reader.rows)
+                    self.record_batch(pending[0](), export, progress, pending[1])
+                pending = (started, (reader.bytes_read, reader.rows))
             if pending is not None:
-                self._record_all(pending, export, progress)
+                self.record_batch(pending[0](), export, progress, pending[1])
         if progress is not None:
             progress(reader.bytes_read, reader.rows)
         return self
 
-    def _record_all(self, pending: tuple[Callable[[], list[Outcome]], int, int],
-                    export: IO[str] | None, progress: Progress | None) -> None:
-        outcomes, bytes_read, rows = pending
-        for outcome in outcomes():
+    def record_batch(self, outcomes: Iterable[Outcome], export: IO[str] | None,
+                     progress: Progress | None, read: tuple[int, int]) -> None:
+        """`record` every outcome of a batch, then report the (bytes, rows) read up to its end."""
+        for outcome in outcomes:
             self.record(outcome, export)
         if progress is not None:
-            progress(bytes_read, rows)
+            progress(*read)
 
     def evaluate_many(self, raws: list[RawRow], want_export: bool) -> list[Outcome]:
         """`evaluate` of every row, with the conversation rows rendered as one batch (the

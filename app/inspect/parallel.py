@@ -124,7 +124,5 @@ def _drain_one(inspector: Inspector, pending: deque, progress: Progress | None,
                export: IO[str] | None) -> None:
     ready, bytes_read, rows = pending.popleft()
     outcomes = ready.result() if isinstance(ready, Future) else ready
-    for outcome in sorted(outcomes, key=lambda o: o.line):
-        inspector.record(outcome, export)
-    if progress is not None:
-        progress(bytes_read, rows)
+    inspector.record_batch(sorted(outcomes, key=lambda o: o.line), export, progress,
+                           (bytes_read, rows))
