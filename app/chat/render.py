@@ -293,13 +293,8 @@ def boundary_merge(tokenizer: Any, text: str, encoded: Encoded) -> Finding | Non
     ref = encoded.ids
     if whole == ref:
         return None
-    first = next((i for i, (a, b) in enumerate(zip(whole, ref, strict=False)) if a != b),
-                 min(len(whole), len(ref)))
-    back = 0
-    while (back < min(len(whole), len(ref)) - first
-           and whole[len(whole) - 1 - back] == ref[len(ref) - 1 - back]):
-        back += 1
-    last = max(first, len(ref) - back - 1)
+    first, _, ref_end = differing_window(whole, ref)
+    last = max(first, ref_end - 1)
     where = text[encoded.starts[min(first, len(ref) - 1)]:][:40] if ref else ""
     return Finding(
         code="boundary-merge", severity="warning",
@@ -308,6 +303,22 @@ def boundary_merge(tokenizer: Any, text: str, encoded: Encoded) -> Finding | Non
                  f"token {first} ({where!r}). A model trained on one and prompted with the other "
                  "sees different tokens at this boundary."),
         tokens=list(range(first, min(last + 1, first + 64))))
+
+
+def differing_window(old: Sequence[Any], new: Sequence[Any]) -> tuple[int, int, int]:
+    """Where two sequences differ, their common start and end left out: (start, end in old,
+    end in new).
+
+    Example: ([1, 2, 3, 4], [1, 9, 9, 4]) -> (1, 3, 3)
+             ("Cafe\u0301 bar", "Caf\u00e9 bar") -> (3, 5, 4)
+    """
+    start = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+                 min(len(old), len(new)))
+    back = 0
+    while (back < min(len(old), len(new)) - start
+           and old[len(old) - 1 - back] == new[len(new) - 1 - back]):
+        back += 1
+    return start, len(old) - back, len(new) - back
 
 
 # -- assembling the Rendering ---------------------------------------------------------------------

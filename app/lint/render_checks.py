@@ -12,6 +12,7 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterator
 
+from app.chat.render import differing_window
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
 from app.lint.registry import check
@@ -68,7 +69,7 @@ def content_normalized(ctx: LintContext) -> Iterator[Finding]:
             normalized = unicodedata.normalize(form, normalized)
         if normalized == content:
             continue
-        start, end, new_end = _changed_window(content, normalized)
+        start, end, new_end = differing_window(content, normalized)
         yield ctx.finding(
             "content-normalized",
             f"The tokenizer's {'+'.join(forms)} normalizer changes message {span.message} "
@@ -88,21 +89,6 @@ def _spelled(text: str, most: int = 6) -> str:
     """
     points = " ".join(f"U+{ord(c):04X}" for c in text[:most]) + (" …" if len(text) > most else "")
     return f"{text[:40]!r} ({points})"
-
-
-def _changed_window(old: str, new: str) -> tuple[int, int, int]:
-    """(start, end in old, end in new) of the part that differs, common ends left out.
-
-    Example: ("Cafe\u0301 bar", "Caf\u00e9 bar") -> (3, 5, 4)
-    """
-    start = 0
-    while start < min(len(old), len(new)) and old[start] == new[start]:
-        start += 1
-    back = 0
-    while (back < min(len(old), len(new)) - start
-           and old[len(old) - 1 - back] == new[len(new) - 1 - back]):
-        back += 1
-    return start, len(old) - back, len(new) - back
 
 
 @check("special-token-in-content", "warning",
