@@ -18,7 +18,7 @@ import contextlib
 import re
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -160,8 +160,7 @@ def encode_later(tokenizer: Any, texts: Sequence[str],
     table = info.pieces
 
     def encode() -> list[Any]:
-        with info.lock:
-            backend.encode_special_tokens = False
+        with specials_parsed(info, backend):
             encode = backend.encode_batch_fast if table is not None else backend.encode_batch
             return encode(parts, add_special_tokens=False)
 
@@ -176,8 +175,7 @@ def encode_later(tokenizer: Any, texts: Sequence[str],
                 if table is None:
                     full = enc
                 else:
-                    with info.lock:
-                        backend.encode_special_tokens = False
+                    with specials_parsed(info, backend):
                         full = backend.encode(part, add_special_tokens=False)
                 piece = Encoded.from_offsets(full.ids, full.offsets, shift)
             known = out[k]
@@ -188,6 +186,15 @@ def encode_later(tokenizer: Any, texts: Sequence[str],
         return out  # type: ignore[return-value]  # every text has at least one part
 
     return finish
+
+
+@contextlib.contextmanager
+def specials_parsed(info: TokenizerInfo, backend: Any) -> Iterator[None]:
+    """Hold the tokenizer's lock with special-token text parsed as special tokens (the Rust
+    tokenizer's `encode_special_tokens` mode is shared by every thread that encodes with it)."""
+    with info.lock:
+        backend.encode_special_tokens = False
+        yield
 
 
 def _encode_python(tokenizer: Any, text: str) -> Encoded:
@@ -245,8 +252,7 @@ def piece_table(tokenizer: Any, info: TokenizerInfo) -> PieceTable | None:
              for piece in data]
     table = PieceTable(data, chars, [int(0x80 <= piece[0] < 0xC0) if piece else 0
                                       for piece in data])
-    with info.lock:
-        backend.encode_special_tokens = False
+    with specials_parsed(info, backend):
         enc = backend.encode(PROBE_TEXT, add_special_tokens=False)
     derived = derive_offsets(enc.ids, PROBE_TEXT, table)
     if derived is None or derived.offsets != [tuple(o) for o in enc.offsets]:

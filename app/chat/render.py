@@ -144,8 +144,7 @@ def start_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeniz
                 policy = _checked(conversation, options, settings)
                 if isinstance(template, MaskscopeError):
                     raise template
-                staged.append((policy, attribute_conversation(conversation, template, settings),
-                               template.tagged))
+                staged.append((policy, attribute_conversation(conversation, template, settings)))
             except MaskscopeError as exc:
                 staged.append(exc)
     texts = [item[1].text for item in staged if not isinstance(item, MaskscopeError)]
@@ -160,9 +159,9 @@ def start_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeniz
                 if isinstance(item, MaskscopeError):
                     out.append(item)
                     continue
-                policy, att, tagged = item
+                policy, att = item
                 try:
-                    layout = layout_from_attributed(att, conversation, tokenizer, tagged,
+                    layout = layout_from_attributed(att, conversation, tokenizer, template.tagged,
                                                     next(encoded))
                     out.append(assemble(layout, policy, options, settings, dialect, info,
                                         columns=True))
