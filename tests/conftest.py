@@ -11,7 +11,9 @@ import os
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from app.chat.messages import Message
 from app.main import create_app
 from app.settings import Settings
 
@@ -96,3 +98,17 @@ def job_settings_for(tmp_path, tiny_model_dir):
                         allow_hub=False, **overrides)
 
     return make
+
+
+def conversations_of(text: st.SearchStrategy[str]) -> st.SearchStrategy[list[Message]]:
+    """Conversations for property tests: an optional system message, then one to three
+    user/assistant exchanges, every content drawn from `text`."""
+
+    @st.composite
+    def conversations(draw: st.DrawFn) -> list[Message]:
+        conv = [Message("system", draw(text))] if draw(st.booleans()) else []
+        for _ in range(draw(st.integers(1, 3))):
+            conv += [Message("user", draw(text)), Message("assistant", draw(text))]
+        return conv
+
+    return conversations()

@@ -12,6 +12,7 @@ from app.chat.render import RenderOptions, render
 from app.chat.tokens import IGNORE_INDEX
 from app.errors import InputError, LimitError
 from app.settings import Settings
+from tests.conftest import conversations_of
 
 # (dialect, tokenizer) pairs that fit each other.
 PAIRS = [("chatml", "qwen3"), ("chatml", "smollm2"), ("llama3", "llama3"), ("gemma", "gemma3"),
@@ -26,14 +27,6 @@ _TEXT = st.one_of(
     st.sampled_from(["Hi", " padded ", "line\nbreak\n", "中文内容", "emoji 😀🎉", "x = [1, 2]",
                      "assistant", "user", "a", "\n\n", "  "]),
 )
-
-
-@st.composite
-def conversations(draw) -> list[Message]:
-    conv = [Message("system", draw(_TEXT))] if draw(st.booleans()) else []
-    for _ in range(draw(st.integers(1, 3))):
-        conv += [Message("user", draw(_TEXT)), Message("assistant", draw(_TEXT))]
-    return conv
 
 
 def check_invariants(r, conv) -> None:
@@ -69,7 +62,7 @@ def test_mask_invariants_hold_for_any_conversation(tokenizers, dialect, name):
     tok = tokenizers(name)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(conversations())
+    @given(conversations_of(_TEXT))
     def run(conv):
         if dialect == "tokenizer" and name == "gemma3" and not conv[-1].content.strip():
             conv = [*conv[:-1], Message("assistant", "ok")]

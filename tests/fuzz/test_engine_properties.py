@@ -22,6 +22,7 @@ from app.chat.render import RenderOptions, render
 from app.settings import Settings
 from app.templating.limits import LimitedSandboxedEnvironment
 from app.tokenizers.registry import load_tokenizer
+from tests.conftest import conversations_of
 
 CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
           "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
@@ -34,14 +35,6 @@ MARKERS = ["<|im_end|>", "<|im_start|>", "<|eot_id|>", "<end_of_turn>", "[INST]"
 text = st.lists(st.one_of(st.sampled_from(MARKERS),
                           st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)),
                 min_size=1, max_size=6).map("".join).filter(lambda s: s.strip())
-
-
-@st.composite
-def conversations(draw) -> list[Message]:
-    messages = [Message("system", draw(text))] if draw(st.booleans()) else []
-    for _ in range(draw(st.integers(1, 3))):
-        messages += [Message("user", draw(text)), Message("assistant", draw(text))]
-    return messages
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +70,7 @@ def _inside_content(token, spans, role: str) -> bool:
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 @PROPERTY
-@given(conversation=conversations(), train_on_eot=st.booleans())
+@given(conversation=conversations_of(text), train_on_eot=st.booleans())
 def test_assistant_masking_invariants(real, case, conversation, train_on_eot):
     r, tokenizer = _render(conversation, case, real, train_on="assistant",
                            train_on_eot=train_on_eot)
@@ -100,7 +93,7 @@ def test_assistant_masking_invariants(real, case, conversation, train_on_eot):
 
 @pytest.mark.parametrize("case", CASES[:2], ids=[c[0] for c in CASES[:2]])
 @PROPERTY
-@given(conversation=conversations())
+@given(conversation=conversations_of(text))
 def test_train_on_all_and_last_assistant(real, case, conversation):
     everything, _ = _render(conversation, case, real, train_on="all")
     assert all(t.trained for t in everything.tokens)
