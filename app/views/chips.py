@@ -138,9 +138,9 @@ def _byte_level(tokenizer: Any) -> bool:
     return "ByteLevel" in repr(getattr(backend, "decoder", None))
 
 
-def token_bytes(rendering: Rendering, tokenizer: Any) -> list[bytes | None]:
-    """Raw bytes for every token whose vocabulary piece spells bytes out (None elsewhere)."""
-    pieces = tokenizer.convert_ids_to_tokens(rendering.input_ids)
+def token_bytes(ids: Sequence[int], tokenizer: Any) -> list[bytes | None]:
+    """Raw bytes for every id whose vocabulary piece spells bytes out (None elsewhere)."""
+    pieces = tokenizer.convert_ids_to_tokens(list(ids))
     return piece_bytes([p or "" for p in pieces], _byte_level(tokenizer))
 
 
@@ -152,8 +152,7 @@ def token_partials(rendering: Rendering, tokenizer: Any | None) -> list[str | No
     if tokenizer is None or not hasattr(tokenizer, "convert_ids_to_tokens"):
         return [None] * len(rendering.tokens)
     distinct = sorted(set(rendering.input_ids))
-    pieces = tokenizer.convert_ids_to_tokens(distinct)
-    raws = piece_bytes([p or "" for p in pieces], _byte_level(tokenizer))
+    raws = token_bytes(distinct, tokenizer)
     partial = {i: _partial(raw) for i, raw in zip(distinct, raws, strict=True)}
     return [partial[i] for i in rendering.input_ids]
 

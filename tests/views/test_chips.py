@@ -90,7 +90,7 @@ def test_split_character_becomes_escaped_bytes():
     markup = chips_html(rendering, tok("qwen3"))
     escaped = [shown for classes, _, shown in CHIP.findall(markup) if "e" in classes.split()]
     assert escaped and all(re.fullmatch(r"(\\x[0-9a-f]{2})+", s) for s in escaped)
-    raws = token_bytes(rendering, tok("qwen3"))
+    raws = token_bytes(rendering.input_ids, tok("qwen3"))
     assert b"".join(r for r in raws if r is not None) == rendering.text.encode("utf-8")
 
 
