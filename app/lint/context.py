@@ -99,7 +99,7 @@ class LintContext:
             self._cache[key] = make()
         return self._cache[key]
 
-    # The four below are asked for many times per dataset row: each keeps its own slot.
+    # The methods below are asked for many times per dataset row: each keeps its own slot.
     def index(self) -> TokenIndex:
         """Token positions by character offset (renderings only)."""
         if self._index is None:
