@@ -20,8 +20,14 @@ class MaskscopeError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, setting: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        setting: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -29,8 +35,15 @@ class MaskscopeError(Exception):
         self.headers = headers or {}
 
     def payload(self) -> dict[str, Any]:
-        return {"error": {"status": self.status, "code": self.code, "message": self.message,
-                          "field": self.field, "setting": self.setting}}
+        return {
+            "error": {
+                "status": self.status,
+                "code": self.code,
+                "message": self.message,
+                "field": self.field,
+                "setting": self.setting,
+            }
+        }
 
 
 class InputError(MaskscopeError):
@@ -100,7 +113,8 @@ def install_error_handlers(app: Any) -> None:
         err = MaskscopeError(str(exc.detail), headers=dict(exc.headers or {}))
         err.status = exc.status_code
         err.code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "http_error")
+            exc.status_code, "http_error"
+        )
         return error_response(request, err)
 
     app.add_exception_handler(MaskscopeError, on_maskscope)

@@ -94,7 +94,8 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int, settin
     from app.views.errors import error_response
 
     error = TooLargeError(
-        f"The request body is larger than {limit:,} bytes ({setting} setting).", setting=setting)
+        f"The request body is larger than {limit:,} bytes ({setting} setting).", setting=setting
+    )
     response: Any = error_response(Request(scope), error)
     response.headers["Connection"] = "close"
     await response(scope, receive, send)

@@ -26,51 +26,66 @@ def _default_home() -> Path:
 @dataclass
 class Settings:
     home: Path = _setting(
-        _default_home(), "Cache folder for offline assets, job database and artifacts.")
+        _default_home(), "Cache folder for offline assets, job database and artifacts."
+    )
     host: str = _setting("127.0.0.1", "Address `maskscope serve` binds to.")
     port: int = _setting(8000, "Port `maskscope serve` listens on.")
     tokenizer_roots: list[Path] = _setting(
         [], "Folders (os.pathsep-separated) under which local tokenizer directories may be opened."
     )
     allow_hub: bool = _setting(
-        True, "Whether Hugging Face Hub ids may be resolved (needs network or a warm HF cache).")
+        True, "Whether Hugging Face Hub ids may be resolved (needs network or a warm HF cache)."
+    )
     tokenizer_cache_size: int = _setting(
-        16, "Most loaded tokenizers kept in memory (least recently used dropped).")
+        16, "Most loaded tokenizers kept in memory (least recently used dropped)."
+    )
     max_body_bytes: int = _setting(4_000_000, "Largest JSON request body, in bytes.")
     max_upload_bytes: int = _setting(512_000_000, "Largest uploaded dataset file, in bytes.")
     max_upload_rows: int = _setting(200_000, "Most rows read from one uploaded dataset.")
     max_line_bytes: int = _setting(
-        16_000_000, "Longest line of an uploaded JSONL dataset, in bytes.")
+        16_000_000, "Longest line of an uploaded JSONL dataset, in bytes."
+    )
     inspect_probe_rows: int = _setting(
-        3, "Dataset rows on which the re-rendering lints (prefix stability, train/inference) run.")
+        3, "Dataset rows on which the re-rendering lints (prefix stability, train/inference) run."
+    )
     inspect_max_row_reports: int = _setting(
-        2_000, "Most rows with findings listed in one inspection result (the summary counts all).")
+        2_000, "Most rows with findings listed in one inspection result (the summary counts all)."
+    )
     inspect_keep_runs: int = _setting(
-        8, "Uploaded datasets the /inspect page keeps on disk for drilling into rows.")
+        8, "Uploaded datasets the /inspect page keeps on disk for drilling into rows."
+    )
     inspect_workers: int = _setting(
-        0, "Processes that inspect one dataset (0: one per core, at most 8, for files over 8 MB).")
+        0, "Processes that inspect one dataset (0: one per core, at most 8, for files over 8 MB)."
+    )
     max_messages: int = _setting(2_000, "Most messages in one conversation.")
     max_chars: int = _setting(1_000_000, "Most characters of message content in one conversation.")
     max_tokens: int = _setting(65_536, "Most tokens in one rendered conversation.")
     max_template_bytes: int = _setting(65_536, "Largest custom Jinja chat template, in bytes.")
     max_render_chars: int = _setting(
-        4_000_000, "Largest output a template may produce, in characters.")
+        4_000_000, "Largest output a template may produce, in characters."
+    )
     render_timeout_ms: int = _setting(
-        2_000, "Wall-clock limit for rendering one untrusted template, in ms.")
+        2_000, "Wall-clock limit for rendering one untrusted template, in ms."
+    )
     max_range: int = _setting(100_000, "Largest range() an untrusted template may create.")
     template_workers: int = _setting(
-        2, "Warm worker processes that render untrusted templates (each is killed on timeout).")
+        2, "Warm worker processes that render untrusted templates (each is killed on timeout)."
+    )
     max_worker_memory_mb: int = _setting(
-        512, "Memory one template worker may allocate while rendering one template, in MiB.")
+        512, "Memory one template worker may allocate while rendering one template, in MiB."
+    )
     max_compare_targets: int = _setting(8, "Most tokenizer+dialect columns in one comparison.")
     max_batch_conversations: int = _setting(64, "Most conversations in one /api/batch request.")
     max_queued_jobs: int = _setting(
-        8, "Most fine-tune jobs waiting or running at once; more get 429.")
+        8, "Most fine-tune jobs waiting or running at once; more get 429."
+    )
     max_train_steps: int = _setting(5_000, "Most optimizer steps one fine-tune job may ask for.")
     max_train_length: int = _setting(
-        4_096, "Longest training sequence a job may ask for, in tokens.")
+        4_096, "Longest training sequence a job may ask for, in tokens."
+    )
     max_train_conversations: int = _setting(
-        20_000, "Most inline conversations in one fine-tune job.")
+        20_000, "Most inline conversations in one fine-tune job."
+    )
 
     @property
     def assets_dir(self) -> Path:
@@ -116,5 +131,7 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
 def describe() -> list[tuple[str, Any, str]]:
     """(name, default, help) for every setting, for docs and the README table."""
     defaults = Settings()
-    return [(f.name, getattr(defaults, f.name), f.metadata["help"])
-            for f in dataclasses.fields(Settings)]
+    return [
+        (f.name, getattr(defaults, f.name), f.metadata["help"])
+        for f in dataclasses.fields(Settings)
+    ]

@@ -43,6 +43,7 @@ def main() -> None:
         return time.perf_counter() - started
 
     with uvicorn_server() as (base, _), httpx.Client(base_url=base, timeout=60) as http:
+
         def over_http() -> float:
             started = time.perf_counter()
             response = http.post("/api/render", content=body, headers=headers)
@@ -59,10 +60,12 @@ def main() -> None:
             local.append(in_process())
             remote.append(over_http())
     p50_local, p50_http = statistics.median(local) * 1000, statistics.median(remote) * 1000
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")
-    print(f"conversation: {len(payload['messages'])} messages, {tokens} tokens; "
-          f"{REPEATS} runs each")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"conversation: {len(payload['messages'])} messages, {tokens} tokens; {REPEATS} runs each"
+    )
     print(f"in-process p50 {p50_local:.1f} ms; HTTP on loopback p50 {p50_http:.1f} ms")
     print(f"P2 ratio (HTTP / in-process, target <= 1.5): {p50_http / p50_local:.2f}")
 

@@ -28,8 +28,13 @@ TARGET_TOKENS = 8192
 TOKENIZER, DIALECT = "smollm2", "chatml"
 REPEATS = 7
 BAR_SECONDS, BAR_BYTES = 1.0, 150.0
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 FILL = """(turns) => {
   const list = document.querySelector('#playground .turns');
@@ -82,9 +87,15 @@ def eight_k_conversation(http: httpx.Client) -> tuple[list[dict[str, str]], int]
 
 
 def form_of(messages: list[dict[str, str]]) -> dict[str, object]:
-    return {"v": "1", "tokenizer": TOKENIZER, "dialect": DIALECT, "train_on": "assistant",
-            "train_on_eot": "on", "role": [m["role"] for m in messages],
-            "content": [m["content"] for m in messages]}
+    return {
+        "v": "1",
+        "tokenizer": TOKENIZER,
+        "dialect": DIALECT,
+        "train_on": "assistant",
+        "train_on_eot": "on",
+        "role": [m["role"] for m in messages],
+        "content": [m["content"] for m in messages],
+    }
 
 
 def server_side(http: httpx.Client, form: dict[str, object]) -> tuple[list[float], int]:
@@ -103,8 +114,9 @@ def in_browser(base: str, messages: list[dict[str, str]], tokens: int) -> list[l
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(base + "/")
         page.wait_for_function("() => window.htmx !== undefined")
@@ -127,16 +139,22 @@ def main() -> None:
     p50, worst = statistics.median(chips), max(chips)
     lints = statistics.median(run[1] for run in browser_times)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {load}, python {platform.python_version()}")
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {load}, python {platform.python_version()}"
+    )
     print(f"conversation: {len(messages)} messages, {tokens} tokens ({TOKENIZER}/{DIALECT})")
     server = statistics.median(server_times)
     print(f"server fragment (/fragments/render): p50 {server * 1000:.0f} ms")
-    print(f"request -> rendered DOM in headless Chromium: p50 {p50 * 1000:.0f} ms, "
-          f"max {worst * 1000:.0f} ms over {REPEATS} runs (bar {BAR_SECONDS * 1000:.0f} ms)")
+    print(
+        f"request -> rendered DOM in headless Chromium: p50 {p50 * 1000:.0f} ms, "
+        f"max {worst * 1000:.0f} ms over {REPEATS} runs (bar {BAR_SECONDS * 1000:.0f} ms)"
+    )
     print(f"request -> lint panel in (its own request, after the chips): p50 {lints * 1000:.0f} ms")
-    print(f"HTML: {size} bytes for {tokens} tokens = {per_token:.1f} bytes/token "
-          f"(bar {BAR_BYTES:.0f})")
+    print(
+        f"HTML: {size} bytes for {tokens} tokens = {per_token:.1f} bytes/token "
+        f"(bar {BAR_BYTES:.0f})"
+    )
     print(f"P5 time ratio (p50 / bar): {p50 / BAR_SECONDS:.2f}")
     print(f"P5 bytes ratio (bytes per token / bar): {per_token / BAR_BYTES:.2f}")
 

@@ -47,9 +47,19 @@ def write_dataset(path: Path, rows: int) -> None:
                 labels = ids[1:] + [-100] if rng.random() < 0.5 else list(ids)
                 row = {"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)}
             elif kind == 1:
-                row = {"conversations": [{"from": "human" if m["role"] == "user" else
-                                          "gpt" if m["role"] == "assistant" else "system",
-                                          "value": m["content"]} for m in chat]}
+                row = {
+                    "conversations": [
+                        {
+                            "from": "human"
+                            if m["role"] == "user"
+                            else "gpt"
+                            if m["role"] == "assistant"
+                            else "system",
+                            "value": m["content"],
+                        }
+                        for m in chat
+                    ]
+                }
             elif kind == 2:
                 row = {"instruction": chat[1]["content"], "input": "", "output": chat[2]["content"]}
             else:
@@ -59,13 +69,28 @@ def write_dataset(path: Path, rows: int) -> None:
 
 def run_cli(path: Path) -> None:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "app.cli", "lint", str(path), "--tokenizer",
-                           "smollm2", "--dialect", "chatml"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "lint",
+            str(path),
+            "--tokenizer",
+            "smollm2",
+            "--dialect",
+            "chatml",
+        ],
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(done.stdout)
-    print(f"CLI: exit {done.returncode}, {seconds:.1f} s, {ROWS / seconds:,.0f} rows/s, "
-          f"peak RSS of the largest process {peak:,.0f} MiB")
+    print(
+        f"CLI: exit {done.returncode}, {seconds:.1f} s, {ROWS / seconds:,.0f} rows/s, "
+        f"peak RSS of the largest process {peak:,.0f} MiB"
+    )
 
 
 def run_page(path: Path) -> float:
@@ -78,22 +103,28 @@ def run_page(path: Path) -> float:
     with TestClient(create_app(Settings.from_env())) as client:
         start = time.perf_counter()
         with open(path, "rb") as fh:
-            answer = client.post("/inspect/runs", files={"file": ("big.jsonl", fh)},
-                                 data={"tokenizer": "smollm2", "dialect": "chatml"},
-                                 headers={"HX-Request": "true"})
+            answer = client.post(
+                "/inspect/runs",
+                files={"file": ("big.jsonl", fh)},
+                data={"tokenizer": "smollm2", "dialect": "chatml"},
+                headers={"HX-Request": "true"},
+            )
         run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", answer.text).group(1)
         polls = 0
-        while "Summary" not in (body := client.get(f"/inspect/runs/{run_id}",
-                                                   headers={"HX-Request": "true"}).text):
+        while "Summary" not in (
+            body := client.get(f"/inspect/runs/{run_id}", headers={"HX-Request": "true"}).text
+        ):
             polls += 1
             time.sleep(1)
         seconds = time.perf_counter() - start
         row = client.get(f"/inspect/runs/{run_id}/rows/1", headers={"HX-Request": "true"})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = re.search(r'data-stat="rows">([\d,]+)<', body).group(1)
-    print(f"page: {rows} rows in {seconds:.1f} s ({polls} progress polls), row 1 drill-down "
-          f"{row.status_code}, {len(body):,} bytes of summary HTML; peak RSS of the server "
-          f"process {peak:,.0f} MiB (before: {before:,.0f} MiB)")
+    print(
+        f"page: {rows} rows in {seconds:.1f} s ({polls} progress polls), row 1 drill-down "
+        f"{row.status_code}, {len(body):,} bytes of summary HTML; peak RSS of the server "
+        f"process {peak:,.0f} MiB (before: {before:,.0f} MiB)"
+    )
     return ROWS / seconds
 
 
@@ -102,9 +133,11 @@ def main() -> None:
         path = Path(tmp) / "big.jsonl"
         start = time.perf_counter()
         write_dataset(path, ROWS)
-        print(f"wrote {ROWS:,} rows, {path.stat().st_size / 1e6:,.1f} MB in "
-              f"{time.perf_counter() - start:.1f} s; {os.cpu_count()} cores, load average "
-              f"{os.getloadavg()[0]:.1f}")
+        print(
+            f"wrote {ROWS:,} rows, {path.stat().st_size / 1e6:,.1f} MB in "
+            f"{time.perf_counter() - start:.1f} s; {os.cpu_count()} cores, load average "
+            f"{os.getloadavg()[0]:.1f}"
+        )
         run_cli(path)
         rate = run_page(path)
         print(f"page rows/s: {rate:,.0f}")

@@ -39,9 +39,37 @@ from app.settings import Settings  # noqa: E402
 from app.tokenizers.registry import load_tokenizer  # noqa: E402
 
 ROWS = 5_000
-WORDS = ("the", "model", "learns", "to", "answer", "questions", "about", "data", "tokens", "masks",
-         "labels", "while", "trainer", "shifts", "targets", "inside", "its", "loss", "padding",
-         "never", "counts", "every", "turn", "ends", "with", "own", "marker", "naïve", "café")
+WORDS = (
+    "the",
+    "model",
+    "learns",
+    "to",
+    "answer",
+    "questions",
+    "about",
+    "data",
+    "tokens",
+    "masks",
+    "labels",
+    "while",
+    "trainer",
+    "shifts",
+    "targets",
+    "inside",
+    "its",
+    "loss",
+    "padding",
+    "never",
+    "counts",
+    "every",
+    "turn",
+    "ends",
+    "with",
+    "own",
+    "marker",
+    "naïve",
+    "café",
+)
 
 
 def conversations(n: int, seed: int = 0) -> list[dict]:
@@ -55,8 +83,10 @@ def conversations(n: int, seed: int = 0) -> list[dict]:
     for _ in range(n):
         messages = [{"role": "system", "content": "You answer briefly."}]
         for _ in range(rng.randint(1, 3)):
-            messages += [{"role": "user", "content": text()},
-                         {"role": "assistant", "content": text()}]
+            messages += [
+                {"role": "user", "content": text()},
+                {"role": "assistant", "content": text()},
+            ]
         rows.append({"messages": messages})
     return rows
 
@@ -84,10 +114,21 @@ def trl_preprocessor(rows: list[dict], tokenizer, template: str):
     tok.chat_template = template
     model = AutoModelForCausalLM.from_pretrained(str(Settings.from_env().assets_dir / "smollm2"))
     tmp = tempfile.mkdtemp()
-    args = SFTConfig(output_dir=tmp, assistant_only_loss=True, max_length=None,
-                     report_to=[], padding_free=False, use_cpu=True, bf16=False)
-    trainer = SFTTrainer(model=model, args=args, processing_class=tok,
-                         train_dataset=datasets.Dataset.from_list(rows[:4]))
+    args = SFTConfig(
+        output_dir=tmp,
+        assistant_only_loss=True,
+        max_length=None,
+        report_to=[],
+        padding_free=False,
+        use_cpu=True,
+        bf16=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        processing_class=tok,
+        train_dataset=datasets.Dataset.from_list(rows[:4]),
+    )
     dataset = datasets.Dataset.from_list(rows)
 
     def run():
@@ -117,24 +158,39 @@ def main() -> None:
     workers = int(os.environ.get("BENCH_WORKERS", "0"))
     parallel = run_maskscope(rows, "tokenizer", settings, workers)[0] if workers > 1 else None
 
-    agree = sum(1 for mine, theirs in zip(processed, prepared, strict=True)
-                if mine["input_ids"] == theirs["input_ids"] and mine["labels"] == theirs["labels"])
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{platform.system()}, python {platform.python_version()}, load average (1 min) "
-          f"{os.getloadavg()[0]:.1f}")
-    print(f"rows: {ROWS:,}, tokens: {summary.tokens:,}, trained: {summary.trained_tokens:,}, "
-          f"lint codes: {dict(summary.codes)}")
+    agree = sum(
+        1
+        for mine, theirs in zip(processed, prepared, strict=True)
+        if mine["input_ids"] == theirs["input_ids"] and mine["labels"] == theirs["labels"]
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.system()}, python {platform.python_version()}, load average (1 min) "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"rows: {ROWS:,}, tokens: {summary.tokens:,}, trained: {summary.trained_tokens:,}, "
+        f"lint codes: {dict(summary.codes)}"
+    )
     print(f"rows whose input_ids and labels equal TRL's: {agree:,} / {ROWS:,}")
-    print(f"runs of each (alternating, best kept): {len(ours)}; Maskscope CPU seconds per run: "
-          f"{', '.join(f'{r[1]:.2f}' for r in ours)}; TRL: "
-          f"{', '.join(f'{r[1]:.2f}' for r in theirs)}")
-    print(f"Maskscope inspect, 1 process: {single:7.2f} s wall, {single_cpu:7.2f} s CPU "
-          f"({ROWS / single_cpu:,.0f} rows per CPU-second)")
-    print(f"TRL SFTTrainer preprocessing: {trl_seconds:7.2f} s wall, {trl_cpu:7.2f} s CPU "
-          f"({ROWS / trl_cpu:,.0f} rows per CPU-second)")
+    print(
+        f"runs of each (alternating, best kept): {len(ours)}; Maskscope CPU seconds per run: "
+        f"{', '.join(f'{r[1]:.2f}' for r in ours)}; TRL: "
+        f"{', '.join(f'{r[1]:.2f}' for r in theirs)}"
+    )
+    print(
+        f"Maskscope inspect, 1 process: {single:7.2f} s wall, {single_cpu:7.2f} s CPU "
+        f"({ROWS / single_cpu:,.0f} rows per CPU-second)"
+    )
+    print(
+        f"TRL SFTTrainer preprocessing: {trl_seconds:7.2f} s wall, {trl_cpu:7.2f} s CPU "
+        f"({ROWS / trl_cpu:,.0f} rows per CPU-second)"
+    )
     if parallel is not None:
-        print(f"Maskscope inspect, {workers} processes: {parallel:.2f} s wall "
-              f"(ratio TRL / Maskscope wall {trl_seconds / parallel:.2f}x)")
+        print(
+            f"Maskscope inspect, {workers} processes: {parallel:.2f} s wall "
+            f"(ratio TRL / Maskscope wall {trl_seconds / parallel:.2f}x)"
+        )
     print(f"ratio TRL / Maskscope, CPU time: {trl_cpu / single_cpu:.2f}x")
     print(f"ratio TRL / Maskscope, wall clock: {trl_seconds / single:.2f}x")
 

@@ -30,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from serve import children, conversation, rss_bytes, uvicorn_server  # noqa: E402
 
-CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
-          "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
-          "{{ '<|im_start|>assistant\\n' }}{% endif %}")
+CHATML = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+    "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 
 
 def request_body(dialect: str) -> dict:
@@ -58,13 +60,15 @@ class MemoryProbe(threading.Thread):
             self.stop.wait(0.2)
 
 
-async def client(http: httpx.AsyncClient, body: bytes, until: float, latencies: list[float],
-                 errors: list[str]) -> None:
+async def client(
+    http: httpx.AsyncClient, body: bytes, until: float, latencies: list[float], errors: list[str]
+) -> None:
     while time.monotonic() < until:
         started = time.perf_counter()
         try:
-            response = await http.post("/api/render", content=body,
-                                       headers={"Content-Type": "application/json"})
+            response = await http.post(
+                "/api/render", content=body, headers={"Content-Type": "application/json"}
+            )
             if response.status_code != 200:
                 errors.append(f"{response.status_code}: {response.text[:200]}")
                 continue
@@ -79,14 +83,16 @@ async def load(base: str, body: bytes, clients: int, seconds: float) -> tuple[li
     errors: list[str] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
-        first = await http.post("/api/render", content=body,
-                                headers={"Content-Type": "application/json"})
+        first = await http.post(
+            "/api/render", content=body, headers={"Content-Type": "application/json"}
+        )
         first.raise_for_status()
         tokens = first.json()["stats"]["tokens"]
         started = time.monotonic()
         until = started + seconds
-        await asyncio.gather(*(client(http, body, until, latencies, errors)
-                               for _ in range(clients)))
+        await asyncio.gather(
+            *(client(http, body, until, latencies, errors) for _ in range(clients))
+        )
         elapsed = time.monotonic() - started
     print(f"conversation: {len(json.loads(body)['messages'])} messages, {tokens} tokens")
     return latencies, errors, elapsed
@@ -116,16 +122,21 @@ def main() -> int:
     first, last, bounded = growth_verdict(probe.samples)
     peak = max(s + w for _, s, w in probe.samples)
     peak_server = max(s for _, s, _ in probe.samples)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")
-    print(f"{args.clients} clients x {args.seconds:.0f} s, dialect={args.dialect}: "
-          f"{len(ms)} requests ({len(ms) / elapsed:.1f}/s), {len(errors)} errors")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"{args.clients} clients x {args.seconds:.0f} s, dialect={args.dialect}: "
+        f"{len(ms)} requests ({len(ms) / elapsed:.1f}/s), {len(errors)} errors"
+    )
     if ms:
         p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
         print(f"latency p50 {statistics.median(ms):.0f} ms, p99 {p99:.0f} ms, max {ms[-1]:.0f} ms")
-    print(f"peak RSS {peak / 2**20:.0f} MiB (server {peak_server / 2**20:.0f} MiB + workers); "
-          f"first third {first / 2**20:.0f} MiB, last third {last / 2**20:.0f} MiB: "
-          f"{'bounded' if bounded else 'GROWING'}")
+    print(
+        f"peak RSS {peak / 2**20:.0f} MiB (server {peak_server / 2**20:.0f} MiB + workers); "
+        f"first third {first / 2**20:.0f} MiB, last third {last / 2**20:.0f} MiB: "
+        f"{'bounded' if bounded else 'GROWING'}"
+    )
     for line in errors[:5]:
         print("error:", line)
     return 0 if not errors and bounded and ms else 1

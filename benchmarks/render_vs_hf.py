@@ -33,7 +33,8 @@ TAGGED_CHATML = (
     "{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
     "{% else %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + "
     "'\\n' }}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 
 
 def conversation(n: int) -> list[Message]:
@@ -63,8 +64,13 @@ def main() -> None:
         return render(conv, "tokenizer", tok, options)
 
     def anchor():
-        return tok.apply_chat_template(dicts, chat_template=TAGGED_CHATML, tokenize=True,
-                                       return_dict=True, return_assistant_tokens_mask=True)
+        return tok.apply_chat_template(
+            dicts,
+            chat_template=TAGGED_CHATML,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
 
     mine, ref = ours(), anchor()  # warm caches (compiled templates)
     assert mine.input_ids == list(ref["input_ids"]), "ids differ from apply_chat_template"
@@ -80,8 +86,7 @@ def main() -> None:
     print(f"conversation: {MESSAGES} messages, {len(mine.input_ids)} tokens")
     print(f"maskscope render (tokenizer dialect, no generation tags): {a * 1000:.1f} ms median")
     print(f"apply_chat_template + assistant mask (generation tags):  {b * 1000:.1f} ms median")
-    print(f"CPU time (all threads): {ca * 1000:.1f} ms vs {cb * 1000:.1f} ms, "
-          f"ratio {ca / cb:.2f}")
+    print(f"CPU time (all threads): {ca * 1000:.1f} ms vs {cb * 1000:.1f} ms, ratio {ca / cb:.2f}")
     print(f"ratio {a / b:.2f}")
 
 

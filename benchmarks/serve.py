@@ -16,8 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TOPICS = ["masking", "padding", "packing", "templates", "tokenizers", "labels", "NEFTune",
-          "loss", "attention", "datasets"]
+TOPICS = [
+    "masking",
+    "padding",
+    "packing",
+    "templates",
+    "tokenizers",
+    "labels",
+    "NEFTune",
+    "loss",
+    "attention",
+    "datasets",
+]
 
 
 def conversation(turns: int = 16, words_per_turn: int = 72) -> list[dict[str, str]]:
@@ -26,8 +36,10 @@ def conversation(turns: int = 16, words_per_turn: int = 72) -> list[dict[str, st
     for i in range(turns):
         role = "user" if i % 2 == 0 else "assistant"
         topic = TOPICS[i % len(TOPICS)]
-        words = [f"{topic}" if j % 7 == 0 else ("why" if role == "user" else "because")
-                 for j in range(words_per_turn // 5)]
+        words = [
+            f"{topic}" if j % 7 == 0 else ("why" if role == "user" else "because")
+            for j in range(words_per_turn // 5)
+        ]
         text = " ".join(f"{w} step {i}.{j}, then" for j, w in enumerate(words))
         messages.append({"role": role, "content": text})
     return messages
@@ -40,14 +52,28 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def uvicorn_server(env: dict[str, str] | None = None,
-                   start_timeout_s: float = 120.0) -> Iterator[tuple[str, subprocess.Popen]]:
+def uvicorn_server(
+    env: dict[str, str] | None = None, start_timeout_s: float = 120.0
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start `uvicorn app.main:app` on a free loopback port; yield (base URL, process)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env={**os.environ, **(env or {})})
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout_s

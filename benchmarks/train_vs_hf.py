@@ -52,19 +52,37 @@ from app.train.loop import LoopConfig, train  # noqa: E402
 STEPS = int(os.environ.get("BENCH_STEPS", "6"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
 BATCH, MAX_LENGTH, ALPHA, LR = 4, 256, 5.0, 1e-4
-SMOLLM2 = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-               num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
-               rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
-               bos_token_id=1, eos_token_id=2, pad_token_id=2)
+SMOLLM2 = dict(
+    vocab_size=49152,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_hidden_layers=30,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    max_position_embeddings=8192,
+    rope_theta=100000.0,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=True,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=2,
+)
 
 
 def model_config() -> LlamaConfig:
     if os.environ.get("BENCH_FULL") == "1":
         return LlamaConfig(**SMOLLM2)
     hidden = int(os.environ.get("BENCH_HIDDEN", "256"))
-    return LlamaConfig(**{**SMOLLM2, "hidden_size": hidden, "intermediate_size": hidden * 8 // 3,
-                          "num_hidden_layers": int(os.environ.get("BENCH_LAYERS", "6")),
-                          "num_attention_heads": 4, "num_key_value_heads": 2})
+    return LlamaConfig(
+        **{
+            **SMOLLM2,
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 8 // 3,
+            "num_hidden_layers": int(os.environ.get("BENCH_LAYERS", "6")),
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+        }
+    )
 
 
 def fresh_model(device: torch.device) -> LlamaForCausalLM:
@@ -77,14 +95,17 @@ def fresh_model(device: torch.device) -> LlamaForCausalLM:
 
 def chat_data(tokenizer, n: int = 96) -> list[dict[str, list[int]]]:
     """Variable-length conversations: 1-8 question/answer turns from the demo set."""
-    pairs = [(c["messages"][-2]["content"], c["messages"][-1]["content"])
-             for c in load_demo()["conversations"]]
+    pairs = [
+        (c["messages"][-2]["content"], c["messages"][-1]["content"])
+        for c in load_demo()["conversations"]
+    ]
     rng = random.Random(0)
     examples = []
     for _ in range(n):
         turns = rng.sample(pairs, rng.randint(1, 8))
-        messages = [Message(role, text) for q, a in turns
-                    for role, text in (("user", q), ("assistant", a))]
+        messages = [
+            Message(role, text) for q, a in turns for role, text in (("user", q), ("assistant", a))
+        ]
         r = render(messages, "chatml", tokenizer, RenderOptions(max_length=MAX_LENGTH))
         examples.append({"input_ids": r.input_ids, "labels": r.labels})
     return examples
@@ -99,8 +120,9 @@ def clocks() -> tuple[float, float]:
     return time.process_time(), time.perf_counter()
 
 
-def rates(tokens: int, first: tuple[float, float], last: tuple[float, float]) -> tuple[float,
-                                                                                       float]:
+def rates(
+    tokens: int, first: tuple[float, float], last: tuple[float, float]
+) -> tuple[float, float]:
     return tokens / (last[0] - first[0]), tokens / (last[1] - first[1])
 
 
@@ -111,8 +133,15 @@ def run_ours(examples, device, *, pack: bool, alpha: float) -> tuple[float, floa
     def emit(metric):
         stamps.append((clocks(), metric["tokens"]))
 
-    config = LoopConfig(steps=STEPS, batch_size=BATCH, learning_rate=LR, neftune_alpha=alpha,
-                        pack=pack, pad_id=2, seed=0)
+    config = LoopConfig(
+        steps=STEPS,
+        batch_size=BATCH,
+        learning_rate=LR,
+        neftune_alpha=alpha,
+        pack=pack,
+        pad_id=2,
+        seed=0,
+    )
     train(model, examples, config, setup({}), emit=emit, should_stop=lambda: False)
     return rates(sum(t for _, t in stamps[1:]), stamps[0][0], stamps[-1][0])
 
@@ -139,13 +168,29 @@ def run_hf(examples, tokenizer, device) -> tuple[float, float]:
     stamps = Stamps()
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
-            output_dir=out, max_steps=STEPS, per_device_train_batch_size=BATCH,
-            learning_rate=LR, lr_scheduler_type="constant", neftune_noise_alpha=ALPHA,
-            report_to=[], save_strategy="no", logging_strategy="no", seed=0,
-            dataloader_num_workers=0, use_cpu=device.type != "cuda",
-            bf16=device.type == "cuda", remove_unused_columns=False, disable_tqdm=True)
-        Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
-                callbacks=[stamps]).train()
+            output_dir=out,
+            max_steps=STEPS,
+            per_device_train_batch_size=BATCH,
+            learning_rate=LR,
+            lr_scheduler_type="constant",
+            neftune_noise_alpha=ALPHA,
+            report_to=[],
+            save_strategy="no",
+            logging_strategy="no",
+            seed=0,
+            dataloader_num_workers=0,
+            use_cpu=device.type != "cuda",
+            bf16=device.type == "cuda",
+            remove_unused_columns=False,
+            disable_tqdm=True,
+        )
+        Trainer(
+            model=model,
+            args=args,
+            train_dataset=examples,
+            data_collator=collator,
+            callbacks=[stamps],
+        ).train()
     # the dataloader may prefetch one batch beyond the last step
     return rates(sum(collator.counts[1:STEPS]), stamps.times[0], stamps.times[-1])
 
@@ -160,12 +205,18 @@ def main() -> None:
     lengths = [len(e["input_ids"]) for e in examples]
     config = model_config()
     params = sum(p.numel() for p in fresh_model(torch.device("cpu")).parameters())
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"device {device}, torch {torch.__version__}")
-    print(f"model: SmolLM2 architecture, {config.num_hidden_layers} layers, hidden "
-          f"{config.hidden_size}, vocab {config.vocab_size}, {params / 1e6:.1f}M params")
-    print(f"data: {len(examples)} conversations, {min(lengths)}-{max(lengths)} tokens "
-          f"(mean {statistics.mean(lengths):.0f}); batch {BATCH}, {STEPS} steps x {REPEATS}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"device {device}, torch {torch.__version__}"
+    )
+    print(
+        f"model: SmolLM2 architecture, {config.num_hidden_layers} layers, hidden "
+        f"{config.hidden_size}, vocab {config.vocab_size}, {params / 1e6:.1f}M params"
+    )
+    print(
+        f"data: {len(examples)} conversations, {min(lengths)}-{max(lengths)} tokens "
+        f"(mean {statistics.mean(lengths):.0f}); batch {BATCH}, {STEPS} steps x {REPEATS}"
+    )
     arms = {
         "hf_trainer_padded_neftune": lambda: run_hf(examples, tokenizer, device),
         "ours_padded_neftune": lambda: run_ours(examples, device, pack=False, alpha=ALPHA),
@@ -179,9 +230,11 @@ def main() -> None:
     best = {name: max(w for _, w in runs) for name, runs in results.items()}
     for name, runs in results.items():
         cpu, wall = (statistics.median(v) for v in zip(*runs, strict=True))
-        print(f"{name:27s} best {best[name]:7.1f} tokens/s; median {wall:7.1f} tokens/s, "
-              f"{cpu:7.1f} tokens/CPU-s (runs [CPU, wall]: "
-              f"{json.dumps([[round(c), round(w)] for c, w in runs])})")
+        print(
+            f"{name:27s} best {best[name]:7.1f} tokens/s; median {wall:7.1f} tokens/s, "
+            f"{cpu:7.1f} tokens/CPU-s (runs [CPU, wall]: "
+            f"{json.dumps([[round(c), round(w)] for c, w in runs])})"
+        )
     if device.type == "cuda":
         peak = float(os.environ.get("BENCH_PEAK_TFLOPS", "989")) * 1e12
         for name, value in best.items():

@@ -93,9 +93,14 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture
 def job_settings_for(tmp_path, tiny_model_dir):
     """Settings over a private home whose allowed roots hold the tiny model; overrides as kwargs."""
+
     def make(**overrides) -> Settings:
-        return Settings(home=tmp_path / "home", tokenizer_roots=[tiny_model_dir.parent],
-                        allow_hub=False, **overrides)
+        return Settings(
+            home=tmp_path / "home",
+            tokenizer_roots=[tiny_model_dir.parent],
+            allow_hub=False,
+            **overrides,
+        )
 
     return make
 

@@ -18,8 +18,9 @@ LIMIT = 1_000
 def echo_client() -> TestClient:
     app = FastAPI()
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, settings=Settings(max_body_bytes=LIMIT,
-                                                              max_upload_bytes=4 * LIMIT))
+    app.add_middleware(
+        BodyLimitMiddleware, settings=Settings(max_body_bytes=LIMIT, max_upload_bytes=4 * LIMIT)
+    )
     reads: list[int] = []
 
     @app.post("/echo")

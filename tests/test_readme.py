@@ -30,8 +30,7 @@ def settings_table() -> str:
     sys.path.insert(0, str(README.parent))
     from app.settings import describe
 
-    rows = ["| Setting | Environment variable | Default | What it does |",
-            "|---|---|---|---|"]
+    rows = ["| Setting | Environment variable | Default | What it does |", "|---|---|---|---|"]
     for name, default, help_text in describe():
         help_text = help_text.replace("|", "\\|")
         variable = f"MASKSCOPE_{name.upper()}"
@@ -49,8 +48,11 @@ def test_every_setting_is_in_the_readme():
     from app.settings import describe
 
     documented = _documented_table()
-    missing = [name for name, _, _ in describe()
-               if f"`{name}`" not in documented or f"MASKSCOPE_{name.upper()}" not in documented]
+    missing = [
+        name
+        for name, _, _ in describe()
+        if f"`{name}`" not in documented or f"MASKSCOPE_{name.upper()}" not in documented
+    ]
     assert not missing, f"undocumented settings {missing}; regenerate with python {__file__}"
 
 

@@ -4,8 +4,14 @@ from app.settings import Settings, describe
 
 
 def test_env_overrides_parse_types():
-    s = Settings.from_env({"MASKSCOPE_MAX_TOKENS": "123", "MASKSCOPE_ALLOW_HUB": "false",
-                           "MASKSCOPE_HOME": "/tmp/x", "MASKSCOPE_TOKENIZER_ROOTS": "/a:/b"})
+    s = Settings.from_env(
+        {
+            "MASKSCOPE_MAX_TOKENS": "123",
+            "MASKSCOPE_ALLOW_HUB": "false",
+            "MASKSCOPE_HOME": "/tmp/x",
+            "MASKSCOPE_TOKENIZER_ROOTS": "/a:/b",
+        }
+    )
     assert s.max_tokens == 123
     assert s.allow_hub is False
     assert s.home == Path("/tmp/x")

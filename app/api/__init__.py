@@ -2,5 +2,14 @@
 
 from app.api import batch, compare, dialects, health, inspect, jobs, lint, render, tokenizers
 
-routers = [health.router, render.router, dialects.router, jobs.router, tokenizers.router,
-           compare.router, batch.router, lint.router, inspect.router]
+routers = [
+    health.router,
+    render.router,
+    dialects.router,
+    jobs.router,
+    tokenizers.router,
+    compare.router,
+    batch.router,
+    lint.router,
+    inspect.router,
+]

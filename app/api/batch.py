@@ -33,9 +33,9 @@ class BatchRequest(BaseModel):
     # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
     model_config = ConfigDict(extra="forbid")
 
-
     conversations: list[list[dict[str, Any]]] = Field(
-        ..., min_length=1, description="A list of conversations, each a list of messages.")
+        ..., min_length=1, description="A list of conversations, each a list of messages."
+    )
     tokenizer: str = Field("smollm2", description="Bundled name, local folder, or Hub id.")
     dialect: str = Field("chatml", description="Built-in slug, 'tokenizer' or 'custom'.")
     template: str | None = Field(None, description="Jinja source when dialect is 'custom'.")
@@ -43,8 +43,12 @@ class BatchRequest(BaseModel):
     train_on_eot: bool = True
     padding_side: Literal["right", "left"] = "right"
     pack: bool = False
-    max_length: int | None = Field(None, ge=1, description="Cut each conversation (and, when "
-                                   "packing, the row length) at this many tokens.")
+    max_length: int | None = Field(
+        None,
+        ge=1,
+        description="Cut each conversation (and, when "
+        "packing, the row length) at this many tokens.",
+    )
 
 
 @dataclass
@@ -66,8 +70,13 @@ def _pad_token(tokenizer: Any) -> tuple[int, str | None]:
     return 0, None
 
 
-def _render_one(index: int, messages: list[dict[str, Any]], body: BatchRequest, tokenizer: Any,
-                options: RenderOptions) -> Rendering:
+def _render_one(
+    index: int,
+    messages: list[dict[str, Any]],
+    body: BatchRequest,
+    tokenizer: Any,
+    options: RenderOptions,
+) -> Rendering:
     """Render conversation `index`; errors about its messages name it (conversations[2]...)."""
     where = f"conversations[{index}]"
     conversation = parse_messages(messages, where=where)
@@ -86,15 +95,23 @@ def build_batch(body: BatchRequest, settings: Settings) -> Batch:
     Example: two conversations of 12 and 20 tokens, right padding -> 2 rows of 20 positions.
     """
     if len(body.conversations) > settings.max_batch_conversations:
-        raise LimitError(f"{len(body.conversations)} conversations sent; the limit is "
-                         f"{settings.max_batch_conversations} (max_batch_conversations setting).",
-                         field="conversations", setting="max_batch_conversations")
+        raise LimitError(
+            f"{len(body.conversations)} conversations sent; the limit is "
+            f"{settings.max_batch_conversations} (max_batch_conversations setting).",
+            field="conversations",
+            setting="max_batch_conversations",
+        )
     tokenizer = load_tokenizer(body.tokenizer, settings)
-    options = RenderOptions(train_on=body.train_on, train_on_eot=body.train_on_eot,
-                            max_length=body.max_length, template=body.template,
-                            settings=settings)
-    renderings = [_render_one(i, conv, body, tokenizer, options)
-                  for i, conv in enumerate(body.conversations)]
+    options = RenderOptions(
+        train_on=body.train_on,
+        train_on_eot=body.train_on_eot,
+        max_length=body.max_length,
+        template=body.template,
+        settings=settings,
+    )
+    renderings = [
+        _render_one(i, conv, body, tokenizer, options) for i, conv in enumerate(body.conversations)
+    ]
     seqs = [{"input_ids": r.input_ids, "labels": r.labels} for r in renderings]
     pad_id, pad_token = _pad_token(tokenizer)
     if body.pack:
@@ -110,5 +127,11 @@ def build_batch(body: BatchRequest, settings: Settings) -> Batch:
 def post_batch(body: BatchRequest, settings: SettingsDep) -> dict[str, Any]:
     """Rows of input_ids, attention_mask, labels, position_ids and segments."""
     batch = build_batch(body, settings)
-    return {"rows": batch.rows, "pad_token_id": batch.pad_token_id, "pad_token": batch.pad_token,
-            "max_length": batch.max_length, "padding_side": body.padding_side, "pack": body.pack}
+    return {
+        "rows": batch.rows,
+        "pad_token_id": batch.pad_token_id,
+        "pad_token": batch.pad_token,
+        "max_length": batch.max_length,
+        "padding_side": body.padding_side,
+        "pack": body.pack,
+    }

@@ -36,15 +36,19 @@ class CompareTarget(BaseModel):
 class CompareRequest(RenderRequest):
     """The /api/render fields (tokenizer/dialect come from each target) plus the targets."""
 
-    targets: list[CompareTarget] = Field(..., min_length=1,
-                                         description="Tokenizer+dialect pairs, one per column.")
+    targets: list[CompareTarget] = Field(
+        ..., min_length=1, description="Tokenizer+dialect pairs, one per column."
+    )
 
 
 def target_request(body: CompareRequest, target: CompareTarget) -> RenderRequest:
     """The /api/render body for one column; a target without a template uses the shared one."""
     fields = body.model_dump(exclude={"targets"})
-    fields.update(tokenizer=target.tokenizer, dialect=target.dialect,
-                  template=target.template if target.template is not None else body.template)
+    fields.update(
+        tokenizer=target.tokenizer,
+        dialect=target.dialect,
+        template=target.template if target.template is not None else body.template,
+    )
     return RenderRequest(**fields)
 
 
@@ -55,8 +59,11 @@ def _render_target(body: RenderRequest, settings: Settings, index: int) -> Outco
         return exc
     except Exception as exc:  # one broken column must not take the others down
         logger.exception("compare target %d (%s/%s) failed", index, body.tokenizer, body.dialect)
-        error = MaskscopeError(f"Rendering under {body.tokenizer}/{body.dialect} failed "
-                               f"unexpectedly ({type(exc).__name__}).", field=f"targets[{index}]")
+        error = MaskscopeError(
+            f"Rendering under {body.tokenizer}/{body.dialect} failed "
+            f"unexpectedly ({type(exc).__name__}).",
+            field=f"targets[{index}]",
+        )
         error.status, error.code = 500, "internal_error"
         return error
 
@@ -67,11 +74,15 @@ def compare(body: CompareRequest, settings: Settings) -> list[Outcome]:
     Example: targets [smollm2/chatml, llama3/llama3] -> [(Rendering, [...]), (Rendering, [...])]
     """
     if len(body.targets) > settings.max_compare_targets:
-        raise LimitError(f"{len(body.targets)} targets asked for; the limit is "
-                         f"{settings.max_compare_targets} (max_compare_targets setting).",
-                         field="targets", setting="max_compare_targets")
-    return [_render_target(target_request(body, t), settings, i)
-            for i, t in enumerate(body.targets)]
+        raise LimitError(
+            f"{len(body.targets)} targets asked for; the limit is "
+            f"{settings.max_compare_targets} (max_compare_targets setting).",
+            field="targets",
+            setting="max_compare_targets",
+        )
+    return [
+        _render_target(target_request(body, t), settings, i) for i, t in enumerate(body.targets)
+    ]
 
 
 @router.post("/compare")

@@ -24,8 +24,15 @@ def post_inspect(
     template: Annotated[str | None, Form(description="Jinja source for 'custom'.")] = None,
 ) -> dict[str, Any]:
     """Lint every row; a bad row is listed with its line and does not stop the rest."""
-    options = prepare(settings, tokenizer=tokenizer, dialect=dialect, train_on=train_on,
-                      train_on_eot=train_on_eot, max_length=max_length, template=template)
+    options = prepare(
+        settings,
+        tokenizer=tokenizer,
+        dialect=dialect,
+        train_on=train_on,
+        train_on_eot=train_on_eot,
+        max_length=max_length,
+        template=template,
+    )
     from app.inspect.parallel import worker_count
 
     workers = worker_count(file.size or 0, settings.inspect_workers)

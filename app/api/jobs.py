@@ -35,19 +35,30 @@ RunnerDep = Annotated[JobRunner, Depends(get_runner)]
 
 
 @router.post("", status_code=202)
-def submit_job(spec: JobSpec, settings: SettingsDep, store: StoreDep, runner: RunnerDep,
-               idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-               ) -> JSONResponse:
+def submit_job(
+    spec: JobSpec,
+    settings: SettingsDep,
+    store: StoreDep,
+    runner: RunnerDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
     """Queue a fine-tune; the same Idempotency-Key with the same body returns the same job."""
     check_spec(spec, settings)
     # Inline conversations must parse now: a bad one is a 422, not a failed job later.
     parse_conversations(spec.data.conversations or [])
-    job, created = store.create(spec.model_dump(mode="json"), spec.total_steps,
-                                key=idempotency_key, max_active=settings.max_queued_jobs)
+    job, created = store.create(
+        spec.model_dump(mode="json"),
+        spec.total_steps,
+        key=idempotency_key,
+        max_active=settings.max_queued_jobs,
+    )
     if created:
         runner.wake.set()
-    return JSONResponse({"id": job["id"], "status": job["status"]}, status_code=202,
-                        headers={"Location": f"/api/jobs/{job['id']}"})
+    return JSONResponse(
+        {"id": job["id"], "status": job["status"]},
+        status_code=202,
+        headers={"Location": f"/api/jobs/{job['id']}"},
+    )
 
 
 @router.get("")
@@ -69,20 +80,28 @@ def cancel_job(job_id: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.get("/{job_id}/artifacts/{name}")
-def download_artifact(job_id: str, name: str, store: StoreDep,
-                      settings: SettingsDep) -> FileResponse:
+def download_artifact(
+    job_id: str, name: str, store: StoreDep, settings: SettingsDep
+) -> FileResponse:
     """One file of the fine-tuned model (only names the job itself listed)."""
     job = store.get(job_id, metrics=False)
     if name not in job["artifacts"]:
-        raise NotFoundError(f"Job {job_id} has no artifact {name!r}; it has "
-                            f"{', '.join(job['artifacts']) or 'none yet'}.", field="name")
+        raise NotFoundError(
+            f"Job {job_id} has no artifact {name!r}; it has "
+            f"{', '.join(job['artifacts']) or 'none yet'}.",
+            field="name",
+        )
     return FileResponse(settings.jobs_dir / job_id / "model" / name, filename=name)
 
 
 @router.get("/{job_id}/events")
-async def job_events(job_id: str, request: Request, store: StoreDep,
-                     after: Annotated[int, Query(ge=0)] = 0,
-                     last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+async def job_events(
+    job_id: str,
+    request: Request,
+    store: StoreDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
     """Server-Sent Events: every metric as it happens, progress, then the final status.
 
     ``after``: send only metrics with a larger seq (a page that already drew seqs up to N asks
@@ -92,9 +111,11 @@ async def job_events(job_id: str, request: Request, store: StoreDep,
     store.get(job_id, metrics=False)
     if last_event_id and last_event_id.isdecimal():
         after = max(after, int(last_event_id))
-    return StreamingResponse(_stream(job_id, request, store, after),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _stream(job_id, request, store, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _sse(event: str, data: Any, event_id: int | None = None) -> str:
@@ -102,8 +123,7 @@ def _sse(event: str, data: Any, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def _stream(job_id: str, request: Request, store: JobStore,
-                  after: int) -> AsyncIterator[str]:
+async def _stream(job_id: str, request: Request, store: JobStore, after: int) -> AsyncIterator[str]:
     last_progress, last_status, quiet = None, None, 0.0
     while True:
         metrics, job = store.poll(job_id, after)

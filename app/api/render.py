@@ -23,7 +23,8 @@ class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     messages: list[dict[str, Any]] = Field(
-        ..., description="[{role: system|user|assistant|tool, content: str}, ...]")
+        ..., description="[{role: system|user|assistant|tool, content: str}, ...]"
+    )
     tokenizer: str = Field("smollm2", description="Bundled name, local folder, or Hub id.")
     dialect: str = Field("chatml", description="Built-in slug, 'tokenizer' or 'custom'.")
     template: str | None = Field(None, description="Jinja source when dialect is 'custom'.")
@@ -35,10 +36,15 @@ class RenderRequest(BaseModel):
 
 def rendering_json(rendering: Rendering, lints: list[Any]) -> dict[str, Any]:
     """The response shape shared by every endpoint that returns a rendering."""
-    return {"text": rendering.text, "input_ids": rendering.input_ids, "labels": rendering.labels,
-            "attention_mask": rendering.attention_mask,
-            "tokens": [t.to_json() for t in rendering.tokens], "stats": rendering.stats(),
-            "lints": [f.to_json() for f in lints]}
+    return {
+        "text": rendering.text,
+        "input_ids": rendering.input_ids,
+        "labels": rendering.labels,
+        "attention_mask": rendering.attention_mask,
+        "tokens": [t.to_json() for t in rendering.tokens],
+        "stats": rendering.stats(),
+        "lints": [f.to_json() for f in lints],
+    }
 
 
 def render_body(body: RenderRequest, settings: Any) -> tuple[Rendering, Any, Any, RenderOptions]:
@@ -47,9 +53,14 @@ def render_body(body: RenderRequest, settings: Any) -> tuple[Rendering, Any, Any
     The live token view stops here; the JSON API and the lint panel go on to lint."""
     conversation = parse_messages(body.messages)
     tokenizer = load_tokenizer(body.tokenizer, settings)
-    options = RenderOptions(train_on=body.train_on, train_on_eot=body.train_on_eot,
-                            add_generation_prompt=body.add_generation_prompt,
-                            max_length=body.max_length, template=body.template, settings=settings)
+    options = RenderOptions(
+        train_on=body.train_on,
+        train_on_eot=body.train_on_eot,
+        add_generation_prompt=body.add_generation_prompt,
+        max_length=body.max_length,
+        template=body.template,
+        settings=settings,
+    )
     return render(conversation, body.dialect, tokenizer, options), tokenizer, conversation, options
 
 
@@ -58,8 +69,13 @@ def render_request(body: RenderRequest, settings: Any) -> tuple[Rendering, list[
     from app.lint import lint_rendering
 
     rendering, tokenizer, conversation, options = render_body(body, settings)
-    lints = lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
-                           dialect=body.dialect, options=options)
+    lints = lint_rendering(
+        rendering,
+        conversation=conversation,
+        tokenizer=tokenizer,
+        dialect=body.dialect,
+        options=options,
+    )
     return rendering, lints
 
 

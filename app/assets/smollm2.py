@@ -63,18 +63,23 @@ def _check_same_ids(gguf_tokenizer: Any, out: Path) -> None:
 
 def _save_model(work: Path, out: Path) -> None:
     config = AutoConfig.from_pretrained(str(work), gguf_file=GGUF_NAME)
-    loaded = AutoModelForCausalLM.from_pretrained(str(work), gguf_file=GGUF_NAME,
-                                                  dtype=torch.float32)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        str(work), gguf_file=GGUF_NAME, dtype=torch.float32
+    )
     # transformers refuses to save a GGUF-loaded model: rebuild it from the config instead.
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=True)
     if missing or unexpected:
         raise ArchiveError(
-            f"smollm2 weights do not fit: missing {missing}, unexpected {unexpected}")
+            f"smollm2 weights do not fit: missing {missing}, unexpected {unexpected}"
+        )
     model.tie_weights()
     model.save_pretrained(str(out), safe_serialization=True)
-    GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
-                     pad_token_id=config.pad_token_id).save_pretrained(str(out))
+    GenerationConfig(
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
+    ).save_pretrained(str(out))
 
 
 def build_smollm2(archive: Path, out: Path, work: Path) -> dict[str, Any]:

@@ -76,8 +76,12 @@ def write_marker(folder: Path, asset: Asset, info: dict[str, Any]) -> dict[str, 
     marker = {
         "name": asset.name,
         "format": BUILD_FORMAT,
-        "source": {"registry": asset.source.registry, "package": asset.source.package,
-                   "version": asset.source.version, "sha256": asset.source.sha256},
+        "source": {
+            "registry": asset.source.registry,
+            "package": asset.source.package,
+            "version": asset.source.version,
+            "sha256": asset.source.sha256,
+        },
         "files": {name: sha256_file(folder / name) for name in asset.files},
         "info": info,
     }
@@ -89,8 +93,9 @@ def _fix(asset: Asset) -> str:
     return f"run `{FIX_COMMAND} {asset.name}` to fix it"
 
 
-def check_asset(asset: Asset, assets_dir: Path, *, memo: bool = True,
-                only: tuple[str, ...] | None = None) -> AssetState:
+def check_asset(
+    asset: Asset, assets_dir: Path, *, memo: bool = True, only: tuple[str, ...] | None = None
+) -> AssetState:
     """Compare an installed asset with the manifest and with its own recorded hashes.
 
     `only` restricts the hash check to some files (the registry needs smollm2's tokenizer files,
@@ -100,24 +105,36 @@ def check_asset(asset: Asset, assets_dir: Path, *, memo: bool = True,
     marker = read_marker(folder)
     if marker is None:
         what = "not fetched" if not folder.exists() else "incomplete (no marker file)"
-        return AssetState(asset.name, "missing",
-                          f"asset '{asset.name}' is {what} in {folder}; {_fix(asset)}")
+        return AssetState(
+            asset.name, "missing", f"asset '{asset.name}' is {what} in {folder}; {_fix(asset)}"
+        )
     src = marker.get("source", {})
-    if (marker.get("format") != BUILD_FORMAT or src.get("version") != asset.source.version
-            or src.get("sha256") != asset.source.sha256):
-        return AssetState(asset.name, "outdated",
-                          f"asset '{asset.name}' in {folder} was built from "
-                          f"{src.get('package')} {src.get('version')}, not the pinned "
-                          f"{asset.source.spec}; {_fix(asset)}", marker)
+    if (
+        marker.get("format") != BUILD_FORMAT
+        or src.get("version") != asset.source.version
+        or src.get("sha256") != asset.source.sha256
+    ):
+        return AssetState(
+            asset.name,
+            "outdated",
+            f"asset '{asset.name}' in {folder} was built from "
+            f"{src.get('package')} {src.get('version')}, not the pinned "
+            f"{asset.source.spec}; {_fix(asset)}",
+            marker,
+        )
     digest = cached_sha256 if memo else sha256_file
     for name in only or asset.files:
         path = folder / name
         expected = marker.get("files", {}).get(name)
         if not path.is_file():
-            return AssetState(asset.name, "missing",
-                              f"asset '{asset.name}' lacks {path}; {_fix(asset)}", marker)
+            return AssetState(
+                asset.name, "missing", f"asset '{asset.name}' lacks {path}; {_fix(asset)}", marker
+            )
         if expected is None or digest(path) != expected:
-            return AssetState(asset.name, "corrupt",
-                              f"asset '{asset.name}': {path} does not match its recorded sha256; "
-                              f"{_fix(asset)}", marker)
+            return AssetState(
+                asset.name,
+                "corrupt",
+                f"asset '{asset.name}': {path} does not match its recorded sha256; {_fix(asset)}",
+                marker,
+            )
     return AssetState(asset.name, "ok", None, marker)

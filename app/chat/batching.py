@@ -35,8 +35,9 @@ def _clip(seq: SeqLike, max_length: int | None) -> tuple[list[int], list[int]]:
     return ids, labels
 
 
-def pad_batch(seqs: Sequence[SeqLike], pad_id: int, padding_side: str = "right",
-              max_length: int | None = None) -> list[Row]:
+def pad_batch(
+    seqs: Sequence[SeqLike], pad_id: int, padding_side: str = "right", max_length: int | None = None
+) -> list[Row]:
     """Pad sequences to the longest one (after cutting each at ``max_length``).
 
     Padding gets ``pad_id``, label -100, attention 0 and position 0; real tokens count their
@@ -58,10 +59,18 @@ def pad_batch(seqs: Sequence[SeqLike], pad_id: int, padding_side: str = "right",
     rows = []
     for index, (ids, labels) in enumerate(clipped):
         n, gap = len(ids), width - len(ids)
-        real = {"input_ids": ids, "attention_mask": [1] * n, "labels": labels,
-                "position_ids": list(range(n))}
-        fill = {"input_ids": [pad_id] * gap, "attention_mask": [0] * gap,
-                "labels": [IGNORE_INDEX] * gap, "position_ids": [0] * gap}
+        real = {
+            "input_ids": ids,
+            "attention_mask": [1] * n,
+            "labels": labels,
+            "position_ids": list(range(n)),
+        }
+        fill = {
+            "input_ids": [pad_id] * gap,
+            "attention_mask": [0] * gap,
+            "labels": [IGNORE_INDEX] * gap,
+            "position_ids": [0] * gap,
+        }
         start = 0 if padding_side == "right" else gap
         right = padding_side == "right"
         row: Row = {key: real[key] + fill[key] if right else fill[key] + real[key] for key in real}
@@ -96,8 +105,13 @@ def pack_sequences(seqs: Sequence[SeqLike], max_length: int) -> list[Row]:
             continue
         row = next((r for r in rows if len(r["input_ids"]) + len(ids) <= max_length), None)
         if row is None:
-            row = {"input_ids": [], "attention_mask": [], "labels": [], "position_ids": [],
-                   "segments": []}
+            row = {
+                "input_ids": [],
+                "attention_mask": [],
+                "labels": [],
+                "position_ids": [],
+                "segments": [],
+            }
             rows.append(row)
         start = len(row["input_ids"])
         row["input_ids"] += ids

@@ -40,8 +40,9 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokenizer", required=True, help="Bundled name, local folder, Hub id.")
     parser.add_argument("--dialect", required=True, help="Built-in slug, tokenizer or custom.")
     parser.add_argument("--template", type=Path, help="Jinja file for --dialect custom.")
-    parser.add_argument("--train-on", default="assistant",
-                        choices=["assistant", "last_assistant", "all"])
+    parser.add_argument(
+        "--train-on", default="assistant", choices=["assistant", "last_assistant", "all"]
+    )
     parser.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
     parser.add_argument("--max-length", type=int, default=None)
 
@@ -77,12 +78,22 @@ def run_render(args: argparse.Namespace) -> int:
         conversation = read_conversation(args.path, args.row)
         template = args.template.read_text(encoding="utf-8") if args.template else None
         tokenizer = load_tokenizer(args.tokenizer, settings)
-        options = RenderOptions(train_on=args.train_on, train_on_eot=args.train_on_eot,
-                                add_generation_prompt=args.add_generation_prompt,
-                                max_length=args.max_length, template=template, settings=settings)
+        options = RenderOptions(
+            train_on=args.train_on,
+            train_on_eot=args.train_on_eot,
+            add_generation_prompt=args.add_generation_prompt,
+            max_length=args.max_length,
+            template=template,
+            settings=settings,
+        )
         rendering = render(conversation, args.dialect, tokenizer, options)
-        lints = lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
-                               dialect=args.dialect, options=options)
+        lints = lint_rendering(
+            rendering,
+            conversation=conversation,
+            tokenizer=tokenizer,
+            dialect=args.dialect,
+            options=options,
+        )
     except MaskscopeError as exc:
         sys.stderr.write(f"maskscope render: {exc.message}\n")
         return 2
@@ -123,14 +134,20 @@ def format_rendering(rendering: Rendering, lints: list[Finding], *, colour: bool
         if tok.message != current:
             current = tok.message
             name = tok.role or "-"
-            prefix = f"\x1b[{ROLE_COLOURS.get(tok.role, '90')}m[{name}]\x1b[0m " if colour \
+            prefix = (
+                f"\x1b[{ROLE_COLOURS.get(tok.role, '90')}m[{name}]\x1b[0m "
+                if colour
                 else f"[{name}] "
+            )
             parts.append(("\n" if parts else "") + prefix)
         parts.append(format_token(tok, colour) + " ")
     stats = rendering.stats()
     legend = "trained tokens are bold+underlined" if colour else "trained tokens are *starred*"
-    lines = ["".join(parts).rstrip(), "",
-             f"{stats['tokens']} tokens, {stats['trained']} trained, {stats['truncated']} "
-             f"truncated ({legend}; (id, label) after each token)"]
+    lines = [
+        "".join(parts).rstrip(),
+        "",
+        f"{stats['tokens']} tokens, {stats['trained']} trained, {stats['truncated']} "
+        f"truncated ({legend}; (id, label) after each token)",
+    ]
     lines += [f"{f.severity}: {f.code}: {f.message}" for f in lints]
     return "\n".join(lines) + "\n"

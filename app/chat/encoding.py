@@ -65,26 +65,42 @@ def tokenizer_info(tokenizer: Any) -> TokenizerInfo:
         return _INFO[tokenizer]
     except (KeyError, TypeError):
         pass
-    added = {tok.content: (tid, bool(tok.special))
-             for tid, tok in tokenizer.added_tokens_decoder.items()}
+    added = {
+        tok.content: (tid, bool(tok.special)) for tid, tok in tokenizer.added_tokens_decoder.items()
+    }
     special_ids = frozenset(tid for tid, special in added.values() if special) | frozenset(
-        tokenizer.all_special_ids)
+        tokenizer.all_special_ids
+    )
     eos = tokenizer.eos_token
-    eot = {text for text, (_, special) in added.items()
-           if special and _EOT_HINT.search(text) and not _NOT_EOT.search(text)}
+    eot = {
+        text
+        for text, (_, special) in added.items()
+        if special and _EOT_HINT.search(text) and not _NOT_EOT.search(text)
+    }
     if eos:
         eot.add(eos)
     # Where a long text may be cut for parallel encoding: before a special token that is matched
     # verbatim and does not swallow the whitespace before it, so both sides tokenize as in the
     # whole string.
-    cut = tuple(tok.content for tok in tokenizer.added_tokens_decoder.values()
-                if tok.special and not tok.lstrip and not tok.normalized
-                and (tok.content in eot or tok.content == tokenizer.bos_token))
+    cut = tuple(
+        tok.content
+        for tok in tokenizer.added_tokens_decoder.values()
+        if tok.special
+        and not tok.lstrip
+        and not tok.normalized
+        and (tok.content in eot or tok.content == tokenizer.bos_token)
+    )
     # Markers: every added token that is not whitespace (<|im_start|>, <tool_call>, <think>...).
     markers = frozenset(tid for text, (tid, _) in added.items() if not text.isspace()) | special_ids
-    info = TokenizerInfo(added=added, special_ids=special_ids, marker_ids=markers,
-                         bos=tokenizer.bos_token, eos=eos,
-                         eot_texts=frozenset(eot), cut_texts=cut)
+    info = TokenizerInfo(
+        added=added,
+        special_ids=special_ids,
+        marker_ids=markers,
+        bos=tokenizer.bos_token,
+        eos=eos,
+        eot_texts=frozenset(eot),
+        cut_texts=cut,
+    )
     info.pieces = piece_table(tokenizer, info)
     with contextlib.suppress(TypeError):
         _INFO[tokenizer] = info
@@ -106,14 +122,18 @@ class Encoded:
         return list(zip(self.starts, self.ends, strict=True))
 
     @classmethod
-    def from_offsets(cls, ids: list[int], offsets: Sequence[Sequence[int]],
-                     shift: int = 0) -> Encoded:
+    def from_offsets(
+        cls, ids: list[int], offsets: Sequence[Sequence[int]], shift: int = 0
+    ) -> Encoded:
         return cls(list(ids), [o[0] + shift for o in offsets], [o[1] + shift for o in offsets])
 
     def extend(self, other: Encoded) -> None:
         if self.ids or not other.ordered:
-            self.ordered = self.ordered and other.ordered and (
-                not self.ids or not other.ids or other.starts[0] >= self.starts[-1])
+            self.ordered = (
+                self.ordered
+                and other.ordered
+                and (not self.ids or not other.ids or other.starts[0] >= self.starts[-1])
+            )
         else:
             self.ordered = True
         self.ids += other.ids
@@ -137,8 +157,9 @@ def encode_many(tokenizer: Any, texts: Sequence[str]) -> list[Encoded]:
     return encode_later(tokenizer, texts)()
 
 
-def encode_later(tokenizer: Any, texts: Sequence[str],
-                 pool: Executor | None = None) -> Callable[[], list[Encoded]]:
+def encode_later(
+    tokenizer: Any, texts: Sequence[str], pool: Executor | None = None
+) -> Callable[[], list[Encoded]]:
     """`encode_many` in two steps: the Rust call starts now on `pool` (it releases the GIL, so
     the caller's Python work runs meanwhile), and the returned function waits for it and
     derives the offsets. Without a pool the whole work happens when the function is called.
@@ -198,13 +219,13 @@ def specials_parsed(info: TokenizerInfo, backend: Any) -> Iterator[None]:
 
 
 def _encode_python(tokenizer: Any, text: str) -> Encoded:
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                    split_special_tokens=False)
+    enc = tokenizer(
+        text, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=False
+    )
     return Encoded.from_offsets(enc["input_ids"], enc["offset_mapping"])
 
 
-def derive_offsets(ids: list[int], text: str, table: PieceTable,
-                   shift: int = 0) -> Encoded | None:
+def derive_offsets(ids: list[int], text: str, table: PieceTable, shift: int = 0) -> Encoded | None:
     """Character offsets of `ids` from their bytes, or None when the bytes do not spell `text`
     (a normalizer changed it, an unknown id...): then the caller asks the tokenizer.
 
@@ -225,16 +246,21 @@ def derive_offsets(ids: list[int], text: str, table: PieceTable,
     return Encoded(ids, starts, ends, ordered=True)  # ids: the caller's fresh list, kept
 
 
-PROBE_TEXT = ("<|im_start|>user\n  Héllo   wörld! 你好 😀\t\tx = [1, 2]\n\n"
-              "  café<|im_end|>\n <s>[INST] naïve \u200b\u0301e </s>")
+PROBE_TEXT = (
+    "<|im_start|>user\n  Héllo   wörld! 你好 😀\t\tx = [1, 2]\n\n"
+    "  café<|im_end|>\n <s>[INST] naïve \u200b\u0301e </s>"
+)
 
 
 def piece_table(tokenizer: Any, info: TokenizerInfo) -> PieceTable | None:
     """The bytes of every token id for byte-level BPE tokenizers, when their offsets are
     exactly the characters those bytes cover (checked on a probe text); else None."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if (backend is None or not hasattr(backend, "encode_batch_fast")
-            or type(backend.decoder).__name__ != "ByteLevel"):
+    if (
+        backend is None
+        or not hasattr(backend, "encode_batch_fast")
+        or type(backend.decoder).__name__ != "ByteLevel"
+    ):
         return None
     to_byte = {ord(char): byte for byte, char in _byte_alphabet().items()}
     vocab = backend.get_vocab(with_added_tokens=True)
@@ -242,16 +268,19 @@ def piece_table(tokenizer: Any, info: TokenizerInfo) -> PieceTable | None:
     added = {tid for tid, _ in info.added.values()}
     try:
         for piece, tid in vocab.items():
-            data[tid] = (piece.encode("utf-8") if tid in added
-                          else piece.translate(to_byte).encode("latin-1"))
+            data[tid] = (
+                piece.encode("utf-8")
+                if tid in added
+                else piece.translate(to_byte).encode("latin-1")
+            )
     except UnicodeEncodeError:
         return None
     # 0x80-0xBF are UTF-8 continuation bytes: they start no character.
     starting = bytes.maketrans(bytes(range(0x80, 0xC0)), b"\0" * 64)
-    chars = [len(piece) - piece.translate(starting).count(0) + piece.count(0)
-             for piece in data]
-    table = PieceTable(data, chars, [int(0x80 <= piece[0] < 0xC0) if piece else 0
-                                      for piece in data])
+    chars = [len(piece) - piece.translate(starting).count(0) + piece.count(0) for piece in data]
+    table = PieceTable(
+        data, chars, [int(0x80 <= piece[0] < 0xC0) if piece else 0 for piece in data]
+    )
     with specials_parsed(info, backend):
         enc = backend.encode(PROBE_TEXT, add_special_tokens=False)
     derived = derive_offsets(enc.ids, PROBE_TEXT, table)
@@ -305,16 +334,21 @@ def encode_units(tokenizer: Any, units: Sequence[Unit]) -> Encoded:
     batch: Any = {"input_ids": [], "offset_mapping": []}
     if texts:
         with tokenizer_info(tokenizer).lock:
-            batch = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
-                              split_special_tokens=True)
+            batch = tokenizer(
+                texts,
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                split_special_tokens=True,
+            )
     out = Encoded([], [], [])
     k = 0
     for unit in units:
         if unit.token_id is not None:
             out.extend(Encoded([unit.token_id], [unit.start], [unit.start + len(unit.text)]))
         elif unit.text:
-            out.extend(Encoded.from_offsets(batch["input_ids"][k], batch["offset_mapping"][k],
-                                            unit.start))
+            out.extend(
+                Encoded.from_offsets(batch["input_ids"][k], batch["offset_mapping"][k], unit.start)
+            )
             k += 1
     return out
 

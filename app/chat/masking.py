@@ -32,12 +32,18 @@ class MaskPolicy:
 
     def __post_init__(self) -> None:
         if self.train_on not in TRAIN_ON:
-            raise InputError(f"train_on is {self.train_on!r}; it must be one of "
-                             f"{', '.join(TRAIN_ON)}.", field="train_on")
+            raise InputError(
+                f"train_on is {self.train_on!r}; it must be one of {', '.join(TRAIN_ON)}.",
+                field="train_on",
+            )
 
 
-def trained_ranges(spans: Sequence[MessageSpan], policy: MaskPolicy, text_len: int,
-                   generation: Sequence[tuple[int, int]] | None = None) -> list[Range]:
+def trained_ranges(
+    spans: Sequence[MessageSpan],
+    policy: MaskPolicy,
+    text_len: int,
+    generation: Sequence[tuple[int, int]] | None = None,
+) -> list[Range]:
     """Sorted, disjoint (start, end, message) character ranges to train on.
 
     With `generation` (the template's `{% generation %}` spans) those spans are the assistant
@@ -58,8 +64,12 @@ def trained_ranges(spans: Sequence[MessageSpan], policy: MaskPolicy, text_len: i
     return sorted(out)
 
 
-def _from_generation(spans: Sequence[MessageSpan], chosen: Sequence[MessageSpan],
-                     policy: MaskPolicy, generation: Sequence[tuple[int, int]]) -> list[Range]:
+def _from_generation(
+    spans: Sequence[MessageSpan],
+    chosen: Sequence[MessageSpan],
+    policy: MaskPolicy,
+    generation: Sequence[tuple[int, int]],
+) -> list[Range]:
     assistants = [s for s in spans if s.role == "assistant"]
     keep = {s.message for s in chosen}
     out: list[Range] = []

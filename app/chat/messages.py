@@ -23,8 +23,14 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 
 # Spellings found in public datasets, mapped to the four roles.
 ROLE_ALIASES: dict[str, str] = {
-    "human": "user", "gpt": "assistant", "model": "assistant", "bot": "assistant",
-    "chatgpt": "assistant", "function": "tool", "observation": "tool", "ipython": "tool",
+    "human": "user",
+    "gpt": "assistant",
+    "model": "assistant",
+    "bot": "assistant",
+    "chatgpt": "assistant",
+    "function": "tool",
+    "observation": "tool",
+    "ipython": "tool",
 }
 
 
@@ -50,17 +56,22 @@ def normalize_role(raw: Any, where: str) -> str:
     role = raw.strip().lower()
     role = ROLE_ALIASES.get(role, role)
     if role not in ROLES:
-        raise InputError(f"{where} is {raw!r}; it must be one of {', '.join(ROLES)} "
-                         "(or human/gpt in ShareGPT rows).", field=where)
+        raise InputError(
+            f"{where} is {raw!r}; it must be one of {', '.join(ROLES)} "
+            "(or human/gpt in ShareGPT rows).",
+            field=where,
+        )
     return role
 
 
-def message_from_dict(item: Any, where: str, role_key: str = "role",
-                      content_key: str = "content") -> Message:
+def message_from_dict(
+    item: Any, where: str, role_key: str = "role", content_key: str = "content"
+) -> Message:
     """Build a Message from one mapping; other keys (tool_calls, name...) go to `extra`."""
     if not isinstance(item, Mapping):
-        raise InputError(f"{where} must be an object with '{role_key}' and '{content_key}'.",
-                         field=where)
+        raise InputError(
+            f"{where} must be an object with '{role_key}' and '{content_key}'.", field=where
+        )
     if role_key not in item:
         raise InputError(f"{where} has no '{role_key}'.", field=f"{where}.{role_key}")
     raw = item[role_key]
@@ -69,35 +80,55 @@ def message_from_dict(item: Any, where: str, role_key: str = "role",
     if content is None and (item.get("tool_calls") or role == "assistant"):
         content = ""  # an assistant turn carrying only tool calls
     if not isinstance(content, str):
-        raise InputError(f"{where}.{content_key} must be a string, got "
-                         f"{type(content).__name__}.", field=f"{where}.{content_key}")
-    extra = {} if len(item) == 2 else {  # two keys: just the role and the content
-        k: v for k, v in item.items() if k not in (role_key, content_key) and v is not None}
+        raise InputError(
+            f"{where}.{content_key} must be a string, got {type(content).__name__}.",
+            field=f"{where}.{content_key}",
+        )
+    extra = (
+        {}
+        if len(item) == 2
+        else {  # two keys: just the role and the content
+            k: v for k, v in item.items() if k not in (role_key, content_key) and v is not None
+        }
+    )
     return Message(role=role, content=content, extra=extra)
 
 
-def validate_conversation(conversation: Sequence[Message], *, max_messages: int | None = None,
-                          max_chars: int | None = None) -> None:
+def validate_conversation(
+    conversation: Sequence[Message],
+    *,
+    max_messages: int | None = None,
+    max_chars: int | None = None,
+) -> None:
     """Raise InputError/LimitError for an empty or oversized conversation or a bad message."""
     if not conversation:
         raise InputError("The conversation is empty; give at least one message.", field="messages")
     if max_messages is not None and len(conversation) > max_messages:
-        raise LimitError(f"The conversation has {len(conversation):,} messages; the limit is "
-                         f"{max_messages:,} (max_messages setting).", field="messages",
-                         setting="max_messages")
+        raise LimitError(
+            f"The conversation has {len(conversation):,} messages; the limit is "
+            f"{max_messages:,} (max_messages setting).",
+            field="messages",
+            setting="max_messages",
+        )
     total = 0
     for i, message in enumerate(conversation):
         if message.role not in ROLES:
-            raise InputError(f"messages[{i}].role is {message.role!r}; it must be one of "
-                             f"{', '.join(ROLES)}.", field=f"messages[{i}].role")
+            raise InputError(
+                f"messages[{i}].role is {message.role!r}; it must be one of {', '.join(ROLES)}.",
+                field=f"messages[{i}].role",
+            )
         if not isinstance(message.content, str):
-            raise InputError(f"messages[{i}].content must be a string.",
-                             field=f"messages[{i}].content")
+            raise InputError(
+                f"messages[{i}].content must be a string.", field=f"messages[{i}].content"
+            )
         total += len(message.content)
     if max_chars is not None and total > max_chars:
-        raise LimitError(f"The conversation has {total:,} characters of content; the limit is "
-                         f"{max_chars:,} (max_chars setting).", field="messages",
-                         setting="max_chars")
+        raise LimitError(
+            f"The conversation has {total:,} characters of content; the limit is "
+            f"{max_chars:,} (max_chars setting).",
+            field="messages",
+            setting="max_chars",
+        )
 
 
 def parse_messages(items: Any, where: str = "messages") -> Conversation:
@@ -113,8 +144,9 @@ def parse_sharegpt(items: Any, where: str = "conversations") -> Conversation:
     """Parse a ShareGPT `conversations` list of {from, value} turns."""
     if not isinstance(items, list):
         raise InputError(f"{where} must be a list of turns.", field=where)
-    conversation = [message_from_dict(item, f"{where}[{i}]", "from", "value")
-                    for i, item in enumerate(items)]
+    conversation = [
+        message_from_dict(item, f"{where}[{i}]", "from", "value") for i, item in enumerate(items)
+    ]
     validate_conversation(conversation)
     return conversation
 
@@ -152,5 +184,7 @@ def parse_row(row: Any) -> Conversation:
         return parse_sharegpt(row["conversations"])
     if "instruction" in row:
         return parse_alpaca(row)
-    raise InputError("The row has none of 'messages', 'conversations' (ShareGPT) or "
-                     "'instruction' (Alpaca).", field="row")
+    raise InputError(
+        "The row has none of 'messages', 'conversations' (ShareGPT) or 'instruction' (Alpaca).",
+        field="row",
+    )

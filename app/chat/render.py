@@ -76,8 +76,12 @@ def _default_settings() -> Settings:
     return Settings.from_env()
 
 
-def render(conversation: Sequence[Message], dialect: str, tokenizer: Any,
-           options: RenderOptions | None = None) -> Rendering:
+def render(
+    conversation: Sequence[Message],
+    dialect: str,
+    tokenizer: Any,
+    options: RenderOptions | None = None,
+) -> Rendering:
     """Render, tokenize and mask one conversation.
 
     Example: render([Message("user", "Hi"), Message("assistant", "Hello")], "chatml", tok)
@@ -97,8 +101,12 @@ def render(conversation: Sequence[Message], dialect: str, tokenizer: Any,
         return assemble(layout, policy, options, settings, dialect, tokenizer_info(tokenizer))
 
 
-def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokenizer: Any,
-                options: RenderOptions | None = None) -> list[Rendering | MaskscopeError]:
+def render_many(
+    conversations: Sequence[Sequence[Message]],
+    dialect: str,
+    tokenizer: Any,
+    options: RenderOptions | None = None,
+) -> list[Rendering | MaskscopeError]:
     """`render` of many conversations, each result equal to its own `render` (or the
     MaskscopeError it would raise): for Jinja dialects the texts are rendered first and
     tokenized in one batch, and tokens come as `TokenColumns`, which is how datasets are
@@ -110,9 +118,13 @@ def render_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeni
     return start_many(conversations, dialect, tokenizer, options)()
 
 
-def start_many(conversations: Sequence[Sequence[Message]], dialect: str, tokenizer: Any,
-               options: RenderOptions | None = None, pool: Executor | None = None,
-               ) -> Callable[[], list[Rendering | MaskscopeError]]:
+def start_many(
+    conversations: Sequence[Sequence[Message]],
+    dialect: str,
+    tokenizer: Any,
+    options: RenderOptions | None = None,
+    pool: Executor | None = None,
+) -> Callable[[], list[Rendering | MaskscopeError]]:
     """`render_many` in two steps, so a dataset reader can overlap batches: the templates are
     rendered now and their tokenization starts on `pool` (see `encode_later`); the returned
     function finishes the renderings. Built-in dialects are rendered when it is called.
@@ -120,10 +132,13 @@ def start_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeniz
     options = options or RenderOptions()
     settings = options.settings or _default_settings()
     if dialect not in TEMPLATE_DIALECTS:
+
         def rows() -> list[Rendering | MaskscopeError]:
             with collector_paused():
-                return [_render_row(conversation, dialect, tokenizer, options, settings)
-                        for conversation in conversations]
+                return [
+                    _render_row(conversation, dialect, tokenizer, options, settings)
+                    for conversation in conversations
+                ]
 
         return rows
     from app.dialects.jinja import (
@@ -161,10 +176,12 @@ def start_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeniz
                     continue
                 policy, att = item
                 try:
-                    layout = layout_from_attributed(att, conversation, tokenizer, template.tagged,
-                                                    next(encoded))
-                    out.append(assemble(layout, policy, options, settings, dialect, info,
-                                        columns=True))
+                    layout = layout_from_attributed(
+                        att, conversation, tokenizer, template.tagged, next(encoded)
+                    )
+                    out.append(
+                        assemble(layout, policy, options, settings, dialect, info, columns=True)
+                    )
                 except MaskscopeError as exc:
                     out.append(exc)
         return out
@@ -172,24 +189,32 @@ def start_many(conversations: Sequence[Sequence[Message]], dialect: str, tokeniz
     return finish
 
 
-def _render_row(conversation: Sequence[Message], dialect: str, tokenizer: Any,
-                options: RenderOptions, settings: Settings) -> Rendering | MaskscopeError:
+def _render_row(
+    conversation: Sequence[Message],
+    dialect: str,
+    tokenizer: Any,
+    options: RenderOptions,
+    settings: Settings,
+) -> Rendering | MaskscopeError:
     """One built-in dialect row of `render_many`: `render` with token columns."""
     try:
         policy = _checked(conversation, options, settings)
         layout = layout_from_dialect(conversation, dialect, tokenizer, options)
-        return assemble(layout, policy, options, settings, dialect, tokenizer_info(tokenizer),
-                        columns=True)
+        return assemble(
+            layout, policy, options, settings, dialect, tokenizer_info(tokenizer), columns=True
+        )
     except MaskscopeError as exc:
         return exc
 
 
-def _checked(conversation: Sequence[Message], options: RenderOptions,
-             settings: Settings) -> MaskPolicy:
+def _checked(
+    conversation: Sequence[Message], options: RenderOptions, settings: Settings
+) -> MaskPolicy:
     """The mask policy, once the conversation and options are known to be acceptable."""
     policy = MaskPolicy(options.train_on, options.train_on_eot)
-    validate_conversation(conversation, max_messages=settings.max_messages,
-                          max_chars=settings.max_chars)
+    validate_conversation(
+        conversation, max_messages=settings.max_messages, max_chars=settings.max_chars
+    )
     if options.max_length is not None and options.max_length < 1:
         raise InputError("max_length must be a positive number of tokens.", field="max_length")
     return policy
@@ -215,8 +240,10 @@ def collector_paused() -> Iterator[None]:
 
 # -- built-in dialects ----------------------------------------------------------------------------
 
-def layout_from_dialect(conversation: Sequence[Message], name: str, tokenizer: Any,
-                        options: RenderOptions) -> Layout:
+
+def layout_from_dialect(
+    conversation: Sequence[Message], name: str, tokenizer: Any, options: RenderOptions
+) -> Layout:
     """Lay out a built-in dialect and encode it segment by segment, like its reference."""
     dialect = get_dialect(name)
     info = tokenizer_info(tokenizer)
@@ -225,8 +252,12 @@ def layout_from_dialect(conversation: Sequence[Message], name: str, tokenizer: A
     text, placed = _place(segments)
     units = _units(placed, info, dialect.split_text)
     encoded = encode_units(tokenizer, units)
-    layout = Layout(text=text, encoded=encoded, spans=_spans(placed, conversation),
-                    pieces=[(s, e, seg.message, seg.part) for s, e, seg in placed if e > s])
+    layout = Layout(
+        text=text,
+        encoded=encoded,
+        spans=_spans(placed, conversation),
+        pieces=[(s, e, seg.message, seg.part) for s, e, seg in placed if e > s],
+    )
     merge = boundary_merge(tokenizer, text, encoded)
     if merge is not None:
         layout.findings.append(merge)
@@ -242,8 +273,9 @@ def _place(segments: Sequence[Segment]) -> tuple[str, list[tuple[int, int, Segme
     return "".join(seg.text for seg in segments), placed
 
 
-def _units(placed: list[tuple[int, int, Segment]], info: TokenizerInfo,
-           split_text: bool) -> list[Unit]:
+def _units(
+    placed: list[tuple[int, int, Segment]], info: TokenizerInfo, split_text: bool
+) -> list[Unit]:
     """Encode calls: a marker the tokenizer knows is one token; text runs between them (or each
     text segment, for references that encode piece by piece) are encoded alone."""
     units: list[Unit] = []
@@ -264,8 +296,9 @@ def _units(placed: list[tuple[int, int, Segment]], info: TokenizerInfo,
     return units
 
 
-def _spans(placed: list[tuple[int, int, Segment]],
-           conversation: Sequence[Message]) -> list[MessageSpan]:
+def _spans(
+    placed: list[tuple[int, int, Segment]], conversation: Sequence[Message]
+) -> list[MessageSpan]:
     bounds: dict[int, dict[str, int]] = {}
     for start, end, seg in placed:
         if seg.message is None:
@@ -281,8 +314,11 @@ def _spans(placed: list[tuple[int, int, Segment]],
     for k, m in enumerate(conversation):
         b = bounds.get(k, {"start": 0, "end": 0})
         c0 = b.get("c0", b["start"])
-        spans.append(MessageSpan(k, m.role, b["start"], b["end"], c0, b.get("c1", c0),
-                                 b.get("e0"), b.get("e1")))
+        spans.append(
+            MessageSpan(
+                k, m.role, b["start"], b["end"], c0, b.get("c1", c0), b.get("e0"), b.get("e1")
+            )
+        )
     return spans
 
 
@@ -294,14 +330,18 @@ def boundary_merge(tokenizer: Any, text: str, encoded: Encoded) -> Finding | Non
         return None
     first, _, ref_end = differing_window(whole, ref)
     last = max(first, ref_end - 1)
-    where = text[encoded.starts[min(first, len(ref) - 1)]:][:40] if ref else ""
+    where = text[encoded.starts[min(first, len(ref) - 1)] :][:40] if ref else ""
     return Finding(
-        code="boundary-merge", severity="warning",
-        message=(f"Tokenizing the rendered text as one string gives {len(whole)} tokens where the "
-                 f"reference segment-by-segment encoding gives {len(ref)}; they first differ at "
-                 f"token {first} ({where!r}). A model trained on one and prompted with the other "
-                 "sees different tokens at this boundary."),
-        tokens=list(range(first, min(last + 1, first + 64))))
+        code="boundary-merge",
+        severity="warning",
+        message=(
+            f"Tokenizing the rendered text as one string gives {len(whole)} tokens where the "
+            f"reference segment-by-segment encoding gives {len(ref)}; they first differ at "
+            f"token {first} ({where!r}). A model trained on one and prompted with the other "
+            "sees different tokens at this boundary."
+        ),
+        tokens=list(range(first, min(last + 1, first + 64))),
+    )
 
 
 def differing_window(old: Sequence[Any], new: Sequence[Any]) -> tuple[int, int, int]:
@@ -311,19 +351,31 @@ def differing_window(old: Sequence[Any], new: Sequence[Any]) -> tuple[int, int, 
     Example: ([1, 2, 3, 4], [1, 9, 9, 4]) -> (1, 3, 3)
              ("Cafe\u0301 bar", "Caf\u00e9 bar") -> (3, 5, 4)
     """
-    start = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
-                 min(len(old), len(new)))
+    start = next(
+        (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+        min(len(old), len(new)),
+    )
     back = 0
-    while (back < min(len(old), len(new)) - start
-           and old[len(old) - 1 - back] == new[len(new) - 1 - back]):
+    while (
+        back < min(len(old), len(new)) - start
+        and old[len(old) - 1 - back] == new[len(new) - 1 - back]
+    ):
         back += 1
     return start, len(old) - back, len(new) - back
 
 
 # -- assembling the Rendering ---------------------------------------------------------------------
 
-def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, settings: Settings,
-             dialect: str, info: TokenizerInfo, columns: bool = False) -> Rendering:
+
+def assemble(
+    layout: Layout,
+    policy: MaskPolicy,
+    options: RenderOptions,
+    settings: Settings,
+    dialect: str,
+    info: TokenizerInfo,
+    columns: bool = False,
+) -> Rendering:
     """Mask, attribute every token, truncate, and check the token limit. `columns`: tokens as
     `TokenColumns` instead of a list of Token records."""
     text, enc = layout.text, layout.encoded
@@ -331,9 +383,12 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
     if options.max_length is not None:
         keep = min(keep, options.max_length)
     if keep > settings.max_tokens:
-        raise LimitError(f"The rendering has {keep:,} tokens; the limit is "
-                         f"{settings.max_tokens:,} (max_tokens setting). Set max_length to cut it.",
-                         field="messages", setting="max_tokens")
+        raise LimitError(
+            f"The rendering has {keep:,} tokens; the limit is "
+            f"{settings.max_tokens:,} (max_tokens setting). Set max_length to cut it.",
+            field="messages",
+            setting="max_tokens",
+        )
     ranges = trained_ranges(layout.spans, policy, len(text), layout.generation)
     roles = {s.message: s.role for s in layout.spans}
     table = token_columns(text, enc, layout.pieces, ranges, roles, info.special_ids, keep)
@@ -341,16 +396,28 @@ def assemble(layout: Layout, policy: MaskPolicy, options: RenderOptions, setting
     cut = table.ends[-1] if table.ends else 0
     truncated = len(enc.ids) - keep
     return Rendering(
-        text=text[:cut] if truncated else text, input_ids=table.ids, labels=table.labels,
-        attention_mask=[1] * keep, tokens=tokens,  # type: ignore[arg-type]
+        text=text[:cut] if truncated else text,
+        input_ids=table.ids,
+        labels=table.labels,
+        attention_mask=[1] * keep,
+        tokens=tokens,  # type: ignore[arg-type]
         spans=_clip_spans(layout.spans, cut) if truncated else layout.spans,
-        dialect=dialect, findings=[f for f in layout.findings if _in_range(f, keep)],
-        truncated_tokens=truncated, meta=dict(layout.meta, full_text_chars=len(text)))
+        dialect=dialect,
+        findings=[f for f in layout.findings if _in_range(f, keep)],
+        truncated_tokens=truncated,
+        meta=dict(layout.meta, full_text_chars=len(text)),
+    )
 
 
-def token_columns(text: str, enc: Encoded, pieces: list[Piece],
-                  ranges: list[tuple[int, int, int | None]], roles: dict[int, str],
-                  special: frozenset[int], keep: int) -> TokenColumns:
+def token_columns(
+    text: str,
+    enc: Encoded,
+    pieces: list[Piece],
+    ranges: list[tuple[int, int, int | None]],
+    roles: dict[int, str],
+    special: frozenset[int],
+    keep: int,
+) -> TokenColumns:
     """The first `keep` tokens as columns.
 
     trained: the raw offsets overlap a trained range (transformers' rule; a zero-width offset
@@ -391,12 +458,14 @@ def token_columns(text: str, enc: Encoded, pieces: list[Piece],
                 labels[i0:i1] = ids[i0:i1]
                 if owner is not None:
                     owners[i0:i1] = [owner] * (i1 - i0)
-    return TokenColumns(text, ids, list(map(roles.get, owners)), owners, special, trained,
-                        starts, ends, labels)
+    return TokenColumns(
+        text, ids, list(map(roles.get, owners)), owners, special, trained, starts, ends, labels
+    )
 
 
-def _first_reaching(raw_starts: list[int], raw_ends: list[int],
-                    ordered: bool) -> Callable[[int], int]:
+def _first_reaching(
+    raw_starts: list[int], raw_ends: list[int], ordered: bool
+) -> Callable[[int], int]:
     """`pos -> the first token whose raw offsets reach past pos`, where a zero-width token
     reaches one character past its start (so it is trained where it points).
 
@@ -419,13 +488,31 @@ class TokenColumns(Sequence[Token]):
     a plain list of Token records, which the views and the JSON answer expect.
     """
 
-    __slots__ = ("_special", "_text", "ends", "ids", "labels", "messages", "roles", "starts",
-                 "trained")
+    __slots__ = (
+        "_special",
+        "_text",
+        "ends",
+        "ids",
+        "labels",
+        "messages",
+        "roles",
+        "starts",
+        "trained",
+    )
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, text: str, ids: list[int], roles: list[str | None],
-                 messages: list[int | None], special: frozenset[int], trained: list[bool],
-                 starts: list[int], ends: list[int], labels: list[int]) -> None:
+    def __init__(
+        self,
+        text: str,
+        ids: list[int],
+        roles: list[str | None],
+        messages: list[int | None],
+        special: frozenset[int],
+        trained: list[bool],
+        starts: list[int],
+        ends: list[int],
+        labels: list[int],
+    ) -> None:
         self._text, self._special = text, special
         self.ids, self.roles, self.messages, self.trained = ids, roles, messages, trained
         self.starts, self.ends, self.labels = starts, ends, labels
@@ -441,15 +528,32 @@ class TokenColumns(Sequence[Token]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self.ids)))]
         i = range(len(self.ids))[index]  # negative indices, and IndexError past the end
-        return Token(i, self.ids[i], self._text[self.starts[i]:self.ends[i]], self.roles[i],
-                     self.messages[i], self.ids[i] in self._special, self.trained[i],
-                     self.starts[i], self.ends[i])
+        return Token(
+            i,
+            self.ids[i],
+            self._text[self.starts[i] : self.ends[i]],
+            self.roles[i],
+            self.messages[i],
+            self.ids[i] in self._special,
+            self.trained[i],
+            self.starts[i],
+            self.ends[i],
+        )
 
     def __iter__(self) -> Iterator[Token]:
         texts = map(self._text.__getitem__, map(slice, self.starts, self.ends))
-        return map(Token, range(len(self.ids)), self.ids, texts, self.roles, self.messages,
-                   map(self._special.__contains__, self.ids), self.trained, self.starts,
-                   self.ends)
+        return map(
+            Token,
+            range(len(self.ids)),
+            self.ids,
+            texts,
+            self.roles,
+            self.messages,
+            map(self._special.__contains__, self.ids),
+            self.trained,
+            self.starts,
+            self.ends,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
@@ -469,7 +573,7 @@ class TokenTexts(Sequence[str]):
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self._starts)))]
-        return self._text[self._starts[index]:self._ends[index]]
+        return self._text[self._starts[index] : self._ends[index]]
 
 
 def _content_owner(pieces: list[Piece], j: int, ps: int, pe: int, owner: int | None) -> int | None:
@@ -485,9 +589,18 @@ def _clip_spans(spans: list[MessageSpan], cut: int) -> list[MessageSpan]:
     out = []
     for s in spans:
         eot_ok = s.eot_end is not None and s.eot_end <= cut
-        out.append(MessageSpan(s.message, s.role, min(s.start, cut), min(s.end, cut),
-                               min(s.content_start, cut), min(s.content_end, cut),
-                               s.eot_start if eot_ok else None, s.eot_end if eot_ok else None))
+        out.append(
+            MessageSpan(
+                s.message,
+                s.role,
+                min(s.start, cut),
+                min(s.end, cut),
+                min(s.content_start, cut),
+                min(s.content_end, cut),
+                s.eot_start if eot_ok else None,
+                s.eot_end if eot_ok else None,
+            )
+        )
     return out
 
 
@@ -499,6 +612,9 @@ def check_template_size(source: str, settings: Settings) -> None:
     """TooLargeError (413) for a template over the max_template_bytes setting."""
     size = len(source.encode("utf-8"))
     if size > settings.max_template_bytes:
-        raise TooLargeError(f"The template is {size:,} bytes; the limit is "
-                            f"{settings.max_template_bytes:,} (max_template_bytes setting).",
-                            field="template", setting="max_template_bytes")
+        raise TooLargeError(
+            f"The template is {size:,} bytes; the limit is "
+            f"{settings.max_template_bytes:,} (max_template_bytes setting).",
+            field="template",
+            setting="max_template_bytes",
+        )

@@ -40,9 +40,16 @@ class Token:
         return self.id if self.trained else IGNORE_INDEX
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "role": self.role, "message": self.message,
-                "special": self.special, "trained": self.trained, "start": self.start,
-                "end": self.end}
+        return {
+            "id": self.id,
+            "text": self.text,
+            "role": self.role,
+            "message": self.message,
+            "special": self.special,
+            "trained": self.trained,
+            "start": self.start,
+            "end": self.end,
+        }
 
 
 @dataclass(slots=True)
@@ -74,8 +81,12 @@ class Finding:
     tokens: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "severity": self.severity, "message": self.message,
-                "tokens": list(self.tokens)}
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "tokens": list(self.tokens),
+        }
 
 
 @dataclass
@@ -102,5 +113,9 @@ class Rendering:
         for tok in self.tokens:
             key = tok.role or "none"
             by_role[key] = by_role.get(key, 0) + 1
-        return {"tokens": len(self.input_ids), "trained": self.trained_count,
-                "truncated": self.truncated_tokens, "by_role": by_role}
+        return {
+            "tokens": len(self.input_ids),
+            "trained": self.trained_count,
+            "truncated": self.truncated_tokens,
+            "by_role": by_role,
+        }

@@ -55,25 +55,31 @@ class Dialect:
     default_eos: str | None = None
     roles: tuple[str, ...] = field(default=("system", "user", "assistant", "tool"))
 
-    def build(self, messages: Sequence[Message], specials: Specials,
-              gen: bool) -> list[Segment]:
+    def build(self, messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
         """The labelled segments of `messages`; a role outside `roles` is refused here, once,
         so builders only check the order their format needs."""
         check_roles(messages, self.name, self.roles)
         return self.builder(messages, specials, gen)
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "title": self.title, "description": self.description,
-                "special_tokens": list(self.markers), "roles": list(self.roles)}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "special_tokens": list(self.markers),
+            "roles": list(self.roles),
+        }
 
 
 def check_roles(messages: Sequence[Message], dialect: str, allowed: Sequence[str]) -> None:
     """Every message's role is one of `allowed`, else InputError naming messages[i].role."""
     for i, m in enumerate(messages):
         if m.role not in allowed:
-            raise InputError(f"messages[{i}].role is {m.role!r}, which the {dialect} format does "
-                             f"not support (it knows {', '.join(allowed)}).",
-                             field=f"messages[{i}].role")
+            raise InputError(
+                f"messages[{i}].role is {m.role!r}, which the {dialect} format does "
+                f"not support (it knows {', '.join(allowed)}).",
+                field=f"messages[{i}].role",
+            )
 
 
 def check_alternation(messages: Sequence[Message], dialect: str, start: int) -> None:
@@ -81,21 +87,28 @@ def check_alternation(messages: Sequence[Message], dialect: str, start: int) -> 
     for i in range(start, len(messages)):
         want = "user" if (i - start) % 2 == 0 else "assistant"
         if messages[i].role != want:
-            raise InputError(f"messages[{i}].role is {messages[i].role!r} but the {dialect} format "
-                             f"needs {want} there: after an optional first system message, roles "
-                             "must alternate user/assistant.", field=f"messages[{i}].role")
+            raise InputError(
+                f"messages[{i}].role is {messages[i].role!r} but the {dialect} format "
+                f"needs {want} there: after an optional first system message, roles "
+                "must alternate user/assistant.",
+                field=f"messages[{i}].role",
+            )
 
 
 def check_system_first(messages: Sequence[Message], dialect: str) -> None:
     """A system message may only open the conversation (Alpaca)."""
     for i in range(1, len(messages)):
         if messages[i].role == "system":
-            raise InputError(f"messages[{i}].role is 'system' but the {dialect} format allows a "
-                             "system message only first.", field=f"messages[{i}].role")
+            raise InputError(
+                f"messages[{i}].role is 'system' but the {dialect} format allows a "
+                "system message only first.",
+                field=f"messages[{i}].role",
+            )
 
 
-def strip_segments(segments: list[Segment], *, left: bool = True,
-                   right: bool = True) -> list[Segment]:
+def strip_segments(
+    segments: list[Segment], *, left: bool = True, right: bool = True
+) -> list[Segment]:
     """str.strip() over the concatenation of `segments`, keeping each segment's labels.
 
     Example: [Segment(" a", 0, "content"), Segment("b ", 0, "content")] -> [" a"->"a", "b "->"b"]

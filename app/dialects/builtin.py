@@ -30,8 +30,10 @@ from app.dialects.base import (
     strip_segments,
 )
 
-ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
-                   "Write a response that appropriately completes the request.")
+ALPACA_PREAMBLE = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request."
+)
 
 
 def _bos(specials: Specials) -> list[Segment]:
@@ -55,12 +57,18 @@ def _alternating(messages: Sequence[Message], dialect: str) -> int:
 def build_chatml(messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
     out: list[Segment] = []
     for k, m in enumerate(messages):
-        out += [Segment("<|im_start|>", k, "header", True), Segment(f"{m.role}\n", k, "header"),
-                Segment(m.content, k, "content"), Segment("<|im_end|>", k, "eot", True),
-                Segment("\n", k, "glue")]
+        out += [
+            Segment("<|im_start|>", k, "header", True),
+            Segment(f"{m.role}\n", k, "header"),
+            Segment(m.content, k, "content"),
+            Segment("<|im_end|>", k, "eot", True),
+            Segment("\n", k, "glue"),
+        ]
     if gen:
-        out += [Segment("<|im_start|>", None, "prompt", True),
-                Segment("assistant\n", None, "prompt")]
+        out += [
+            Segment("<|im_start|>", None, "prompt", True),
+            Segment("assistant\n", None, "prompt"),
+        ]
     return out
 
 
@@ -68,8 +76,12 @@ def build_llama3(messages: Sequence[Message], specials: Specials, gen: bool) -> 
     out = [Segment("<|begin_of_text|>", None, "bos", True)]
 
     def header(role: str, owner: int | None, part: str) -> list[Segment]:
-        return [Segment("<|start_header_id|>", owner, part, True), Segment(role, owner, part),
-                Segment("<|end_header_id|>", owner, part, True), Segment("\n\n", owner, part)]
+        return [
+            Segment("<|start_header_id|>", owner, part, True),
+            Segment(role, owner, part),
+            Segment("<|end_header_id|>", owner, part, True),
+            Segment("\n\n", owner, part),
+        ]
 
     for k, m in enumerate(messages):
         out += header(m.role, k, "header")
@@ -85,15 +97,21 @@ def build_llama2(messages: Sequence[Message], specials: Specials, gen: bool) -> 
     for k in range(start, len(messages), 2):
         prompt = [Segment("[INST] ", k, "header")]
         if start and k == start:
-            prompt += [Segment("<<SYS>>\n", 0, "header"),
-                       Segment(messages[0].content, 0, "content"),
-                       Segment("\n<</SYS>>\n\n", 0, "glue")]
+            prompt += [
+                Segment("<<SYS>>\n", 0, "header"),
+                Segment(messages[0].content, 0, "content"),
+                Segment("\n<</SYS>>\n\n", 0, "glue"),
+            ]
         body = strip_segments(prompt[1:] + [Segment(messages[k].content, k, "content")])
         out += _bos(specials) + [prompt[0], *body, Segment(" [/INST]", k, "header")]
         if k + 1 < len(messages):
             answer = messages[k + 1].content.strip()
-            out += [Segment(" ", k + 1, "header"), Segment(answer, k + 1, "content"),
-                    Segment(" ", k + 1, "gap"), *_eos(specials, k + 1)]
+            out += [
+                Segment(" ", k + 1, "header"),
+                Segment(answer, k + 1, "content"),
+                Segment(" ", k + 1, "gap"),
+                *_eos(specials, k + 1),
+            ]
     return out
 
 
@@ -121,11 +139,16 @@ def build_gemma(messages: Sequence[Message], specials: Specials, gen: bool) -> l
         out += [Segment("<start_of_turn>", k, "header", True), Segment(f"{role}\n", k, "header")]
         if start and k == start:
             out += [Segment(messages[0].content, 0, "content"), Segment("\n\n", 0, "glue")]
-        out += [Segment(m.content.strip(), k, "content"), Segment("<end_of_turn>", k, "eot", True),
-                Segment("\n", k, "glue")]
+        out += [
+            Segment(m.content.strip(), k, "content"),
+            Segment("<end_of_turn>", k, "eot", True),
+            Segment("\n", k, "glue"),
+        ]
     if gen:
-        out += [Segment("<start_of_turn>", None, "prompt", True),
-                Segment("model\n", None, "prompt")]
+        out += [
+            Segment("<start_of_turn>", None, "prompt", True),
+            Segment("model\n", None, "prompt"),
+        ]
     return out
 
 
@@ -133,9 +156,13 @@ def build_phi3(messages: Sequence[Message], specials: Specials, gen: bool) -> li
     """Phi-3: <|role|>\\n{content}<|end|>\\n per message."""
     out: list[Segment] = []
     for k, m in enumerate(messages):
-        out += [Segment(f"<|{m.role}|>", k, "header", True), Segment("\n", k, "header"),
-                Segment(m.content, k, "content"), Segment("<|end|>", k, "eot", True),
-                Segment("\n", k, "glue")]
+        out += [
+            Segment(f"<|{m.role}|>", k, "header", True),
+            Segment("\n", k, "header"),
+            Segment(m.content, k, "content"),
+            Segment("<|end|>", k, "eot", True),
+            Segment("\n", k, "glue"),
+        ]
     if gen:
         out += [Segment("<|assistant|>", None, "prompt", True), Segment("\n", None, "prompt")]
     return out
@@ -145,8 +172,12 @@ def build_zephyr(messages: Sequence[Message], specials: Specials, gen: bool) -> 
     """Zephyr: <|role|>\\n{content}</s>\\n per message (the markers are plain text)."""
     out: list[Segment] = []
     for k, m in enumerate(messages):
-        out += [Segment(f"<|{m.role}|>\n", k, "header"), Segment(m.content, k, "content"),
-                *_eos(specials, k), Segment("\n", k, "glue")]
+        out += [
+            Segment(f"<|{m.role}|>\n", k, "header"),
+            Segment(m.content, k, "content"),
+            *_eos(specials, k),
+            Segment("\n", k, "glue"),
+        ]
     if gen:
         out.append(Segment("<|assistant|>\n", None, "prompt"))
     return out
@@ -165,11 +196,17 @@ def build_alpaca(messages: Sequence[Message], specials: Specials, gen: bool) -> 
     for k in range(start, len(messages)):
         m = messages[k]
         if m.role == "user":
-            out += [Segment("### Instruction:\n", k, "header"), Segment(m.content, k, "content"),
-                    Segment("\n\n", k, "glue")]
+            out += [
+                Segment("### Instruction:\n", k, "header"),
+                Segment(m.content, k, "content"),
+                Segment("\n\n", k, "glue"),
+            ]
         else:  # assistant: the declared roles and check_system_first leave nothing else
-            out += [Segment("### Response:\n", k, "header"), Segment(m.content, k, "content"),
-                    *_eos(specials, k)]
+            out += [
+                Segment("### Response:\n", k, "header"),
+                Segment(m.content, k, "content"),
+                *_eos(specials, k),
+            ]
             if k + 1 < len(messages):
                 out.append(Segment("\n\n", k, "glue"))
     if gen:
@@ -178,29 +215,73 @@ def build_alpaca(messages: Sequence[Message], specials: Specials, gen: bool) -> 
 
 
 BUILTINS: tuple[Dialect, ...] = (
-    Dialect("chatml", "ChatML", "<|im_start|>role\\n...<|im_end|>\\n turns (SmolLM2, Qwen, many "
-            "open models).", ("<|im_start|>", "<|im_end|>"), build_chatml),
-    Dialect("llama2", "Llama 2 chat", "Meta's [INST] format: BOS/EOS around every user/assistant "
-            "pair, system folded into the first turn in <<SYS>>.",
-            ("<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"), build_llama2,
-            default_eos="</s>", roles=("system", "user", "assistant")),
-    Dialect("llama3", "Llama 3 chat", "Meta's ChatFormat: header tokens around the role, "
-            "<|eot_id|> after each message, each piece encoded on its own.",
-            ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
-            build_llama3, split_text=True),
-    Dialect("mistral", "Mistral Instruct", "[INST] user [/INST]answer</s> (Mistral-7B-Instruct "
-            "v0.2); a system prompt opens the first user turn.",
-            ("<s>", "</s>", "[INST]", "[/INST]"), build_mistral,
-            default_eos="</s>", roles=("system", "user", "assistant")),
-    Dialect("gemma", "Gemma 3", "<start_of_turn>user/model ... <end_of_turn>; the system prompt is "
-            "folded into the first user turn.", ("<bos>", "<start_of_turn>", "<end_of_turn>"),
-            build_gemma, roles=("system", "user", "assistant")),
-    Dialect("phi3", "Phi-3", "<|user|>\\n...<|end|>\\n turns (Phi-3 / Phi-3.5 instruct).",
-            ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>"), build_phi3),
-    Dialect("zephyr", "Zephyr", "<|user|>\\n...</s>\\n turns with plain-text role markers "
-            "(HuggingFaceH4 Zephyr).", ("<|user|>", "<|assistant|>", "</s>"), build_zephyr,
-            default_eos="</s>"),
-    Dialect("alpaca", "Alpaca", "Stanford Alpaca's instruction/response prompt, one response "
-            "per instruction, EOS after each response.", ("### Instruction:", "### Response:"),
-            build_alpaca, roles=("system", "user", "assistant")),
+    Dialect(
+        "chatml",
+        "ChatML",
+        "<|im_start|>role\\n...<|im_end|>\\n turns (SmolLM2, Qwen, many open models).",
+        ("<|im_start|>", "<|im_end|>"),
+        build_chatml,
+    ),
+    Dialect(
+        "llama2",
+        "Llama 2 chat",
+        "Meta's [INST] format: BOS/EOS around every user/assistant "
+        "pair, system folded into the first turn in <<SYS>>.",
+        ("<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"),
+        build_llama2,
+        default_eos="</s>",
+        roles=("system", "user", "assistant"),
+    ),
+    Dialect(
+        "llama3",
+        "Llama 3 chat",
+        "Meta's ChatFormat: header tokens around the role, "
+        "<|eot_id|> after each message, each piece encoded on its own.",
+        ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+        build_llama3,
+        split_text=True,
+    ),
+    Dialect(
+        "mistral",
+        "Mistral Instruct",
+        "[INST] user [/INST]answer</s> (Mistral-7B-Instruct "
+        "v0.2); a system prompt opens the first user turn.",
+        ("<s>", "</s>", "[INST]", "[/INST]"),
+        build_mistral,
+        default_eos="</s>",
+        roles=("system", "user", "assistant"),
+    ),
+    Dialect(
+        "gemma",
+        "Gemma 3",
+        "<start_of_turn>user/model ... <end_of_turn>; the system prompt is "
+        "folded into the first user turn.",
+        ("<bos>", "<start_of_turn>", "<end_of_turn>"),
+        build_gemma,
+        roles=("system", "user", "assistant"),
+    ),
+    Dialect(
+        "phi3",
+        "Phi-3",
+        "<|user|>\\n...<|end|>\\n turns (Phi-3 / Phi-3.5 instruct).",
+        ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>"),
+        build_phi3,
+    ),
+    Dialect(
+        "zephyr",
+        "Zephyr",
+        "<|user|>\\n...</s>\\n turns with plain-text role markers (HuggingFaceH4 Zephyr).",
+        ("<|user|>", "<|assistant|>", "</s>"),
+        build_zephyr,
+        default_eos="</s>",
+    ),
+    Dialect(
+        "alpaca",
+        "Alpaca",
+        "Stanford Alpaca's instruction/response prompt, one response "
+        "per instruction, EOS after each response.",
+        ("### Instruction:", "### Response:"),
+        build_alpaca,
+        roles=("system", "user", "assistant"),
+    ),
 )

@@ -41,16 +41,19 @@ def template_source(dialect: str, tokenizer: Any, options: RenderOptions) -> str
     """The Jinja source to render: the pasted one, or the tokenizer's default template."""
     if dialect == "custom":
         if not options.template or not options.template.strip():
-            raise InputError("dialect 'custom' needs the Jinja source in the 'template' field.",
-                             field="template")
+            raise InputError(
+                "dialect 'custom' needs the Jinja source in the 'template' field.", field="template"
+            )
         return options.template
     source = getattr(tokenizer, "chat_template", None)
     if isinstance(source, dict):
         source = source.get("default")
     if not source:
-        raise InputError("This tokenizer has no chat_template; choose a built-in dialect "
-                         "(e.g. chatml) or paste a template with dialect 'custom'.",
-                         field="dialect")
+        raise InputError(
+            "This tokenizer has no chat_template; choose a built-in dialect "
+            "(e.g. chatml) or paste a template with dialect 'custom'.",
+            field="dialect",
+        )
     return source
 
 
@@ -70,8 +73,12 @@ def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
 
 
 def template_context(tokenizer: Any, add_generation_prompt: bool) -> dict[str, Any]:
-    return {**tokenizer.special_tokens_map, "tools": None, "documents": None,
-            "add_generation_prompt": add_generation_prompt}
+    return {
+        **tokenizer.special_tokens_map,
+        "tools": None,
+        "documents": None,
+        "add_generation_prompt": add_generation_prompt,
+    }
 
 
 @dataclass(frozen=True)
@@ -85,42 +92,77 @@ class PreparedTemplate:
     tagged: bool
 
 
-def prepare_template(dialect: str, tokenizer: Any, options: RenderOptions,
-                     settings: Settings) -> PreparedTemplate:
+def prepare_template(
+    dialect: str, tokenizer: Any, options: RenderOptions, settings: Settings
+) -> PreparedTemplate:
     """The template to render for `dialect`, checked against the size limit."""
     source = template_source(dialect, tokenizer, options)
     check_template_size(source, settings)
-    return PreparedTemplate(source, template_context(tokenizer, options.add_generation_prompt),
-                            trusted_template(dialect, tokenizer, settings),
-                            has_generation_tags(source))
+    return PreparedTemplate(
+        source,
+        template_context(tokenizer, options.add_generation_prompt),
+        trusted_template(dialect, tokenizer, settings),
+        has_generation_tags(source),
+    )
 
 
-def layout_from_template(conversation: Sequence[Message], dialect: str, tokenizer: Any,
-                         options: RenderOptions, settings: Settings) -> Layout:
+def layout_from_template(
+    conversation: Sequence[Message],
+    dialect: str,
+    tokenizer: Any,
+    options: RenderOptions,
+    settings: Settings,
+) -> Layout:
     """Render a Jinja template with role attribution and tokenize it as one string."""
     template = prepare_template(dialect, tokenizer, options, settings)
     att = attribute_conversation(conversation, template, settings)
     return layout_from_attributed(att, conversation, tokenizer, template.tagged)
 
 
-def attribute_conversation(conversation: Sequence[Message], template: PreparedTemplate,
-                           settings: Settings) -> Attributed:
+def attribute_conversation(
+    conversation: Sequence[Message], template: PreparedTemplate, settings: Settings
+) -> Attributed:
     """The template's text for `conversation`, with role attribution."""
-    return attribute_template(template.source, template_messages(conversation),
-                              template.context, settings=settings, trusted=template.trusted)
+    return attribute_template(
+        template.source,
+        template_messages(conversation),
+        template.context,
+        settings=settings,
+        trusted=template.trusted,
+    )
 
 
-def attribute_template(source: str, messages: list[dict[str, Any]], context: dict[str, Any], *,
-                       settings: Settings, trusted: bool) -> Attributed:
+def attribute_template(
+    source: str,
+    messages: list[dict[str, Any]],
+    context: dict[str, Any],
+    *,
+    settings: Settings,
+    trusted: bool,
+) -> Attributed:
     """Render with role attribution: in-process when `trusted`, else in a killable worker."""
     if trusted:
-        return render_attributed(source, messages, context, max_range=settings.max_range,
-                                 max_chars=settings.max_render_chars, limited=False)
+        return render_attributed(
+            source,
+            messages,
+            context,
+            max_range=settings.max_range,
+            max_chars=settings.max_render_chars,
+            limited=False,
+        )
     from app.templating.worker import run_in_worker
 
-    return Attributed.from_json(run_in_worker(
-        render_untrusted, source, messages, context, settings.max_range,
-        settings.max_render_chars, settings=settings))
+    return Attributed.from_json(
+        run_in_worker(
+            render_untrusted,
+            source,
+            messages,
+            context,
+            settings.max_range,
+            settings.max_render_chars,
+            settings=settings,
+        )
+    )
 
 
 def trusted_template(dialect: str, tokenizer: Any, settings: Settings) -> bool:
@@ -140,22 +182,29 @@ def _inside(origin: str, assets_dir: Path) -> bool:
         return False
 
 
-def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tokenizer: Any,
-                           tagged: bool, encoded: Encoded | None = None) -> Layout:
+def layout_from_attributed(
+    att: Attributed,
+    conversation: Sequence[Message],
+    tokenizer: Any,
+    tagged: bool,
+    encoded: Encoded | None = None,
+) -> Layout:
     """Tokenize the rendered text (unless `encoded` is its encoding already), locate each
     message in it, and label every character."""
     info = tokenizer_info(tokenizer)
     if encoded is None:
         encoded = encode_whole(tokenizer, att.text)
     text = att.text
-    where = compress(zip(encoded.starts, encoded.ends, strict=True),
-                     map(info.marker_ids.__contains__, encoded.ids))
+    where = compress(
+        zip(encoded.starts, encoded.ends, strict=True),
+        map(info.marker_ids.__contains__, encoded.ids),
+    )
     specials = [(s, e, text[s:e]) for s, e in where]
     locator = Locator(text, specials, info.eot_texts)
-    calls = ([_tool_names(m) for m in conversation]
-             if any(m.extra for m in conversation) else None)
-    spans, missing = locate_messages(att, [m.content for m in conversation],
-                                     [m.role for m in conversation], locator, calls)
+    calls = [_tool_names(m) for m in conversation] if any(m.extra for m in conversation) else None
+    spans, missing = locate_messages(
+        att, [m.content for m in conversation], [m.role for m in conversation], locator, calls
+    )
     overlays: list[Piece] = []
     if info.bos and text.startswith(info.bos) and att.regions and att.regions[0][2] is not None:
         overlays.append((0, len(info.bos), None, "bos"))  # a leading BOS belongs to no message
@@ -164,19 +213,28 @@ def layout_from_attributed(att: Attributed, conversation: Sequence[Message], tok
         # Only text owned by another message's chunk needs painting (a folded system prompt).
         if not _inside_own(att.regions, region_starts, s.content_start, s.content_end, s.message):
             overlays.append((s.content_start, s.content_end, s.message, "content"))
-        if s.eot_start is not None and s.eot_end is not None and not _inside_own(
-                att.regions, region_starts, s.eot_start, s.eot_end, s.message):
+        if (
+            s.eot_start is not None
+            and s.eot_end is not None
+            and not _inside_own(att.regions, region_starts, s.eot_start, s.eot_end, s.message)
+        ):
             overlays.append((s.eot_start, s.eot_end, s.message, "eot"))
     base = [(s, e, owner, "turn") for s, e, owner in att.regions]
-    layout = Layout(text=text, encoded=encoded, spans=spans, pieces=overlay(base, overlays),
-                    generation=list(att.generation) if tagged else None)
+    layout = Layout(
+        text=text,
+        encoded=encoded,
+        spans=spans,
+        pieces=overlay(base, overlays),
+        generation=list(att.generation) if tagged else None,
+    )
     if missing:
         layout.findings.append(_missing_finding(missing, spans, conversation))
     return layout
 
 
-def _inside_own(regions: list[tuple[int, int, int | None]], starts: list[int], a: int, b: int,
-                message: int) -> bool:
+def _inside_own(
+    regions: list[tuple[int, int, int | None]], starts: list[int], a: int, b: int, message: int
+) -> bool:
     i = bisect_right(starts, a) - 1
     return i >= 0 and regions[i][2] == message and b <= regions[i][1]
 
@@ -216,11 +274,17 @@ def _tool_names(message: Message) -> list[str]:
     return names
 
 
-def _missing_finding(missing: list[int], spans: list[MessageSpan],
-                     conversation: Sequence[Message]) -> Finding:
+def _missing_finding(
+    missing: list[int], spans: list[MessageSpan], conversation: Sequence[Message]
+) -> Finding:
     which = ", ".join(f"messages[{k}] ({conversation[k].role})" for k in missing[:5])
-    return Finding(code="content-not-found", severity="warning",
-                   message=(f"The template's output does not contain the content of {which} as "
-                            "given (nor stripped); their roles and labels may be incomplete. The "
-                            "template rewrites or drops message content."),
-                   tokens=[])
+    return Finding(
+        code="content-not-found",
+        severity="warning",
+        message=(
+            f"The template's output does not contain the content of {which} as "
+            "given (nor stripped); their roles and labels may be incomplete. The "
+            "template rewrites or drops message content."
+        ),
+        tokens=[],
+    )

@@ -14,14 +14,22 @@ from app.errors import InputError
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in BUILTINS}
 TEMPLATE_DIALECTS: dict[str, dict[str, Any]] = {
-    "tokenizer": {"name": "tokenizer", "title": "Tokenizer's own template",
-                  "description": "The chat_template shipped with the tokenizer, rendered "
-                                 "sandboxed exactly as apply_chat_template does.",
-                  "special_tokens": [], "roles": ["system", "user", "assistant", "tool"]},
-    "custom": {"name": "custom", "title": "Custom Jinja template",
-               "description": "A pasted Jinja chat template (the `template` field), rendered in a "
-                              "sandboxed, time-limited worker.",
-               "special_tokens": [], "roles": ["system", "user", "assistant", "tool"]},
+    "tokenizer": {
+        "name": "tokenizer",
+        "title": "Tokenizer's own template",
+        "description": "The chat_template shipped with the tokenizer, rendered "
+        "sandboxed exactly as apply_chat_template does.",
+        "special_tokens": [],
+        "roles": ["system", "user", "assistant", "tool"],
+    },
+    "custom": {
+        "name": "custom",
+        "title": "Custom Jinja template",
+        "description": "A pasted Jinja chat template (the `template` field), rendered in a "
+        "sandboxed, time-limited worker.",
+        "special_tokens": [],
+        "roles": ["system", "user", "assistant", "tool"],
+    },
 }
 
 
@@ -39,5 +47,7 @@ def get_dialect(name: str) -> Dialect:
     try:
         return DIALECTS[name]
     except KeyError:
-        raise InputError(f"Unknown dialect {name!r}; choose one of {', '.join(dialect_names())}.",
-                         field="dialect") from None
+        raise InputError(
+            f"Unknown dialect {name!r}; choose one of {', '.join(dialect_names())}.",
+            field="dialect",
+        ) from None

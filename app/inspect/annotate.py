@@ -49,8 +49,8 @@ def scan(source: str) -> list[Tag]:
         opener = match.group()
         end = _tag_end(source, match.end(), closers[opener], opener == "{#")
         if match.start() > pos:
-            out.append(Tag("data", source[pos:match.start()]))
-        out.append(Tag(kinds[opener], source[match.start():end]))
+            out.append(Tag("data", source[pos : match.start()]))
+        out.append(Tag(kinds[opener], source[match.start() : end]))
         pos = end
     if pos < len(source):
         out.append(Tag("data", source[pos:]))
@@ -153,9 +153,14 @@ def annotate_generation(source: str, *, eot_text: str | None) -> Annotation:
         if kind != "none":
             pending_eot = kind == "content" and eot_text is not None
         out.append(rewritten)
-    notes = [] if wrapped else [
-        "No output expression inside the messages loop writes the message content (a template "
-        "that builds each turn with {% set %} first cannot be annotated automatically)."]
+    notes = (
+        []
+        if wrapped
+        else [
+            "No output expression inside the messages loop writes the message content (a template "
+            "that builds each turn with {% set %} first cannot be annotated automatically)."
+        ]
+    )
     return Annotation("".join(out), wrapped, notes)
 
 
@@ -173,7 +178,7 @@ def _rewrite_output(text: str, var: str, eot: str | None, want_eot: bool) -> tup
     inner = text[2:-2]
     left = inner[:1] if inner[:1] in "-+" else ""
     right = inner[-1:] if inner[-1:] in "-+" else ""
-    terms = split_terms(inner[len(left):len(inner) - len(right)])
+    terms = split_terms(inner[len(left) : len(inner) - len(right)])
     at = next((k for k, t in enumerate(terms) if _mentions_content(t)), None)
     kind = "content"
     if at is None:
@@ -189,16 +194,24 @@ def _rewrite_output(text: str, var: str, eot: str | None, want_eot: bool) -> tup
     pieces = []
     if head:
         pieces.append("{{ " + _expr(head) + " }}")
-    pieces.append(f"{{% if {cond} %}}{{% generation %}}{{{{ {gen} }}}}{{% endgeneration %}}"
-                  f"{{% else %}}{{{{ {gen} }}}}{{% endif %}}")
+    pieces.append(
+        f"{{% if {cond} %}}{{% generation %}}{{{{ {gen} }}}}{{% endgeneration %}}"
+        f"{{% else %}}{{{{ {gen} }}}}{{% endif %}}"
+    )
     if tail:
         pieces.append("{{ " + _expr(tail) + " }}")
     joined = "".join(pieces)
     # Keep the original whitespace control on the outermost tags; '+' stops trim/lstrip_blocks.
-    joined = ("{{" + left + joined[2:]) if joined.startswith("{{") else \
-        ("{%" + (left or "+") + joined[2:])
-    joined = (joined[:-2] + right + "}}") if joined.endswith("}}") else \
-        (joined[:-2] + (right or "+") + "%}")
+    joined = (
+        ("{{" + left + joined[2:])
+        if joined.startswith("{{")
+        else ("{%" + (left or "+") + joined[2:])
+    )
+    joined = (
+        (joined[:-2] + right + "}}")
+        if joined.endswith("}}")
+        else (joined[:-2] + (right or "+") + "%}")
+    )
     return joined, kind
 
 
@@ -230,9 +243,12 @@ def _cut_after_eot(body: list[str], eot: str | None) -> tuple[list[str], list[st
         keep, rest = value[:cut], value[cut:]
         op = term.strip()[0] if term.strip()[0] in "+~" else "+"
         kept = body[:k] + [(f"{op} " if k else "") + repr(keep)]
-        after = body[k + 1:]
-        tail = [repr(rest)] + after if rest else [_operand(t) if i == 0 else t
-                                                  for i, t in enumerate(after)]
+        after = body[k + 1 :]
+        tail = (
+            [repr(rest)] + after
+            if rest
+            else [_operand(t) if i == 0 else t for i, t in enumerate(after)]
+        )
         return kept, tail, True
     return body, [], False
 
@@ -246,12 +262,19 @@ def _expr(terms: Sequence[str]) -> str:
 
 PROBES: list[list[dict[str, str]]] = [
     [{"role": "user", "content": "Hi there."}, {"role": "assistant", "content": "Hello!"}],
-    [{"role": "system", "content": "Answer briefly."},
-     {"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."},
-     {"role": "user", "content": "Another?"}, {"role": "assistant", "content": "Green.\n"}],
-    [{"role": "user", "content": "2+2?"},
-     {"role": "assistant", "content": "<think>\nAdd them.\n</think>\n\n4."},
-     {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6."}],
+    [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "Another?"},
+        {"role": "assistant", "content": "Green.\n"},
+    ],
+    [
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nAdd them.\n</think>\n\n4."},
+        {"role": "user", "content": "3+3?"},
+        {"role": "assistant", "content": "6."},
+    ],
 ]
 
 Render = Callable[[str, list[dict[str, Any]]], tuple[str, list[tuple[int, int]]]]
@@ -269,17 +292,27 @@ class Verification:
 
     @property
     def ok(self) -> bool:
-        return (self.byte_identical and self.covers_answers and self.excludes_headers
-                and self.probes > 0)
+        return (
+            self.byte_identical
+            and self.covers_answers
+            and self.excludes_headers
+            and self.probes > 0
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "byte_identical": self.byte_identical,
-                "covers_answers": self.covers_answers, "excludes_headers": self.excludes_headers,
-                "probes": self.probes, "problems": list(self.problems)}
+        return {
+            "ok": self.ok,
+            "byte_identical": self.byte_identical,
+            "covers_answers": self.covers_answers,
+            "excludes_headers": self.excludes_headers,
+            "probes": self.probes,
+            "problems": list(self.problems),
+        }
 
 
-def verify_annotation(original: str, annotated: str, render: Render,
-                      probes: Sequence[list[dict[str, str]]] = PROBES) -> Verification:
+def verify_annotation(
+    original: str, annotated: str, render: Render, probes: Sequence[list[dict[str, str]]] = PROBES
+) -> Verification:
     """Render each probe with both templates: texts must match byte for byte, every assistant
     answer must lie inside a generation span, and no span may hold a role header."""
     result = Verification(True, True, True, 0)

@@ -64,8 +64,13 @@ class RowReport:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"line": self.line, "kind": self.kind, "tokens": self.tokens,
-                               "trained": self.trained, "lints": [f.to_json() for f in self.lints]}
+        out: dict[str, Any] = {
+            "line": self.line,
+            "kind": self.kind,
+            "tokens": self.tokens,
+            "trained": self.trained,
+            "lints": [f.to_json() for f in self.lints],
+        }
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -102,8 +107,10 @@ class Processed:
         mask = self.attention_mask
         # Conversation rows attend to every token: their mask's text is made once per length.
         text = _all_ones(len(mask)) if mask and all(mask) else str(mask)  # 0/1 only
-        return (f'{{"input_ids": {self.input_ids}, "labels": {self.labels}, '
-                f'"attention_mask": {text}}}\n')
+        return (
+            f'{{"input_ids": {self.input_ids}, "labels": {self.labels}, '
+            f'"attention_mask": {text}}}\n'
+        )
 
 
 @lru_cache(maxsize=1024)
@@ -120,8 +127,12 @@ class Inspector:
         self.options = options
         self.render = render
         self.render_options = RenderOptions(
-            train_on=options.train_on, train_on_eot=options.train_on_eot,
-            add_generation_prompt=False, max_length=options.max_length, template=options.template)
+            train_on=options.train_on,
+            train_on_eot=options.train_on_eot,
+            add_generation_prompt=False,
+            max_length=options.max_length,
+            template=options.template,
+        )
         self.summary = Summary()
         self._problem_rows: list[RowReport] = []
         self._quiet_rows: list[RowReport] = []
@@ -129,16 +140,18 @@ class Inspector:
         self._conversations = 0
         self._markers: Markers | None | bool = False
 
-    def run(self, stream: BinaryIO, *, progress: Progress | None = None,
-            export: IO[str] | None = None) -> Inspector:
+    def run(
+        self, stream: BinaryIO, *, progress: Progress | None = None, export: IO[str] | None = None
+    ) -> Inspector:
         """Inspect every row of `stream`; write processed rows to `export` when given.
 
         Batches overlap: while one batch is linted, the next one's tokens are being made on a
         second thread (the Rust tokenizer releases the GIL), so tokenizing costs little wall
         time on a machine with a spare core.
         """
-        reader = JsonlReader(stream, max_rows=self.options.max_rows,
-                             max_line_bytes=self.options.max_line_bytes)
+        reader = JsonlReader(
+            stream, max_rows=self.options.max_rows, max_line_bytes=self.options.max_line_bytes
+        )
         want_export = export is not None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskscope-tokens") as pool:
             # The batch whose tokens are being made, and the (bytes, rows) read up to its end.
@@ -154,8 +167,13 @@ class Inspector:
             progress(reader.bytes_read, reader.rows)
         return self
 
-    def record_batch(self, outcomes: Iterable[Outcome], export: IO[str] | None,
-                     progress: Progress | None, read: tuple[int, int]) -> None:
+    def record_batch(
+        self,
+        outcomes: Iterable[Outcome],
+        export: IO[str] | None,
+        progress: Progress | None,
+        read: tuple[int, int],
+    ) -> None:
         """`record` every outcome of a batch, then report the (bytes, rows) read up to its end."""
         for outcome in outcomes:
             self.record(outcome, export)
@@ -168,8 +186,9 @@ class Inspector:
         batch instead of once per row."""
         return self._start(raws, want_export)()
 
-    def _start(self, raws: list[RawRow], want_export: bool,
-               pool: Executor | None = None) -> Callable[[], list[Outcome]]:
+    def _start(
+        self, raws: list[RawRow], want_export: bool, pool: Executor | None = None
+    ) -> Callable[[], list[Outcome]]:
         """Parse the batch's conversation rows and render their templates now, with their
         tokens made on `pool`; the returned function evaluates every row of the batch."""
         from app.chat.messages import parse_row
@@ -184,8 +203,13 @@ class Inspector:
                     continue
         finish: Callable[[], list[Any]] | None = None
         try:
-            finish = start_many([c for _, c in parsed], self.options.dialect,
-                                self.options.tokenizer, self.render_options, pool)
+            finish = start_many(
+                [c for _, c in parsed],
+                self.options.dialect,
+                self.options.tokenizer,
+                self.render_options,
+                pool,
+            )
         except Exception:
             log.debug("batch render failed; rendering row by row", exc_info=True)
 
@@ -194,14 +218,18 @@ class Inspector:
                 ready = self._rendered(parsed, finish)
                 # Each row's rendering is dropped once evaluated, while the collector is still
                 # off: it resumes with almost nothing new to walk.
-                return [self.evaluate(raw, want_export, ready.pop(k, None))
-                        for k, raw in enumerate(raws)]
+                return [
+                    self.evaluate(raw, want_export, ready.pop(k, None))
+                    for k, raw in enumerate(raws)
+                ]
 
         return outcomes
 
     @staticmethod
-    def _rendered(parsed: list[tuple[int, Any]], finish: Callable[[], list[Any]] | None,
-                  ) -> dict[int, tuple[Any, Any]]:
+    def _rendered(
+        parsed: list[tuple[int, Any]],
+        finish: Callable[[], list[Any]] | None,
+    ) -> dict[int, tuple[Any, Any]]:
         """Row position -> (conversation, rendering or its error); empty when the batch broke
         (the rows are then rendered one by one, each failure with its own line)."""
         if finish is None:
@@ -219,22 +247,27 @@ class Inspector:
         self.record(outcome, None)
         return outcome
 
-    def evaluate(self, raw: RawRow, want_export: bool,
-                 rendered: tuple[Any, Any] | None = None) -> Outcome:
+    def evaluate(
+        self, raw: RawRow, want_export: bool, rendered: tuple[Any, Any] | None = None
+    ) -> Outcome:
         """Render or read one row and lint it, without touching the summary. `rendered` is the
         row's (conversation, rendering or error) when `render_many` already made it."""
         if raw.error is not None or raw.row is None:
             return Outcome(raw.line, raw.offset, "unreadable", error=raw.error or "empty row")
         kind = "tokenized" if is_token_row(raw.row) else "conversation"
         try:
-            stats, findings, processed = (self._token_row(raw.row) if kind == "tokenized"
-                                          else self._conversation_row(raw.row, rendered))
+            stats, findings, processed = (
+                self._token_row(raw.row)
+                if kind == "tokenized"
+                else self._conversation_row(raw.row, rendered)
+            )
         except MaskscopeError as exc:
             return Outcome(raw.line, raw.offset, kind, error=f"line {raw.line}: {exc.message}")
         except Exception as exc:  # one broken row must not stop the other 99,999
             log.debug("row %d failed", raw.line, exc_info=True)
-            return Outcome(raw.line, raw.offset, kind,
-                           error=f"line {raw.line}: {type(exc).__name__}: {exc}")
+            return Outcome(
+                raw.line, raw.offset, kind, error=f"line {raw.line}: {type(exc).__name__}: {exc}"
+            )
         line = processed.jsonl() if want_export else None
         return Outcome(raw.line, raw.offset, kind, stats, findings, line)
 
@@ -242,14 +275,20 @@ class Inspector:
         """Count an evaluated row, list it if it has findings, export it if it was readable."""
         if outcome.error is not None or outcome.stats is None:
             self.summary.add_error(outcome.line, outcome.error or "unreadable row")
-            self._report(RowReport(outcome.line, outcome.offset, outcome.kind,
-                                   error=outcome.error))
+            self._report(RowReport(outcome.line, outcome.offset, outcome.kind, error=outcome.error))
             return
         self.summary.add_row(outcome.stats, outcome.findings)
         if outcome.findings:
-            self._report(RowReport(outcome.line, outcome.offset, outcome.kind,
-                                   outcome.stats.tokens, outcome.stats.trained,
-                                   outcome.findings))
+            self._report(
+                RowReport(
+                    outcome.line,
+                    outcome.offset,
+                    outcome.kind,
+                    outcome.stats.tokens,
+                    outcome.stats.trained,
+                    outcome.findings,
+                )
+            )
         if export is not None and outcome.export_line is not None:
             export.write(outcome.export_line)
 
@@ -275,8 +314,11 @@ class Inspector:
         """Rows with findings that are counted in the summary but not listed."""
         return len(self._problem_rows) + len(self._quiet_rows) + self._unkept - len(self.rows)
 
-    def _conversation_row(self, row: dict[str, Any], rendered: tuple[Any, Any] | None = None,
-                          ) -> tuple[RowStats, list[Finding], Processed]:
+    def _conversation_row(
+        self,
+        row: dict[str, Any],
+        rendered: tuple[Any, Any] | None = None,
+    ) -> tuple[RowStats, list[Finding], Processed]:
         from app.chat.messages import parse_row
 
         if rendered is not None:
@@ -285,19 +327,27 @@ class Inspector:
                 raise rendering
         else:
             conversation = parse_row(row)
-            rendering = self.render(conversation, self.options.dialect, self.options.tokenizer,
-                                    self.render_options)
-        ctx = context_for_rendering(rendering, conversation=conversation,
-                                    tokenizer=self.options.tokenizer,
-                                    dialect=self.options.dialect, options=self.render_options)
+            rendering = self.render(
+                conversation, self.options.dialect, self.options.tokenizer, self.render_options
+            )
+        ctx = context_for_rendering(
+            rendering,
+            conversation=conversation,
+            tokenizer=self.options.tokenizer,
+            dialect=self.options.dialect,
+            options=self.render_options,
+        )
         deep = self._conversations < self.options.probe_rows
         self._conversations += 1
         scopes = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
         findings = run_checks(ctx, scopes, extra=rendering.findings)
         stats = _stats(ctx.view, len(rendering.input_ids), "conversation")
         # The rendering is this row's own and dropped after this: its lists are not copied.
-        return stats, findings, Processed(rendering.input_ids, rendering.labels,
-                                          rendering.attention_mask)
+        return (
+            stats,
+            findings,
+            Processed(rendering.input_ids, rendering.labels, rendering.attention_mask),
+        )
 
     def _token_row(self, row: dict[str, Any]) -> tuple[RowStats, list[Finding], Processed]:
         parsed = parse_token_row(row)
@@ -311,9 +361,14 @@ class Inspector:
         eot_ids = self._eot_ids()
         if not view.eots:
             view.eots = [i for i, tid in enumerate(parsed.input_ids) if tid in eot_ids]
-        findings = lint_tokens(view, tokenizer=self.options.tokenizer, labels=parsed.labels,
-                               eot_ids=eot_ids, dialect=self.options.dialect,
-                               train_on=self.options.train_on)
+        findings = lint_tokens(
+            view,
+            tokenizer=self.options.tokenizer,
+            labels=parsed.labels,
+            eot_ids=eot_ids,
+            dialect=self.options.dialect,
+            train_on=self.options.train_on,
+        )
         return view, findings
 
     def _token_view(self, parsed: TokenRow) -> TokenView:
@@ -323,21 +378,30 @@ class Inspector:
         if parsed.messages:
             from app.chat.messages import parse_row
 
-            rendering = self.render(parse_row({"messages": parsed.messages}), self.options.dialect,
-                                    self.options.tokenizer, self.render_options)
+            rendering = self.render(
+                parse_row({"messages": parsed.messages}),
+                self.options.dialect,
+                self.options.tokenizer,
+                self.render_options,
+            )
             if list(rendering.input_ids) == parsed.input_ids:
                 rendered = view_of_rendering(rendering)
-                return TokenView(parsed.input_ids, trained, rendered.roles, rendered.eots,
-                                 parsed.segments())
+                return TokenView(
+                    parsed.input_ids, trained, rendered.roles, rendered.eots, parsed.segments()
+                )
         markers = self._probe()
-        roles: list[str | None] = (roles_by_markers(parsed.input_ids, markers.headers)
-                                   if markers else [None] * len(parsed.input_ids))
+        roles: list[str | None] = (
+            roles_by_markers(parsed.input_ids, markers.headers)
+            if markers
+            else [None] * len(parsed.input_ids)
+        )
         return TokenView(parsed.input_ids, trained, roles, [], parsed.segments())
 
     def _probe(self) -> Markers | None:
         if self._markers is False:
-            self._markers = probe_markers(self.options.tokenizer, self.options.dialect,
-                                          self.render_options, self.render)
+            self._markers = probe_markers(
+                self.options.tokenizer, self.options.dialect, self.render_options, self.render
+            )
         return self._markers or None
 
     def _eot_ids(self) -> frozenset[int]:
@@ -357,16 +421,19 @@ class Inspector:
 
         if not is_token_row(row):
             conversation = parse_row(row)
-            rendering = self.render(conversation, self.options.dialect, self.options.tokenizer,
-                                    self.render_options)
-            return rendering, lint_rendering(rendering, conversation=conversation,
-                                             tokenizer=self.options.tokenizer,
-                                             dialect=self.options.dialect,
-                                             options=self.render_options)
+            rendering = self.render(
+                conversation, self.options.dialect, self.options.tokenizer, self.render_options
+            )
+            return rendering, lint_rendering(
+                rendering,
+                conversation=conversation,
+                tokenizer=self.options.tokenizer,
+                dialect=self.options.dialect,
+                options=self.render_options,
+            )
         parsed = parse_token_row(row)
         view, findings = self._token_lints(parsed)
-        return token_rendering(parsed, view, self.options.tokenizer, self.options.dialect), \
-            findings
+        return token_rendering(parsed, view, self.options.tokenizer, self.options.dialect), findings
 
     def result(self) -> dict[str, Any]:
         """The JSON answer: {"summary": {...}, "rows": [{"line", "lints", ...}]}."""
@@ -377,8 +444,7 @@ class Inspector:
         return {"summary": summary, "rows": [r.to_json() for r in rows]}
 
 
-def token_rendering(parsed: TokenRow, view: TokenView, tokenizer: Any,
-                    dialect: str) -> Rendering:
+def token_rendering(parsed: TokenRow, view: TokenView, tokenizer: Any, dialect: str) -> Rendering:
     """A Rendering built from a pre-tokenized row, so the page can show it as chips.
 
     Design concession: each token's text is its own decoded piece, so the texts join to a
@@ -386,23 +452,44 @@ def token_rendering(parsed: TokenRow, view: TokenView, tokenizer: Any,
     """
     facts = facts_for(tokenizer)
     tokens, pos = [], 0
-    for i, (tid, piece) in enumerate(zip(parsed.input_ids,
-                                         tokenizer.batch_decode([[t] for t in parsed.input_ids]),
-                                         strict=True)):
-        tokens.append(Token(i, tid, piece, view.roles[i], None, tid in facts.special_ids,
-                            view.trained[i], pos, pos + len(piece)))
+    for i, (tid, piece) in enumerate(
+        zip(parsed.input_ids, tokenizer.batch_decode([[t] for t in parsed.input_ids]), strict=True)
+    ):
+        tokens.append(
+            Token(
+                i,
+                tid,
+                piece,
+                view.roles[i],
+                None,
+                tid in facts.special_ids,
+                view.trained[i],
+                pos,
+                pos + len(piece),
+            )
+        )
         pos += len(piece)
-    return Rendering(text="".join(t.text for t in tokens), input_ids=list(parsed.input_ids),
-                     labels=list(parsed.labels),
-                     attention_mask=parsed.attention_mask or [1] * len(tokens), tokens=tokens,
-                     spans=[], dialect=dialect)
+    return Rendering(
+        text="".join(t.text for t in tokens),
+        input_ids=list(parsed.input_ids),
+        labels=list(parsed.labels),
+        attention_mask=parsed.attention_mask or [1] * len(tokens),
+        tokens=tokens,
+        spans=[],
+        dialect=dialect,
+    )
 
 
 def _stats(view: TokenView, tokens: int, kind: str) -> RowStats:
     trained = view.trained
     closing = [i for i in view.eots if i > 0 and trained[i - 1]]
-    return RowStats(tokens=tokens, trained=sum(trained), eot_closing=len(closing),
-                    eot_trained=sum(1 for i in closing if trained[i]), kind=kind)
+    return RowStats(
+        tokens=tokens,
+        trained=sum(trained),
+        eot_closing=len(closing),
+        eot_trained=sum(1 for i in closing if trained[i]),
+        kind=kind,
+    )
 
 
 def _batches(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:

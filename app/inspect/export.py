@@ -20,8 +20,9 @@ from app.lint.markers import probe_markers
 from app.settings import Settings
 
 
-def export_generation_template(tokenizer: Any, dialect: str, settings: Settings,
-                               template: str | None = None) -> dict[str, Any]:
+def export_generation_template(
+    tokenizer: Any, dialect: str, settings: Settings, template: str | None = None
+) -> dict[str, Any]:
     """Annotate the tokenizer's (or the pasted) template; say whether it verified.
 
     Example: -> {"template": "...{% generation %}...", "wrapped": 2,
@@ -30,20 +31,28 @@ def export_generation_template(tokenizer: Any, dialect: str, settings: Settings,
     from app.dialects.jinja import attribute_template, prepare_template
 
     if dialect not in ("tokenizer", "custom"):
-        raise InputError("A generation-annotated template is made from a Jinja template: use "
-                         "dialect 'tokenizer' or 'custom'.", field="dialect")
+        raise InputError(
+            "A generation-annotated template is made from a Jinja template: use "
+            "dialect 'tokenizer' or 'custom'.",
+            field="dialect",
+        )
     options = RenderOptions(template=template, settings=settings)
     prepared = prepare_template(dialect, tokenizer, options, settings)
     markers = probe_markers(tokenizer, dialect, options, render)
-    annotation = annotate_generation(prepared.source,
-                                     eot_text=markers.eot_text if markers else None)
+    annotation = annotate_generation(
+        prepared.source, eot_text=markers.eot_text if markers else None
+    )
 
     def run(src: str, messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]]]:
-        att = attribute_template(src, messages, prepared.context, settings=settings,
-                                 trusted=prepared.trusted)
+        att = attribute_template(
+            src, messages, prepared.context, settings=settings, trusted=prepared.trusted
+        )
         return att.text, list(att.generation)
 
     verification = verify_annotation(prepared.source, annotation.template, run)
-    return {"template": annotation.template if verification.ok else None,
-            "wrapped": annotation.wrapped, "verification": verification.to_json(),
-            "notes": annotation.notes + verification.problems}
+    return {
+        "template": annotation.template if verification.ok else None,
+        "wrapped": annotation.wrapped,
+        "verification": verification.to_json(),
+        "notes": annotation.notes + verification.problems,
+    }

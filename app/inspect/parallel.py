@@ -49,14 +49,21 @@ def _start_worker(job: Job) -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     from app.inspect import prepare
 
-    options = prepare(job.settings, tokenizer=job.tokenizer, dialect=job.dialect,
-                      train_on=job.train_on, train_on_eot=job.train_on_eot,
-                      max_length=job.max_length, template=job.template)
+    options = prepare(
+        job.settings,
+        tokenizer=job.tokenizer,
+        dialect=job.dialect,
+        train_on=job.train_on,
+        train_on_eot=job.train_on_eot,
+        max_length=job.max_length,
+        template=job.template,
+    )
     _WORKER = Inspector(options)
 
 
-def _evaluate_chunk(lines: list[tuple[int, int, bytes]], probe_rows: int,
-                    want_export: bool) -> list[Outcome]:
+def _evaluate_chunk(
+    lines: list[tuple[int, int, bytes]], probe_rows: int, want_export: bool
+) -> list[Outcome]:
     assert _WORKER is not None
     _WORKER.options = replace(_WORKER.options, probe_rows=probe_rows)
     _WORKER.reset_probes()
@@ -72,20 +79,30 @@ def worker_count(total_bytes: int, wanted: int) -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def run_parallel(inspector: Inspector, job: Job, stream: BinaryIO, workers: int, *,
-                 progress: Progress | None = None, export: IO[str] | None = None) -> Inspector:
+def run_parallel(
+    inspector: Inspector,
+    job: Job,
+    stream: BinaryIO,
+    workers: int,
+    *,
+    progress: Progress | None = None,
+    export: IO[str] | None = None,
+) -> Inspector:
     """Fill `inspector`'s summary and rows from `stream` using `workers` processes."""
     options: InspectOptions = inspector.options
     reader = JsonlReader(stream, max_rows=options.max_rows, max_line_bytes=options.max_line_bytes)
     context = multiprocessing.get_context("spawn")
     pending: deque[tuple[Future[list[Outcome]] | list[Outcome], int, int]] = deque()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(job,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(job,)
+    ) as pool:
         for number, chunk in enumerate(_chunks(reader)):
             probe = options.probe_rows if number == 0 else 0
             ready: Future[list[Outcome]] | list[Outcome] = (
                 pool.submit(_evaluate_chunk, chunk.lines, probe, export is not None)
-                if chunk.lines else [])
+                if chunk.lines
+                else []
+            )
             pending.append((ready, reader.bytes_read, reader.rows))
             for bad in chunk.bad:
                 pending.append(([_unreadable(bad)], reader.bytes_read, reader.rows))
@@ -120,9 +137,11 @@ def _unreadable(raw: RawRow) -> Outcome:
     return Outcome(raw.line, raw.offset, "unreadable", error=raw.error)
 
 
-def _drain_one(inspector: Inspector, pending: deque, progress: Progress | None,
-               export: IO[str] | None) -> None:
+def _drain_one(
+    inspector: Inspector, pending: deque, progress: Progress | None, export: IO[str] | None
+) -> None:
     ready, bytes_read, rows = pending.popleft()
     outcomes = ready.result() if isinstance(ready, Future) else ready
-    inspector.record_batch(sorted(outcomes, key=lambda o: o.line), export, progress,
-                           (bytes_read, rows))
+    inspector.record_batch(
+        sorted(outcomes, key=lambda o: o.line), export, progress, (bytes_read, rows)
+    )

@@ -56,14 +56,22 @@ class JsonlReader:
             self.bytes_read += len(raw)
             if len(raw) > self.max_line_bytes and not raw.endswith(b"\n"):
                 self._skip_rest_of_line()
-                yield RawRow(number, offset, None, f"line {number}: longer than "
-                             f"{self.max_line_bytes} bytes (the max_line_bytes setting)")
+                yield RawRow(
+                    number,
+                    offset,
+                    None,
+                    f"line {number}: longer than "
+                    f"{self.max_line_bytes} bytes (the max_line_bytes setting)",
+                )
                 continue
             if not raw.strip():
                 continue
             if self.rows >= self.max_rows:
-                raise LimitError(f"The file has more than {self.max_rows} rows; this is limited "
-                                 "by the max_upload_rows setting.", setting="max_upload_rows")
+                raise LimitError(
+                    f"The file has more than {self.max_rows} rows; this is limited "
+                    "by the max_upload_rows setting.",
+                    setting="max_upload_rows",
+                )
             self.rows += 1
             yield number, offset, raw
 
@@ -82,8 +90,12 @@ def parse_line(number: int, offset: int, raw: bytes) -> RawRow:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return RawRow(number, offset, None, f"line {number}: not valid JSON ({exc})")
     if not isinstance(value, dict):
-        return RawRow(number, offset, None,
-                      f"line {number}: expected a JSON object, got {type(value).__name__}")
+        return RawRow(
+            number,
+            offset,
+            None,
+            f"line {number}: expected a JSON object, got {type(value).__name__}",
+        )
     return RawRow(number, offset, value)
 
 

@@ -31,8 +31,11 @@ class TokenRow:
         """
         if not self.position_ids:
             return [0]
-        return [0] + [i for i in range(1, len(self.position_ids))
-                      if self.position_ids[i] <= self.position_ids[i - 1]]
+        return [0] + [
+            i
+            for i in range(1, len(self.position_ids))
+            if self.position_ids[i] <= self.position_ids[i - 1]
+        ]
 
     def real_tokens(self) -> int:
         """Tokens that are not padding (attention_mask 1), or all of them without a mask."""
@@ -53,8 +56,9 @@ def parse_token_row(row: dict[str, Any]) -> TokenRow:
     positions = _int_list(row, "position_ids") if row.get("position_ids") is not None else None
     for name, values in (("labels", labels), ("attention_mask", mask), ("position_ids", positions)):
         if values is not None and len(values) != len(ids):
-            raise InputError(f"{name} has {len(values)} entries but input_ids has {len(ids)}.",
-                             field=name)
+            raise InputError(
+                f"{name} has {len(values)} entries but input_ids has {len(ids)}.", field=name
+            )
     if mask is not None and any(v not in (0, 1) for v in mask):
         raise InputError("attention_mask may hold only 0 and 1.", field="attention_mask")
     messages = row.get("messages")
@@ -67,6 +71,7 @@ def _int_list(row: dict[str, Any], name: str) -> list[int]:
     values = row.get(name)
     # bool is an int subclass; a list of true/false is not a list of token ids.
     if not isinstance(values, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in values):
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
         raise InputError(f"{name} must be a list of integers.", field=name)
     return values

@@ -72,8 +72,9 @@ class RunStore:
         path = self.folder / f"{run_id}.jsonl"
         with open(path, "wb") as out:
             shutil.copyfileobj(upload, out, 1 << 20)
-        run = Run(run_id, path, self.folder / f"{run_id}.processed.jsonl", options,
-                  path.stat().st_size)
+        run = Run(
+            run_id, path, self.folder / f"{run_id}.processed.jsonl", options, path.stat().st_size
+        )
         with self.lock:
             self.runs[run_id] = run
             self._evict()
@@ -84,8 +85,10 @@ class RunStore:
         with self.lock:
             run = self.runs.get(run_id)
         if run is None:
-            raise NotFoundError(f"No inspection {run_id!r} here (runs are kept in memory and "
-                                "the oldest are dropped): upload the file again.")
+            raise NotFoundError(
+                f"No inspection {run_id!r} here (runs are kept in memory and "
+                "the oldest are dropped): upload the file again."
+            )
         return run
 
     def _execute(self, run: Run) -> None:
@@ -102,8 +105,12 @@ class RunStore:
             wanted = settings.inspect_workers if settings is not None else 1
             with open(run.path, "rb") as stream, open(run.processed_path, "w") as out:
                 run.inspector = inspect_stream(
-                    stream, run.options, progress=progress, export=out,
-                    workers=worker_count(run.total_bytes, wanted))
+                    stream,
+                    run.options,
+                    progress=progress,
+                    export=out,
+                    workers=worker_count(run.total_bytes, wanted),
+                )
             run.status = "done"
         except Exception as exc:  # shown on the page; the server keeps serving
             log.exception("inspection %s failed", run.id)
@@ -136,6 +143,13 @@ def store_for(folder: Path, max_runs: int) -> RunStore:
 
 def run_summary(run: Run) -> dict[str, Any]:
     """Progress figures for the page."""
-    return {"id": run.id, "status": run.status, "share": run.share, "rows": run.rows,
-            "rows_per_second": run.rows_per_second(), "bytes_read": run.bytes_read,
-            "total_bytes": run.total_bytes, "error": run.error}
+    return {
+        "id": run.id,
+        "status": run.status,
+        "share": run.share,
+        "rows": run.rows,
+        "rows_per_second": run.rows_per_second(),
+        "bytes_read": run.bytes_read,
+        "total_bytes": run.total_bytes,
+        "error": run.error,
+    }

@@ -81,13 +81,17 @@ class Summary:
     def to_json(self) -> dict[str, Any]:
         good = self.rows - self.bad_rows
         return {
-            "rows": self.rows, "bad_rows": self.bad_rows,
-            "conversation_rows": self.conversation_rows, "tokenized_rows": self.tokenized_rows,
-            "tokens": self.tokens, "trained_tokens": self.trained_tokens,
+            "rows": self.rows,
+            "bad_rows": self.bad_rows,
+            "conversation_rows": self.conversation_rows,
+            "tokenized_rows": self.tokenized_rows,
+            "tokens": self.tokens,
+            "trained_tokens": self.trained_tokens,
             "trained_fraction": self.trained_tokens / self.tokens if self.tokens else 0.0,
             "trained_fraction_histogram": [
                 {"from": i / BINS, "to": (i + 1) / BINS, "rows": n}
-                for i, n in enumerate(self.histogram)],
+                for i, n in enumerate(self.histogram)
+            ],
             "zero_trained_rows": self.zero_trained_rows,
             "eot_closing_trained_turns": self.eot_closing,
             "eot_trained": self.eot_trained,

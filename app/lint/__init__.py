@@ -25,15 +25,24 @@ from app.lint.context import LintContext, TokenView, view_of_rendering
 from app.lint.facts import facts_for
 from app.lint.registry import CHECKS, Check, Scope, checks_for, codes
 
-__all__ = ["CHECKS", "Check", "LintContext", "TokenView", "codes", "context_for_rendering",
-           "lint_rendering",
-           "lint_tokens", "run_checks"]
+__all__ = [
+    "CHECKS",
+    "Check",
+    "LintContext",
+    "TokenView",
+    "codes",
+    "context_for_rendering",
+    "lint_rendering",
+    "lint_tokens",
+    "run_checks",
+]
 
 log = logging.getLogger(__name__)
 
 
-def run_checks(ctx: LintContext, scopes: Sequence[Scope],
-               extra: Iterable[Finding] = ()) -> list[Finding]:
+def run_checks(
+    ctx: LintContext, scopes: Sequence[Scope], extra: Iterable[Finding] = ()
+) -> list[Finding]:
     """Run every registered check of `scopes`; a crashing check is logged, never fatal."""
     found: dict[tuple[str, tuple[int, ...]], Finding] = {}
     ctx.deep = "deep" in scopes
@@ -48,38 +57,69 @@ def run_checks(ctx: LintContext, scopes: Sequence[Scope],
     if len(found) < 2:
         return list(found.values())
     order = {code: k for k, code in enumerate(CHECKS)}
-    return sorted(found.values(), key=lambda f: (SEVERITY_RANK[f.severity],
-                                                 order.get(f.code, len(order))))
+    return sorted(
+        found.values(), key=lambda f: (SEVERITY_RANK[f.severity], order.get(f.code, len(order)))
+    )
 
 
-def lint_rendering(rendering: Rendering, *, conversation: list[Any], tokenizer: Any, dialect: str,
-                   options: Any, deep: bool = True) -> list[Finding]:
+def lint_rendering(
+    rendering: Rendering,
+    *,
+    conversation: list[Any],
+    tokenizer: Any,
+    dialect: str,
+    options: Any,
+    deep: bool = True,
+) -> list[Finding]:
     """All findings for one rendering, the engine's own findings (boundary-merge) included.
 
     `deep=False` skips the checks that re-render the conversation (dataset rows use probes).
     """
-    ctx = context_for_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
-                                dialect=dialect, options=options)
+    ctx = context_for_rendering(
+        rendering, conversation=conversation, tokenizer=tokenizer, dialect=dialect, options=options
+    )
     scopes: tuple[Scope, ...] = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
     return run_checks(ctx, scopes, extra=rendering.findings)
 
 
-def context_for_rendering(rendering: Rendering, *, conversation: list[Any], tokenizer: Any,
-                          dialect: str, options: Any) -> LintContext:
+def context_for_rendering(
+    rendering: Rendering, *, conversation: list[Any], tokenizer: Any, dialect: str, options: Any
+) -> LintContext:
     view = view_of_rendering(rendering)
     facts = facts_for(tokenizer)
     eot_ids = frozenset(view.ids[i] for i in view.eots)
     return LintContext(
-        view=view, facts=facts, tokenizer=tokenizer, dialect=dialect,
+        view=view,
+        facts=facts,
+        tokenizer=tokenizer,
+        dialect=dialect,
         train_on=getattr(options, "train_on", "assistant"),
         train_on_eot=getattr(options, "train_on_eot", True),
-        rendering=rendering, conversation=conversation, options=options,
-        renderer=render, eot_ids=eot_ids)
+        rendering=rendering,
+        conversation=conversation,
+        options=options,
+        renderer=render,
+        eot_ids=eot_ids,
+    )
 
 
-def lint_tokens(view: TokenView, *, tokenizer: Any, labels: Sequence[int], eot_ids: frozenset[int],
-                dialect: str | None = None, train_on: str = "assistant") -> list[Finding]:
+def lint_tokens(
+    view: TokenView,
+    *,
+    tokenizer: Any,
+    labels: Sequence[int],
+    eot_ids: frozenset[int],
+    dialect: str | None = None,
+    train_on: str = "assistant",
+) -> list[Finding]:
     """Findings for a pre-tokenized row (its own labels), token-level and label checks only."""
-    ctx = LintContext(view=view, facts=facts_for(tokenizer), tokenizer=tokenizer, dialect=dialect,
-                      train_on=train_on, labels=labels, eot_ids=eot_ids)
+    ctx = LintContext(
+        view=view,
+        facts=facts_for(tokenizer),
+        tokenizer=tokenizer,
+        dialect=dialect,
+        train_on=train_on,
+        labels=labels,
+        eot_ids=eot_ids,
+    )
     return run_checks(ctx, ("tokens", "tokenized"))

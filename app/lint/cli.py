@@ -33,10 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     _dataset_args(inspect)
     inspect.add_argument("--json", action="store_true", help="Print the full result as JSON.")
     inspect.add_argument("--rows", type=int, default=20, help="Rows with findings to list.")
-    inspect.add_argument("--export-processed", type=Path, metavar="OUT.jsonl",
-                         help="Write input_ids/labels/attention_mask for every good row.")
-    inspect.add_argument("--export-template", type=Path, metavar="OUT.jinja",
-                         help="Write a {% generation %}-annotated copy of the template.")
+    inspect.add_argument(
+        "--export-processed",
+        type=Path,
+        metavar="OUT.jsonl",
+        help="Write input_ids/labels/attention_mask for every good row.",
+    )
+    inspect.add_argument(
+        "--export-template",
+        type=Path,
+        metavar="OUT.jinja",
+        help="Write a {% generation %}-annotated copy of the template.",
+    )
     inspect.set_defaults(func=run_inspect)
 
 
@@ -44,8 +52,12 @@ def _dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="JSONL: conversations or pre-tokenized rows.")
     add_render_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="No progress output.")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="Worker processes (default: the inspect_workers setting).")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Worker processes (default: the inspect_workers setting).",
+    )
 
 
 def _inspect(args: argparse.Namespace, export: IO[str] | None = None) -> tuple[Any, Settings]:
@@ -53,9 +65,15 @@ def _inspect(args: argparse.Namespace, export: IO[str] | None = None) -> tuple[A
 
     settings = Settings.from_env()
     template = args.template.read_text(encoding="utf-8") if args.template else None
-    options = prepare(settings, tokenizer=args.tokenizer, dialect=args.dialect,
-                      train_on=args.train_on, train_on_eot=args.train_on_eot,
-                      max_length=args.max_length, template=template)
+    options = prepare(
+        settings,
+        tokenizer=args.tokenizer,
+        dialect=args.dialect,
+        train_on=args.train_on,
+        train_on_eot=args.train_on_eot,
+        max_length=args.max_length,
+        template=template,
+    )
     total = os.path.getsize(args.path)
     show = not args.quiet and (sys.stderr.isatty() or total >= LONG_FILE_BYTES)
     progress = Progress(total, sys.stderr) if show else None
@@ -63,8 +81,9 @@ def _inspect(args: argparse.Namespace, export: IO[str] | None = None) -> tuple[A
 
     wanted = settings.inspect_workers if args.workers is None else args.workers
     with open(args.path, "rb") as stream:
-        inspector = inspect_stream(stream, options, progress=progress, export=export,
-                                   workers=worker_count(total, wanted))
+        inspector = inspect_stream(
+            stream, options, progress=progress, export=export, workers=worker_count(total, wanted)
+        )
     if progress is not None:
         progress.finish()
     return inspector, settings
@@ -100,7 +119,7 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(summary_table(inspector.summary))
-        print(rows_table(result["rows"][:args.rows]))
+        print(rows_table(result["rows"][: args.rows]))
     return 1 if inspector.summary.has_errors or exported is False else 0
 
 
@@ -110,16 +129,22 @@ def _export_template(args: argparse.Namespace, inspector: Any, settings: Setting
     from app.inspect.export import export_generation_template
 
     options = inspector.options
-    found = export_generation_template(options.tokenizer, options.dialect, settings,
-                                       options.template)
+    found = export_generation_template(
+        options.tokenizer, options.dialect, settings, options.template
+    )
     if found["template"] is None:
-        print("maskscope inspect: the template could not be annotated: "
-              + "; ".join(found["notes"]), file=sys.stderr)
+        print(
+            "maskscope inspect: the template could not be annotated: " + "; ".join(found["notes"]),
+            file=sys.stderr,
+        )
         return False
     args.export_template.write_text(found["template"], encoding="utf-8")
     checked = found["verification"]
-    print(f"wrote {args.export_template} ({found['wrapped']} outputs wrapped, byte-identical on "
-          f"{checked['probes']} probe conversations)", file=sys.stderr)
+    print(
+        f"wrote {args.export_template} ({found['wrapped']} outputs wrapped, byte-identical on "
+        f"{checked['probes']} probe conversations)",
+        file=sys.stderr,
+    )
     return True
 
 
@@ -138,8 +163,10 @@ class Progress:
         if self.tty and now - self.last >= 0.2:
             self.last = now
             filled = int(share * BAR)
-            self.out.write(f"\r[{'#' * filled}{'-' * (BAR - filled)}] {share:4.0%} "
-                           f"{rows:,} rows {rows / max(now - self.start, 1e-9):,.0f} rows/s")
+            self.out.write(
+                f"\r[{'#' * filled}{'-' * (BAR - filled)}] {share:4.0%} "
+                f"{rows:,} rows {rows / max(now - self.start, 1e-9):,.0f} rows/s"
+            )
             self.out.flush()
         elif not self.tty and share * 10 >= self.next_tenth:
             self.next_tenth = int(share * 10) + 1
@@ -170,8 +197,10 @@ def summary_table(summary: Any) -> str:
     ]
     most = max((b["rows"] for b in data["trained_fraction_histogram"]), default=0) or 1
     for b in data["trained_fraction_histogram"]:
-        lines.append(f"  {b['from']:.1f}-{b['to']:.1f} {'█' * round(20 * b['rows'] / most):<20} "
-                     f"{b['rows']:,}")
+        lines.append(
+            f"  {b['from']:.1f}-{b['to']:.1f} {'█' * round(20 * b['rows'] / most):<20} "
+            f"{b['rows']:,}"
+        )
     if data["codes"]:
         lines.append(f"{'code':32} {'worst':8} rows")
         for code, rows in data["codes"].items():
@@ -187,6 +216,7 @@ def rows_table(rows: list[dict[str, Any]]) -> str:
         if "error" in row:
             lines.append(f"line {row['line']}: {row['error']}")
         for lint in row["lints"]:
-            lines.append(f"line {row['line']}: {lint['severity']:7} {lint['code']}: "
-                         f"{lint['message']}")
+            lines.append(
+                f"line {row['line']}: {lint['severity']:7} {lint['code']}: {lint['message']}"
+            )
     return "\n".join(lines)

@@ -58,8 +58,9 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
     columns = type(tokens) is TokenColumns
     return TokenView(
         ids=rendering.input_ids,
-        trained=(tokens.trained if columns
-                 else [label != IGNORE_INDEX for label in rendering.labels]),
+        trained=(
+            tokens.trained if columns else [label != IGNORE_INDEX for label in rendering.labels]
+        ),
         roles=tokens.roles if columns else [tok.role for tok in tokens],
         eots=eots,
         texts=tokens.texts if columns else [tok.text for tok in tokens],
@@ -115,8 +116,9 @@ class LintContext:
     def markers(self) -> Markers:
         """The rendering's role markers and end-of-turn marker, computed once per rendering."""
         if self._markers is None:
-            self._markers = markers_from_rendering(self.rendering, self.index(),
-                                                   best=self.best_lead_ins())
+            self._markers = markers_from_rendering(
+                self.rendering, self.index(), best=self.best_lead_ins()
+            )
         return self._markers
 
     def best_lead_ins(self) -> dict[str, LeadIn]:
@@ -134,11 +136,16 @@ class LintContext:
         """Indices of tokens overlapping the character range [start, end)."""
         return list(self.index().overlapping(start, end))
 
-    def finding(self, code: str, message: str, tokens: Sequence[int] = (),
-                severity: Severity | None = None) -> Finding:
+    def finding(
+        self, code: str, message: str, tokens: Sequence[int] = (), severity: Severity | None = None
+    ) -> Finding:
         """A Finding for `code` with the registry's default severity unless one is given."""
-        return Finding(code=code, severity=severity or CHECKS[code].severity, message=message,
-                       tokens=sorted(set(tokens)))
+        return Finding(
+            code=code,
+            severity=severity or CHECKS[code].severity,
+            message=message,
+            tokens=sorted(set(tokens)),
+        )
 
     def rerender(self, conversation: list[Any], **changes: Any) -> Rendering:
         """Render `conversation` again with the same dialect and tokenizer, options changed."""

@@ -18,9 +18,13 @@ from app.chat.messages import Message
 from app.chat.render import TokenColumns
 from app.chat.tokens import Rendering
 
-PROBE = [Message("system", "Be brief."), Message("user", "Hi there."),
-         Message("assistant", "Hello."), Message("user", "Name a colour."),
-         Message("assistant", "Blue.")]
+PROBE = [
+    Message("system", "Be brief."),
+    Message("user", "Hi there."),
+    Message("assistant", "Hello."),
+    Message("user", "Name a colour."),
+    Message("assistant", "Blue."),
+]
 PROBE_NO_SYSTEM = PROBE[1:]
 
 _CACHE: dict[tuple[int, str, str | None], Markers | None] = {}
@@ -96,7 +100,7 @@ def lead_ins(rendering: Rendering) -> list[LeadIn]:
     """Every message's lead-in ("[/INST] " in Llama 2, which attributes it to the user turn)."""
     out, previous_end, text = [], 0, rendering.text
     for span in rendering.spans:
-        lead = text[previous_end:span.content_start].lstrip()
+        lead = text[previous_end : span.content_start].lstrip()
         if lead:  # lstripped: empty unless it holds more than whitespace
             out.append(LeadIn(span.message, span.role, lead, span.content_start - len(lead)))
         previous_end = span.eot_end if span.eot_end is not None else span.content_end
@@ -116,8 +120,9 @@ def best_lead_ins(leads: list[LeadIn]) -> dict[str, LeadIn]:
     return best
 
 
-def markers_from_rendering(rendering: Rendering, index: TokenIndex | None = None,
-                           best: dict[str, LeadIn] | None = None) -> Markers:
+def markers_from_rendering(
+    rendering: Rendering, index: TokenIndex | None = None, best: dict[str, LeadIn] | None = None
+) -> Markers:
     """Role markers and the end-of-turn marker read off a rendering's spans.
 
     A role's marker is its best lead-in (`best_lead_ins`, given or worked out), so BOS, a
@@ -132,31 +137,34 @@ def markers_from_rendering(rendering: Rendering, index: TokenIndex | None = None
     for role, lead in best.items():
         texts[role] = lead.marker
         hit = index.within(lead.start, lead.start + len(texts[role]))
-        ids[role] = tuple(ids_of[hit.start:hit.stop])
+        ids[role] = tuple(ids_of[hit.start : hit.stop])
     eot_text, eot_ids = None, set()
     for span in rendering.spans:
         if span.eot_start is not None and span.eot_end is not None:
-            eot_text = rendering.text[span.eot_start:span.eot_end]
+            eot_text = rendering.text[span.eot_start : span.eot_end]
             hit = index.within(span.eot_start, span.eot_end)
-            eot_ids.update(ids_of[hit.start:hit.stop])
+            eot_ids.update(ids_of[hit.start : hit.stop])
     return Markers(texts, ids, eot_text, frozenset(eot_ids))
 
 
-def probe_markers(tokenizer: Any, dialect: str, options: Any,
-                  renderer: Callable[..., Rendering]) -> Markers | None:
+def probe_markers(
+    tokenizer: Any, dialect: str, options: Any, renderer: Callable[..., Rendering]
+) -> Markers | None:
     """The dialect's markers, from a rendered probe (None when the dialect renders nothing)."""
     key = (id(tokenizer), dialect, getattr(options, "template", None))
     if key in _CACHE:
         return _CACHE[key]
     from dataclasses import replace
 
-    probe_options = replace(options, train_on="assistant", add_generation_prompt=False,
-                            max_length=None)
+    probe_options = replace(
+        options, train_on="assistant", add_generation_prompt=False, max_length=None
+    )
     found = None
     for conversation in (PROBE, PROBE_NO_SYSTEM):
         with contextlib.suppress(Exception):
-            found = markers_from_rendering(renderer(conversation, dialect, tokenizer,
-                                                    probe_options))
+            found = markers_from_rendering(
+                renderer(conversation, dialect, tokenizer, probe_options)
+            )
             break
     _CACHE[key] = found
     return found
@@ -194,23 +202,30 @@ class IdSearch:
                 at = self._ids.index(first, at + 1, stop)
             except ValueError:
                 return -1
-            if at + n <= stop and self._ids[at:at + n] == needle:
+            if at + n <= stop and self._ids[at : at + n] == needle:
                 return at
 
     def find_all(self, needle: Sequence[int]) -> list[int]:
         """Start indices of every (possibly overlapping) occurrence of `needle`."""
         out: list[int] = []
         text, key = self._text, _as_text(needle) if self._text is not None else None
-        find = (lambda at: text.find(key, at)) if text is not None and key else (
-            lambda at: self.find(needle, at))
+        find = (
+            (lambda at: text.find(key, at))
+            if text is not None and key
+            else (lambda at: self.find(needle, at))
+        )
         at = find(0)
         while at != -1:
             out.append(at)
             at = find(at + 1)
         return out
 
-    def first(self, needles: Iterable[Sequence[int]], start: int, stop: int | None = None,
-              ) -> int:
+    def first(
+        self,
+        needles: Iterable[Sequence[int]],
+        start: int,
+        stop: int | None = None,
+    ) -> int:
         """Where the earliest of `needles` first lies inside ids[start:stop], or -1.
 
         Example: IdSearch([5, 1, 2, 5, 1]).first([(2,), (5, 1)], 1) -> 2
@@ -261,8 +276,12 @@ def roles_by_markers(ids: Sequence[int], headers: dict[str, Sequence[int]]) -> l
     return roles
 
 
-def mask_by_markers(ids: Sequence[int] | IdSearch, response: Sequence[int],
-                    eot_ids: frozenset[int], stops: Sequence[Sequence[int]] = ()) -> list[bool]:
+def mask_by_markers(
+    ids: Sequence[int] | IdSearch,
+    response: Sequence[int],
+    eot_ids: frozenset[int],
+    stops: Sequence[Sequence[int]] = (),
+) -> list[bool]:
     """Completion-only masking: train from after each response marker through the next
     end-of-turn id (inclusive), or up to the next other header when no end-of-turn comes first.
 

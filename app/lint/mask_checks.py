@@ -29,7 +29,7 @@ def mask_by_attribution(ctx: LintContext) -> list[bool]:
             continue
         end = span.eot_end if span.eot_end is not None else span.content_end
         hit = ctx.index().overlapping(span.content_start, end)
-        mask[hit.start:hit.stop] = [True] * len(hit)
+        mask[hit.start : hit.stop] = [True] * len(hit)
     return mask
 
 
@@ -46,8 +46,11 @@ def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
     response = ctx.facts.encode(ctx.tokenizer, lead.text)
     if search.find(response) == -1:
         response = ctx.facts.encode(ctx.tokenizer, lead.marker)
-    stops = [ctx.facts.encode(ctx.tokenizer, text)
-             for role, text in markers.header_texts.items() if role != "assistant"]
+    stops = [
+        ctx.facts.encode(ctx.tokenizer, text)
+        for role, text in markers.header_texts.items()
+        if role != "assistant"
+    ]
     eots = set(markers.eot_ids) | ({ctx.facts.eos_id} if ctx.facts.eos_id is not None else set())
     return mask_by_markers(search, response, frozenset(eots), stops)
 
@@ -55,26 +58,38 @@ def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
 def mask_by_generation_tags(ctx: LintContext) -> list[bool] | None:
     """transformers' assistant mask, where the tokenizer's own template has generation tags."""
     template = getattr(ctx.tokenizer, "chat_template", None)
-    if (ctx.dialect != "tokenizer" or not isinstance(template, str)
-            or not GENERATION_TAG.search(template) or not ctx.conversation):
+    if (
+        ctx.dialect != "tokenizer"
+        or not isinstance(template, str)
+        or not GENERATION_TAG.search(template)
+        or not ctx.conversation
+    ):
         return None
     out = ctx.tokenizer.apply_chat_template(
-        [m.to_dict() for m in ctx.conversation], tokenize=True, return_dict=True,
-        return_assistant_tokens_mask=True)
+        [m.to_dict() for m in ctx.conversation],
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+    )
     assert ctx.rendering is not None
     if list(out["input_ids"]) != list(ctx.rendering.input_ids):
         return None
     return [bool(v) for v in out["assistant_masks"]]
 
 
-@check("mask-methods-disagree", "warning",
-       "Generation tags, message attribution and marker matching give different assistant "
-       "positions.", scope="rendering")
+@check(
+    "mask-methods-disagree",
+    "warning",
+    "Generation tags, message attribution and marker matching give different assistant positions.",
+    scope="rendering",
+)
 def mask_methods_disagree(ctx: LintContext) -> Iterator[Finding]:
     if ctx.rendering is None or not ctx.rendering.tokens:
         return
-    methods = {"message attribution": mask_by_attribution(ctx),
-               "marker matching": mask_by_response_marker(ctx)}
+    methods = {
+        "message attribution": mask_by_attribution(ctx),
+        "marker matching": mask_by_response_marker(ctx),
+    }
     if ctx.deep:
         methods["generation tags"] = mask_by_generation_tags(ctx)
     present = {name: mask for name, mask in methods.items() if mask is not None}
@@ -87,10 +102,13 @@ def mask_methods_disagree(ctx: LintContext) -> Iterator[Finding]:
     if not differ:
         return
     first = differ[0]
-    says = ", ".join(f"{name}: {'trained' if mask[first] else 'not trained'}"
-                     for name, mask in present.items())
+    says = ", ".join(
+        f"{name}: {'trained' if mask[first] else 'not trained'}" for name, mask in present.items()
+    )
     yield ctx.finding(
         "mask-methods-disagree",
         f"{len(differ)} token(s) are assistant tokens by one method and not by another (token "
         f"{first}: {says}). A trainer using the other method trains different tokens; prefer "
-        "message attribution, or fix the data/markers where they disagree.", differ)
+        "message attribution, or fix the data/markers where they disagree.",
+        differ,
+    )

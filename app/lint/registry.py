@@ -38,8 +38,9 @@ class Check:
 CHECKS: dict[str, Check] = {}
 
 
-def check(code: str, severity: Severity, summary: str, *,
-          scope: Scope) -> Callable[[CheckFunc], CheckFunc]:
+def check(
+    code: str, severity: Severity, summary: str, *, scope: Scope
+) -> Callable[[CheckFunc], CheckFunc]:
     """Register `func` as the check for `code`.
 
     Example: @check("no-trained-tokens", "error", "Nothing is trained.", scope="tokens")

@@ -22,9 +22,12 @@ MIN_PROSE_WORDS = 3
 SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]{1,40}\|>|<[a-z_]{2,40}>|</?s>")
 
 
-@check("boundary-merge", "warning",
-       "A token spans two messages, or whole-string and segment-wise tokenization differ.",
-       scope="rendering")
+@check(
+    "boundary-merge",
+    "warning",
+    "A token spans two messages, or whole-string and segment-wise tokenization differ.",
+    scope="rendering",
+)
 def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None or any(f.code == "boundary-merge" for f in rendering.findings):
@@ -32,19 +35,30 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     index = ctx.index()
     starts, ends = index.starts, index.ends
     # Token texts partition the text: only the last token starting before a bound can cross it.
-    crossing = sorted({i for s in rendering.spans for b in (s.start, s.end)
-                       if (i := bisect_left(starts, b) - 1) >= 0 and ends[i] > b})
+    crossing = sorted(
+        {
+            i
+            for s in rendering.spans
+            for b in (s.start, s.end)
+            if (i := bisect_left(starts, b) - 1) >= 0 and ends[i] > b
+        }
+    )
     if crossing:
         yield ctx.finding(
             "boundary-merge",
             f"{len(crossing)} token(s) span two messages, so their role and label are ambiguous. "
             "End the message with whitespace the template keeps, or use a dialect whose markers "
-            "are special tokens.", crossing)
+            "are special tokens.",
+            crossing,
+        )
 
 
-@check("content-not-found", "warning",
-       "The template's output does not contain a message's content: it rewrites or drops it.",
-       scope="rendering")
+@check(
+    "content-not-found",
+    "warning",
+    "The template's output does not contain a message's content: it rewrites or drops it.",
+    scope="rendering",
+)
 def content_not_found(ctx: LintContext) -> Iterator[Finding]:
     # Only the engine can tell (it locates every message while attributing the template's
     # output); this check makes its finding part of every lint run, documented under its code.
@@ -53,15 +67,19 @@ def content_not_found(ctx: LintContext) -> Iterator[Finding]:
         yield from (f for f in rendering.findings if f.code == "content-not-found")
 
 
-@check("content-normalized", "info",
-       "The tokenizer's Unicode normalizer changes message content: the ids encode other "
-       "characters than the data holds.", scope="rendering")
+@check(
+    "content-normalized",
+    "info",
+    "The tokenizer's Unicode normalizer changes message content: the ids encode other "
+    "characters than the data holds.",
+    scope="rendering",
+)
 def content_normalized(ctx: LintContext) -> Iterator[Finding]:
     rendering, forms = ctx.rendering, ctx.facts.unicode_forms
     if rendering is None or not forms:
         return
     for span in rendering.spans:
-        content = rendering.text[span.content_start:span.content_end]
+        content = rendering.text[span.content_start : span.content_end]
         if content.isascii():  # ASCII is the same text under every normal form
             continue
         normalized = content
@@ -79,7 +97,8 @@ def content_normalized(ctx: LintContext) -> Iterator[Finding]:
             "show the data). "
             f"Normalize the data first (unicodedata.normalize({forms[-1]!r}, text)) so that what "
             "you review is what is trained.",
-            ctx.tokens_in(span.content_start + start, span.content_start + end))
+            ctx.tokens_in(span.content_start + start, span.content_start + end),
+        )
 
 
 def _spelled(text: str, most: int = 6) -> str:
@@ -91,15 +110,18 @@ def _spelled(text: str, most: int = 6) -> str:
     return f"{text[:40]!r} ({points})"
 
 
-@check("special-token-in-content", "warning",
-       "Message content contains a special-token string that tokenized as the special token.",
-       scope="rendering")
+@check(
+    "special-token-in-content",
+    "warning",
+    "Message content contains a special-token string that tokenized as the special token.",
+    scope="rendering",
+)
 def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
     rendering, pattern = ctx.rendering, ctx.facts.special_pattern
     if rendering is None or pattern is None:
         return
     for span in rendering.spans:
-        content = rendering.text[span.content_start:span.content_end]
+        content = rendering.text[span.content_start : span.content_end]
         names = sorted(set(pattern.findall(content)))
         if not names:
             continue
@@ -112,7 +134,9 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
                 "special-token-in-content",
                 f"{where}. It was tokenized as plain text here, but a whole-string tokenization "
                 "(apply_chat_template) turns it into the special token: clean it from the data.",
-                region, severity="info")
+                region,
+                severity="info",
+            )
             continue
         trained = any(ctx.view.trained[i] for i in hit)
         yield ctx.finding(
@@ -120,11 +144,18 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
             f"{where}, and it became the special token: the model sees a fake turn boundary"
             + (" and is trained on it" if trained else "")
             + ". Escape or remove it from the data, or tokenize content with "
-            "split_special_tokens=True.", hit, severity="error" if trained else None)
+            "split_special_tokens=True.",
+            hit,
+            severity="error" if trained else None,
+        )
 
 
-@check("truncation-cuts-answer", "error",
-       "max_length cut an assistant answer or its end-of-turn token.", scope="rendering")
+@check(
+    "truncation-cuts-answer",
+    "error",
+    "max_length cut an assistant answer or its end-of-turn token.",
+    scope="rendering",
+)
 def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None or not rendering.truncated_tokens or not rendering.tokens:
@@ -132,18 +163,28 @@ def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
     cut = ctx.index().ends[-1]
     # Spans are clipped at the cut; a begun assistant turn whose end-of-turn was dropped is cut.
     for span in rendering.spans:
-        if span.role == "assistant" and span.start < cut and span.eot_end is None \
-                and span.end >= cut:
+        if (
+            span.role == "assistant"
+            and span.start < cut
+            and span.eot_end is None
+            and span.end >= cut
+        ):
             yield ctx.finding(
                 "truncation-cuts-answer",
                 f"max_length={getattr(ctx.options, 'max_length', None)} cuts assistant message "
                 f"{span.message} before its end-of-turn token ({rendering.truncated_tokens} "
                 "tokens dropped): the model learns an answer that never ends. Raise max_length, "
-                "or drop or split over-long conversations.", [len(rendering.tokens) - 1])
+                "or drop or split over-long conversations.",
+                [len(rendering.tokens) - 1],
+            )
 
 
-@check("generation-prompt-in-training", "error",
-       "A training render ends with an open assistant header.", scope="rendering")
+@check(
+    "generation-prompt-in-training",
+    "error",
+    "A training render ends with an open assistant header.",
+    scope="rendering",
+)
 def generation_prompt_in_training(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None or getattr(ctx.options, "add_generation_prompt", False):
@@ -158,7 +199,8 @@ def generation_prompt_in_training(ctx: LintContext) -> Iterator[Finding]:
             "add_generation_prompt is false: the template appends it unconditionally, so the "
             "model learns that a finished conversation continues with a new assistant turn. "
             "Fix the template to emit it only `{% if add_generation_prompt %}`.",
-            ctx.tokens_in(tail_start, len(rendering.text)))
+            ctx.tokens_in(tail_start, len(rendering.text)),
+        )
 
 
 def _assistant_header(ctx: LintContext) -> str | None:
@@ -174,8 +216,12 @@ def _assistant_header(ctx: LintContext) -> str | None:
     return probed.header_texts.get("assistant") if probed else None
 
 
-@check("default-system-injected", "warning",
-       "The template added a system prompt that is not in the messages.", scope="rendering")
+@check(
+    "default-system-injected",
+    "warning",
+    "The template added a system prompt that is not in the messages.",
+    scope="rendering",
+)
 def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
     rendering, conversation = ctx.rendering, ctx.conversation
     if rendering is None or not rendering.spans:
@@ -191,7 +237,9 @@ def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
             f"The template wrote {' '.join(words[:12])!r}... before the first message, though "
             "the conversation has no system message: a default system prompt. Every sample then "
             "trains with it; pass an explicit system message or remove the default from the "
-            "template.", ctx.tokens_in(0, first))
+            "template.",
+            ctx.tokens_in(0, first),
+        )
 
 
 def _plain_words(ctx: LintContext, text: str) -> list[str]:
@@ -201,13 +249,20 @@ def _plain_words(ctx: LintContext, text: str) -> list[str]:
     """
     if ctx.facts.special_pattern is not None:
         text = ctx.facts.special_pattern.sub(" ", text)
-    return [w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text)
-            if not ROLE_WORDS.fullmatch(w) and not w.isupper()]
+    return [
+        w
+        for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text)
+        if not ROLE_WORDS.fullmatch(w) and not w.isupper()
+    ]
 
 
-@check("dialect-mismatch", "error",
-       "The dialect's role markers are not single special tokens in this tokenizer, or its "
-       "end-of-turn token is not the tokenizer's EOS.", scope="rendering")
+@check(
+    "dialect-mismatch",
+    "error",
+    "The dialect's role markers are not single special tokens in this tokenizer, or its "
+    "end-of-turn token is not the tokenizer's EOS.",
+    scope="rendering",
+)
 def dialect_mismatch(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None:
@@ -216,16 +271,23 @@ def dialect_mismatch(ctx: LintContext) -> Iterator[Finding]:
     pieces = set(markers.header_texts.values())
     if markers.eot_text:
         pieces.add(markers.eot_text)
-    broken = sorted({m for text in pieces for m in SPECIAL_LOOKING.findall(text)
-                     if m not in ctx.facts.special_by_text
-                     and len(ctx.facts.encode(ctx.tokenizer, m)) > 1})
+    broken = sorted(
+        {
+            m
+            for text in pieces
+            for m in SPECIAL_LOOKING.findall(text)
+            if m not in ctx.facts.special_by_text and len(ctx.facts.encode(ctx.tokenizer, m)) > 1
+        }
+    )
     if broken:
         where = [i for m in broken for i in _occurrences(ctx, m)]
         yield ctx.finding(
             "dialect-mismatch",
             f"The markers {', '.join(broken)} of dialect {ctx.dialect!r} are not tokens of this "
             "tokenizer: they split into ordinary pieces, so the model never saw them. Use the "
-            "dialect this model was trained with (often 'tokenizer').", where)
+            "dialect this model was trained with (often 'tokenizer').",
+            where,
+        )
     yield from _eot_not_eos(ctx, markers.eot_ids)
 
 
@@ -249,11 +311,18 @@ def _eot_not_eos(ctx: LintContext, eot_ids: frozenset[int]) -> Iterator[Finding]
         f"Turns end with {ctx.facts.token_text(ctx.tokenizer, eot)} but the tokenizer's EOS is "
         f"{ctx.facts.token_text(ctx.tokenizer, eos)}: generation stops only where the serving "
         "stack also stops on the end-of-turn token. Set eos_token (or generation_config's "
-        "eos_token_id) to it when you save the fine-tuned model.", where, severity=severity)
+        "eos_token_id) to it when you save the fine-tuned model.",
+        where,
+        severity=severity,
+    )
 
 
-@check("response-template-context", "warning",
-       "The assistant marker tokenizes differently alone than in context.", scope="rendering")
+@check(
+    "response-template-context",
+    "warning",
+    "The assistant marker tokenizes differently alone than in context.",
+    scope="rendering",
+)
 def response_template_context(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None:
@@ -276,4 +345,6 @@ def response_template_context(ctx: LintContext) -> Iterator[Finding]:
             f"The assistant marker {marker!r} tokenizes differently alone than inside the "
             "conversation: a completion-only collator that searches for its ids misses these "
             "turns. Pass the marker's in-context token ids to the collator, or mask by "
-            "message attribution instead.", missed)
+            "message attribution instead.",
+            missed,
+        )

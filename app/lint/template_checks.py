@@ -52,8 +52,12 @@ def _first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
     return None
 
 
-@check("template-not-prefix-stable", "warning",
-       "Rendering the first k messages is not a prefix of rendering all of them.", scope="deep")
+@check(
+    "template-not-prefix-stable",
+    "warning",
+    "Rendering the first k messages is not a prefix of rendering all of them.",
+    scope="deep",
+)
 def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
     if ctx.rendering is None or not ctx.conversation or ctx.renderer is None:
         return
@@ -61,7 +65,7 @@ def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
     cuts = [k for k, m in enumerate(conversation[:-1]) if m.role == "assistant"][:MAX_CUTS]
     full = rendering.input_ids
     for k in cuts:
-        part = ctx.rerender(conversation[:k + 1], add_generation_prompt=False, max_length=None)
+        part = ctx.rerender(conversation[: k + 1], add_generation_prompt=False, max_length=None)
         at = _first_difference(part.input_ids, full)
         if at is None and len(part.input_ids) > len(full) and not rendering.truncated_tokens:
             at = len(full)
@@ -75,13 +79,17 @@ def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
             "reasoning, or closes the text differently). The model is trained on turns it will "
             "never see at inference in that form; train on one sample per assistant turn "
             "(train_on=last_assistant on each prefix).",
-            [] if sampled else list(range(at, min(at + 8, len(full)))))
+            [] if sampled else list(range(at, min(at + 8, len(full)))),
+        )
         return
 
 
-@check("train-inference-mismatch", "warning",
-       "The training render up to the last assistant header differs from the inference render.",
-       scope="deep")
+@check(
+    "train-inference-mismatch",
+    "warning",
+    "The training render up to the last assistant header differs from the inference render.",
+    scope="deep",
+)
 def train_inference_mismatch(ctx: LintContext) -> Iterator[Finding]:
     if ctx.rendering is None or not ctx.conversation or ctx.renderer is None:
         return
@@ -91,8 +99,9 @@ def train_inference_mismatch(ctx: LintContext) -> Iterator[Finding]:
     if not last or span is None:
         return
     prompt = ctx.rerender(conversation[:last], add_generation_prompt=True, max_length=None)
-    cut = next((t.index for t in rendering.tokens if t.end > span.content_start),
-               len(rendering.tokens))
+    cut = next(
+        (t.index for t in rendering.tokens if t.end > span.content_start), len(rendering.tokens)
+    )
     train_ids = list(rendering.input_ids[:cut])
     infer_ids = list(prompt.input_ids)
     if train_ids == infer_ids:
@@ -106,4 +115,5 @@ def train_inference_mismatch(ctx: LintContext) -> Iterator[Finding]:
         f"from token {at} on: the model is trained after a prompt it will not get at inference. "
         "Use the same template and options for both."
         + (" (Checked on a sample: the system message and the last turns.)" if sampled else ""),
-        [] if sampled else list(range(at, max(cut, at + 1))))
+        [] if sampled else list(range(at, max(cut, at + 1))),
+    )

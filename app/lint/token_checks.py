@@ -31,11 +31,16 @@ def double_bos(ctx: LintContext) -> Iterator[Finding]:
                 f"The sequence starts with two BOS tokens ({name})"
                 ": the template already writes BOS and the tokenizer adds another. Tokenize the "
                 "rendered text with add_special_tokens=False, or drop bos_token from the template.",
-                [start, start + 1])
+                [start, start + 1],
+            )
 
 
-@check("eot-untrained", "error",
-       "The end-of-turn/EOS token closing a trained turn is not trained.", scope="tokens")
+@check(
+    "eot-untrained",
+    "error",
+    "The end-of-turn/EOS token closing a trained turn is not trained.",
+    scope="tokens",
+)
 def eot_untrained(ctx: LintContext) -> Iterator[Finding]:
     trained = ctx.view.trained
     missed = [i for i in ctx.view.eots if i > 0 and trained[i - 1] and not trained[i]]
@@ -46,13 +51,17 @@ def eot_untrained(ctx: LintContext) -> Iterator[Finding]:
         "eot-untrained",
         f"{len(missed)} trained turn(s) end with an end-of-turn token that is not trained, so the "
         "model never learns to stop. "
-        + ("Set train_on_eot to true." if deliberate else
-           "Keep the end-of-turn token's label (do not mask it with -100)."),
-        missed, severity="warning" if deliberate else None)
+        + (
+            "Set train_on_eot to true."
+            if deliberate
+            else "Keep the end-of-turn token's label (do not mask it with -100)."
+        ),
+        missed,
+        severity="warning" if deliberate else None,
+    )
 
 
-@check("pad-is-eos", "warning",
-       "The pad token equals the EOS/end-of-turn token.", scope="tokens")
+@check("pad-is-eos", "warning", "The pad token equals the EOS/end-of-turn token.", scope="tokens")
 def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
     pad = ctx.facts.pad_id
     if pad is None or (pad != ctx.facts.eos_id and pad not in ctx.eot_ids):
@@ -68,7 +77,9 @@ def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
         "by id also masks every EOS, and the model never learns to stop. Set a distinct pad token "
         "(e.g. a reserved special token) or mask padding by attention_mask, not by id."
         + (" These labels are unaffected." if ours else ""),
-        where, severity="info" if ours else None)
+        where,
+        severity="info" if ours else None,
+    )
 
 
 @check("no-trained-tokens", "error", "Nothing in the sample is trained.", scope="tokens")
@@ -77,11 +88,16 @@ def no_trained_tokens(ctx: LintContext) -> Iterator[Finding]:
         yield ctx.finding(
             "no-trained-tokens",
             "No token of this sample is trained: it costs compute and teaches nothing. Check that "
-            "it has an assistant turn that survives truncation, or change train_on.")
+            "it has an assistant turn that survives truncation, or change train_on.",
+        )
 
 
-@check("prompt-trained", "warning",
-       "System/user/tool tokens are trained (info when train_on=all).", scope="tokens")
+@check(
+    "prompt-trained",
+    "warning",
+    "System/user/tool tokens are trained (info when train_on=all).",
+    scope="tokens",
+)
 def prompt_trained(ctx: LintContext) -> Iterator[Finding]:
     roles, trained = ctx.view.roles, ctx.view.trained
     # The roles of trained tokens, gathered in C, answer most rows: this runs on every row.
@@ -93,22 +109,36 @@ def prompt_trained(ctx: LintContext) -> Iterator[Finding]:
     yield ctx.finding(
         "prompt-trained",
         f"{len(hit)} {'/'.join(by_role)} token(s) are trained"
-        + (" because train_on=all was chosen." if chosen else
-           ": the model learns to write prompts. Mask them with -100 (train_on=assistant)."),
-        hit, severity="info" if chosen else None)
+        + (
+            " because train_on=all was chosen."
+            if chosen
+            else ": the model learns to write prompts. Mask them with -100 (train_on=assistant)."
+        ),
+        hit,
+        severity="info" if chosen else None,
+    )
 
 
-@check("trailing-glue-trained", "warning",
-       "Whitespace after the end-of-turn token is trained.", scope="tokens")
+@check(
+    "trailing-glue-trained",
+    "warning",
+    "Whitespace after the end-of-turn token is trained.",
+    scope="tokens",
+)
 def trailing_glue_trained(ctx: LintContext) -> Iterator[Finding]:
     if ctx.train_on == "all":
         return
     ids, trained = ctx.view.ids, ctx.view.trained
-    hit = [i + 1 for i in ctx.view.eots
-           if i + 1 < len(ids) and trained[i + 1] and not ctx.token_text(i + 1).strip()]
+    hit = [
+        i + 1
+        for i in ctx.view.eots
+        if i + 1 < len(ids) and trained[i + 1] and not ctx.token_text(i + 1).strip()
+    ]
     if hit:
         yield ctx.finding(
             "trailing-glue-trained",
             f"{len(hit)} whitespace token(s) right after an end-of-turn token are trained: the "
             "model learns to emit them after stopping. Stop the label mask at the end-of-turn "
-            "token.", hit)
+            "token.",
+            hit,
+        )

@@ -14,8 +14,12 @@ from app.lint.context import LintContext
 from app.lint.registry import check
 
 
-@check("labels-shifted", "error",
-       "(pre-tokenized rows) Labels look shifted by one against input_ids.", scope="tokenized")
+@check(
+    "labels-shifted",
+    "error",
+    "(pre-tokenized rows) Labels look shifted by one against input_ids.",
+    scope="tokenized",
+)
 def labels_shifted(ctx: LintContext) -> Iterator[Finding]:
     ids, labels = ctx.view.ids, ctx.labels
     if labels is None:
@@ -28,17 +32,25 @@ def labels_shifted(ctx: LintContext) -> Iterator[Finding]:
     behind = sum(1 for i in positions if i > 0 and labels[i] == ids[i - 1])
     shifted = max(ahead, behind)
     if shifted >= 0.9 * len(positions) and same < 0.5 * len(positions):
-        way = "left (labels[i] == input_ids[i+1])" if ahead >= behind else \
-            "right (labels[i] == input_ids[i-1])"
+        way = (
+            "left (labels[i] == input_ids[i+1])"
+            if ahead >= behind
+            else "right (labels[i] == input_ids[i-1])"
+        )
         yield ctx.finding(
             "labels-shifted",
             f"Labels are shifted by one to the {way}. Transformers models shift inside the "
             "loss: give labels aligned with input_ids (labels[i] == input_ids[i] or -100).",
-            positions[:64])
+            positions[:64],
+        )
 
 
-@check("labels-equal-inputs", "warning",
-       "(pre-tokenized rows) Every label equals its input id.", scope="tokenized")
+@check(
+    "labels-equal-inputs",
+    "warning",
+    "(pre-tokenized rows) Every label equals its input id.",
+    scope="tokenized",
+)
 def labels_equal_inputs(ctx: LintContext) -> Iterator[Finding]:
     ids, labels = ctx.view.ids, ctx.labels
     if labels is None or not ids or len(labels) != len(ids):
@@ -47,4 +59,5 @@ def labels_equal_inputs(ctx: LintContext) -> Iterator[Finding]:
         yield ctx.finding(
             "labels-equal-inputs",
             "Every label equals its input id: the prompt, the template markers and any padding "
-            "are trained. Set labels to -100 outside the assistant answers.")
+            "are trained. Set labels to -100 outside the assistant answers.",
+        )

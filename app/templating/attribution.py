@@ -106,8 +106,11 @@ class _TrackingLoopContext(LoopContext):
         try:
             item, loop = super().__next__()
         except StopIteration:
-            if tracker is not None and tracker.current is not None and isinstance(
-                    self._iterable, TrackedMessages):
+            if (
+                tracker is not None
+                and tracker.current is not None
+                and isinstance(self._iterable, TrackedMessages)
+            ):
                 tracker.current = None
             raise
         if tracker is not None:
@@ -131,17 +134,30 @@ class Attributed:
     generation: list[tuple[int, int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "regions": [list(r) for r in self.regions],
-                "generation": [list(g) for g in self.generation]}
+        return {
+            "text": self.text,
+            "regions": [list(r) for r in self.regions],
+            "generation": [list(g) for g in self.generation],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attributed:
-        return cls(text=data["text"], regions=[tuple(r) for r in data["regions"]],
-                   generation=[tuple(g) for g in data["generation"]])
+        return cls(
+            text=data["text"],
+            regions=[tuple(r) for r in data["regions"]],
+            generation=[tuple(g) for g in data["generation"]],
+        )
 
 
-def render_attributed(source: str, messages: list[dict[str, Any]], context: dict[str, Any], *,
-                      max_range: int, max_chars: int, limited: bool = True) -> Attributed:
+def render_attributed(
+    source: str,
+    messages: list[dict[str, Any]],
+    context: dict[str, Any],
+    *,
+    max_range: int,
+    max_chars: int,
+    limited: bool = True,
+) -> Attributed:
     """Render `source` once and attribute every output chunk to a message index (or None).
 
     `limited=False` is for the templates Maskscope ships (see sandbox.build_environment)."""
@@ -178,17 +194,30 @@ def render_attributed(source: str, messages: list[dict[str, Any]], context: dict
     return Attributed("".join(chunks), [tuple(r) for r in regions], recorder.spans)
 
 
-def render_untrusted(source: str, messages: list[dict[str, Any]], context: dict[str, Any],
-                     max_range: int, max_chars: int) -> dict[str, Any]:
+def render_untrusted(
+    source: str,
+    messages: list[dict[str, Any]],
+    context: dict[str, Any],
+    max_range: int,
+    max_chars: int,
+) -> dict[str, Any]:
     """Worker entry point for pasted templates: JSON in, JSON out."""
-    return render_attributed(source, messages, context, max_range=max_range,
-                             max_chars=max_chars).to_json()
+    return render_attributed(
+        source, messages, context, max_range=max_range, max_chars=max_chars
+    ).to_json()
 
 
 # -- locating each message inside the output ------------------------------------------------------
 
-_TRANSFORMS = (str.strip, str.rstrip, str.lstrip, lambda c: c.strip("\n"),
-               lambda c: c.lstrip("\n"), lambda c: c.rstrip("\n"), lambda c: c.strip(" "))
+_TRANSFORMS = (
+    str.strip,
+    str.rstrip,
+    str.lstrip,
+    lambda c: c.strip("\n"),
+    lambda c: c.lstrip("\n"),
+    lambda c: c.rstrip("\n"),
+    lambda c: c.strip(" "),
+)
 
 
 def _variants(content: str) -> Iterator[str]:
@@ -209,8 +238,9 @@ class Locator:
     (from the tokenization) to the token's span, so contents can be told apart from markers.
     """
 
-    def __init__(self, text: str, special_spans: Sequence[tuple[int, int, str]],
-                 eot_texts: frozenset[str]) -> None:
+    def __init__(
+        self, text: str, special_spans: Sequence[tuple[int, int, str]], eot_texts: frozenset[str]
+    ) -> None:
         self.text = text
         self.special_at = {s: (s, e, t) for s, e, t in special_spans}
         self.special_ends = {e: (s, e, t) for s, e, t in special_spans}
@@ -307,9 +337,13 @@ class Locator:
         return hi
 
 
-def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[str],
-                    locator: Locator, tool_calls: Sequence[list[str]] | None = None,
-                    ) -> tuple[list[MessageSpan], list[int]]:
+def locate_messages(
+    att: Attributed,
+    contents: Sequence[str],
+    roles: Sequence[str],
+    locator: Locator,
+    tool_calls: Sequence[list[str]] | None = None,
+) -> tuple[list[MessageSpan], list[int]]:
     """MessageSpans for every message, and the indices of messages whose content was not found."""
     own: dict[int, list[tuple[int, int]]] = {}
     for start, end, owner in att.regions:
@@ -341,8 +375,9 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
         unowned = _claim_unowned(att.regions, c0, c1, k) if any_unowned else None
         if tool_calls and tool_calls[k]:
             lo = max(cursor, regions[0][0]) if regions else cursor
-            c0, c1, eot = _widen_over_tool_calls(locator, tool_calls[k][0], (c0, c1), eot,
-                                                 lo, window_hi)
+            c0, c1, eot = _widen_over_tool_calls(
+                locator, tool_calls[k][0], (c0, c1), eot, lo, window_hi
+            )
         if unowned is not None:
             regions = [*regions, unowned]
         e0, e1 = eot if eot else (None, None)
@@ -354,9 +389,14 @@ def locate_messages(att: Attributed, contents: Sequence[str], roles: Sequence[st
     return spans, missing
 
 
-def _widen_over_tool_calls(locator: Locator, name: str, content: tuple[int, int],
-                           eot: tuple[int, int] | None, lo: int, hi: int,
-                           ) -> tuple[int, int, tuple[int, int] | None]:
+def _widen_over_tool_calls(
+    locator: Locator,
+    name: str,
+    content: tuple[int, int],
+    eot: tuple[int, int] | None,
+    lo: int,
+    hi: int,
+) -> tuple[int, int, tuple[int, int] | None]:
     """The calls are part of what the assistant writes: widen its content span over them, up
     to the end-of-turn marker that follows them."""
     c0, c1 = content

@@ -51,7 +51,8 @@ def check_jinja2_version(version: str | None = None) -> None:
         raise ImportError(
             f"Maskscope needs jinja2>={wanted} to render untrusted chat templates safely "
             f"(older versions have sandbox escapes); found {found}. "
-            f"Run: pip install -U 'jinja2>={wanted}'")
+            f"Run: pip install -U 'jinja2>={wanted}'"
+        )
 
 
 check_jinja2_version()
@@ -101,22 +102,29 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
         self.max_range = max_range
         self.max_output_chars = max_output_chars
         self.globals["range"] = self.bounded_range
-        for name, check in (("center", self._check_center), ("indent", self._check_indent),
-                            ("replace", self._check_replace), ("join", self._check_join),
-                            ("format", self._check_format_filter)):
+        for name, check in (
+            ("center", self._check_center),
+            ("indent", self._check_indent),
+            ("replace", self._check_replace),
+            ("join", self._check_join),
+            ("format", self._check_format_filter),
+        ):
             self.filters[name] = _guarded(self.filters[name], check)
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> LimitedSandboxedEnvironment:
-        return cls(max_range=settings.max_range, max_output_chars=settings.max_render_chars,
-                   **kwargs)
+        return cls(
+            max_range=settings.max_range, max_output_chars=settings.max_render_chars, **kwargs
+        )
 
     # -- the checks -----------------------------------------------------------------------------
 
     def too_long(self, size: int, what: str) -> LimitError:
         return LimitError(
             f"The template tried to build {what} of {size:,} characters or items; the limit is "
-            f"{self.max_output_chars:,} (max_render_chars setting).", setting="max_render_chars")
+            f"{self.max_output_chars:,} (max_render_chars setting).",
+            setting="max_render_chars",
+        )
 
     def check_size(self, size: int, what: str = "a value") -> None:
         if size > self.max_output_chars:
@@ -131,7 +139,9 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
         if len(rng) > self.max_range:
             raise LimitError(
                 f"range() of {len(rng):,} items is over the limit of {self.max_range:,} "
-                "(max_range setting).", setting="max_range")
+                "(max_range setting).",
+                setting="max_range",
+            )
         return rng
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
@@ -220,7 +230,9 @@ def _check_bits(bits: int, what: str) -> None:
     if bits > MAX_INT_BITS:
         raise LimitError(
             f"The template tried to compute an integer {what} of about {bits:,} bits; Maskscope "
-            f"allows {MAX_INT_BITS:,} bits in untrusted templates.", setting=None)
+            f"allows {MAX_INT_BITS:,} bits in untrusted templates.",
+            setting=None,
+        )
 
 
 def _guarded(fn: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
@@ -242,8 +254,9 @@ def _filter_args(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, ..
     return args[1:] if hasattr(fn, "jinja_pass_arg") else args
 
 
-def generate_limited(template: jinja2.Template, max_chars: int,
-                     context: Mapping[str, Any] | None = None) -> Iterator[str]:
+def generate_limited(
+    template: jinja2.Template, max_chars: int, context: Mapping[str, Any] | None = None
+) -> Iterator[str]:
     """Yield the template's output chunks, stopping with LimitError once `max_chars` is passed.
 
     Example: "".join(generate_limited(env.from_string("{{ x }}"), 10, {"x": "hi"})) -> "hi"
@@ -254,12 +267,14 @@ def generate_limited(template: jinja2.Template, max_chars: int,
         if produced > max_chars:
             raise LimitError(
                 f"The template produced more than {max_chars:,} characters "
-                "(max_render_chars setting).", setting="max_render_chars")
+                "(max_render_chars setting).",
+                setting="max_render_chars",
+            )
         yield chunk
 
 
-def render_limited(template: jinja2.Template, max_chars: int,
-                   context: Mapping[str, Any] | None = None) -> str:
+def render_limited(
+    template: jinja2.Template, max_chars: int, context: Mapping[str, Any] | None = None
+) -> str:
     """Render with the output cap. Example: render_limited(t, 4_000_000, {"messages": [...]})."""
     return "".join(generate_limited(template, max_chars, context))
-

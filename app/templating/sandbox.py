@@ -60,8 +60,9 @@ class GenerationExtension(jinja2.ext.Extension):
     def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.CallBlock:
         lineno = next(parser.stream).lineno
         body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        return jinja2.nodes.CallBlock(self.call_method("_generation", []), [], [],
-                                      body).set_lineno(lineno)
+        return jinja2.nodes.CallBlock(self.call_method("_generation", []), [], [], body).set_lineno(
+            lineno
+        )
 
     def _generation(self, caller: Any) -> str:
         text = caller()
@@ -76,11 +77,17 @@ def _raise_exception(message: Any) -> None:
     raise jinja2.exceptions.TemplateError(str(message))
 
 
-def _tojson(value: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None,
-            sort_keys: bool = False) -> str:
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: Any = None,
+    separators: Any = None,
+    sort_keys: bool = False,
+) -> str:
     # Jinja's own tojson escapes <, >, & and ' for HTML; chat templates expect plain JSON.
-    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
-                      sort_keys=sort_keys)
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
 
 
 def _strftime_now(fmt: str) -> str:
@@ -115,46 +122,59 @@ class _TemplateNamespace(jinja2.utils.Namespace):
     def _check(name: Any) -> None:
         if isinstance(name, str) and name.startswith("_"):
             raise jinja2.exceptions.SecurityError(
-                f"Templates may not store underscore attributes on a namespace ({name!r}).")
+                f"Templates may not store underscore attributes on a namespace ({name!r})."
+            )
 
 
-def build_environment(max_range: int, max_output_chars: int,
-                      limited: bool = True) -> ImmutableSandboxedEnvironment:
+def build_environment(
+    max_range: int, max_output_chars: int, limited: bool = True
+) -> ImmutableSandboxedEnvironment:
     """The chat-template environment with transformers' options and globals.
 
     `limited=False` (only for the templates we ship, verified by sha256) skips the per-operation
     size checks, which cost about a microsecond per `+` in a template; the sandbox stays.
     """
-    options = {"trim_blocks": True, "lstrip_blocks": True,
-               "extensions": [GenerationExtension, jinja2.ext.loopcontrols]}
+    options = {
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "extensions": [GenerationExtension, jinja2.ext.loopcontrols],
+    }
     env: ImmutableSandboxedEnvironment
     if limited:
-        env = LimitedSandboxedEnvironment(max_range=max_range, max_output_chars=max_output_chars,
-                                          **options)
+        env = LimitedSandboxedEnvironment(
+            max_range=max_range, max_output_chars=max_output_chars, **options
+        )
     else:
         env = ChatTemplateSandbox(**options)
     env.filters["tojson"] = _tojson
-    env.globals.update(raise_exception=_raise_exception, strftime_now=_strftime_now,
-                       dict=_TemplateDict(), namespace=_TemplateNamespace)
+    env.globals.update(
+        raise_exception=_raise_exception,
+        strftime_now=_strftime_now,
+        dict=_TemplateDict(),
+        namespace=_TemplateNamespace,
+    )
     return env
 
 
 @lru_cache(maxsize=8)
-def _environment(max_range: int, max_output_chars: int,
-                 limited: bool = True) -> ImmutableSandboxedEnvironment:
+def _environment(
+    max_range: int, max_output_chars: int, limited: bool = True
+) -> ImmutableSandboxedEnvironment:
     return build_environment(max_range, max_output_chars, limited)
 
 
 @lru_cache(maxsize=64)
-def compile_template(source: str, max_range: int, max_output_chars: int,
-                     limited: bool = True) -> jinja2.Template:
+def compile_template(
+    source: str, max_range: int, max_output_chars: int, limited: bool = True
+) -> jinja2.Template:
     """Compile (cached per source and limits); syntax errors become TemplateError with the line."""
     env = _environment(max_range, max_output_chars, limited)
     try:
         return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"Template syntax error on line {exc.lineno}: {exc.message}.",
-                            field="template") from None
+        raise TemplateError(
+            f"Template syntax error on line {exc.lineno}: {exc.message}.", field="template"
+        ) from None
 
 
 @lru_cache(maxsize=64)
@@ -169,7 +189,9 @@ def has_generation_tags(source: str) -> bool:
 
 
 def _call_blocks(ast: jinja2.nodes.Template) -> bool:
-    return any(isinstance(node.call, jinja2.nodes.Call)
-               and isinstance(node.call.node, jinja2.nodes.ExtensionAttribute)
-               and node.call.node.name == "_generation"
-               for node in ast.find_all(jinja2.nodes.CallBlock))
+    return any(
+        isinstance(node.call, jinja2.nodes.Call)
+        and isinstance(node.call.node, jinja2.nodes.ExtensionAttribute)
+        and node.call.node.name == "_generation"
+        for node in ast.find_all(jinja2.nodes.CallBlock)
+    )

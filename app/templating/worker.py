@@ -75,6 +75,7 @@ _TEMPLATE_FILENAMES = ("<template>",)
 # Worker side: runs in the child process.
 # -------------------------------------------------------------------------------------------------
 
+
 def _serve(conn: Connection) -> None:
     """Answer tasks until the server closes the pipe. One task at a time, JSON replies only."""
     check_jinja2_version()
@@ -91,8 +92,9 @@ def _serve(conn: Connection) -> None:
         conn.send_bytes(encode_reply(reply))
 
 
-def _run_task(module: str, name: str, args: tuple, kwargs: dict, memory_bytes: int,
-              alarm_s: float) -> dict[str, Any]:
+def _run_task(
+    module: str, name: str, args: tuple, kwargs: dict, memory_bytes: int, alarm_s: float
+) -> dict[str, Any]:
     # The alarm is a backstop should the server die mid-task: SIGALRM's default action ends us.
     signal.setitimer(signal.ITIMER_REAL, alarm_s)
     _set_memory_ceiling(memory_bytes)
@@ -116,8 +118,11 @@ def encode_reply(reply: dict[str, Any]) -> bytes:
         # ASCII escapes carry lone surrogates (broken UTF-8 pieces) through intact.
         return json.dumps(reply, allow_nan=False).encode("ascii")
     except (TypeError, ValueError) as exc:
-        failure = {"kind": "TemplateError", "recycle": False,
-                   "message": f"The render result could not be sent back as JSON: {exc}"}
+        failure = {
+            "kind": "TemplateError",
+            "recycle": False,
+            "message": f"The render result could not be sent back as JSON: {exc}",
+        }
         return json.dumps({"error": failure}).encode()
 
 
@@ -147,13 +152,19 @@ def describe_failure(exc: BaseException) -> dict[str, Any]:
     where = f" (template line {line})" if line else ""
     if isinstance(exc, jinja2.TemplateSyntaxError):
         line = exc.lineno
-    failure: dict[str, Any] = {"kind": "TemplateError", "field": "template", "setting": None,
-                               "line": line, "recycle": False}
+    failure: dict[str, Any] = {
+        "kind": "TemplateError",
+        "field": "template",
+        "setting": None,
+        "line": line,
+        "recycle": False,
+    }
     if isinstance(exc, errors.MaskscopeError):
         known = where and f"line {line}" not in exc.message
         message = exc.message.rstrip(".") + where + "." if known else exc.message
-        failure.update(kind=type(exc).__name__, message=message, field=exc.field,
-                       setting=exc.setting)
+        failure.update(
+            kind=type(exc).__name__, message=message, field=exc.field, setting=exc.setting
+        )
     elif isinstance(exc, jinja2.TemplateSyntaxError):
         failure["message"] = f"Template syntax error on line {exc.lineno}: {exc.message}"
     elif isinstance(exc, jinja2.exceptions.SecurityError):
@@ -161,9 +172,13 @@ def describe_failure(exc: BaseException) -> dict[str, Any]:
     elif isinstance(exc, jinja2.TemplateError):
         failure["message"] = f"The template raised an error{where}: {exc.message or exc}"
     elif isinstance(exc, MemoryError):
-        failure.update(kind="LimitError", setting="max_worker_memory_mb", recycle=True,
-                       message="The template used more memory than allowed "
-                               f"(max_worker_memory_mb setting){where}.")
+        failure.update(
+            kind="LimitError",
+            setting="max_worker_memory_mb",
+            recycle=True,
+            message="The template used more memory than allowed "
+            f"(max_worker_memory_mb setting){where}.",
+        )
     elif isinstance(exc, RecursionError):
         failure["message"] = f"The template recursed too deeply{where}."
     else:
@@ -186,8 +201,10 @@ def _template_line(exc: BaseException) -> int | None:
         tb = current.__traceback__
         while tb is not None:
             frame = tb.tb_frame
-            if frame.f_code.co_filename in _TEMPLATE_FILENAMES or \
-                    "__jinja_template__" in frame.f_globals:
+            if (
+                frame.f_code.co_filename in _TEMPLATE_FILENAMES
+                or "__jinja_template__" in frame.f_globals
+            ):
                 line = tb.tb_lineno
             tb = tb.tb_next
         if line is not None:
@@ -204,6 +221,7 @@ def _read_preload_env() -> list[str]:
 # Server side: the pool.
 # -------------------------------------------------------------------------------------------------
 
+
 class _WorkerGone(Exception):
     """The worker died, sent garbage, or sent an over-long reply."""
 
@@ -218,12 +236,18 @@ class _Worker:
     @classmethod
     def start(cls, preload: list[str]) -> _Worker:
         ours, theirs = Pipe(duplex=True)
-        env = dict(os.environ, MASKSCOPE_WORKER_PRELOAD=",".join(preload),
-                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        env = dict(
+            os.environ,
+            MASKSCOPE_WORKER_PRELOAD=",".join(preload),
+            PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        )
         process = subprocess.Popen(
             [sys.executable, "-m", "app.templating.worker", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True)  # Ctrl-C on the server's terminal is the server's business
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )  # Ctrl-C on the server's terminal is the server's business
         theirs.close()
         return cls(process, ours)
 
@@ -298,7 +322,9 @@ class WorkerPool:
                 raise errors.LimitError(
                     f"The template render timed out after {round(timeout_s * 1000)} ms "
                     "(render_timeout_ms setting); the worker running it was stopped.",
-                    field="template", setting="render_timeout_ms")
+                    field="template",
+                    setting="render_timeout_ms",
+                )
             return worker.receive(self.max_reply_bytes)
         except (_WorkerGone, OSError) as exc:
             code = None
@@ -306,8 +332,9 @@ class WorkerPool:
                 code = worker.process.wait(timeout=0.5)
             why = f"the worker process died (exit code {code})" if code is not None else str(exc)
             log.warning("template worker %s failed: %s", worker.pid, why)
-            raise errors.TemplateError(f"Rendering the template failed: {why}.",
-                                       field="template") from None
+            raise errors.TemplateError(
+                f"Rendering the template failed: {why}.", field="template"
+            ) from None
 
     def _acquire(self) -> _Worker:
         deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
@@ -317,7 +344,9 @@ class WorkerPool:
             except queue.Empty:
                 raise errors.BusyError(
                     "All template workers are busy; try again shortly (template_workers setting).",
-                    setting="template_workers", headers={"Retry-After": "5"}) from None
+                    setting="template_workers",
+                    headers={"Retry-After": "5"},
+                ) from None
             try:
                 if worker.process.poll() is not None:
                     raise _WorkerGone("exited while idle")
@@ -365,8 +394,11 @@ def _as_exception(failure: dict[str, Any]) -> errors.MaskscopeError:
     cls = getattr(errors, str(failure.get("kind")), None)
     if not (isinstance(cls, type) and issubclass(cls, errors.MaskscopeError)):
         cls = errors.TemplateError
-    return cls(str(failure.get("message", "The template failed.")),
-               field=failure.get("field"), setting=failure.get("setting"))
+    return cls(
+        str(failure.get("message", "The template failed.")),
+        field=failure.get("field"),
+        setting=failure.get("setting"),
+    )
 
 
 # -------------------------------------------------------------------------------------------------
@@ -389,8 +421,13 @@ def get_pool(settings: Settings) -> WorkerPool:
         return pool
 
 
-def run_in_worker(fn: Callable[..., Any], *args: Any, settings: Settings,
-                  timeout_s: float | None = None, **kwargs: Any) -> Any:
+def run_in_worker(
+    fn: Callable[..., Any],
+    *args: Any,
+    settings: Settings,
+    timeout_s: float | None = None,
+    **kwargs: Any,
+) -> Any:
     """Run `fn(*args, **kwargs)` in a warm worker process; kill it after `timeout_s`.
 
     Example: run_in_worker(render_untrusted, "{{ 1 + 1 }}", [], settings=s) -> whatever
@@ -400,11 +437,17 @@ def run_in_worker(fn: Callable[..., Any], *args: Any, settings: Settings,
     return get_pool(settings).run(fn, args, kwargs, limit)
 
 
-async def run_in_worker_async(fn: Callable[..., Any], *args: Any, settings: Settings,
-                              timeout_s: float | None = None, **kwargs: Any) -> Any:
+async def run_in_worker_async(
+    fn: Callable[..., Any],
+    *args: Any,
+    settings: Settings,
+    timeout_s: float | None = None,
+    **kwargs: Any,
+) -> Any:
     """run_in_worker for async code: waits in a thread so the event loop keeps serving."""
-    return await asyncio.to_thread(run_in_worker, fn, *args, settings=settings,
-                                   timeout_s=timeout_s, **kwargs)
+    return await asyncio.to_thread(
+        run_in_worker, fn, *args, settings=settings, timeout_s=timeout_s, **kwargs
+    )
 
 
 def shutdown_pools() -> None:

@@ -13,8 +13,14 @@ from pathlib import Path
 from app.errors import UnavailableError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
-TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                   "added_tokens.json", "chat_template.jinja", "chat_template.json"]
+TOKENIZER_FILES = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+]
 TIMEOUT_S = 10.0
 
 
@@ -33,11 +39,11 @@ def download_tokenizer_files(ref: str, bundled: list[str]) -> Path:
     except (LocalEntryNotFoundError, OSError, ValueError):
         pass
     try:
-        return Path(snapshot_download(ref, allow_patterns=TOKENIZER_FILES,
-                                      etag_timeout=TIMEOUT_S))
+        return Path(snapshot_download(ref, allow_patterns=TOKENIZER_FILES, etag_timeout=TIMEOUT_S))
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200]
         raise UnavailableError(
             f"the Hugging Face Hub tokenizer {ref} is not reachable from here and not in the "
             f"local HF cache ({reason}); bundled tokenizers work offline: {', '.join(bundled)}",
-            field="tokenizer") from exc
+            field="tokenizer",
+        ) from exc

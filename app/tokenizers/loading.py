@@ -29,9 +29,11 @@ def _refuse_unusable(folder: Path) -> None:
         raise InputError(
             f"{folder.name} holds only pickle files ({', '.join(pickles[:5])}); Maskscope never "
             "unpickles: save the tokenizer with save_pretrained() so it has a tokenizer.json",
-            field=_FIELD)
-    raise InputError(f"{folder.name} has no tokenizer.json (a fast tokenizer is required)",
-                     field=_FIELD)
+            field=_FIELD,
+        )
+    raise InputError(
+        f"{folder.name} has no tokenizer.json (a fast tokenizer is required)", field=_FIELD
+    )
 
 
 def _refuse_remote_code(folder: Path) -> None:
@@ -41,12 +43,15 @@ def _refuse_remote_code(folder: Path) -> None:
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise InputError(f"{folder.name}/tokenizer_config.json is not valid JSON: {exc}",
-                         field=_FIELD) from exc
+        raise InputError(
+            f"{folder.name}/tokenizer_config.json is not valid JSON: {exc}", field=_FIELD
+        ) from exc
     if isinstance(config, dict) and config.get("auto_map"):
         raise InputError(
             f"{folder.name} needs custom code (auto_map in tokenizer_config.json); "
-            "trust_remote_code is never honoured", field=_FIELD)
+            "trust_remote_code is never honoured",
+            field=_FIELD,
+        )
 
 
 def load_from_folder(folder: Path) -> PreTrainedTokenizerBase:
@@ -58,10 +63,12 @@ def load_from_folder(folder: Path) -> PreTrainedTokenizerBase:
     _refuse_remote_code(folder)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            str(folder), trust_remote_code=False, local_files_only=True)
+            str(folder), trust_remote_code=False, local_files_only=True
+        )
     except Exception as exc:  # the Rust tokenizers library raises bare Exception on bad JSON
-        raise InputError(f"{folder.name} could not be loaded as a tokenizer: {exc}",
-                         field=_FIELD) from exc
+        raise InputError(
+            f"{folder.name} could not be loaded as a tokenizer: {exc}", field=_FIELD
+        ) from exc
     if not tokenizer.is_fast:
         raise InputError(f"{folder.name} did not load as a fast tokenizer", field=_FIELD)
     return tokenizer

@@ -27,9 +27,12 @@ def _inside(path: str, root: str) -> bool:
 def _refuse_escaping_entries(folder: str, root: str) -> None:
     for entry in os.scandir(folder):
         if entry.is_symlink() and not _inside(os.path.realpath(entry.path), root):
-            raise InputError(f"{entry.name} in the tokenizer folder links outside the allowed "
-                             "roots (setting tokenizer_roots)", field=_FIELD,
-                             setting="tokenizer_roots")
+            raise InputError(
+                f"{entry.name} in the tokenizer folder links outside the allowed "
+                "roots (setting tokenizer_roots)",
+                field=_FIELD,
+                setting="tokenizer_roots",
+            )
 
 
 def _check_syntax(ref: str) -> None:
@@ -50,8 +53,11 @@ def resolve_local(ref: str, roots: list[Path], *, must_exist: bool = True) -> Pa
     real_roots = [os.path.realpath(r) for r in roots]
     if not real_roots:
         if must_exist:
-            raise InputError("local tokenizer folders are disabled: no tokenizer_roots are "
-                             "configured", field=_FIELD, setting="tokenizer_roots")
+            raise InputError(
+                "local tokenizer folders are disabled: no tokenizer_roots are configured",
+                field=_FIELD,
+                setting="tokenizer_roots",
+            )
         return None
     if os.path.isabs(expanded):
         candidates = [expanded]
@@ -61,12 +67,18 @@ def resolve_local(ref: str, roots: list[Path], *, must_exist: bool = True) -> Pa
         real = os.path.realpath(candidate)
         root = next((r for r in real_roots if _inside(real, r)), None)
         if root is None:
-            raise InputError(f"{ref} is outside the allowed roots (setting tokenizer_roots)",
-                             field=_FIELD, setting="tokenizer_roots")
+            raise InputError(
+                f"{ref} is outside the allowed roots (setting tokenizer_roots)",
+                field=_FIELD,
+                setting="tokenizer_roots",
+            )
         if os.path.isdir(real):
             _refuse_escaping_entries(real, root)
             return Path(real)
     if must_exist:
-        raise InputError(f"no tokenizer folder {ref} under the allowed roots", field=_FIELD,
-                         setting="tokenizer_roots")
+        raise InputError(
+            f"no tokenizer folder {ref} under the allowed roots",
+            field=_FIELD,
+            setting="tokenizer_roots",
+        )
     return None

@@ -55,8 +55,9 @@ def _bundled_key(name: str, settings: Settings) -> tuple[tuple[str, ...], Path]:
     asset = get_asset(name)
     state = check_asset(asset, settings.assets_dir, only=TOKENIZER_FILES)
     if not state.ok:
-        raise UnavailableError(f"tokenizer {name} is unavailable: {state.problem}",
-                               field="tokenizer")
+        raise UnavailableError(
+            f"tokenizer {name} is unavailable: {state.problem}", field="tokenizer"
+        )
     folder = settings.assets_dir / name
     return ("bundled", str(folder), state.marker["files"]["tokenizer.json"]), folder
 
@@ -67,15 +68,18 @@ def _local_key(folder: Path) -> tuple[str, ...]:
     return ("local", str(folder), str(stamp))
 
 
-def load_tokenizer(ref: str, settings: Settings, *,
-                   trust_remote_code: Any = False) -> PreTrainedTokenizerBase:
+def load_tokenizer(
+    ref: str, settings: Settings, *, trust_remote_code: Any = False
+) -> PreTrainedTokenizerBase:
     """A fast tokenizer for `ref`; never runs remote code, never unpickles.
 
     Example: load_tokenizer("smollm2", settings)("Hi").input_ids -> [26843]
     """
     if trust_remote_code:
-        raise InputError("trust_remote_code is never honoured: use a tokenizer with a "
-                         "tokenizer.json", field="trust_remote_code")
+        raise InputError(
+            "trust_remote_code is never honoured: use a tokenizer with a tokenizer.json",
+            field="trust_remote_code",
+        )
     if not isinstance(ref, str) or not ref.strip():
         raise InputError("tokenizer must be a non-empty name, folder or Hub id", field="tokenizer")
     if "\x00" in ref:
@@ -84,22 +88,29 @@ def load_tokenizer(ref: str, settings: Settings, *,
     if ref in TOKENIZER_NAMES:
         key, folder = _bundled_key(ref, settings)
         return _cached(key, folder, size)
-    folder = paths.resolve_local(ref, settings.tokenizer_roots,
-                                 must_exist=paths.looks_like_path(ref))
+    folder = paths.resolve_local(
+        ref, settings.tokenizer_roots, must_exist=paths.looks_like_path(ref)
+    )
     if folder is not None:
         return _cached(_local_key(folder), folder, size)
     if hub.is_hub_id(ref):
         return _load_hub(ref, settings)
-    raise InputError(f"unknown tokenizer {ref!r}: use a bundled name "
-                     f"({', '.join(TOKENIZER_NAMES)}), a folder under tokenizer_roots, or a Hub "
-                     "id like owner/name", field="tokenizer")
+    raise InputError(
+        f"unknown tokenizer {ref!r}: use a bundled name "
+        f"({', '.join(TOKENIZER_NAMES)}), a folder under tokenizer_roots, or a Hub "
+        "id like owner/name",
+        field="tokenizer",
+    )
 
 
 def _load_hub(ref: str, settings: Settings) -> PreTrainedTokenizerBase:
     if not settings.allow_hub:
-        raise UnavailableError(f"Hub ids are disabled by the allow_hub setting; bundled "
-                               f"tokenizers: {', '.join(TOKENIZER_NAMES)}", field="tokenizer",
-                               setting="allow_hub")
+        raise UnavailableError(
+            f"Hub ids are disabled by the allow_hub setting; bundled "
+            f"tokenizers: {', '.join(TOKENIZER_NAMES)}",
+            field="tokenizer",
+            setting="allow_hub",
+        )
     cached = _recall(("hub", ref))
     if cached is not None:
         return cached
@@ -117,11 +128,16 @@ def _bundled_entry(name: str, settings: Settings) -> dict[str, Any]:
     asset = get_asset(name)
     state = check_asset(asset, settings.assets_dir, only=TOKENIZER_FILES)
     info = state.marker.get("info", {}) if state.ok else {}
-    return {"name": name, "available": state.ok, "source": "bundled",
-            "vocab_size": info.get("vocab_size"),
-            "has_chat_template": info.get("has_chat_template"),
-            "origin": f"{asset.source.registry}:{asset.source.spec}",
-            "description": asset.description, "problem": state.problem}
+    return {
+        "name": name,
+        "available": state.ok,
+        "source": "bundled",
+        "vocab_size": info.get("vocab_size"),
+        "has_chat_template": info.get("has_chat_template"),
+        "origin": f"{asset.source.registry}:{asset.source.spec}",
+        "description": asset.description,
+        "problem": state.problem,
+    }
 
 
 def _local_entries(settings: Settings) -> list[dict[str, Any]]:
@@ -132,13 +148,21 @@ def _local_entries(settings: Settings) -> list[dict[str, Any]]:
         for child in sorted(root.iterdir()):
             if not (child / "tokenizer.json").is_file():
                 continue
-            entry = {"name": str(child), "available": True, "source": "local", "vocab_size": None,
-                     "has_chat_template": None, "origin": str(child), "description": None,
-                     "problem": None}
+            entry = {
+                "name": str(child),
+                "available": True,
+                "source": "local",
+                "vocab_size": None,
+                "has_chat_template": None,
+                "origin": str(child),
+                "description": None,
+                "problem": None,
+            }
             try:
                 tokenizer = load_tokenizer(str(child), settings)
-                entry.update(vocab_size=len(tokenizer),
-                             has_chat_template=bool(tokenizer.chat_template))
+                entry.update(
+                    vocab_size=len(tokenizer), has_chat_template=bool(tokenizer.chat_template)
+                )
             except (InputError, UnavailableError) as exc:
                 entry.update(available=False, problem=exc.message)
             entries.append(entry)

@@ -20,24 +20,41 @@ from app.train.spec import JobSpec, check_spec
 
 log = logging.getLogger(__name__)
 FLAGS: list[tuple[str, type]] = [
-    ("model", str), ("tokenizer", str), ("dialect", str), ("train_on", str), ("steps", int),
-    ("batch_size", int), ("grad_accum", int), ("max_length", int), ("learning_rate", float),
-    ("neftune_alpha", float), ("neftune_mode", str), ("seed", int),
+    ("model", str),
+    ("tokenizer", str),
+    ("dialect", str),
+    ("train_on", str),
+    ("steps", int),
+    ("batch_size", int),
+    ("grad_accum", int),
+    ("max_length", int),
+    ("learning_rate", float),
+    ("neftune_alpha", float),
+    ("neftune_mode", str),
+    ("seed", int),
 ]
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("train", help="Fine-tune a model with NEFTune (foreground).")
-    parser.add_argument("--spec", type=Path, help="A job spec JSON file (same body as POST "
-                        "/api/jobs); flags below override its fields.")
-    parser.add_argument("--data", type=Path, help="JSONL of conversations (messages, ShareGPT "
-                        "or Alpaca rows); default: the bundled demo dataset.")
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        help="A job spec JSON file (same body as POST /api/jobs); flags below override its fields.",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="JSONL of conversations (messages, ShareGPT "
+        "or Alpaca rows); default: the bundled demo dataset.",
+    )
     for name, kind in FLAGS:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
     parser.add_argument("--compare-baseline", action="store_true", default=None)
     parser.add_argument("--pack", action="store_true", default=None)
-    parser.add_argument("--out", type=Path, help="Job folder (default: a new one under "
-                        "$MASKSCOPE_HOME/jobs).")
+    parser.add_argument(
+        "--out", type=Path, help="Job folder (default: a new one under $MASKSCOPE_HOME/jobs)."
+    )
     parser.set_defaults(func=run)
 
 
@@ -72,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     code = run_job(spec_path)
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     for sample in next((e["samples"] for e in reversed(events) if e["type"] == "samples"), []):
-        log.info("%s\n  before: %s\n  after:  %s", sample["prompt"], sample.get("before"),
-                 sample.get("after"))
+        log.info(
+            "%s\n  before: %s\n  after:  %s",
+            sample["prompt"],
+            sample.get("before"),
+            sample.get("after"),
+        )
     log.info("status: %s; model in %s", events[-1].get("status"), out / "model")
     return code

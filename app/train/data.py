@@ -61,8 +61,10 @@ def parse_conversations(rows: list[Any]) -> list[list[Message]]:
         try:
             conversations.append(parse_row(row if isinstance(row, dict) else {"messages": row}))
         except (InputError, KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"data.conversations[{index}] is not a conversation: {exc}",
-                             field=f"data.conversations[{index}]") from exc
+            raise InputError(
+                f"data.conversations[{index}] is not a conversation: {exc}",
+                field=f"data.conversations[{index}]",
+            ) from exc
     return conversations
 
 
@@ -78,25 +80,35 @@ def _first_prompts(conversations: list[list[Message]], limit: int = 3) -> list[s
     return prompts
 
 
-def render_examples(conversations: list[list[Message]], dialect: str, tokenizer: Any,
-                    train_on: str, max_length: int,
-                    settings: Settings | None = None) -> list[dict[str, list[int]]]:
+def render_examples(
+    conversations: list[list[Message]],
+    dialect: str,
+    tokenizer: Any,
+    train_on: str,
+    max_length: int,
+    settings: Settings | None = None,
+) -> list[dict[str, list[int]]]:
     """Render each conversation; keep input_ids and labels of those with a trained token."""
     options = RenderOptions(train_on=train_on, max_length=max_length, settings=settings)
     examples = []
     for conversation in conversations:
         rendering = render(conversation, dialect, tokenizer, options)
         if any(label != IGNORE_INDEX for label in rendering.labels[1:]):
-            examples.append({"input_ids": list(rendering.input_ids),
-                             "labels": list(rendering.labels)})
+            examples.append(
+                {"input_ids": list(rendering.input_ids), "labels": list(rendering.labels)}
+            )
     if not examples:
-        raise InputError("No conversation has a trained token under these settings; check "
-                         "'train_on' and 'max_length'.", field="train_on")
+        raise InputError(
+            "No conversation has a trained token under these settings; check "
+            "'train_on' and 'max_length'.",
+            field="train_on",
+        )
     return examples
 
 
 def prompt_ids(prompt: str, dialect: str, tokenizer: Any) -> list[int]:
     """Token ids of one user prompt followed by the assistant header, as the model will see it."""
-    rendering = render([Message("user", prompt)], dialect, tokenizer,
-                       RenderOptions(add_generation_prompt=True))
+    rendering = render(
+        [Message("user", prompt)], dialect, tokenizer, RenderOptions(add_generation_prompt=True)
+    )
     return list(rendering.input_ids)

@@ -134,18 +134,26 @@ def run_job(spec_path: Path) -> int:
     return 0
 
 
-def _run(spec: JobSpec, job_dir: Path, dist: distributed.Dist, events: Events,
-         stop: StopCheck) -> str:
+def _run(
+    spec: JobSpec, job_dir: Path, dist: distributed.Dist, events: Events, stop: StopCheck
+) -> str:
     settings = Settings.from_env()
     model_path = resolve_model(spec.model, settings)
     tokenizer = load_training_tokenizer(spec, settings)
     data = load_data(spec.data.model_dump(exclude_none=True), spec.sample_prompts)
-    data.examples = render_examples(data.conversations, spec.dialect, tokenizer, spec.train_on,
-                                    spec.max_length, settings)
+    data.examples = render_examples(
+        data.conversations, spec.dialect, tokenizer, spec.train_on, spec.max_length, settings
+    )
     stop.check_server()
     total = spec.total_steps
-    events("progress", step=0, total_steps=total, examples=len(data.examples),
-           device=str(dist.device), world_size=dist.world)
+    events(
+        "progress",
+        step=0,
+        total_steps=total,
+        examples=len(data.examples),
+        device=str(dist.device),
+        world_size=dist.world,
+    )
     torch.manual_seed(spec.seed)
     model = load_model(model_path, dist)
     stop.check_server()
@@ -173,19 +181,43 @@ def _run(spec: JobSpec, job_dir: Path, dist: distributed.Dist, events: Events,
     return "succeeded"
 
 
-def _train_arm(model: Any, spec: JobSpec, data: TrainingData, tokenizer: Any,
-               dist: distributed.Dist, events: Events, arm: str, alpha: float, offset: int,
-               should_stop: StopCheck) -> int:
+def _train_arm(
+    model: Any,
+    spec: JobSpec,
+    data: TrainingData,
+    tokenizer: Any,
+    dist: distributed.Dist,
+    events: Events,
+    arm: str,
+    alpha: float,
+    offset: int,
+    should_stop: StopCheck,
+) -> int:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     warmup = spec.warmup_steps if spec.warmup_steps is not None else max(0, spec.steps // 10)
-    config = LoopConfig(steps=spec.steps, batch_size=spec.batch_size, grad_accum=spec.grad_accum,
-                        learning_rate=spec.learning_rate, warmup_steps=warmup,
-                        neftune_alpha=alpha, neftune_mode=spec.neftune_mode, pack=spec.pack,
-                        seed=spec.seed, pad_id=pad_id)
+    config = LoopConfig(
+        steps=spec.steps,
+        batch_size=spec.batch_size,
+        grad_accum=spec.grad_accum,
+        learning_rate=spec.learning_rate,
+        warmup_steps=warmup,
+        neftune_alpha=alpha,
+        neftune_mode=spec.neftune_mode,
+        pack=spec.pack,
+        seed=spec.seed,
+        pad_id=pad_id,
+    )
 
     def emit(metric: dict[str, Any]) -> None:
-        log.info("%s step %d/%d loss %.4f lr %.2e %.0f tokens/s", arm, metric["step"],
-                 spec.steps, metric["loss"], metric["lr"], metric["tokens_per_s"])
+        log.info(
+            "%s step %d/%d loss %.4f lr %.2e %.0f tokens/s",
+            arm,
+            metric["step"],
+            spec.steps,
+            metric["loss"],
+            metric["lr"],
+            metric["tokens_per_s"],
+        )
         events("metric", arm=arm, **metric)
         events("progress", step=offset + metric["step"], total_steps=spec.total_steps)
 
@@ -193,24 +225,38 @@ def _train_arm(model: Any, spec: JobSpec, data: TrainingData, tokenizer: Any,
 
 
 @torch.no_grad()
-def _sample(model: Any, tokenizer: Any, spec: JobSpec, data: TrainingData,
-            dist: distributed.Dist, key: str, samples: list[dict[str, Any]]) -> list[dict]:
+def _sample(
+    model: Any,
+    tokenizer: Any,
+    spec: JobSpec,
+    data: TrainingData,
+    dist: distributed.Dist,
+    key: str,
+    samples: list[dict[str, Any]],
+) -> list[dict]:
     """Greedy answers to the sample prompts, added under `key` (rank 0 only, one batch)."""
     if not dist.is_main:
         return samples
     model.eval()
     out = [dict(s) for s in samples] or [{"prompt": p} for p in data.prompts]
     stops = stop_token_ids(tokenizer)
-    prompts = [{"input_ids": ids, "labels": ids} for ids in
-               (prompt_ids(s["prompt"], spec.dialect, tokenizer) for s in out)]
+    prompts = [
+        {"input_ids": ids, "labels": ids}
+        for ids in (prompt_ids(s["prompt"], spec.dialect, tokenizer) for s in out)
+    ]
     rows = pad_batch(prompts, stops[0], padding_side="left")
     ids = torch.tensor([r["input_ids"] for r in rows], device=dist.device)
     mask = torch.tensor([r["attention_mask"] for r in rows], device=dist.device)
     with dist.autocast():
-        generated = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                   max_new_tokens=spec.max_new_tokens, eos_token_id=stops,
-                                   pad_token_id=stops[0])
-    for sample, row in zip(out, generated[:, ids.shape[1]:], strict=True):
+        generated = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            max_new_tokens=spec.max_new_tokens,
+            eos_token_id=stops,
+            pad_token_id=stops[0],
+        )
+    for sample, row in zip(out, generated[:, ids.shape[1] :], strict=True):
         sample[key] = tokenizer.decode(row, skip_special_tokens=True).strip()
         if data.check:
             sample[f"{key}_passes"] = bool(re.search(data.check["regex"], sample[key]))

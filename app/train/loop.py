@@ -78,8 +78,9 @@ def model_inputs(seqs: list[Example], pack: bool, pad_id: int, device: Any) -> d
     else:
         rows = pad_batch(seqs, pad_id, padding_side="right")
         keys = ("input_ids", "labels", "attention_mask")
-    return {key: torch.tensor([r[key] for r in rows], dtype=torch.long, device=device)
-            for key in keys}
+    return {
+        key: torch.tensor([r[key] for r in rows], dtype=torch.long, device=device) for key in keys
+    }
 
 
 def summed_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
@@ -90,8 +91,12 @@ def summed_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     if keep.numel() == 0:
         keep = torch.zeros(1, dtype=torch.long, device=labels.device)
     logits = model(**batch, logits_to_keep=keep, use_cache=False).logits
-    return F.cross_entropy(logits.float().flatten(0, 1), targets[:, keep].flatten(),
-                           ignore_index=IGNORE_INDEX, reduction="sum")
+    return F.cross_entropy(
+        logits.float().flatten(0, 1),
+        targets[:, keep].flatten(),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
 
 
 def lr_factor(step: int, steps: int, warmup: int) -> float:
@@ -101,8 +106,15 @@ def lr_factor(step: int, steps: int, warmup: int) -> float:
     return max(0.0, (steps - step) / max(1, steps - warmup))
 
 
-def train(model: nn.Module, examples: list[Example], config: LoopConfig, dist: Dist, *,
-          emit: Callable[[dict[str, Any]], None], should_stop: Callable[[], bool]) -> int:
+def train(
+    model: nn.Module,
+    examples: list[Example],
+    config: LoopConfig,
+    dist: Dist,
+    *,
+    emit: Callable[[dict[str, Any]], None],
+    should_stop: Callable[[], bool],
+) -> int:
     """Train for config.steps optimizer steps (or until asked to stop); returns the steps done."""
     torch.manual_seed(config.seed)
     handle = None
@@ -110,15 +122,20 @@ def train(model: nn.Module, examples: list[Example], config: LoopConfig, dist: D
         generator = torch.Generator(device=dist.device).manual_seed(config.seed + 7919 * dist.rank)
         handle = enable_neftune(model, config.neftune_alpha, config.neftune_mode, generator)
     wrapped = dist.wrap(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0,
-                                  fused=True)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=0.0, fused=True
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, config.steps, config.warmup_steps))
+        optimizer, lambda s: lr_factor(s, config.steps, config.warmup_steps)
+    )
     model.train()
     done = 0
     try:
-        for step, window in zip(range(config.steps), windows(
-                len(examples), config.batch_size * config.grad_accum, config.seed), strict=False):
+        for step, window in zip(
+            range(config.steps),
+            windows(len(examples), config.batch_size * config.grad_accum, config.seed),
+            strict=False,
+        ):
             if dist.any(should_stop()):
                 break
             started = time.perf_counter()
@@ -131,8 +148,16 @@ def train(model: nn.Module, examples: list[Example], config: LoopConfig, dist: D
             optimizer.zero_grad(set_to_none=True)
             elapsed = time.perf_counter() - started
             done = step + 1
-            emit({"step": done, "loss": loss, "lr": lr, "grad_norm": float(norm),
-                  "tokens": tokens, "tokens_per_s": tokens / elapsed if elapsed else 0.0})
+            emit(
+                {
+                    "step": done,
+                    "loss": loss,
+                    "lr": lr,
+                    "grad_norm": float(norm),
+                    "tokens": tokens,
+                    "tokens_per_s": tokens / elapsed if elapsed else 0.0,
+                }
+            )
     finally:
         if handle is not None:
             handle.remove()
@@ -140,14 +165,15 @@ def train(model: nn.Module, examples: list[Example], config: LoopConfig, dist: D
     return done
 
 
-def accumulate(wrapped: nn.Module, seqs: list[Example], config: LoopConfig,
-                dist: Dist) -> tuple[float, int]:
+def accumulate(
+    wrapped: nn.Module, seqs: list[Example], config: LoopConfig, dist: Dist
+) -> tuple[float, int]:
     """Forward/backward every micro-batch of this rank; returns (window loss, window tokens)."""
     count = max(1, trained_tokens(seqs))
-    micros = [seqs[i:i + config.batch_size] for i in range(0, len(seqs), config.batch_size)]
+    micros = [seqs[i : i + config.batch_size] for i in range(0, len(seqs), config.batch_size)]
     total = torch.zeros((), device=dist.device)
     for index, micro in enumerate(micros):
-        mine = micro[dist.rank::dist.world]
+        mine = micro[dist.rank :: dist.world]
         sync = index == len(micros) - 1
         context = contextlib.nullcontext() if sync else dist.no_sync(wrapped)
         with context:

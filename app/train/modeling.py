@@ -27,8 +27,12 @@ END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "</s>", "
 
 def load_model(path: str, dist: Dist) -> torch.nn.Module:
     model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.float32, attn_implementation="sdpa", trust_remote_code=False,
-        use_safetensors=True)
+        path,
+        dtype=torch.float32,
+        attn_implementation="sdpa",
+        trust_remote_code=False,
+        use_safetensors=True,
+    )
     return model.to(dist.device)
 
 
@@ -54,7 +58,9 @@ def save_model(model: torch.nn.Module, tokenizer: Any, spec: JobSpec, out: Path)
     if not tokenizer.chat_template:
         log.warning("the tokenizer has no chat template; the saved model will have none either")
     elif spec.dialect != "tokenizer":
-        log.warning("trained with the %s dialect; the saved chat template is the tokenizer's own",
-                    spec.dialect)
+        log.warning(
+            "trained with the %s dialect; the saved chat template is the tokenizer's own",
+            spec.dialect,
+        )
     tokenizer.save_pretrained(out)
     return sorted(p.name for p in out.iterdir() if p.is_file())

@@ -23,16 +23,24 @@ from torch import Tensor, nn
 MODES = ("paper", "hf")
 
 
-def token_lengths(shape: tuple[int, int], *, attention_mask: Tensor | None = None,
-                  position_ids: Tensor | None = None, device: Any = None) -> Tensor:
+def token_lengths(
+    shape: tuple[int, int],
+    *,
+    attention_mask: Tensor | None = None,
+    position_ids: Tensor | None = None,
+    device: Any = None,
+) -> Tensor:
     """For every token, the length L of its sequence (or packed segment); 0 on padding.
 
     Example: position_ids [[0, 1, 2, 0, 1]] -> [[3, 3, 3, 2, 2]];
              attention_mask [[1, 1, 0]] -> [[2, 2, 0]].
     """
     batch, width = shape
-    mask = (torch.ones(shape, device=device) if attention_mask is None
-            else attention_mask.to(device=device, dtype=torch.float32))
+    mask = (
+        torch.ones(shape, device=device)
+        if attention_mask is None
+        else attention_mask.to(device=device, dtype=torch.float32)
+    )
     if position_ids is None:
         segment = torch.zeros(shape, dtype=torch.long, device=device)
     else:
@@ -42,9 +50,15 @@ def token_lengths(shape: tuple[int, int], *, attention_mask: Tensor | None = Non
     return counts.gather(1, segment) * mask
 
 
-def add_neftune_noise(embeds: Tensor, alpha: float, *, attention_mask: Tensor | None = None,
-                      position_ids: Tensor | None = None, mode: str = "paper",
-                      generator: torch.Generator | None = None) -> Tensor:
+def add_neftune_noise(
+    embeds: Tensor,
+    alpha: float,
+    *,
+    attention_mask: Tensor | None = None,
+    position_ids: Tensor | None = None,
+    mode: str = "paper",
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Return ``embeds + U(-1, 1) * alpha / sqrt(L * d)`` for embeddings of shape (batch, L, d).
 
     Example: one row of 3 real tokens and 1 pad, d=4, alpha=4 (paper) -> |noise| <= 4/sqrt(3*4)
@@ -58,8 +72,12 @@ def add_neftune_noise(embeds: Tensor, alpha: float, *, attention_mask: Tensor | 
     unit.uniform_(-1.0, 1.0, generator=generator)
     if mode == "hf":
         return embeds + unit * (alpha / math.sqrt(width * dim))
-    lengths = token_lengths((batch, width), attention_mask=attention_mask,
-                            position_ids=position_ids, device=embeds.device)
+    lengths = token_lengths(
+        (batch, width),
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        device=embeds.device,
+    )
     scale = torch.where(lengths > 0, alpha / torch.sqrt(lengths.clamp(min=1) * dim), 0.0)
     return embeds + unit * scale.unsqueeze(-1).to(embeds.dtype)
 
@@ -81,8 +99,9 @@ class NEFTuneHandle:
         self.batch.clear()
 
 
-def enable_neftune(model: nn.Module, alpha: float, mode: str = "paper",
-                   generator: torch.Generator | None = None) -> NEFTuneHandle:
+def enable_neftune(
+    model: nn.Module, alpha: float, mode: str = "paper", generator: torch.Generator | None = None
+) -> NEFTuneHandle:
     """Add NEFTune noise to ``model``'s input embeddings while ``model.training`` is true.
 
     Example: handle = enable_neftune(model, 5.0, "paper"); ...train...; handle.remove()
@@ -103,10 +122,14 @@ def enable_neftune(model: nn.Module, alpha: float, mode: str = "paper",
     def noise(module: nn.Module, _inputs: tuple, output: Tensor) -> Tensor:
         if not module.training or handle.alpha == 0:
             return output
-        return add_neftune_noise(output, handle.alpha, mode=handle.mode,
-                                 generator=handle.generator,
-                                 attention_mask=handle.batch.get("attention_mask"),
-                                 position_ids=handle.batch.get("position_ids"))
+        return add_neftune_noise(
+            output,
+            handle.alpha,
+            mode=handle.mode,
+            generator=handle.generator,
+            attention_mask=handle.batch.get("attention_mask"),
+            position_ids=handle.batch.get("position_ids"),
+        )
 
     handle.hooks.append(model.register_forward_pre_hook(remember, with_kwargs=True))
     handle.hooks.append(embeddings.register_forward_hook(noise))

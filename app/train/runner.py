@@ -65,8 +65,16 @@ def job_env(settings: Settings, server_pid: int) -> dict[str, str]:
 def job_command(spec_path: Path, gpus: int) -> list[str]:
     """The command for one job. Example: 2 GPUs -> [python, -m, torch.distributed.run, ...]"""
     if gpus > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc_per_node={gpus}", "-m", "app.train", str(spec_path)]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={gpus}",
+            "-m",
+            "app.train",
+            str(spec_path),
+        ]
     return [sys.executable, "-m", "app.train", str(spec_path)]
 
 
@@ -105,9 +113,13 @@ class JobRunner:
         spec_path.write_text(json.dumps({"id": job["id"], "spec": job["spec"]}), encoding="utf-8")
         with (job_dir / "log.txt").open("ab") as logfile:
             self.process = subprocess.Popen(
-                job_command(spec_path, cuda_devices()), cwd=ROOT,
-                env=job_env(self.settings, os.getpid()), stdout=logfile,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                job_command(spec_path, cuda_devices()),
+                cwd=ROOT,
+                env=job_env(self.settings, os.getpid()),
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         (job_dir / "pid").write_text(str(self.process.pid), encoding="utf-8")
         self.current = job["id"]
         tail = EventTail(job_dir / "events.jsonl")
@@ -130,8 +142,12 @@ class JobRunner:
                 self.store.add_metric(job_id, event)
             elif kind == "progress":
                 info = {k: event[k] for k in ("device", "world_size", "examples") if k in event}
-                self.store.update(job_id, step=event["step"], total_steps=event["total_steps"],
-                                  **({"info": info} if info else {}))
+                self.store.update(
+                    job_id,
+                    step=event["step"],
+                    total_steps=event["total_steps"],
+                    **({"info": info} if info else {}),
+                )
             elif kind == "samples":
                 self.store.update(job_id, samples=event["samples"])
             elif kind == "artifacts":

@@ -64,8 +64,11 @@ class JobSpec(BaseModel):
     def arms(self) -> list[tuple[str, float]]:
         """(arm name, alpha) in the order they train."""
         main = ("neftune", self.neftune_alpha) if self.neftune_alpha > 0 else ("plain", 0.0)
-        return [main, ("baseline", 0.0)] if self.compare_baseline and self.neftune_alpha > 0 else [
-            main]
+        return (
+            [main, ("baseline", 0.0)]
+            if self.compare_baseline and self.neftune_alpha > 0
+            else [main]
+        )
 
     @property
     def total_steps(self) -> int:
@@ -76,19 +79,29 @@ class JobSpec(BaseModel):
 def check_spec(spec: JobSpec, settings: Settings) -> None:
     """Settings-dependent checks; raise before anything is stored."""
     if spec.steps > settings.max_train_steps:
-        raise LimitError(f"steps={spec.steps} is over the limit of {settings.max_train_steps}; "
-                         "it is limited by the max_train_steps setting.", field="steps",
-                         setting="max_train_steps")
+        raise LimitError(
+            f"steps={spec.steps} is over the limit of {settings.max_train_steps}; "
+            "it is limited by the max_train_steps setting.",
+            field="steps",
+            setting="max_train_steps",
+        )
     if spec.max_length > settings.max_train_length:
-        raise LimitError(f"max_length={spec.max_length} is over the limit of "
-                         f"{settings.max_train_length}; it is limited by the max_train_length "
-                         "setting.", field="max_length", setting="max_train_length")
+        raise LimitError(
+            f"max_length={spec.max_length} is over the limit of "
+            f"{settings.max_train_length}; it is limited by the max_train_length "
+            "setting.",
+            field="max_length",
+            setting="max_train_length",
+        )
     rows = spec.data.conversations or []
     if len(rows) > settings.max_train_conversations:
-        raise LimitError(f"{len(rows)} conversations is over the limit of "
-                         f"{settings.max_train_conversations}; it is limited by the "
-                         "max_train_conversations setting.", field="data.conversations",
-                         setting="max_train_conversations")
+        raise LimitError(
+            f"{len(rows)} conversations is over the limit of "
+            f"{settings.max_train_conversations}; it is limited by the "
+            "max_train_conversations setting.",
+            field="data.conversations",
+            setting="max_train_conversations",
+        )
     _check_dialect(spec.dialect)
     resolve_model(spec.model, settings)
     if spec.tokenizer is not None:
@@ -103,8 +116,11 @@ def _check_dialect(dialect: str) -> None:
     # a job has no field for a pasted template, so "custom" cannot be trained on
     known = set(dialect_names()) - {"custom"}
     if dialect not in known:
-        raise InputError(f"Unknown dialect {dialect!r}; choose one of {sorted(known)}. "
-                         "Change the 'dialect' field.", field="dialect")
+        raise InputError(
+            f"Unknown dialect {dialect!r}; choose one of {sorted(known)}. "
+            "Change the 'dialect' field.",
+            field="dialect",
+        )
 
 
 def resolve_model(ref: str, settings: Settings) -> str:
@@ -119,12 +135,16 @@ def resolve_model(ref: str, settings: Settings) -> str:
         folder = settings.assets_dir / ref
         if (folder / "config.json").is_file():
             return str(folder)
-        raise UnavailableError(f"No model weights for {ref!r} in {folder}: of the bundled "
-                               "assets only smollm2 has a model (fetch it with `maskscope "
-                               "assets fetch`). Change the 'model' field.", field="model")
+        raise UnavailableError(
+            f"No model weights for {ref!r} in {folder}: of the bundled "
+            "assets only smollm2 has a model (fetch it with `maskscope "
+            "assets fetch`). Change the 'model' field.",
+            field="model",
+        )
     try:
-        folder = paths.resolve_local(ref, settings.tokenizer_roots,
-                                     must_exist=paths.looks_like_path(ref))
+        folder = paths.resolve_local(
+            ref, settings.tokenizer_roots, must_exist=paths.looks_like_path(ref)
+        )
     except InputError as exc:
         exc.field = "model"
         raise
@@ -132,19 +152,28 @@ def resolve_model(ref: str, settings: Settings) -> str:
         return _model_folder(folder)
     if hub.is_hub_id(ref):
         if not settings.allow_hub:
-            raise UnavailableError("Hub ids are disabled by the allow_hub setting.",
-                                   field="model", setting="allow_hub")
+            raise UnavailableError(
+                "Hub ids are disabled by the allow_hub setting.", field="model", setting="allow_hub"
+            )
         return ref
-    raise InputError(f"Unknown model {ref!r}: give a bundled name, a folder under the "
-                     "tokenizer_roots setting, or a Hub id. Change the 'model' field.",
-                     field="model", setting="tokenizer_roots")
+    raise InputError(
+        f"Unknown model {ref!r}: give a bundled name, a folder under the "
+        "tokenizer_roots setting, or a Hub id. Change the 'model' field.",
+        field="model",
+        setting="tokenizer_roots",
+    )
 
 
 def _model_folder(folder: Path) -> str:
     if not (folder / "config.json").is_file():
-        raise InputError(f"The folder {folder.name!r} holds no config.json. Change the 'model' "
-                         "field.", field="model")
+        raise InputError(
+            f"The folder {folder.name!r} holds no config.json. Change the 'model' field.",
+            field="model",
+        )
     if not any(folder.glob("*.safetensors")):
-        raise InputError(f"The folder {folder.name!r} holds no safetensors weights (pickle "
-                         "weights are refused). Change the 'model' field.", field="model")
+        raise InputError(
+            f"The folder {folder.name!r} holds no safetensors weights (pickle "
+            "weights are refused). Change the 'model' field.",
+            field="model",
+        )
     return str(folder)

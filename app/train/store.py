@@ -87,8 +87,9 @@ class JobStore:
         finally:
             db.close()
 
-    def create(self, spec: dict[str, Any], total_steps: int, *, key: str | None,
-               max_active: int) -> tuple[dict[str, Any], bool]:
+    def create(
+        self, spec: dict[str, Any], total_steps: int, *, key: str | None, max_active: int
+    ) -> tuple[dict[str, Any], bool]:
         """Queue a job; the same idempotency key with the same body returns the first job."""
         digest = body_hash(spec)
         with self._connect(immediate=True) as db:
@@ -96,20 +97,28 @@ class JobStore:
                 row = db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
                 if row is not None:
                     if row["body_hash"] != digest:
-                        raise InputError("This Idempotency-Key was already used with a different "
-                                         "job spec; use a new key for a new job.",
-                                         field="Idempotency-Key")
+                        raise InputError(
+                            "This Idempotency-Key was already used with a different "
+                            "job spec; use a new key for a new job.",
+                            field="Idempotency-Key",
+                        )
                     return self._job(db, row), False
-            active = db.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)",
-                                ACTIVE).fetchone()[0]
+            active = db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", ACTIVE
+            ).fetchone()[0]
             if active >= max_active:
-                raise BusyError(f"{active} jobs are already queued or running; the queue is "
-                                "limited by the max_queued_jobs setting. Retry later.",
-                                setting="max_queued_jobs", headers={"Retry-After": "30"})
+                raise BusyError(
+                    f"{active} jobs are already queued or running; the queue is "
+                    "limited by the max_queued_jobs setting. Retry later.",
+                    setting="max_queued_jobs",
+                    headers={"Retry-After": "30"},
+                )
             job_id = uuid.uuid4().hex[:12]
-            db.execute("INSERT INTO jobs (id, status, spec, idempotency_key, body_hash, "
-                       "total_steps, created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-                       (job_id, json.dumps(spec), key, digest, total_steps, time.time()))
+            db.execute(
+                "INSERT INTO jobs (id, status, spec, idempotency_key, body_hash, "
+                "total_steps, created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                (job_id, json.dumps(spec), key, digest, total_steps, time.time()),
+            )
             return self._job(db, self._row(db, job_id)), True
 
     def get(self, job_id: str, *, metrics: bool = True) -> dict[str, Any]:
@@ -141,12 +150,15 @@ class JobStore:
         with self._connect(immediate=True) as db:
             if db.execute("SELECT 1 FROM jobs WHERE status = 'running'").fetchone():
                 return None
-            row = db.execute("SELECT * FROM jobs WHERE status = 'queued' "
-                             "ORDER BY created_at, rowid LIMIT 1").fetchone()
+            row = db.execute(
+                "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1"
+            ).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ?",
-                       (time.time(), row["id"]))
+            db.execute(
+                "UPDATE jobs SET status = 'running', started_at = ? WHERE id = ?",
+                (time.time(), row["id"]),
+            )
             return self._job(db, self._row(db, row["id"]), metrics=False)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
@@ -154,26 +166,36 @@ class JobStore:
         with self._connect(immediate=True) as db:
             row = self._row(db, job_id)
             if row["status"] in FINISHED:
-                raise ConflictError(f"Job {job_id} is already {row['status']}; only queued or "
-                                    "running jobs can be cancelled.")
+                raise ConflictError(
+                    f"Job {job_id} is already {row['status']}; only queued or "
+                    "running jobs can be cancelled."
+                )
             if row["status"] == "queued":
-                db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?",
-                           (time.time(), job_id))
+                db.execute(
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?",
+                    (time.time(), job_id),
+                )
             else:
                 db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
             return self._job(db, self._row(db, job_id), metrics=False)
 
     def finish(self, job_id: str, status: str, error: str | None = None) -> None:
         with self._connect() as db:
-            db.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? "
-                       "AND status = 'running'", (status, error, time.time(), job_id))
+            db.execute(
+                "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? "
+                "AND status = 'running'",
+                (status, error, time.time(), job_id),
+            )
 
     def recover(self) -> list[str]:
         """After a restart: a job left running was interrupted; everything else stays as it was."""
         with self._connect(immediate=True) as db:
             ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE status = 'running'")]
-            db.execute("UPDATE jobs SET status = 'failed', error = 'interrupted', finished_at = ? "
-                       "WHERE status = 'running'", (time.time(),))
+            db.execute(
+                "UPDATE jobs SET status = 'failed', error = 'interrupted', finished_at = ? "
+                "WHERE status = 'running'",
+                (time.time(),),
+            )
             return ids
 
     def update(self, job_id: str, **fields: Any) -> None:
@@ -181,8 +203,9 @@ class JobStore:
         allowed = {"step", "total_steps", "samples", "artifacts", "info"}
         if not set(fields) <= allowed:
             raise ValueError(f"unknown job fields {set(fields) - allowed}")
-        values = [json.dumps(v) if k in ("samples", "artifacts", "info") else v
-                  for k, v in fields.items()]
+        values = [
+            json.dumps(v) if k in ("samples", "artifacts", "info") else v for k, v in fields.items()
+        ]
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self._connect() as db:
             db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values, job_id))
@@ -191,9 +214,11 @@ class JobStore:
         core = ("arm", "step", "loss", "lr", "tokens_per_s")
         extra = {k: v for k, v in metric.items() if k not in (*core, "type", "time")}
         with self._connect() as db:
-            db.execute("INSERT INTO metrics (job_id, arm, step, loss, lr, tokens_per_s, extra) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (job_id, *(metric.get(k) for k in core), json.dumps(extra)))
+            db.execute(
+                "INSERT INTO metrics (job_id, arm, step, loss, lr, tokens_per_s, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, *(metric.get(k) for k in core), json.dumps(extra)),
+            )
 
     def metrics(self, job_id: str, after: int = 0) -> list[dict[str, Any]]:
         with self._connect() as db:
@@ -201,11 +226,21 @@ class JobStore:
 
     @staticmethod
     def _metrics(db: sqlite3.Connection, job_id: str, after: int = 0) -> list[dict[str, Any]]:
-        rows = db.execute("SELECT * FROM metrics WHERE job_id = ? AND seq > ? ORDER BY seq",
-                          (job_id, after))
-        return [{"seq": r["seq"], "arm": r["arm"], "step": r["step"], "loss": r["loss"],
-                 "lr": r["lr"], "tokens_per_s": r["tokens_per_s"], **json.loads(r["extra"])}
-                for r in rows]
+        rows = db.execute(
+            "SELECT * FROM metrics WHERE job_id = ? AND seq > ? ORDER BY seq", (job_id, after)
+        )
+        return [
+            {
+                "seq": r["seq"],
+                "arm": r["arm"],
+                "step": r["step"],
+                "loss": r["loss"],
+                "lr": r["lr"],
+                "tokens_per_s": r["tokens_per_s"],
+                **json.loads(r["extra"]),
+            }
+            for r in rows
+        ]
 
     @staticmethod
     def _row(db: sqlite3.Connection, job_id: str, columns: str = "*") -> sqlite3.Row:
@@ -214,15 +249,23 @@ class JobStore:
             raise NotFoundError(f"No job with id {job_id!r}.", field="id")
         return row
 
-    def _job(self, db: sqlite3.Connection, row: sqlite3.Row, *,
-             metrics: bool = True) -> dict[str, Any]:
-        job = {"id": row["id"], "status": row["status"], "spec": json.loads(row["spec"]),
-               "progress": {"step": row["step"], "total_steps": row["total_steps"]},
-               "samples": json.loads(row["samples"]), "error": row["error"],
-               "artifacts": json.loads(row["artifacts"]), "info": json.loads(row["info"]),
-               "cancel_requested": bool(row["cancel_requested"]),
-               "created_at": row["created_at"], "started_at": row["started_at"],
-               "finished_at": row["finished_at"]}
+    def _job(
+        self, db: sqlite3.Connection, row: sqlite3.Row, *, metrics: bool = True
+    ) -> dict[str, Any]:
+        job = {
+            "id": row["id"],
+            "status": row["status"],
+            "spec": json.loads(row["spec"]),
+            "progress": {"step": row["step"], "total_steps": row["total_steps"]},
+            "samples": json.loads(row["samples"]),
+            "error": row["error"],
+            "artifacts": json.loads(row["artifacts"]),
+            "info": json.loads(row["info"]),
+            "cancel_requested": bool(row["cancel_requested"]),
+            "created_at": row["created_at"],
+            "started_at": row["started_at"],
+            "finished_at": row["finished_at"],
+        }
         if metrics:
             job["metrics"] = self._metrics(db, row["id"])
         return job

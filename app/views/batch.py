@@ -35,17 +35,30 @@ router = APIRouter(include_in_schema=False)
 MAX_CELLS = 1024
 DEFAULT_PACK_LENGTH = 64
 
-EXAMPLE_BATCH = "\n".join(json.dumps(row, ensure_ascii=False) for row in [
-    [{"role": "user", "content": "Hi!"},
-     {"role": "assistant", "content": "Hello! How can I help?"}],
-    {"messages": [{"role": "system", "content": "Answer briefly."},
-                  {"role": "user", "content": "What is 2 + 2?"},
-                  {"role": "assistant", "content": "4."}]},
-    {"conversations": [{"from": "human", "value": "Name three primary colours."},
-                       {"from": "gpt", "value": "Red, yellow and blue."},
-                       {"from": "human", "value": "And the secondary ones?"},
-                       {"from": "gpt", "value": "Green, orange and purple."}]},
-])
+EXAMPLE_BATCH = "\n".join(
+    json.dumps(row, ensure_ascii=False)
+    for row in [
+        [
+            {"role": "user", "content": "Hi!"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+        ],
+        {
+            "messages": [
+                {"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": "What is 2 + 2?"},
+                {"role": "assistant", "content": "4."},
+            ]
+        },
+        {
+            "conversations": [
+                {"from": "human", "value": "Name three primary colours."},
+                {"from": "gpt", "value": "Red, yellow and blue."},
+                {"from": "human", "value": "And the secondary ones?"},
+                {"from": "gpt", "value": "Green, orange and purple."},
+            ]
+        },
+    ]
+)
 
 
 @dataclass
@@ -88,16 +101,19 @@ def parse_conversations(text: str) -> list[list[dict[str, Any]]]:
         try:
             row = json.loads(line)
         except ValueError as exc:
-            raise InputError(f"Line {number} of conversations is not JSON: {exc}.",
-                             field="conversations") from exc
+            raise InputError(
+                f"Line {number} of conversations is not JSON: {exc}.", field="conversations"
+            ) from exc
         try:
             conversations.append([m.to_dict() for m in parse_row(row)])
         except InputError as exc:
-            raise InputError(f"Line {number} of conversations: {exc.message}",
-                             field="conversations") from exc
+            raise InputError(
+                f"Line {number} of conversations: {exc.message}", field="conversations"
+            ) from exc
     if not conversations:
-        raise InputError("Give at least one conversation, one JSON line each.",
-                         field="conversations")
+        raise InputError(
+            "Give at least one conversation, one JSON line each.", field="conversations"
+        )
     return conversations
 
 
@@ -111,8 +127,12 @@ def _owner(row: dict[str, Any], position: int) -> tuple[int | None, int]:
 def _cell(row: dict[str, Any], i: int, renderings: list[Rendering]) -> Cell:
     conv, offset = _owner(row, i)
     label = row["labels"][i]
-    base = dict(id=row["input_ids"][i], mask=row["attention_mask"][i], label=label,
-                position=row["position_ids"][i])
+    base = dict(
+        id=row["input_ids"][i],
+        mask=row["attention_mask"][i],
+        label=label,
+        position=row["position_ids"][i],
+    )
     if conv is None:
         return Cell(text="pad", cls="pad", **base)
     token = renderings[conv].tokens[offset]
@@ -127,19 +147,31 @@ def row_views(batch: Batch) -> list[RowView]:
     for row in batch.rows:
         length = len(row["input_ids"])
         cells = [_cell(row, i, batch.renderings) for i in range(min(length, MAX_CELLS))]
-        views.append(RowView(cells=cells, attended=sum(row["attention_mask"]),
-                             learned=sum(1 for x in row["labels"] if x != IGNORE_INDEX),
-                             length=length, segments=row["segments"]))
+        views.append(
+            RowView(
+                cells=cells,
+                attended=sum(row["attention_mask"]),
+                learned=sum(1 for x in row["labels"] if x != IGNORE_INDEX),
+                length=length,
+                segments=row["segments"],
+            )
+        )
     return views
 
 
 def _request(state: EditorState) -> BatchRequest:
     try:
         return BatchRequest(
-            conversations=parse_conversations(state.conversations), tokenizer=state.tokenizer,
-            dialect=state.dialect, template=state.template if state.dialect == "custom" else None,
-            train_on=state.train_on, train_on_eot=state.train_on_eot,
-            padding_side=state.padding_side, pack=False, max_length=state.max_length)
+            conversations=parse_conversations(state.conversations),
+            tokenizer=state.tokenizer,
+            dialect=state.dialect,
+            template=state.template if state.dialect == "custom" else None,
+            train_on=state.train_on,
+            train_on_eot=state.train_on_eot,
+            padding_side=state.padding_side,
+            pack=False,
+            max_length=state.max_length,
+        )
     except ValidationError as exc:
         raise input_error(exc.errors()) from exc
 
@@ -149,11 +181,18 @@ def views(state: EditorState, settings: Settings) -> dict[str, Any]:
     padded_body = _request(state)
     # pack_length was checked (>= 1) when the form was parsed, so the copy needs no validation.
     packed_body = padded_body.model_copy(
-        update={"pack": True, "max_length": state.pack_length or DEFAULT_PACK_LENGTH})
+        update={"pack": True, "max_length": state.pack_length or DEFAULT_PACK_LENGTH}
+    )
     padded = build_batch(padded_body, settings)
     packed = build_batch(packed_body, settings)
-    return {"padded": padded, "padded_rows": row_views(padded), "padding_side": state.padding_side,
-            "packed": packed, "packed_rows": row_views(packed), "max_cells": MAX_CELLS}
+    return {
+        "padded": padded,
+        "padded_rows": row_views(padded),
+        "padding_side": state.padding_side,
+        "packed": packed,
+        "packed_rows": row_views(packed),
+        "max_cells": MAX_CELLS,
+    }
 
 
 def _with_example(tokenizers: list[dict[str, Any]], base: EditorState) -> EditorState:
@@ -164,7 +203,8 @@ def _with_example(tokenizers: list[dict[str, Any]], base: EditorState) -> Editor
 async def batch_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The batch page, pre-rendered from the permalink query if there is one."""
     context, status = await run_in_threadpool(
-        page_context, request.query_params, settings, views, _with_example)
+        page_context, request.query_params, settings, views, _with_example
+    )
     return templates.TemplateResponse(request, "batch.html", context, status_code=status)
 
 
@@ -174,4 +214,3 @@ async def batch_fragment(request: Request, settings: SettingsDep) -> HTMLRespons
     state = await posted_state(request, settings)
     context = await run_in_threadpool(views, state, settings)
     return render_block(request, "batch.html", "result", context)
-

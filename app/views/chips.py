@@ -35,8 +35,11 @@ RUN_TOKENS = 256
 @lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's byte-to-unicode table, inverted: which byte each byte-level character stands for."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
-                 *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     chars, extra = list(printable), 0
     for byte in range(256):
         if byte not in printable:
@@ -89,8 +92,11 @@ def exact_repr(text: str) -> str:
     Example: "a\\u200b\\n" -> '"a\\\\u200b\\\\n"'
     """
     body = json.dumps(text, ensure_ascii=False)[1:-1]
-    return '"' + "".join(ch if ch.isprintable() and ch != "\ufffd" else f"\\u{ord(ch):04x}"
-                         for ch in body) + '"'
+    return (
+        '"'
+        + "".join(ch if ch.isprintable() and ch != "\ufffd" else f"\\u{ord(ch):04x}" for ch in body)
+        + '"'
+    )
 
 
 def _partial(raw: bytes | None) -> str | None:
@@ -180,7 +186,11 @@ def chips_html(rendering: Rendering, tokenizer: Any | None = None) -> Markup:
     """All tokens of a rendering as chips, grouped in runs that carry their first index."""
     partials = token_partials(rendering, tokenizer)
     tokens = rendering.tokens
-    return Markup("".join(
-        f'<div class="run" data-o="{start}">'
-        + "".join(chip(tokens[i], partials[i]) for i in range(start, end)) + "</div>"
-        for start, end in runs(tokens)))
+    return Markup(
+        "".join(
+            f'<div class="run" data-o="{start}">'
+            + "".join(chip(tokens[i], partials[i]) for i in range(start, end))
+            + "</div>"
+            for start, end in runs(tokens)
+        )
+    )

@@ -43,8 +43,11 @@ class TokenView:
 
 def pickers(settings: Settings) -> dict[str, Any]:
     """Template context for the tokenizer and dialect pickers and the example loader."""
-    return {"tokenizers": list_tokenizers(settings), "dialects": list_dialects(),
-            "examples": EXAMPLES}
+    return {
+        "tokenizers": list_tokenizers(settings),
+        "dialects": list_dialects(),
+        "examples": EXAMPLES,
+    }
 
 
 def default_tokenizer(tokenizers: list[dict[str, Any]]) -> str:
@@ -55,8 +58,12 @@ def default_tokenizer(tokenizers: list[dict[str, Any]]) -> str:
 
 def default_state(tokenizers: list[dict[str, Any]]) -> EditorState:
     tokenizer = default_tokenizer(tokenizers)
-    return EditorState(messages=example_messages(), tokenizer=tokenizer, dialect="chatml",
-                       targets=[Target(tokenizer, "chatml")])
+    return EditorState(
+        messages=example_messages(),
+        tokenizer=tokenizer,
+        dialect="chatml",
+        targets=[Target(tokenizer, "chatml")],
+    )
 
 
 async def posted_state(request: Request, settings: Settings) -> EditorState:
@@ -86,16 +93,21 @@ def lint_findings(state: EditorState, settings: Settings) -> list[Finding]:
 
 
 def token_view(rendering: Rendering, findings: list[Finding] | None, tokenizer: Any) -> TokenView:
-    return TokenView(summary=summarize(rendering), chips=chips_html(rendering, tokenizer),
-                     findings=findings, markers=markers(rendering, tokenizer))
+    return TokenView(
+        summary=summarize(rendering),
+        chips=chips_html(rendering, tokenizer),
+        findings=findings,
+        markers=markers(rendering, tokenizer),
+    )
 
 
 Build = Callable[[EditorState, Settings], dict[str, Any]]
 Customize = Callable[[list[dict[str, Any]], EditorState], EditorState]
 
 
-def page_context(query: Any, settings: Settings, build: Build,
-                 customize: Customize | None = None) -> tuple[dict[str, Any], int]:
+def page_context(
+    query: Any, settings: Settings, build: Build, customize: Customize | None = None
+) -> tuple[dict[str, Any], int]:
     """Context and status of a full editor page: pickers, state from the permalink, result.
 
     A bad permalink still gives the whole page, with the error where the result would be.

@@ -27,20 +27,30 @@ from app.views.templating import render_block, templates
 router = APIRouter(include_in_schema=False)
 
 # Four families whose markers differ in every way the page is meant to show.
-DEFAULT_TARGETS = (("smollm2", "chatml"), ("llama3", "llama3"), ("llama2", "llama2"),
-                   ("gemma3", "gemma"))
+DEFAULT_TARGETS = (
+    ("smollm2", "chatml"),
+    ("llama3", "llama3"),
+    ("llama2", "llama2"),
+    ("gemma3", "gemma"),
+)
 
 
 def default_targets(tokenizers: list[dict[str, Any]], fallback: str) -> list[Target]:
     available = {t["name"] for t in tokenizers if t["available"]}
-    return [Target(tok if tok in available else fallback, dialect)
-            for tok, dialect in DEFAULT_TARGETS]
+    return [
+        Target(tok if tok in available else fallback, dialect) for tok, dialect in DEFAULT_TARGETS
+    ]
 
 
 def _request(state: EditorState) -> CompareRequest:
-    targets = [CompareTarget(tokenizer=t.tokenizer, dialect=t.dialect,
-                             template=t.template if t.dialect == "custom" else None)
-               for t in state.targets]
+    targets = [
+        CompareTarget(
+            tokenizer=t.tokenizer,
+            dialect=t.dialect,
+            template=t.template if t.dialect == "custom" else None,
+        )
+        for t in state.targets
+    ]
     try:
         return CompareRequest(**state.render_request(), targets=targets)
     except ValidationError as exc:
@@ -73,8 +83,9 @@ def _columns(state: EditorState, settings: Settings) -> dict[str, Any]:
 @router.get("/compare", response_class=HTMLResponse)
 async def compare_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The compare page, pre-rendered from the permalink query if there is one."""
-    context, status = await run_in_threadpool(page_context, request.query_params, settings,
-                                              _columns, _with_targets)
+    context, status = await run_in_threadpool(
+        page_context, request.query_params, settings, _columns, _with_targets
+    )
     return templates.TemplateResponse(request, "compare.html", context, status_code=status)
 
 

@@ -14,8 +14,12 @@ from app.views.templating import templates
 def error_response(request: Request, exc: MaskscopeError) -> Response:
     if request.headers.get("HX-Request") == "true":
         return templates.TemplateResponse(
-            request, "_error.html", {"error": exc.payload()["error"]},
-            status_code=exc.status, headers=exc.headers)
+            request,
+            "_error.html",
+            {"error": exc.payload()["error"]},
+            status_code=exc.status,
+            headers=exc.headers,
+        )
     return JSONResponse(exc.payload(), status_code=exc.status, headers=exc.headers)
 
 

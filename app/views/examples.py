@@ -39,10 +39,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "code": {
         "title": "Code answer (newlines, indentation, tabs)",
         "messages": [
-            {"role": "user",
-             "content": "Reverse a string in Go, keeping multi-byte characters whole."},
-            {"role": "assistant",
-             "content": f"Work on runes, not bytes:\n\n```go\n{GO_REVERSE}\n```"},
+            {
+                "role": "user",
+                "content": "Reverse a string in Go, keeping multi-byte characters whole.",
+            },
+            {
+                "role": "assistant",
+                "content": f"Work on runes, not bytes:\n\n```go\n{GO_REVERSE}\n```",
+            },
         ],
     },
 }

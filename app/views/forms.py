@@ -53,18 +53,24 @@ class EditorState:
     def render_request(self, target: Target | None = None) -> dict[str, Any]:
         """The /api/render body for this state (under `target`'s tokenizer+dialect if given)."""
         pick = target or Target(self.tokenizer, self.dialect, self.template)
-        return {"messages": self.messages, "tokenizer": pick.tokenizer, "dialect": pick.dialect,
-                "template": pick.template if pick.dialect == "custom" else None,
-                "train_on": self.train_on, "train_on_eot": self.train_on_eot,
-                "add_generation_prompt": self.add_generation_prompt,
-                "max_length": self.max_length}
+        return {
+            "messages": self.messages,
+            "tokenizer": pick.tokenizer,
+            "dialect": pick.dialect,
+            "template": pick.template if pick.dialect == "custom" else None,
+            "train_on": self.train_on,
+            "train_on_eot": self.train_on_eot,
+            "add_generation_prompt": self.add_generation_prompt,
+            "max_length": self.max_length,
+        }
 
 
 def _choice(data: MultiMapping, name: str, allowed: tuple[str, ...], default: str) -> str:
     value = data.get(name) or default
     if value not in allowed:
-        raise InputError(f"{name} is {value!r}; it must be one of {', '.join(allowed)}.",
-                         field=name)
+        raise InputError(
+            f"{name} is {value!r}; it must be one of {', '.join(allowed)}.", field=name
+        )
     return value
 
 
@@ -73,19 +79,26 @@ def _length(data: MultiMapping, name: str = "max_length") -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise InputError(f"{name} is {raw!r}; give a whole number of tokens, at least 1, "
-                         "or leave it empty for no limit.", field=name)
+        raise InputError(
+            f"{name} is {raw!r}; give a whole number of tokens, at least 1, "
+            "or leave it empty for no limit.",
+            field=name,
+        )
     return int(raw)
 
 
 def _messages(data: MultiMapping) -> list[dict[str, str]]:
     roles, contents = data.getlist("role"), data.getlist("content")
     if len(roles) != len(contents):
-        raise InputError(f"The form has {len(roles)} roles but {len(contents)} contents; every "
-                         "turn needs both.", field="messages")
+        raise InputError(
+            f"The form has {len(roles)} roles but {len(contents)} contents; every turn needs both.",
+            field="messages",
+        )
     # Browsers submit textarea line breaks as CRLF; the text the user typed had plain LF.
-    return [{"role": str(r), "content": str(c).replace("\r\n", "\n")}
-            for r, c in zip(roles, contents, strict=True)]
+    return [
+        {"role": str(r), "content": str(c).replace("\r\n", "\n")}
+        for r, c in zip(roles, contents, strict=True)
+    ]
 
 
 def _targets(data: MultiMapping) -> list[Target]:
@@ -94,8 +107,10 @@ def _targets(data: MultiMapping) -> list[Target]:
     if len(toks) != len(dials):
         raise InputError("Every compare column needs a tokenizer and a dialect.", field="targets")
     temps = [*temps, *[""] * (len(toks) - len(temps))]
-    return [Target(str(t), str(d), str(p).replace("\r\n", "\n") or None)
-            for t, d, p in zip(toks, dials, temps, strict=False)]
+    return [
+        Target(str(t), str(d), str(p).replace("\r\n", "\n") or None)
+        for t, d, p in zip(toks, dials, temps, strict=False)
+    ]
 
 
 def parse_state(data: MultiMapping, defaults: EditorState, submitted: bool = False) -> EditorState:

@@ -41,18 +41,20 @@ def _run_context(run: Run) -> dict[str, Any]:
     context: dict[str, Any] = {"run": run, "status": status, "progress": run_summary(run)}
     if status == "done" and run.inspector is not None:
         result = run.inspector.result()
-        most = max((b["rows"] for b in result["summary"]["trained_fraction_histogram"]),
-                   default=0)
-        context.update(summary=result["summary"], rows=result["rows"], most=most or 1,
-                       options=run.options)
+        most = max((b["rows"] for b in result["summary"]["trained_fraction_histogram"]), default=0)
+        context.update(
+            summary=result["summary"], rows=result["rows"], most=most or 1, options=run.options
+        )
     return context
 
 
-def _page(request: Request, settings: Settings, context: dict[str, Any],
-          status: int = 200) -> HTMLResponse:
+def _page(
+    request: Request, settings: Settings, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
     base = pickers(settings)
-    return templates.TemplateResponse(request, "inspect.html", {**base, **context},
-                                      status_code=status)
+    return templates.TemplateResponse(
+        request, "inspect.html", {**base, **context}, status_code=status
+    )
 
 
 @router.get("/inspect", response_class=HTMLResponse)
@@ -75,11 +77,15 @@ async def start_run(request: Request, settings: SettingsDep) -> Any:
         raise InputError("Choose a JSONL file to inspect.", field="file")
     max_length = str(form.get("max_length") or "").strip()
     options = await run_in_threadpool(
-        prepare, settings, tokenizer=str(form.get("tokenizer") or ""),
-        dialect=str(form.get("dialect") or ""), train_on=str(form.get("train_on") or "assistant"),
+        prepare,
+        settings,
+        tokenizer=str(form.get("tokenizer") or ""),
+        dialect=str(form.get("dialect") or ""),
+        train_on=str(form.get("train_on") or "assistant"),
         train_on_eot=form.get("train_on_eot") == "on" or "v" not in form,
         max_length=_int(max_length, "max_length") if max_length else None,
-        template=str(form.get("template") or "") or None)
+        template=str(form.get("template") or "") or None,
+    )
     run = await run_in_threadpool(_store(settings).start, upload.file, options)
     if not _is_htmx(request):
         return RedirectResponse(f"/inspect?run={run.id}", status_code=303)
@@ -131,8 +137,9 @@ def row_detail(request: Request, settings: SettingsDep, run_id: str, line: int) 
 def processed(settings: SettingsDep, run_id: str) -> FileResponse:
     """The processed dataset: input_ids, labels, attention_mask per readable row."""
     run = _finished(settings, run_id)
-    return FileResponse(run.processed_path, media_type="application/jsonl",
-                        filename="processed.jsonl")
+    return FileResponse(
+        run.processed_path, media_type="application/jsonl", filename="processed.jsonl"
+    )
 
 
 @router.get("/inspect/runs/{run_id}/template.jinja")
@@ -141,10 +148,14 @@ def generation_template(settings: SettingsDep, run_id: str) -> PlainTextResponse
     from app.inspect.export import export_generation_template
 
     options = _finished(settings, run_id).options
-    found = export_generation_template(options.tokenizer, options.dialect, settings,
-                                       options.template)
+    found = export_generation_template(
+        options.tokenizer, options.dialect, settings, options.template
+    )
     if found["template"] is None:
-        raise InputError("This template could not be annotated: " + "; ".join(found["notes"]),
-                         field="dialect")
-    return PlainTextResponse(found["template"], headers={
-        "Content-Disposition": 'attachment; filename="chat_template.jinja"'})
+        raise InputError(
+            "This template could not be annotated: " + "; ".join(found["notes"]), field="dialect"
+        )
+    return PlainTextResponse(
+        found["template"],
+        headers={"Content-Disposition": 'attachment; filename="chat_template.jinja"'},
+    )

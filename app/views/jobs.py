@@ -23,15 +23,31 @@ from app.views.templating import render_block, templates
 
 router = APIRouter(include_in_schema=False)
 
-DEMO = {"model": "smollm2", "data": {"dataset": "demo"}, "steps": 20, "batch_size": 4,
-        "max_length": 256, "learning_rate": 2e-4, "neftune_alpha": 5.0, "neftune_mode": "paper",
-        "compare_baseline": True, "pack": True, "seed": 0}
+DEMO = {
+    "model": "smollm2",
+    "data": {"dataset": "demo"},
+    "steps": 20,
+    "batch_size": 4,
+    "max_length": 256,
+    "learning_rate": 2e-4,
+    "neftune_alpha": 5.0,
+    "neftune_mode": "paper",
+    "compare_baseline": True,
+    "pack": True,
+    "seed": 0,
+}
 PRESETS: list[dict[str, Any]] = [
     {"name": "demo", "label": "Demo: pirate greeting, NEFTune vs baseline", "spec": DEMO},
-    {"name": "quick", "label": "Quick check: 5 steps, no baseline",
-     "spec": {**DEMO, "steps": 5, "compare_baseline": False}},
-    {"name": "hf-noise", "label": "Demo with transformers' NEFTune scaling (padded length)",
-     "spec": {**DEMO, "neftune_mode": "hf", "pack": False}},
+    {
+        "name": "quick",
+        "label": "Quick check: 5 steps, no baseline",
+        "spec": {**DEMO, "steps": 5, "compare_baseline": False},
+    },
+    {
+        "name": "hf-noise",
+        "label": "Demo with transformers' NEFTune scaling (padded length)",
+        "spec": {**DEMO, "neftune_mode": "hf", "pack": False},
+    },
 ]
 
 
@@ -44,11 +60,19 @@ def playground_preset(query: Any) -> dict[str, Any] | None:
     if not state.messages:
         return None
     dialect = state.dialect if state.dialect != "custom" else "tokenizer"
-    spec = {**DEMO, "data": {"conversations": [state.messages]}, "steps": 10, "batch_size": 1,
-            "tokenizer": state.tokenizer if state.tokenizer != "smollm2" else None,
-            "dialect": dialect, "train_on": state.train_on, "compare_baseline": False,
-            "sample_prompts": [next((m["content"] for m in state.messages
-                                     if m["role"] == "user"), "Hello")]}
+    spec = {
+        **DEMO,
+        "data": {"conversations": [state.messages]},
+        "steps": 10,
+        "batch_size": 1,
+        "tokenizer": state.tokenizer if state.tokenizer != "smollm2" else None,
+        "dialect": dialect,
+        "train_on": state.train_on,
+        "compare_baseline": False,
+        "sample_prompts": [
+            next((m["content"] for m in state.messages if m["role"] == "user"), "Hello")
+        ],
+    }
     return {"name": "playground", "label": "The playground's conversation", "spec": spec}
 
 
@@ -59,10 +83,15 @@ def jobs_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLR
     from_playground = playground_preset(request.query_params)
     if from_playground:
         presets.insert(0, from_playground)
-    context = {"jobs": store.list(), "presets": presets,
-               "dialects": [d for d in dialect_names() if d != "custom"],
-               "defaults": JobSpec().model_dump(mode="json"), "behaviour": load_demo()["behaviour"],
-               "max_steps": settings.max_train_steps, "max_length": settings.max_train_length}
+    context = {
+        "jobs": store.list(),
+        "presets": presets,
+        "dialects": [d for d in dialect_names() if d != "custom"],
+        "defaults": JobSpec().model_dump(mode="json"),
+        "behaviour": load_demo()["behaviour"],
+        "max_steps": settings.max_train_steps,
+        "max_length": settings.max_train_length,
+    }
     return templates.TemplateResponse(request, "jobs.html", context)
 
 

@@ -37,8 +37,7 @@ def _result(state: EditorState, settings: Settings) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The playground page, pre-rendered from the permalink query if there is one."""
-    context, status = await run_in_threadpool(page_context, request.query_params, settings,
-                                              _result)
+    context, status = await run_in_threadpool(page_context, request.query_params, settings, _result)
     return templates.TemplateResponse(request, "index.html", context, status_code=status)
 
 

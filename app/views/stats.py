@@ -75,8 +75,11 @@ def summarize(rendering: Rendering) -> Summary:
 
 
 def _positions(indices: list[int]) -> dict[str, Any]:
-    return {"count": len(indices), "first": indices[:MAX_POSITIONS],
-            "more": max(0, len(indices) - MAX_POSITIONS)}
+    return {
+        "count": len(indices),
+        "first": indices[:MAX_POSITIONS],
+        "more": max(0, len(indices) - MAX_POSITIONS),
+    }
 
 
 def markers(rendering: Rendering, tokenizer: Any) -> dict[str, dict[str, Any]]:
@@ -86,8 +89,14 @@ def markers(rendering: Rendering, tokenizer: Any) -> dict[str, dict[str, Any]]:
     """
     bos = getattr(tokenizer, "bos_token_id", None)
     eos = getattr(tokenizer, "eos_token_id", None)
-    eot = overlaps(rendering, [(s.eot_start, s.eot_end or s.eot_start) for s in rendering.spans
-                               if s.eot_start is not None])
+    eot = overlaps(
+        rendering,
+        [
+            (s.eot_start, s.eot_end or s.eot_start)
+            for s in rendering.spans
+            if s.eot_start is not None
+        ],
+    )
     found: dict[str, list[int]] = {"BOS": [], "EOS": [], "end of turn": [], "newline": []}
     for tok, closes_turn in zip(rendering.tokens, eot, strict=True):
         if bos is not None and tok.id == bos:

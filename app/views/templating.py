@@ -17,8 +17,14 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
-def render_block(request: Request, name: str, block: str, context: dict[str, Any],
-                 status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+def render_block(
+    request: Request,
+    name: str,
+    block: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     """Render only `block` of template `name`, with the same context the full page would get."""
     template = templates.get_template(name)
     ctx = template.new_context({"request": request, **context})

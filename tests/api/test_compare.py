@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from tests.conftest import assert_error
 
-MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Hello!"}]
-TARGETS = [{"tokenizer": t, "dialect": d} for t, d in
-           [("qwen3", "chatml"), ("llama3", "llama3"), ("llama2", "llama2"), ("gemma3", "gemma")]]
+MESSAGES = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello!"},
+]
+TARGETS = [
+    {"tokenizer": t, "dialect": d}
+    for t, d in [
+        ("qwen3", "chatml"),
+        ("llama3", "llama3"),
+        ("llama2", "llama2"),
+        ("gemma3", "gemma"),
+    ]
+]
 
 
 def test_each_result_is_the_render_response_of_its_target(client):
@@ -23,8 +33,12 @@ def test_each_result_is_the_render_response_of_its_target(client):
 
 
 def test_a_failing_target_is_an_error_entry_in_order(client):
-    targets = [TARGETS[0], {"tokenizer": "qwen3", "dialect": "nope"},
-               {"tokenizer": "no-such-tokenizer", "dialect": "chatml"}, TARGETS[1]]
+    targets = [
+        TARGETS[0],
+        {"tokenizer": "qwen3", "dialect": "nope"},
+        {"tokenizer": "no-such-tokenizer", "dialect": "chatml"},
+        TARGETS[1],
+    ]
     response = client.post("/api/compare", json={"messages": MESSAGES, "targets": targets})
     assert response.status_code == 200, response.text
     first, bad_dialect, bad_tokenizer, last = response.json()["results"]
@@ -34,7 +48,7 @@ def test_a_failing_target_is_an_error_entry_in_order(client):
 
 
 def test_custom_template_per_target(client):
-    template = ("{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}")
+    template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
     targets = [{"tokenizer": "qwen3", "dialect": "custom", "template": template}]
     result = client.post("/api/compare", json={"messages": MESSAGES, "targets": targets}).json()
     assert result["results"][0]["text"] == "[system] Be brief.\n[user] Hi\n[assistant] Hello!\n"
@@ -42,13 +56,16 @@ def test_custom_template_per_target(client):
 
 def test_too_many_targets_names_the_setting(client, settings):
     targets = [TARGETS[0]] * (settings.max_compare_targets + 1)
-    err = assert_error(client.post("/api/compare", json={"messages": MESSAGES,
-                                                         "targets": targets}),
-                       422, "max_compare_targets")
+    err = assert_error(
+        client.post("/api/compare", json={"messages": MESSAGES, "targets": targets}),
+        422,
+        "max_compare_targets",
+    )
     assert err["setting"] == "max_compare_targets"
 
 
 def test_no_targets_is_a_422_naming_the_field(client):
-    err = assert_error(client.post("/api/compare", json={"messages": MESSAGES, "targets": []}),
-                       422, "targets")
+    err = assert_error(
+        client.post("/api/compare", json={"messages": MESSAGES, "targets": []}), 422, "targets"
+    )
     assert err["field"] == "targets"

@@ -16,8 +16,9 @@ def jsonl(rows) -> bytes:
 
 def post(client, data: bytes, **form):
     fields = {"tokenizer": "qwen3", "dialect": "chatml", "train_on": "assistant", **form}
-    return client.post("/api/inspect", files={"file": ("data.jsonl", data, "application/jsonl")},
-                       data=fields)
+    return client.post(
+        "/api/inspect", files={"file": ("data.jsonl", data, "application/jsonl")}, data=fields
+    )
 
 
 def test_inspect_mixed_upload(client):
@@ -38,9 +39,14 @@ def test_train_on_changes_findings(client):
     assert body["rows"][0]["lints"][0]["severity"] == "info"
 
 
-@pytest.mark.parametrize("form, field", [({"dialect": "nope"}, "dialect"),
-                                         ({"train_on": "everything"}, "train_on"),
-                                         ({"dialect": "custom"}, "template")])
+@pytest.mark.parametrize(
+    "form, field",
+    [
+        ({"dialect": "nope"}, "dialect"),
+        ({"train_on": "everything"}, "train_on"),
+        ({"dialect": "custom"}, "template"),
+    ],
+)
 def test_bad_fields_are_named(client, form, field):
     err = assert_error(post(client, jsonl([{"messages": CHAT}]), **form), 422)
     assert err["field"] == field

@@ -40,9 +40,17 @@ def client(settings_for):
 
 
 def spec(model_dir: Path, **overrides) -> dict:
-    return {"model": str(model_dir), "data": {"dataset": "demo"}, "steps": 2, "batch_size": 2,
-            "max_length": 64, "learning_rate": 1e-3, "max_new_tokens": 2,
-            "sample_prompts": ["Hi?"], **overrides}
+    return {
+        "model": str(model_dir),
+        "data": {"dataset": "demo"},
+        "steps": 2,
+        "batch_size": 2,
+        "max_length": 64,
+        "learning_rate": 1e-3,
+        "max_new_tokens": 2,
+        "sample_prompts": ["Hi?"],
+        **overrides,
+    }
 
 
 def wait_for(client, job_id: str, statuses: tuple[str, ...], timeout: float = 120) -> dict:
@@ -60,25 +68,28 @@ def stored_jobs(settings: Settings) -> int:
         return db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
 
 
-@pytest.mark.parametrize(("change", "status", "needle"), [
-    ({"neftune_alpha": -1}, 422, "neftune_alpha"),
-    ({"learning_rate": float("nan")}, 422, "learning_rate"),
-    ({"steps": 10**6}, 422, "max_train_steps"),
-    ({"max_length": 10**6}, 422, "max_train_length"),
-    ({"dialect": "klingon"}, 422, "Unknown dialect"),
-    ({"model": "/etc"}, 422, "tokenizer_roots"),
-    ({"model": "../x"}, 422, ".."),
-    ({"model": "qwen3"}, 424, "No model weights"),
-    ({"tokenizer": "/etc"}, 422, "tokenizer_roots"),
-    ({"data": {"conversations": [{"nonsense": 1}]}}, 422, "data.conversations[0]"),
-    ({"data": {}}, 422, "exactly one"),
-    ({"surprise": 1}, 422, "surprise"),
-])
-def test_invalid_spec_is_refused_and_nothing_is_stored(client, model_dir, settings_for, change,
-                                                       status, needle):
+@pytest.mark.parametrize(
+    ("change", "status", "needle"),
+    [
+        ({"neftune_alpha": -1}, 422, "neftune_alpha"),
+        ({"learning_rate": float("nan")}, 422, "learning_rate"),
+        ({"steps": 10**6}, 422, "max_train_steps"),
+        ({"max_length": 10**6}, 422, "max_train_length"),
+        ({"dialect": "klingon"}, 422, "Unknown dialect"),
+        ({"model": "/etc"}, 422, "tokenizer_roots"),
+        ({"model": "../x"}, 422, ".."),
+        ({"model": "qwen3"}, 424, "No model weights"),
+        ({"tokenizer": "/etc"}, 422, "tokenizer_roots"),
+        ({"data": {"conversations": [{"nonsense": 1}]}}, 422, "data.conversations[0]"),
+        ({"data": {}}, 422, "exactly one"),
+        ({"surprise": 1}, 422, "surprise"),
+    ],
+)
+def test_invalid_spec_is_refused_and_nothing_is_stored(
+    client, model_dir, settings_for, change, status, needle
+):
     body = json.dumps({**spec(model_dir), **change}, allow_nan=True)
-    response = client.post("/api/jobs", content=body,
-                           headers={"Content-Type": "application/json"})
+    response = client.post("/api/jobs", content=body, headers={"Content-Type": "application/json"})
     assert_error(response, status, needle)
     assert client.get("/api/jobs").json() == {"jobs": []}
     assert stored_jobs(settings_for()) == 0
@@ -97,7 +108,11 @@ def test_job_runs_to_the_end_with_live_events_and_artifacts(client, model_dir):
     final = json.loads(lines[-1].split(": ", 1)[1])
     assert final["status"] == "succeeded", final["error"]
     assert [(m["arm"], m["step"]) for m in final["metrics"]] == [
-        ("neftune", 1), ("neftune", 2), ("baseline", 1), ("baseline", 2)]
+        ("neftune", 1),
+        ("neftune", 2),
+        ("baseline", 1),
+        ("baseline", 2),
+    ]
     assert final["progress"] == {"step": 4, "total_steps": 4}
     assert {"before", "after", "after_baseline"} <= set(final["samples"][0])
     weights = client.get(f"/api/jobs/{job_id}/artifacts/model.safetensors")
@@ -106,8 +121,11 @@ def test_job_runs_to_the_end_with_live_events_and_artifacts(client, model_dir):
     assert_error(client.get(f"/api/jobs/{job_id}/artifacts/spec.json"), 404, "no artifact")
     assert_error(client.post(f"/api/jobs/{job_id}/cancel"), 409, "succeeded")
     # replaying from the last metric id sends only the final status
-    with client.stream("GET", f"/api/jobs/{job_id}/events",
-                       headers={"Last-Event-ID": str(final["metrics"][-1]["seq"])}) as stream:
+    with client.stream(
+        "GET",
+        f"/api/jobs/{job_id}/events",
+        headers={"Last-Event-ID": str(final["metrics"][-1]["seq"])},
+    ) as stream:
         assert not any(line == "event: metric" for line in stream.iter_lines())
 
 
@@ -149,8 +167,9 @@ def test_restart_marks_running_job_interrupted_and_keeps_the_rest(settings_for, 
     store = JobStore(settings.db_path)
     running, _ = store.create(spec(model_dir), 2, key=None, max_active=8)
     assert store.claim_next()["id"] == running["id"]
-    store.add_metric(running["id"], {"arm": "neftune", "step": 1, "loss": 2.5, "lr": 1e-3,
-                                     "tokens_per_s": 10.0})
+    store.add_metric(
+        running["id"], {"arm": "neftune", "step": 1, "loss": 2.5, "lr": 1e-3, "tokens_per_s": 10.0}
+    )
     finished, _ = store.create(spec(model_dir, seed=1), 2, key=None, max_active=8)
     with sqlite3.connect(settings.db_path) as db:
         db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", (finished["id"],))
@@ -161,8 +180,9 @@ def test_restart_marks_running_job_interrupted_and_keeps_the_rest(settings_for, 
         assert client.get(f"/api/jobs/{finished['id']}").json()["status"] == "succeeded"
 
 
-def read_events(client, url: str,
-                headers: dict | None = None) -> list[tuple[str | None, str, dict]]:
+def read_events(
+    client, url: str, headers: dict | None = None
+) -> list[tuple[str | None, str, dict]]:
     """(id, event, data) of every event on a stream that ends (a finished job's)."""
     events, event_id = [], None
     with client.stream("GET", url, headers=headers or {}) as stream:
@@ -184,22 +204,27 @@ def finished_job(settings_for, model_dir) -> tuple[Settings, str, list[int]]:
     store = JobStore(settings.db_path)
     job, _ = store.create(spec(model_dir, steps=3), 3, key=None, max_active=8)
     for step in (1, 2, 3):
-        store.add_metric(job["id"], {"arm": "neftune", "step": step, "loss": 3.0 - step,
-                                     "lr": 1e-3, "tokens_per_s": 10.0})
+        store.add_metric(
+            job["id"],
+            {"arm": "neftune", "step": step, "loss": 3.0 - step, "lr": 1e-3, "tokens_per_s": 10.0},
+        )
     with sqlite3.connect(settings.db_path) as db:
         db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", (job["id"],))
     return settings, job["id"], [m["seq"] for m in store.metrics(job["id"])]
 
 
-@pytest.mark.parametrize(("query", "last_event_id", "sent"), [
-    ("", None, [0, 1, 2]),
-    ("?after=0", None, [0, 1, 2]),
-    ("?after={0}", None, [1, 2]),
-    ("?after={2}", None, []),
-    ("?after={0}", "{1}", [2]),  # the reconnect header is further on: it wins
-    ("?after={1}", "{0}", [2]),  # the page already holds more than the header says
-    ("?after={0}", "garbage", [1, 2]),
-])
+@pytest.mark.parametrize(
+    ("query", "last_event_id", "sent"),
+    [
+        ("", None, [0, 1, 2]),
+        ("?after=0", None, [0, 1, 2]),
+        ("?after={0}", None, [1, 2]),
+        ("?after={2}", None, []),
+        ("?after={0}", "{1}", [2]),  # the reconnect header is further on: it wins
+        ("?after={1}", "{0}", [2]),  # the page already holds more than the header says
+        ("?after={0}", "garbage", [1, 2]),
+    ],
+)
 def test_events_after_send_only_later_metrics(finished_job, query, last_event_id, sent):
     settings, job_id, seqs = finished_job
     headers = {"Last-Event-ID": last_event_id.format(*seqs)} if last_event_id else {}

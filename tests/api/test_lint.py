@@ -6,8 +6,10 @@ import pytest
 
 from tests.conftest import assert_error
 
-CHAT = [{"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": "Paris."}]
+CHAT = [
+    {"role": "user", "content": "What is the capital of France?"},
+    {"role": "assistant", "content": "Paris."},
+]
 
 
 def test_lint_matches_render_lints(client):
@@ -30,18 +32,33 @@ def test_clean_conversation_has_no_error_or_warning(client):
 
 def test_finding_shape(client):
     body = {"messages": CHAT[:1], "tokenizer": "qwen3", "dialect": "chatml"}
-    (finding,) = [f for f in client.post("/api/lint", json=body).json()["lints"]
-                  if f["code"] == "no-trained-tokens"]
+    (finding,) = [
+        f
+        for f in client.post("/api/lint", json=body).json()["lints"]
+        if f["code"] == "no-trained-tokens"
+    ]
     assert set(finding) == {"code", "severity", "message", "tokens"}
     assert finding["severity"] == "error"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"messages": CHAT, "tokenizer": "qwen3", "dialect": "nope"}, "dialect"),
-    ({"messages": CHAT, "tokenizer": "qwen3", "dialect": "chatml", "train_on": "x"}, "train_on"),
-    ({"messages": [{"role": "wizard", "content": "x"}], "tokenizer": "qwen3",
-      "dialect": "chatml"}, "messages[0].role"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"messages": CHAT, "tokenizer": "qwen3", "dialect": "nope"}, "dialect"),
+        (
+            {"messages": CHAT, "tokenizer": "qwen3", "dialect": "chatml", "train_on": "x"},
+            "train_on",
+        ),
+        (
+            {
+                "messages": [{"role": "wizard", "content": "x"}],
+                "tokenizer": "qwen3",
+                "dialect": "chatml",
+            },
+            "messages[0].role",
+        ),
+    ],
+)
 def test_bad_requests_name_the_field(client, body, field):
     err = assert_error(client.post("/api/lint", json=body), 422)
     assert err["field"] == field

@@ -6,8 +6,11 @@ import pytest
 
 from tests.conftest import assert_error
 
-CONV = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi <script>"},
-        {"role": "assistant", "content": "Hello!"}]
+CONV = [
+    {"role": "system", "content": "Be kind."},
+    {"role": "user", "content": "Hi <script>"},
+    {"role": "assistant", "content": "Hello!"},
+]
 
 
 def _post(client, **body):
@@ -18,14 +21,29 @@ def test_render_shape_matches_the_contract(client, tokenizers):
     response = _post(client, tokenizer="smollm2", dialect="chatml")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"text", "input_ids", "labels", "attention_mask", "tokens", "stats",
-                         "lints"}
-    assert set(body["tokens"][0]) == {"id", "text", "role", "message", "special", "trained",
-                                      "start", "end"}
+    assert set(body) == {
+        "text",
+        "input_ids",
+        "labels",
+        "attention_mask",
+        "tokens",
+        "stats",
+        "lints",
+    }
+    assert set(body["tokens"][0]) == {
+        "id",
+        "text",
+        "role",
+        "message",
+        "special",
+        "trained",
+        "start",
+        "end",
+    }
     assert "".join(t["text"] for t in body["tokens"]) == body["text"]
     for tok, label, tid in zip(body["tokens"], body["labels"], body["input_ids"], strict=True):
         assert label == (tid if tok["trained"] else -100) and tok["id"] == tid
-        assert body["text"][tok["start"]:tok["end"]] == tok["text"]
+        assert body["text"][tok["start"] : tok["end"]] == tok["text"]
     trained = "".join(t["text"] for t in body["tokens"] if t["trained"])
     assert trained == "Hello!<|im_end|>"
     assert body["stats"]["tokens"] == len(body["input_ids"])
@@ -50,23 +68,41 @@ def test_custom_template_renders_in_the_worker(client):
     assert "".join(t["text"] for t in body["tokens"] if t["trained"]).strip() == "Hello!"
 
 
-@pytest.mark.parametrize(("body", "status", "needle"), [
-    ({"dialect": "vicuna"}, 422, "dialect"),
-    ({"dialect": "custom"}, 422, "template"),
-    ({"dialect": "custom", "template": "{% for %}"}, 422, "line 1"),
-    ({"dialect": "custom", "template": "{{ raise_exception('bad roles') }}"}, 422, "bad roles"),
-    ({"dialect": "custom", "template": "x" * 70_000}, 413, "max_template_bytes"),
-    ({"dialect": "custom", "template": "{% for i in range(100000) %}{{ 'x' * 50 }}{% endfor %}"},
-     422, "max_render_chars"),
-    ({"dialect": "custom", "template": "{% for i in range(10**9) %}{% endfor %}"}, 422,
-     "max_range"),
-    ({"train_on": "users"}, 422, "train_on"),
-    ({"max_length": 0}, 422, "max_length"),
-    ({"dialect": "gemma", "messages": [{"role": "user", "content": "a"},
-                                       {"role": "user", "content": "b"}]}, 422, "messages[1].role"),
-    ({"messages": [{"role": "robot", "content": "x"}]}, 422, "messages[0].role"),
-    ({"messages": []}, 422, "empty"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"dialect": "vicuna"}, 422, "dialect"),
+        ({"dialect": "custom"}, 422, "template"),
+        ({"dialect": "custom", "template": "{% for %}"}, 422, "line 1"),
+        ({"dialect": "custom", "template": "{{ raise_exception('bad roles') }}"}, 422, "bad roles"),
+        ({"dialect": "custom", "template": "x" * 70_000}, 413, "max_template_bytes"),
+        (
+            {
+                "dialect": "custom",
+                "template": "{% for i in range(100000) %}{{ 'x' * 50 }}{% endfor %}",
+            },
+            422,
+            "max_render_chars",
+        ),
+        (
+            {"dialect": "custom", "template": "{% for i in range(10**9) %}{% endfor %}"},
+            422,
+            "max_range",
+        ),
+        ({"train_on": "users"}, 422, "train_on"),
+        ({"max_length": 0}, 422, "max_length"),
+        (
+            {
+                "dialect": "gemma",
+                "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+            },
+            422,
+            "messages[1].role",
+        ),
+        ({"messages": [{"role": "robot", "content": "x"}]}, 422, "messages[0].role"),
+        ({"messages": []}, 422, "empty"),
+    ],
+)
 def test_errors_have_one_shape_and_name_the_field(client, body, status, needle):
     payload = {"messages": CONV, "tokenizer": "qwen3", "dialect": "chatml", **body}
     assert_error(client.post("/api/render", json=payload), status, needle)
@@ -76,8 +112,18 @@ def test_dialects_listing(client):
     response = client.get("/api/dialects")
     assert response.status_code == 200
     listed = {d["name"]: d for d in response.json()}
-    for name in ("chatml", "llama2", "llama3", "mistral", "gemma", "phi3", "zephyr", "alpaca",
-                 "tokenizer", "custom"):
+    for name in (
+        "chatml",
+        "llama2",
+        "llama3",
+        "mistral",
+        "gemma",
+        "phi3",
+        "zephyr",
+        "alpaca",
+        "tokenizer",
+        "custom",
+    ):
         assert name in listed
         assert listed[name]["title"] and listed[name]["description"]
         assert "special_tokens" in listed[name]

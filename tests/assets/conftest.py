@@ -21,6 +21,12 @@ def llama_js_archive(tmp_path_factory) -> Path:
 def llama_js_package(tmp_path_factory, llama_js_archive: Path) -> Path:
     """A folder holding the package's JavaScript and package.json, runnable with node."""
     folder = tmp_path_factory.mktemp("llama-js")
-    copy_from_tgz(llama_js_archive, {"package/llama-tokenizer.js": "llama-tokenizer.js",
-                                     "package/package.json": "package.json"}, folder)
+    copy_from_tgz(
+        llama_js_archive,
+        {
+            "package/llama-tokenizer.js": "llama-tokenizer.js",
+            "package/package.json": "package.json",
+        },
+        folder,
+    )
     return folder

@@ -67,7 +67,8 @@ def test_fetch_command_names_an_unknown_asset(tmp_path, monkeypatch, caplog):
 
 
 def test_without_npm_the_failure_names_the_fix_and_others_still_install(
-        isolated_home, tmp_path, monkeypatch, caplog):
+    isolated_home, tmp_path, monkeypatch, caplog
+):
     home = isolated_home("htmx")
     monkeypatch.setenv("PATH", os.fspath(tmp_path / "empty-bin"))
     with caplog.at_level(logging.INFO), pytest.raises(FetchError) as info:

@@ -56,15 +56,26 @@ def test_special_tokens(settings):
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is needed to run the JS reference")
 def test_matches_the_javascript_reference_implementation(llama_js_package, settings):
-    texts = ["[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi there! [/INST] Hello. ",
-             "def f(x):\n\treturn x**2  # ünïcödé 日本語 🦙🦙", "  two  spaces   three",
-             "1234567890 3.14159 e=mc²", "Ünicode ligatures ﬁ and combining é"]
-    script = ("import t from './llama-tokenizer.js';"
-              "const texts = JSON.parse(process.argv[1]);"
-              "console.log(JSON.stringify(texts.map(s => t.encode(s))))")
-    result = subprocess.run(["node", "--input-type=module", "-e", script, json.dumps(texts)],
-                            cwd=llama_js_package, capture_output=True, text=True, timeout=60,
-                            check=True)
+    texts = [
+        "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi there! [/INST] Hello. ",
+        "def f(x):\n\treturn x**2  # ünïcödé 日本語 🦙🦙",
+        "  two  spaces   three",
+        "1234567890 3.14159 e=mc²",
+        "Ünicode ligatures ﬁ and combining é",
+    ]
+    script = (
+        "import t from './llama-tokenizer.js';"
+        "const texts = JSON.parse(process.argv[1]);"
+        "console.log(JSON.stringify(texts.map(s => t.encode(s))))"
+    )
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", script, json.dumps(texts)],
+        cwd=llama_js_package,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     expected = json.loads(result.stdout)
     tok = load_tokenizer("llama2", settings)
     assert [tok(t)["input_ids"] for t in texts] == expected
@@ -79,8 +90,10 @@ def test_broken_merges_fail_the_vectors(js_source):
 
 
 def test_a_failing_vector_refuses_the_build(js_source, tmp_path):
-    doctored = js_source.replace('testCase("grabbed",                           [1, 2646,',
-                                 'testCase("grabbed",                           [1, 2647,')
+    doctored = js_source.replace(
+        'testCase("grabbed",                           [1, 2646,',
+        'testCase("grabbed",                           [1, 2647,',
+    )
     assert doctored != js_source
     package = tmp_path / "package"
     package.mkdir()

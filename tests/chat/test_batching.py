@@ -22,11 +22,17 @@ SEQS = [
 
 
 def test_docstring_example_right_padding():
-    rows = pad_batch([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]},
-                      {"input_ids": [8], "labels": [8]}], pad_id=0)
-    assert rows[1] == {"input_ids": [8, 0, 0], "attention_mask": [1, 0, 0],
-                       "labels": [8, -100, -100], "position_ids": [0, 0, 0],
-                       "segments": [[0, 1, 1]]}
+    rows = pad_batch(
+        [{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}],
+        pad_id=0,
+    )
+    assert rows[1] == {
+        "input_ids": [8, 0, 0],
+        "attention_mask": [1, 0, 0],
+        "labels": [8, -100, -100],
+        "position_ids": [0, 0, 0],
+        "segments": [[0, 1, 1]],
+    }
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
@@ -63,7 +69,8 @@ def test_pad_batch_rejects_unknown_side_and_mismatched_labels():
 
 def test_single_packed_row_matches_transformers_flattening_collator():
     ref = DataCollatorWithFlattening(return_tensors="np", return_position_ids=True)(
-        [dict(s) for s in SEQS])
+        [dict(s) for s in SEQS]
+    )
     (row,) = pack_sequences(SEQS, max_length=100)
     assert row["input_ids"] == ref["input_ids"][0].tolist()
     assert row["labels"] == ref["labels"][0].tolist()
@@ -78,9 +85,14 @@ def test_pack_first_fit_fills_earlier_rows():
 
 seq_strategy = st.lists(
     st.lists(st.tuples(st.integers(0, 999), st.booleans()), min_size=0, max_size=20).map(
-        lambda toks: {"input_ids": [t for t, _ in toks],
-                      "labels": [t if trained else IGNORE_INDEX for t, trained in toks]}),
-    min_size=0, max_size=12)
+        lambda toks: {
+            "input_ids": [t for t, _ in toks],
+            "labels": [t if trained else IGNORE_INDEX for t, trained in toks],
+        }
+    ),
+    min_size=0,
+    max_size=12,
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -102,7 +114,7 @@ def test_pack_invariants(seqs, max_length):
             assert row["input_ids"][start:end] == seqs[index]["input_ids"][:kept]
             assert row["position_ids"][start:end] == list(range(kept))
             assert row["labels"][start] == IGNORE_INDEX
-            assert row["labels"][start + 1:end] == seqs[index]["labels"][1:kept]
+            assert row["labels"][start + 1 : end] == seqs[index]["labels"][1:kept]
             seen.append(index)
         assert cursor == n
     assert sorted(seen) == [i for i, s in enumerate(seqs) if s["input_ids"]]
@@ -114,7 +126,7 @@ def test_pad_invariants(seqs, side):
     rows = pad_batch(seqs, pad_id=-1, padding_side=side)
     width = max((len(s["input_ids"]) for s in seqs), default=0)
     for index, (seq, row) in enumerate(zip(seqs, rows, strict=True)):
-        (start, end, seg_index), = row["segments"]
+        ((start, end, seg_index),) = row["segments"]
         assert seg_index == index and end - start == len(seq["input_ids"])
         assert len(row["input_ids"]) == width
         assert row["input_ids"][start:end] == seq["input_ids"]

@@ -23,11 +23,22 @@ def test_render_prints_roles_ids_and_marks_trained_tokens(tmp_path, capsys):
 
 def test_render_json_on_a_jsonl_row(tmp_path, capsys):
     path = tmp_path / "rows.jsonl"
-    rows = [{"messages": CONV}, {"conversations": [{"from": "human", "value": "Q"},
-                                                   {"from": "gpt", "value": "A"}]}]
+    rows = [
+        {"messages": CONV},
+        {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    argv = ["render", str(path), "--tokenizer", "llama3", "--dialect", "llama3", "--row", "1",
-            "--json"]
+    argv = [
+        "render",
+        str(path),
+        "--tokenizer",
+        "llama3",
+        "--dialect",
+        "llama3",
+        "--row",
+        "1",
+        "--json",
+    ]
     assert main(argv) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["text"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\nA<|eot_id|>")

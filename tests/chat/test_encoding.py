@@ -17,10 +17,16 @@ from app.chat.encoding import (
 @pytest.mark.parametrize("name", ["qwen3", "llama3", "gemma3", "mistral", "llama2", "smollm2"])
 def test_parallel_encoding_equals_whole_string(tokenizers, name):
     tok = tokenizers(name)
-    turns = [{"role": "user", "content": f"  question {i}: 你好 😀\n"} if i % 2 == 0 else
-             {"role": "assistant", "content": f"answer {i} ```x = {i}```"} for i in range(400)]
-    template = ("{{ bos_token or '' }}{% for m in messages %}<|im_start|>{{ m.role }}\n"
-                "{{ m.content }}{{ eos_token }}\n{% endfor %}")
+    turns = [
+        {"role": "user", "content": f"  question {i}: 你好 😀\n"}
+        if i % 2 == 0
+        else {"role": "assistant", "content": f"answer {i} ```x = {i}```"}
+        for i in range(400)
+    ]
+    template = (
+        "{{ bos_token or '' }}{% for m in messages %}<|im_start|>{{ m.role }}\n"
+        "{{ m.content }}{{ eos_token }}\n{% endfor %}"
+    )
     text = tok.apply_chat_template(turns, chat_template=template, tokenize=False)
     assert len(text) > PARALLEL_MIN_CHARS and tokenizer_info(tok).cut_texts
     whole = tok.backend_tokenizer.encode(text, add_special_tokens=False)
@@ -42,10 +48,18 @@ def test_offsets_derived_from_token_bytes_equal_the_tokenizers(tokenizers, name)
     from Rust); they must be the Rust tokenizer's own, split characters and specials included."""
     tok = tokenizers(name)
     assert tokenizer_info(tok).pieces is not None
-    texts = ["", "plain ascii words", "  héllo wörld  ", "你好，世界", "😀🎉 emoji",
-             "e\u0301 a\u0308",
-             "<|im_start|>user\nHi<|im_end|>\n", "tabs\t\tand\n\nnewlines ", "Ω≈ç√∫ 𝔘𝔫𝔦",
-             "<|begin_of_text|><|start_header_id|>x<|end_header_id|>\n\n y<|eot_id|>"]
+    texts = [
+        "",
+        "plain ascii words",
+        "  héllo wörld  ",
+        "你好，世界",
+        "😀🎉 emoji",
+        "e\u0301 a\u0308",
+        "<|im_start|>user\nHi<|im_end|>\n",
+        "tabs\t\tand\n\nnewlines ",
+        "Ω≈ç√∫ 𝔘𝔫𝔦",
+        "<|begin_of_text|><|start_header_id|>x<|end_header_id|>\n\n y<|eot_id|>",
+    ]
     got = encode_many(tok, texts)
     for text, enc in zip(texts, got, strict=True):
         whole = tok.backend_tokenizer.encode(text, add_special_tokens=False)

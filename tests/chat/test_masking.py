@@ -9,9 +9,11 @@ from app.chat.tokens import MessageSpan
 from app.errors import InputError
 
 # "<u>Q</u><a>A1</a><a>A2</a>" style layout: (message, role, start, end, content, eot)
-SPANS = [MessageSpan(0, "user", 0, 10, 3, 5, 5, 9),
-         MessageSpan(1, "assistant", 10, 20, 13, 15, 16, 19),
-         MessageSpan(2, "assistant", 20, 30, 23, 25, None, None)]
+SPANS = [
+    MessageSpan(0, "user", 0, 10, 3, 5, 5, 9),
+    MessageSpan(1, "assistant", 10, 20, 13, 15, 16, 19),
+    MessageSpan(2, "assistant", 20, 30, 23, 25, None, None),
+]
 
 
 def test_assistant_trains_content_gap_and_eot():
@@ -20,8 +22,7 @@ def test_assistant_trains_content_gap_and_eot():
 
 def test_last_assistant_and_no_eot():
     assert trained_ranges(SPANS, MaskPolicy("last_assistant"), 30) == [(23, 25, 2)]
-    assert trained_ranges(SPANS, MaskPolicy(train_on_eot=False), 30) == [(13, 15, 1),
-                                                                         (23, 25, 2)]
+    assert trained_ranges(SPANS, MaskPolicy(train_on_eot=False), 30) == [(13, 15, 1), (23, 25, 2)]
 
 
 def test_all_trains_everything():
@@ -32,7 +33,9 @@ def test_generation_spans_are_used_as_given_and_eot_removed_on_request():
     gen = [(13, 19), (23, 25)]
     assert trained_ranges(SPANS, MaskPolicy(), 30, gen) == [(13, 19, 1), (23, 25, 2)]
     assert trained_ranges(SPANS, MaskPolicy(train_on_eot=False), 30, gen) == [
-        (13, 16, 1), (23, 25, 2)]
+        (13, 16, 1),
+        (23, 25, 2),
+    ]
     assert trained_ranges(SPANS, MaskPolicy("last_assistant"), 30, gen) == [(23, 25, 2)]
 
 

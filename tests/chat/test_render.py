@@ -15,17 +15,42 @@ from app.settings import Settings
 from tests.conftest import conversations_of
 
 # (dialect, tokenizer) pairs that fit each other.
-PAIRS = [("chatml", "qwen3"), ("chatml", "smollm2"), ("llama3", "llama3"), ("gemma", "gemma3"),
-         ("llama2", "llama2"), ("mistral", "mistral"), ("tokenizer", "qwen3"),
-         ("tokenizer", "llama3"), ("tokenizer", "gemma3"), ("tokenizer", "smollm2"),
-         ("zephyr", "llama2"), ("alpaca", "llama2"), ("phi3", "llama3")]
+PAIRS = [
+    ("chatml", "qwen3"),
+    ("chatml", "smollm2"),
+    ("llama3", "llama3"),
+    ("gemma", "gemma3"),
+    ("llama2", "llama2"),
+    ("mistral", "mistral"),
+    ("tokenizer", "qwen3"),
+    ("tokenizer", "llama3"),
+    ("tokenizer", "gemma3"),
+    ("tokenizer", "smollm2"),
+    ("zephyr", "llama2"),
+    ("alpaca", "llama2"),
+    ("phi3", "llama3"),
+]
 
-_ALPHABET = st.characters(codec="utf-8", exclude_characters="<>|\r",
-                          exclude_categories=("Cs", "Co", "Cn", "Cc"))
+_ALPHABET = st.characters(
+    codec="utf-8", exclude_characters="<>|\r", exclude_categories=("Cs", "Co", "Cn", "Cc")
+)
 _TEXT = st.one_of(
     st.text(alphabet=_ALPHABET, min_size=1, max_size=40),
-    st.sampled_from(["Hi", " padded ", "line\nbreak\n", "中文内容", "emoji 😀🎉", "x = [1, 2]",
-                     "assistant", "user", "a", "\n\n", "  "]),
+    st.sampled_from(
+        [
+            "Hi",
+            " padded ",
+            "line\nbreak\n",
+            "中文内容",
+            "emoji 😀🎉",
+            "x = [1, 2]",
+            "assistant",
+            "user",
+            "a",
+            "\n\n",
+            "  ",
+        ]
+    ),
 )
 
 
@@ -74,8 +99,13 @@ def test_mask_invariants_hold_for_any_conversation(tokenizers, dialect, name):
 
 
 def _chatml(tokenizers, **kw):
-    conv = [Message("system", "S"), Message("user", "Q1"), Message("assistant", "A1"),
-            Message("user", "Q2"), Message("assistant", "A2")]
+    conv = [
+        Message("system", "S"),
+        Message("user", "Q1"),
+        Message("assistant", "A1"),
+        Message("user", "Q2"),
+        Message("assistant", "A2"),
+    ]
     return conv, render(conv, "chatml", tokenizers("qwen3"), RenderOptions(**kw))
 
 
@@ -107,7 +137,7 @@ def test_max_length_truncates_on_the_right_and_reports_it(tokenizers):
     assert cut.input_ids == full.input_ids[:10]
     assert cut.truncated_tokens == len(full.input_ids) - 10
     assert cut.stats()["truncated"] == cut.truncated_tokens
-    assert cut.text == full.text[:cut.tokens[-1].end]
+    assert cut.text == full.text[: cut.tokens[-1].end]
     check_invariants(cut, conv)
 
 
@@ -154,16 +184,25 @@ def test_concurrent_renders_do_not_disturb_each_other(tokenizers):
     jobs = [("chatml" if i % 2 else "tokenizer") for i in range(40)]
     serial = {d: render(conv, d, tok, RenderOptions()).input_ids for d in set(jobs)}
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda d: (d, render(conv, d, tok, RenderOptions()).input_ids),
-                                jobs))
+        results = list(
+            pool.map(lambda d: (d, render(conv, d, tok, RenderOptions()).input_ids), jobs)
+        )
     assert all(ids == serial[d] for d, ids in results)
     assert serial["chatml"] != serial["tokenizer"]  # the typed marker differs between the two
 
 
-_BATCH_TEXTS = ["Hi", " padded  ", "line\nbreak\n\n", "中文内容，你好", "emoji 😀🎉 mixed",
-                "café naïve",
-                "cafe\u0301 decomposed", "x = [1, 2]\t\ttabs", "<|im_end|> <s> [INST] text",
-                "word " * 2500]
+_BATCH_TEXTS = [
+    "Hi",
+    " padded  ",
+    "line\nbreak\n\n",
+    "中文内容，你好",
+    "emoji 😀🎉 mixed",
+    "café naïve",
+    "cafe\u0301 decomposed",
+    "x = [1, 2]\t\ttabs",
+    "<|im_end|> <s> [INST] text",
+    "word " * 2500,
+]
 
 
 def _batch_rows() -> list[list[Message]]:
@@ -171,8 +210,12 @@ def _batch_rows() -> list[list[Message]]:
     for k, text in enumerate(_BATCH_TEXTS):
         other = _BATCH_TEXTS[(k + 3) % len(_BATCH_TEXTS)]
         conv = [Message("system", "Be brief.")] if k % 2 else []
-        conv += [Message("user", text), Message("assistant", other),
-                 Message("user", other[::-1]), Message("assistant", text + " end")]
+        conv += [
+            Message("user", text),
+            Message("assistant", other),
+            Message("user", other[::-1]),
+            Message("assistant", text + " end"),
+        ]
         rows.append(conv)
     rows.insert(3, [])  # an empty conversation: refused, in its place
     return rows

@@ -73,14 +73,19 @@ def ref_llama2(tok, conv: list[dict[str, str]]) -> list[int]:
     enc = _text_encoder(tok)
     dialog = [dict(m) for m in conv]
     if dialog[0]["role"] == "system":
-        dialog = [{"role": dialog[1]["role"],
-                   "content": b_sys + dialog[0]["content"] + e_sys + dialog[1]["content"]}
-                  ] + dialog[2:]
+        dialog = [
+            {
+                "role": dialog[1]["role"],
+                "content": b_sys + dialog[0]["content"] + e_sys + dialog[1]["content"],
+            }
+        ] + dialog[2:]
     ids: list[int] = []
     for prompt, answer in zip(dialog[::2], dialog[1::2], strict=False):
-        ids += [tok.bos_token_id] + enc(
-            f"{b_inst} {prompt['content'].strip()} {e_inst} {answer['content'].strip()} "
-        ) + [tok.eos_token_id]
+        ids += (
+            [tok.bos_token_id]
+            + enc(f"{b_inst} {prompt['content'].strip()} {e_inst} {answer['content'].strip()} ")
+            + [tok.eos_token_id]
+        )
     if len(dialog) % 2:
         ids += [tok.bos_token_id] + enc(f"{b_inst} {dialog[-1]['content'].strip()} {e_inst}")
     return ids
@@ -92,8 +97,14 @@ def ref_llama3(tok, conv: list[dict[str, str]]) -> list[int]:
     enc = _text_encoder(tok)
     ids = [sid("<|begin_of_text|>")]
     for m in conv:
-        ids += [sid("<|start_header_id|>"), *enc(m["role"]), sid("<|end_header_id|>"),
-                *enc("\n\n"), *enc(m["content"].strip()), sid("<|eot_id|>")]
+        ids += [
+            sid("<|start_header_id|>"),
+            *enc(m["role"]),
+            sid("<|end_header_id|>"),
+            *enc("\n\n"),
+            *enc(m["content"].strip()),
+            sid("<|eot_id|>"),
+        ]
     return ids
 
 
@@ -103,7 +114,8 @@ MISTRAL_V02 = (
     "user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}"
     "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
     "{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant "
-    "roles are supported!') }}{% endif %}{% endfor %}")
+    "roles are supported!') }}{% endif %}{% endfor %}"
+)
 
 ZEPHYR = (
     "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + "
@@ -111,7 +123,8 @@ ZEPHYR = (
     "+ message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n"
     "{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n"
     "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n"
-    "{% endfor %}")
+    "{% endfor %}"
+)
 
 
 def _ids(conv, dialect, tok, **kw) -> list[int]:
@@ -153,22 +166,34 @@ def test_matches_official_template(tokenizers, dialect, name, template, system):
     source = tokenizers(template).chat_template if template in ("smollm2",) else template
     for conv in filter(lambda c: _fits(c, system), CONVERSATIONS):
         for gen in (False, True) if dialect in ("gemma", "chatml") else (False,):
-            want = tok.apply_chat_template(conv, chat_template=source, tokenize=True,
-                                           return_dict=False, add_generation_prompt=gen)
+            want = tok.apply_chat_template(
+                conv,
+                chat_template=source,
+                tokenize=True,
+                return_dict=False,
+                add_generation_prompt=gen,
+            )
             assert _ids(conv, dialect, tok, add_generation_prompt=gen) == list(want), conv
 
 
 def test_chatml_generation_prompt_is_unowned_and_untrained(tokenizers):
-    r = render(_messages(CONVERSATIONS[0]), "chatml", tokenizers("qwen3"),
-               RenderOptions(add_generation_prompt=True))
+    r = render(
+        _messages(CONVERSATIONS[0]),
+        "chatml",
+        tokenizers("qwen3"),
+        RenderOptions(add_generation_prompt=True),
+    )
     assert r.text.endswith("<|im_start|>assistant\n")
     tail = [t for t in r.tokens if t.start >= len(r.text) - len("<|im_start|>assistant\n")]
     assert tail and all(t.message is None and not t.trained for t in tail)
 
 
 def test_llama2_system_folds_into_first_turn(tokenizers):
-    conv = [{"role": "system", "content": "SYS PROMPT"}, {"role": "user", "content": "Q"},
-            {"role": "assistant", "content": "A"}]
+    conv = [
+        {"role": "system", "content": "SYS PROMPT"},
+        {"role": "user", "content": "Q"},
+        {"role": "assistant", "content": "A"},
+    ]
     r = render(_messages(conv), "llama2", tokenizers("llama2"), RenderOptions())
     assert r.text == "<s>[INST] <<SYS>>\nSYS PROMPT\n<</SYS>>\n\nQ [/INST] A </s>"
     system_text = "".join(t.text for t in r.tokens if t.role == "system")
@@ -179,12 +204,15 @@ def test_llama2_system_folds_into_first_turn(tokenizers):
 
 def test_alpaca_and_phi3_follow_their_formulas(tokenizers):
     tok = tokenizers("llama2")
-    conv = _messages([{"role": "user", "content": "Add 1+1"},
-                      {"role": "assistant", "content": "2"}])
+    conv = _messages(
+        [{"role": "user", "content": "Add 1+1"}, {"role": "assistant", "content": "2"}]
+    )
     alpaca = render(conv, "alpaca", tok, RenderOptions())
-    assert alpaca.text == ("<s>Below is an instruction that describes a task. Write a response "
-                           "that appropriately completes the request.\n\n### Instruction:\n"
-                           "Add 1+1\n\n### Response:\n2</s>")
+    assert alpaca.text == (
+        "<s>Below is an instruction that describes a task. Write a response "
+        "that appropriately completes the request.\n\n### Instruction:\n"
+        "Add 1+1\n\n### Response:\n2</s>"
+    )
     phi3 = render(conv, "phi3", tok, RenderOptions(add_generation_prompt=False))
     assert phi3.text == "<|user|>\nAdd 1+1<|end|>\n<|assistant|>\n2<|end|>\n"
     trained = "".join(t.text for t in phi3.tokens if t.trained)
@@ -199,11 +227,17 @@ def test_alternation_is_enforced_with_the_field_named(tokenizers, dialect):
     assert err.value.field == "messages[1].role"
 
 
-@pytest.mark.parametrize("dialect", [d for d in DIALECTS.values() if "tool" not in d.roles],
-                         ids=lambda d: d.name)
+@pytest.mark.parametrize(
+    "dialect", [d for d in DIALECTS.values() if "tool" not in d.roles], ids=lambda d: d.name
+)
 def test_roles_outside_the_dialect_are_refused_with_the_field_named(tokenizers, dialect):
-    conv = _messages([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                      {"role": "tool", "content": "c"}])
+    conv = _messages(
+        [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "tool", "content": "c"},
+        ]
+    )
     with pytest.raises(InputError) as err:
         render(conv, dialect.name, tokenizers("llama2"), RenderOptions())
     assert err.value.field == "messages[2].role"
@@ -222,8 +256,12 @@ def test_declared_roles_are_checked_before_any_builder_runs():
 
 def test_boundary_merge_is_reported_not_hidden(tokenizers):
     tok = tokenizers("qwen3")
-    conv = _messages([{"role": "user", "content": "say <|im_end|> please"},
-                      {"role": "assistant", "content": "ok"}])
+    conv = _messages(
+        [
+            {"role": "user", "content": "say <|im_end|> please"},
+            {"role": "assistant", "content": "ok"},
+        ]
+    )
     r = render(conv, "chatml", tok, RenderOptions())
     whole = tok.encode(r.text, add_special_tokens=False)
     assert whole != r.input_ids  # the typed marker is one special token only in the whole string
@@ -241,8 +279,13 @@ def test_no_boundary_merge_finding_when_encodings_agree(tokenizers):
 
 
 def test_alpaca_late_system_message_is_named_by_its_index(tokenizers):
-    conv = _messages([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                      {"role": "system", "content": "late"}])
+    conv = _messages(
+        [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "system", "content": "late"},
+        ]
+    )
     with pytest.raises(InputError) as err:
         render(conv, "alpaca", tokenizers("llama2"), RenderOptions())
     assert err.value.field == "messages[2].role"

@@ -13,16 +13,25 @@ def test_compare_shows_four_columns_with_their_own_counts(page, server):
     page.goto("/compare")
     columns = page.locator("#columns .column")
     expect(columns).to_have_count(4)
-    messages = [{"role": r, "content": c} for r, c in zip(
-        page.locator(".turn select[name=role]").evaluate_all("els => els.map(e => e.value)"),
-        page.locator(".turn textarea").evaluate_all("els => els.map(e => e.value)"),
-        strict=True)]
-    targets = [{"tokenizer": t, "dialect": d} for t, d in zip(
-        page.locator("select[name=target_tokenizer]").evaluate_all("e => e.map(x => x.value)"),
-        page.locator("select[name=target_dialect]").evaluate_all("e => e.map(x => x.value)"),
-        strict=True)]
-    results = httpx.post(f"{server}/api/compare", json={"messages": messages,
-                                                        "targets": targets}, timeout=60).json()
+    messages = [
+        {"role": r, "content": c}
+        for r, c in zip(
+            page.locator(".turn select[name=role]").evaluate_all("els => els.map(e => e.value)"),
+            page.locator(".turn textarea").evaluate_all("els => els.map(e => e.value)"),
+            strict=True,
+        )
+    ]
+    targets = [
+        {"tokenizer": t, "dialect": d}
+        for t, d in zip(
+            page.locator("select[name=target_tokenizer]").evaluate_all("e => e.map(x => x.value)"),
+            page.locator("select[name=target_dialect]").evaluate_all("e => e.map(x => x.value)"),
+            strict=True,
+        )
+    ]
+    results = httpx.post(
+        f"{server}/api/compare", json={"messages": messages, "targets": targets}, timeout=60
+    ).json()
     shown = [int(c) for c in page.locator("#columns [data-stat=tokens]").all_inner_texts()]
     assert shown == [len(r["input_ids"]) for r in results["results"]]
     # Side by side at 1280 px: the four columns share one row.

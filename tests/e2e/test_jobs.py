@@ -25,8 +25,11 @@ def jobs_server(tmp_path_factory):
     shared_htmx = Settings.from_env().assets_dir / "htmx"
     if shared_htmx.is_dir():  # the job list refreshes itself with htmx
         (root / "home" / "assets" / "htmx").symlink_to(shared_htmx)
-    env = {"MASKSCOPE_HOME": str(root / "home"), "MASKSCOPE_TOKENIZER_ROOTS": str(model.parent),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        "MASKSCOPE_HOME": str(root / "home"),
+        "MASKSCOPE_TOKENIZER_ROOTS": str(model.parent),
+        "PYTHONUNBUFFERED": "1",
+    }
     with uvicorn_server(env) as (url, _process):
         yield url, model
 

@@ -53,7 +53,8 @@ def api_render(server: str, turns, **fields) -> dict:
 
 
 def test_typed_conversation_matches_the_reference_and_dialects_change_the_count(
-        page, server, smollm2):
+    page, server, smollm2
+):
     type_conversation(page, TURNS, keystrokes=True)
     page.locator("select[name=tokenizer]").select_option("smollm2")
     page.locator("select[name=dialect]").select_option("chatml")
@@ -71,8 +72,10 @@ def test_typed_conversation_matches_the_reference_and_dialects_change_the_count(
 
 
 def test_hover_and_keyboard_show_the_token_details(page, smollm2):
-    page.goto("/?v=1&tokenizer=smollm2&dialect=chatml&train_on=assistant&train_on_eot=on"
-              "&role=user&content=Hi&role=assistant&content=Hello")
+    page.goto(
+        "/?v=1&tokenizer=smollm2&dialect=chatml&train_on=assistant&train_on_eot=on"
+        "&role=user&content=Hi&role=assistant&content=Hello"
+    )
     chips = page.locator("#result .chips[data-tokens] span")
     chips.first.hover()
     tip = page.locator("#tip")
@@ -84,9 +87,11 @@ def test_hover_and_keyboard_show_the_token_details(page, smollm2):
     page.locator("#result .chips[data-tokens]").focus()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
-    ids = smollm2.apply_chat_template([{"role": "user", "content": "Hi"},
-                                       {"role": "system", "content": "x"}][:1],
-                                      tokenize=True, return_dict=True)["input_ids"]
+    ids = smollm2.apply_chat_template(
+        [{"role": "user", "content": "Hi"}, {"role": "system", "content": "x"}][:1],
+        tokenize=True,
+        return_dict=True,
+    )["input_ids"]
     expect(tip).to_contain_text("#2  id")
     assert page.evaluate("document.activeElement.dataset.id") is not None
     page.keyboard.press("End")
@@ -127,8 +132,9 @@ def test_permalink_restores_the_state_and_copy_gives_the_api_arrays(page, browse
     page.locator("select[name=tokenizer]").select_option("qwen3")
     page.locator("input[name=add_generation_prompt]").check()
     turns = [("user", "Permalink me"), ("assistant", "Done.")]
-    reference = api_render(server, turns, tokenizer="qwen3", dialect="chatml",
-                           add_generation_prompt=True)
+    reference = api_render(
+        server, turns, tokenizer="qwen3", dialect="chatml", add_generation_prompt=True
+    )
     count = len(reference["input_ids"])
     expect(page.locator("[data-stat=tokens]")).to_have_text(str(count))
     expect(page).to_have_url(re.compile(r"tokenizer=qwen3.*add_generation_prompt=on"))
@@ -156,8 +162,10 @@ def test_examples_load_and_colour_by_label_switches_the_palette(page):
 
 
 def test_lint_findings_arrive_and_point_at_their_tokens(page):
-    page.goto("/?v=1&tokenizer=smollm2&dialect=chatml&train_on=assistant&train_on_eot=on"
-              "&role=user&content=Hi&role=assistant&content=Hello")
+    page.goto(
+        "/?v=1&tokenizer=smollm2&dialect=chatml&train_on=assistant&train_on_eot=on"
+        "&role=user&content=Hi&role=assistant&content=Hello"
+    )
     finding = page.locator("#lints .lint").filter(has_text="pad-is-eos")
     expect(finding).to_have_count(1)
     finding.get_by_role("button").click()

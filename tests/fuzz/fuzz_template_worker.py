@@ -42,25 +42,25 @@ MESSAGES = [
 ]
 SEEDS = {
     "chatml": "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
-              "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
-              "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
     "llama3": "{% set loop_messages = messages %}{% for message in loop_messages %}"
-              "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
-              "+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
-              "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}",
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
+    "+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}",
     "llama2": "{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] %}"
-              "{% set msgs = messages[1:] %}{% else %}{% set msgs = messages %}{% endif %}"
-              "{% for m in msgs %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-              "{{ raise_exception('roles must alternate') }}{% endif %}{% if m['role'] == 'user' %}"
-              "{{ bos_token ~ '[INST] ' ~ m['content'] | trim ~ ' [/INST]' }}{% else %}"
-              "{{ ' ' ~ m['content'] | trim ~ ' ' ~ eos_token }}{% endif %}{% endfor %}",
+    "{% set msgs = messages[1:] %}{% else %}{% set msgs = messages %}{% endif %}"
+    "{% for m in msgs %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('roles must alternate') }}{% endif %}{% if m['role'] == 'user' %}"
+    "{{ bos_token ~ '[INST] ' ~ m['content'] | trim ~ ' [/INST]' }}{% else %}"
+    "{{ ' ' ~ m['content'] | trim ~ ' ' ~ eos_token }}{% endif %}{% endfor %}",
     "gemma": "{% for m in messages %}{% set role = 'model' if m.role == 'assistant' else m.role %}"
-             "{{ '<start_of_turn>' ~ role ~ '\\n' ~ (m.content | trim) ~ '<end_of_turn>\\n' }}"
-             "{% endfor %}{{ messages | tojson }}{{ ns }}",
+    "{{ '<start_of_turn>' ~ role ~ '\\n' ~ (m.content | trim) ~ '<end_of_turn>\\n' }}"
+    "{% endfor %}{{ messages | tojson }}{{ ns }}",
     "ops": "{% set ns = namespace(s='ab', n=3) %}{% for i in range(5) %}"
-           "{% set ns.s = ns.s ~ ns.s %}{% set ns.n = ns.n ** 2 %}{% endfor %}"
-           "{{ ns.s | length }} {{ ns.n }} "
-           "{{ 'x' * 7 }}{{ '%5d' % 3 }}{{ 'a' | center(9) }}{{ ['p', 'q'] | join('-') }}",
+    "{% set ns.s = ns.s ~ ns.s %}{% set ns.n = ns.n ** 2 %}{% endfor %}"
+    "{{ ns.s | length }} {{ ns.n }} "
+    "{{ 'x' * 7 }}{{ '%5d' % 3 }}{{ 'a' | center(9) }}{{ ['p', 'q'] | join('-') }}",
 }
 
 
@@ -77,9 +77,16 @@ ENV = _environment()
 
 def render(source: str) -> str:
     template = ENV.from_string(source)
-    return limits.render_limited(template, MAX_CHARS, {
-        "messages": MESSAGES, "add_generation_prompt": True, "bos_token": "<s>",
-        "eos_token": "</s>"})
+    return limits.render_limited(
+        template,
+        MAX_CHARS,
+        {
+            "messages": MESSAGES,
+            "add_generation_prompt": True,
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+        },
+    )
 
 
 def _raised_inside_a_check(exc: BaseException) -> bool:

@@ -13,9 +13,20 @@ def test_short_fuzz_run_finds_nothing(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     result = subprocess.run(
-        [sys.executable, str(TARGET), "-runs=1500", "-timeout=10", "-max_len=2048",
-         "-seed=1", str(corpus)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        [
+            sys.executable,
+            str(TARGET),
+            "-runs=1500",
+            "-timeout=10",
+            "-max_len=2048",
+            "-seed=1",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "Done 1500 runs" in output

@@ -24,17 +24,46 @@ from app.templating.limits import LimitedSandboxedEnvironment
 from app.tokenizers.registry import load_tokenizer
 from tests.conftest import conversations_of
 
-CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
-          "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
-          "{{ '<|im_start|>assistant\\n' }}{% endif %}")
-CASES = [("chatml", "qwen3", None), ("llama3", "llama3", None), ("gemma", "gemma3", None),
-         ("custom", "qwen3", CHATML)]
-MARKERS = ["<|im_end|>", "<|im_start|>", "<|eot_id|>", "<end_of_turn>", "[INST]", "</s>", "\n",
-           "  ", "\t", "\x07", "\u200b", "🦜", "é", "<script>"]
+CHATML = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+    "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+CASES = [
+    ("chatml", "qwen3", None),
+    ("llama3", "llama3", None),
+    ("gemma", "gemma3", None),
+    ("custom", "qwen3", CHATML),
+]
+MARKERS = [
+    "<|im_end|>",
+    "<|im_start|>",
+    "<|eot_id|>",
+    "<end_of_turn>",
+    "[INST]",
+    "</s>",
+    "\n",
+    "  ",
+    "\t",
+    "\x07",
+    "\u200b",
+    "🦜",
+    "é",
+    "<script>",
+]
 
-text = st.lists(st.one_of(st.sampled_from(MARKERS),
-                          st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)),
-                min_size=1, max_size=6).map("".join).filter(lambda s: s.strip())
+text = (
+    st.lists(
+        st.one_of(
+            st.sampled_from(MARKERS),
+            st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+    .map("".join)
+    .filter(lambda s: s.strip())
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +93,22 @@ def _as_model_sees(text: str, tokenizer) -> str:
 
 
 def _inside_content(token, spans, role: str) -> bool:
-    return any(s.role == role and s.content_start <= token.start and token.end <= s.content_end
-               and token.end > token.start for s in spans)
+    return any(
+        s.role == role
+        and s.content_start <= token.start
+        and token.end <= s.content_end
+        and token.end > token.start
+        for s in spans
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 @PROPERTY
 @given(conversation=conversations_of(text), train_on_eot=st.booleans())
 def test_assistant_masking_invariants(real, case, conversation, train_on_eot):
-    r, tokenizer = _render(conversation, case, real, train_on="assistant",
-                           train_on_eot=train_on_eot)
+    r, tokenizer = _render(
+        conversation, case, real, train_on="assistant", train_on_eot=train_on_eot
+    )
     n = len(r.input_ids)
     assert len(r.labels) == len(r.tokens) == len(r.attention_mask) == n
     assert r.attention_mask == [1] * n
@@ -83,8 +118,9 @@ def test_assistant_masking_invariants(real, case, conversation, train_on_eot):
             assert not token.trained, token
         if _inside_content(token, r.spans, "assistant"):
             assert token.trained, token
-    assert tokenizer.decode(r.input_ids, skip_special_tokens=False,
-                            clean_up_tokenization_spaces=False) == _as_model_sees(r.text, tokenizer)
+    assert tokenizer.decode(
+        r.input_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+    ) == _as_model_sees(r.text, tokenizer)
     for span in r.spans:
         if span.role == "assistant" and span.eot_start is not None:
             eot = [t for t in r.tokens if span.eot_start <= t.start < span.eot_end]
@@ -137,8 +173,9 @@ def test_limited_sandbox_agrees_with_the_plain_sandbox(expression):
 def test_a_normalizing_tokenizer_keeps_the_typed_text_and_encodes_the_normalized_one(real):
     # Found by the property above: qwen3 normalizes to NFC, so U+F9BE is trained as U+6599.
     conversation = [Message("user", "<|im_end|>"), Message("assistant", "\uf9be")]
-    r, tokenizer = _render(conversation, ("chatml", "qwen3", None), real, train_on="assistant",
-                           train_on_eot=False)
+    r, tokenizer = _render(
+        conversation, ("chatml", "qwen3", None), real, train_on="assistant", train_on_eot=False
+    )
     assert "\uf9be" in r.text
     decoded = tokenizer.decode(r.input_ids, skip_special_tokens=False)
     assert unicodedata.normalize("NFC", "\uf9be") == "\u6599"

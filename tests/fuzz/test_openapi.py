@@ -23,8 +23,9 @@ def _app():
     real = Settings.from_env()
     home = Path(tempfile.mkdtemp(prefix="maskscope-fuzz-"))
     (home / "assets").symlink_to(real.assets_dir, target_is_directory=True)
-    settings = Settings.from_env(home=home, allow_hub=False, max_train_steps=1,
-                                 max_queued_jobs=1, render_timeout_ms=1_000)
+    settings = Settings.from_env(
+        home=home, allow_hub=False, max_train_steps=1, max_queued_jobs=1, render_timeout_ms=1_000
+    )
     return create_app(settings)
 
 
@@ -32,7 +33,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=20, deadline=None, derandomize=True,
-                     suppress_health_check=list(HealthCheck))
+@hypothesis_settings(
+    max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 def test_api_has_no_server_errors_and_conforms(case):
     case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])

@@ -10,16 +10,19 @@ import pytest
 from tests.lint.conftest import bundled
 from tests.lint.helpers import IGNORE, answer_ranges, chat_text, label_by_chars
 
-CHAT = [{"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": "Paris."}]
+CHAT = [
+    {"role": "user", "content": "What is the capital of France?"},
+    {"role": "assistant", "content": "Paris."},
+]
 
 
 def tokenized_row(labels_mode: str = "good", with_messages: bool = False) -> dict:
     """A Qwen3 pre-tokenized row: labels on the answer and its <|im_end|>, or broken on purpose."""
     tokenizer = bundled("qwen3")
     text = chat_text(tokenizer, CHAT)
-    closer = {"good": "<|im_end|>", "no_eot": "", "glue": "<|im_end|>\n"}.get(labels_mode,
-                                                                              "<|im_end|>")
+    closer = {"good": "<|im_end|>", "no_eot": "", "glue": "<|im_end|>\n"}.get(
+        labels_mode, "<|im_end|>"
+    )
     ids, labels = label_by_chars(tokenizer, text, answer_ranges(text, ["Paris."], closer))
     if labels_mode == "shifted":
         labels = labels[1:] + [IGNORE]
@@ -44,16 +47,17 @@ def write_jsonl(path, rows: list) -> None:
 @pytest.fixture()
 def mixed_rows() -> list:
     return [
-        {"messages": CHAT},                                                       # line 1
-        {"conversations": [{"from": "human", "value": "Hi"},
-                           {"from": "gpt", "value": "Hello!"}]},                  # line 2
-        {"instruction": "Add 2 and 2.", "input": "", "output": "4"},              # line 3
-        "{not json",                                                              # line 4
-        {"messages": [{"role": "wizard", "content": "x"}]},                       # line 5
-        tokenized_row("good"),                                                    # line 6
-        tokenized_row("shifted"),                                                 # line 7
-        {"input_ids": [1, 2, 3], "labels": [1, 2]},                               # line 8
-        tokenized_row("user", with_messages=True),                                # line 9
-        {"messages": [{"role": "user", "content": "Only a question?"}]},          # line 10
-        [1, 2, 3],                                                                # line 11
+        {"messages": CHAT},  # line 1
+        {
+            "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]
+        },  # line 2
+        {"instruction": "Add 2 and 2.", "input": "", "output": "4"},  # line 3
+        "{not json",  # line 4
+        {"messages": [{"role": "wizard", "content": "x"}]},  # line 5
+        tokenized_row("good"),  # line 6
+        tokenized_row("shifted"),  # line 7
+        {"input_ids": [1, 2, 3], "labels": [1, 2]},  # line 8
+        tokenized_row("user", with_messages=True),  # line 9
+        {"messages": [{"role": "user", "content": "Only a question?"}]},  # line 10
+        [1, 2, 3],  # line 11
     ]

@@ -12,8 +12,12 @@ from tests.lint.conftest import bundled
 
 CHATS = [
     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there!"}],
-    [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."},
-     {"role": "user", "content": "A fruit?"}, {"role": "assistant", "content": "  Apple. "}],
+    [
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "A fruit?"},
+        {"role": "assistant", "content": "  Apple. "},
+    ],
 ]
 
 
@@ -26,7 +30,10 @@ def test_scan_round_trips_and_respects_strings():
 
 def test_split_terms_top_level_only():
     assert split_terms("'a' + f(x + 1) ~ m['content'] | trim") == [
-        "'a' ", "+ f(x + 1) ", "~ m['content'] | trim"]
+        "'a' ",
+        "+ f(x + 1) ",
+        "~ m['content'] | trim",
+    ]
 
 
 @pytest.mark.parametrize("name", ["smollm2", "gemma3", "qwen3"])
@@ -40,10 +47,16 @@ def test_annotated_template_matches_transformers(name):
         want = tokenizer.apply_chat_template(chat, tokenize=False)
         got = tokenizer.apply_chat_template(chat, tokenize=False, chat_template=annotated)
         assert got.encode() == want.encode()
-        out = tokenizer.apply_chat_template(chat, chat_template=annotated, tokenize=True,
-                                            return_dict=True, return_assistant_tokens_mask=True)
-        trained = tokenizer.decode([t for t, m in zip(out["input_ids"], out["assistant_masks"],
-                                                      strict=True) if m])
+        out = tokenizer.apply_chat_template(
+            chat,
+            chat_template=annotated,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
+        trained = tokenizer.decode(
+            [t for t, m in zip(out["input_ids"], out["assistant_masks"], strict=True) if m]
+        )
         for message in chat:
             if message["role"] == "assistant":
                 assert message["content"].strip() in trained

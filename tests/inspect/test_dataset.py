@@ -62,9 +62,14 @@ def test_tokenized_row_without_messages_gets_roles_from_markers(tmp_path):
     assert "prompt-trained" in {f["code"] for f in result["rows"][0]["lints"]}
 
 
-@pytest.mark.parametrize("mode, code", [("glue", "trailing-glue-trained"),
-                                        ("no_eot", "eot-untrained"),
-                                        ("copy", "labels-equal-inputs")])
+@pytest.mark.parametrize(
+    "mode, code",
+    [
+        ("glue", "trailing-glue-trained"),
+        ("no_eot", "eot-untrained"),
+        ("copy", "labels-equal-inputs"),
+    ],
+)
 def test_tokenized_rows_each_mistake(tmp_path, mode, code):
     result, _ = run([tokenized_row(mode), tokenized_row("good")], tmp_path)
     rows = rows_by_line(result)
@@ -93,14 +98,20 @@ def test_export_rows_equal_the_engine_rendering(tmp_path):
     _, exported = run([{"messages": CHAT}], tmp_path)
     want = render(parse_messages(CHAT), "chatml", bundled("qwen3"), RenderOptions())
     row = json.loads(exported[0])
-    assert row == {"input_ids": want.input_ids, "labels": want.labels,
-                   "attention_mask": want.attention_mask}
+    assert row == {
+        "input_ids": want.input_ids,
+        "labels": want.labels,
+        "attention_mask": want.attention_mask,
+    }
 
 
 def test_probe_rows_limit_deep_checks(tmp_path):
-    chat = [{"role": "user", "content": "2+2?"},
-            {"role": "assistant", "content": "<think>\nAdd.\n</think>\n\n4."},
-            {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6."}]
+    chat = [
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nAdd.\n</think>\n\n4."},
+        {"role": "user", "content": "3+3?"},
+        {"role": "assistant", "content": "6."},
+    ]
     result, _ = run([{"messages": chat}] * 5, tmp_path, dialect="tokenizer")
     assert result["summary"]["codes"]["template-not-prefix-stable"] == Settings().inspect_probe_rows
 
@@ -155,14 +166,16 @@ def test_overlapped_batches_equal_batch_by_batch_evaluation(mixed_rows, tmp_path
     reports: list[tuple[int, int]] = []
     out = io.StringIO()
     with open(path, "rb") as fh:
-        overlapped = Inspector(options).run(fh, export=out,
-                                            progress=lambda b, r: reports.append((b, r)))
+        overlapped = Inspector(options).run(
+            fh, export=out, progress=lambda b, r: reports.append((b, r))
+        )
     plain, plain_out = Inspector(options), io.StringIO()
     with open(path, "rb") as fh:
-        raws = list(JsonlReader(fh, max_rows=options.max_rows,
-                                max_line_bytes=options.max_line_bytes))
+        raws = list(
+            JsonlReader(fh, max_rows=options.max_rows, max_line_bytes=options.max_line_bytes)
+        )
     for start in range(0, len(raws), BATCH_ROWS):
-        for outcome in plain.evaluate_many(raws[start:start + BATCH_ROWS], True):
+        for outcome in plain.evaluate_many(raws[start : start + BATCH_ROWS], True):
             plain.record(outcome, plain_out)
     assert overlapped.result() == plain.result()
     assert out.getvalue() == plain_out.getvalue()

@@ -10,13 +10,16 @@ def chat_text(tokenizer, messages: list[dict]) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False)
 
 
-def label_by_chars(tokenizer, text: str, ranges: list[tuple[int, int]],
-                   add_special_tokens: bool = False) -> tuple[list[int], list[int]]:
+def label_by_chars(
+    tokenizer, text: str, ranges: list[tuple[int, int]], add_special_tokens: bool = False
+) -> tuple[list[int], list[int]]:
     """input_ids of `text` and labels that keep every token overlapping one of `ranges`."""
     enc = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
     ids = enc["input_ids"]
-    labels = [tid if any(s < r_end and e > r_start for r_start, r_end in ranges) else IGNORE
-              for tid, (s, e) in zip(ids, enc["offset_mapping"], strict=True)]
+    labels = [
+        tid if any(s < r_end and e > r_start for r_start, r_end in ranges) else IGNORE
+        for tid, (s, e) in zip(ids, enc["offset_mapping"], strict=True)
+    ]
     return ids, labels
 
 
@@ -26,7 +29,7 @@ def answer_ranges(text: str, answers: list[str], closer: str) -> list[tuple[int,
     for answer in answers:
         start = text.index(answer, at)
         end = start + len(answer) + len(closer)
-        assert text[start + len(answer):end] == closer
+        assert text[start + len(answer) : end] == closer
         ranges.append((start, end))
         at = end
     return ranges
@@ -43,8 +46,9 @@ def lint_conversation(tokenizer_name: str, dialect: str, messages: list[dict], *
     conversation = parse_messages(messages)
     opts = RenderOptions(**options)
     rendering = render(conversation, dialect, tokenizer, opts)
-    findings = lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
-                              dialect=dialect, options=opts)
+    findings = lint_rendering(
+        rendering, conversation=conversation, tokenizer=tokenizer, dialect=dialect, options=opts
+    )
     return rendering, findings, tokenizer
 
 

@@ -23,9 +23,22 @@ def maskscope(*args: str, capsys) -> subprocess.CompletedProcess:
 def test_console_entry_point_exit_code(tmp_path):
     path = tmp_path / "bad.jsonl"
     write_jsonl(path, [{"messages": CHAT[:1]}])
-    done = subprocess.run([sys.executable, "-m", "app.cli", "lint", str(path), "--tokenizer",
-                           "qwen3", "--dialect", "chatml"], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "lint",
+            str(path),
+            "--tokenizer",
+            "qwen3",
+            "--dialect",
+            "chatml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr
     assert "no-trained-tokens" in done.stdout
 
@@ -33,8 +46,9 @@ def test_console_entry_point_exit_code(tmp_path):
 def test_lint_clean_file_exits_0(tmp_path, capsys):
     path = tmp_path / "clean.jsonl"
     write_jsonl(path, [{"messages": CHAT}] * 3)
-    done = maskscope("lint", str(path), "--tokenizer", "qwen3", "--dialect", "chatml",
-                     capsys=capsys)
+    done = maskscope(
+        "lint", str(path), "--tokenizer", "qwen3", "--dialect", "chatml", capsys=capsys
+    )
     assert done.returncode == 0, done.stderr
     assert "rows                 3 (3 conversations" in done.stdout
 
@@ -42,8 +56,9 @@ def test_lint_clean_file_exits_0(tmp_path, capsys):
 def test_lint_exits_1_on_error_finding_and_names_the_code(tmp_path, capsys):
     path = tmp_path / "bad.jsonl"
     write_jsonl(path, [{"messages": CHAT}, tokenized_row("shifted")])
-    done = maskscope("lint", str(path), "--tokenizer", "qwen3", "--dialect", "chatml",
-                     capsys=capsys)
+    done = maskscope(
+        "lint", str(path), "--tokenizer", "qwen3", "--dialect", "chatml", capsys=capsys
+    )
     assert done.returncode == 1
     assert "labels-shifted" in done.stdout and "error" in done.stdout
 
@@ -51,8 +66,9 @@ def test_lint_exits_1_on_error_finding_and_names_the_code(tmp_path, capsys):
 def test_lint_bundled_llama3_template_fails_the_gate(tmp_path, capsys):
     path = tmp_path / "d.jsonl"
     write_jsonl(path, [{"messages": CHAT}])
-    done = maskscope("lint", str(path), "--tokenizer", "llama3", "--dialect", "tokenizer",
-                     capsys=capsys)
+    done = maskscope(
+        "lint", str(path), "--tokenizer", "llama3", "--dialect", "tokenizer", capsys=capsys
+    )
     assert done.returncode == 1
     assert "generation-prompt-in-training" in done.stdout
 
@@ -60,9 +76,20 @@ def test_lint_bundled_llama3_template_fails_the_gate(tmp_path, capsys):
 def test_inspect_json_and_exports(tmp_path, capsys):
     path, out, tpl = tmp_path / "d.jsonl", tmp_path / "p.jsonl", tmp_path / "t.jinja"
     write_jsonl(path, [{"messages": CHAT}, "{oops"])
-    done = maskscope("inspect", str(path), "--tokenizer", "smollm2", "--dialect", "tokenizer",
-                     "--json", "--export-processed", str(out), "--export-template", str(tpl),
-                     capsys=capsys)
+    done = maskscope(
+        "inspect",
+        str(path),
+        "--tokenizer",
+        "smollm2",
+        "--dialect",
+        "tokenizer",
+        "--json",
+        "--export-processed",
+        str(out),
+        "--export-template",
+        str(tpl),
+        capsys=capsys,
+    )
     assert done.returncode == 1  # the unreadable row
     result = json.loads(done.stdout)
     assert result["summary"]["bad_rows"] == 1 and result["rows"][-1]["line"] == 2
@@ -74,6 +101,5 @@ def test_inspect_json_and_exports(tmp_path, capsys):
 def test_unknown_dialect_exits_2_with_a_sentence(tmp_path, capsys):
     path = tmp_path / "d.jsonl"
     write_jsonl(path, [{"messages": CHAT}])
-    done = maskscope("lint", str(path), "--tokenizer", "qwen3", "--dialect", "nope",
-                     capsys=capsys)
+    done = maskscope("lint", str(path), "--tokenizer", "qwen3", "--dialect", "nope", capsys=capsys)
     assert done.returncode == 2 and "Unknown dialect 'nope'" in done.stderr

@@ -9,11 +9,25 @@ from app.lint import CHECKS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "lints.md"
 PROMISED = {
-    "double-bos", "eot-untrained", "pad-is-eos", "no-trained-tokens", "prompt-trained",
-    "generation-prompt-in-training", "default-system-injected", "special-token-in-content",
-    "boundary-merge", "truncation-cuts-answer", "dialect-mismatch", "template-not-prefix-stable",
-    "train-inference-mismatch", "response-template-context", "trailing-glue-trained",
-    "labels-shifted", "labels-equal-inputs", "mask-methods-disagree", "content-not-found",
+    "double-bos",
+    "eot-untrained",
+    "pad-is-eos",
+    "no-trained-tokens",
+    "prompt-trained",
+    "generation-prompt-in-training",
+    "default-system-injected",
+    "special-token-in-content",
+    "boundary-merge",
+    "truncation-cuts-answer",
+    "dialect-mismatch",
+    "template-not-prefix-stable",
+    "train-inference-mismatch",
+    "response-template-context",
+    "trailing-glue-trained",
+    "labels-shifted",
+    "labels-equal-inputs",
+    "mask-methods-disagree",
+    "content-not-found",
     "content-normalized",
 }
 

@@ -15,11 +15,12 @@ NEEDLE = st.lists(st.sampled_from([0, 1, 2, 0xD800, 0x110000]), min_size=1, max_
 
 def naive_find_all(ids: list[int], needle: list[int]) -> list[int]:
     n = len(needle)
-    return [i for i in range(len(ids) - n + 1) if ids[i:i + n] == needle]
+    return [i for i in range(len(ids) - n + 1) if ids[i : i + n] == needle]
 
 
-def naive_mask(ids: list[int], response: list[int], eots: set[int],
-               stops: list[list[int]]) -> list[bool]:
+def naive_mask(
+    ids: list[int], response: list[int], eots: set[int], stops: list[list[int]]
+) -> list[bool]:
     mask = [False] * len(ids)
     stop_starts = sorted(i for s in stops for i in naive_find_all(ids, s))
     for start in naive_find_all(ids, response):
@@ -41,20 +42,29 @@ def test_find_all_equals_the_plain_scan(ids, needle):
 
 @given(IDS, NEEDLE, st.integers(0, 40), st.integers(0, 40))
 def test_find_stays_inside_the_window(ids, needle, start, stop):
-    expected = next((i for i in naive_find_all(ids, needle)
-                     if i >= start and i + len(needle) <= stop), -1)
+    expected = next(
+        (i for i in naive_find_all(ids, needle) if i >= start and i + len(needle) <= stop), -1
+    )
     assert IdSearch(ids).find(needle, start, stop) == expected
 
 
-@given(IDS, NEEDLE, st.sets(st.sampled_from([1, 3, 0x110000]), max_size=2),
-       st.lists(NEEDLE, max_size=2))
+@given(
+    IDS,
+    NEEDLE,
+    st.sets(st.sampled_from([1, 3, 0x110000]), max_size=2),
+    st.lists(NEEDLE, max_size=2),
+)
 def test_mask_by_markers_equals_the_plain_loop(ids, response, eots, stops):
-    assert mask_by_markers(ids, response, frozenset(eots), stops) == \
-        naive_mask(ids, response, eots, stops)
+    assert mask_by_markers(ids, response, frozenset(eots), stops) == naive_mask(
+        ids, response, eots, stops
+    )
 
 
 def test_examples_from_the_docstrings():
     assert find_all([5, 1, 2, 5, 1], [5, 1]) == [0, 3]
     assert find_all([1, 1, 1], [1, 1]) == [0, 1]  # overlapping occurrences count
-    assert mask_by_markers([9, 1, 7, 3, 9, 2, 8, 3, 0], [9, 2], frozenset({3})) == \
-        [False] * 6 + [True, True, False]
+    assert mask_by_markers([9, 1, 7, 3, 9, 2, 8, 3, 0], [9, 2], frozenset({3})) == [False] * 6 + [
+        True,
+        True,
+        False,
+    ]

@@ -9,20 +9,29 @@ import pytest
 from tests.lint.conftest import bundled
 from tests.lint.helpers import by_code, lint_conversation
 
-CHAT = [{"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": "Paris."},
-        {"role": "user", "content": "And of Italy?"},
-        {"role": "assistant", "content": "Rome."}]
+CHAT = [
+    {"role": "user", "content": "What is the capital of France?"},
+    {"role": "assistant", "content": "Paris."},
+    {"role": "user", "content": "And of Italy?"},
+    {"role": "assistant", "content": "Rome."},
+]
 SYSTEM = [{"role": "system", "content": "Answer in one word."}]
 NOT_QUIET = ("error", "warning")
 
 
-@pytest.mark.parametrize("tokenizer, dialect, messages", [
-    ("gemma3", "tokenizer", CHAT), ("gemma3", "gemma", CHAT),
-    ("llama3", "llama3", SYSTEM + CHAT), ("mistral", "mistral", CHAT), ("llama2", "llama2", CHAT),
-    ("smollm2", "tokenizer", SYSTEM + CHAT), ("smollm2", "chatml", SYSTEM + CHAT),
-    ("qwen3", "chatml", CHAT),
-])
+@pytest.mark.parametrize(
+    "tokenizer, dialect, messages",
+    [
+        ("gemma3", "tokenizer", CHAT),
+        ("gemma3", "gemma", CHAT),
+        ("llama3", "llama3", SYSTEM + CHAT),
+        ("mistral", "mistral", CHAT),
+        ("llama2", "llama2", CHAT),
+        ("smollm2", "tokenizer", SYSTEM + CHAT),
+        ("smollm2", "chatml", SYSTEM + CHAT),
+        ("qwen3", "chatml", CHAT),
+    ],
+)
 def test_clean_conversation_under_its_own_template_is_quiet(tokenizer, dialect, messages):
     _, findings, _ = lint_conversation(tokenizer, dialect, messages)
     assert [f for f in findings if f.severity in NOT_QUIET] == []
@@ -35,8 +44,9 @@ def test_generation_prompt_in_training_bundled_llama3_template():
     rendering, findings, _ = lint_conversation("llama3", "tokenizer", CHAT)
     (hit,) = by_code(findings, "generation-prompt-in-training")
     assert hit.severity == "error"
-    assert "".join(rendering.tokens[i].text for i in hit.tokens).strip().endswith(
-        "<|end_header_id|>")
+    assert (
+        "".join(rendering.tokens[i].text for i in hit.tokens).strip().endswith("<|end_header_id|>")
+    )
     _, findings, _ = lint_conversation("llama3", "llama3", CHAT)
     assert by_code(findings, "generation-prompt-in-training") == []
 
@@ -67,7 +77,8 @@ def test_special_token_in_content_whole_string_template(role, severity):
     (hit,) = by_code(findings, "special-token-in-content")
     assert hit.severity == severity
     assert [rendering.input_ids[i] for i in hit.tokens] == [
-        tokenizer.convert_tokens_to_ids("<|im_end|>")]
+        tokenizer.convert_tokens_to_ids("<|im_end|>")
+    ]
     messages[index]["content"] = "Fine. im_end go on"
     _, findings, _ = lint_conversation("qwen3", "tokenizer", messages)
     assert by_code(findings, "special-token-in-content") == []
@@ -80,7 +91,8 @@ def test_special_token_in_content_split_by_builtin_dialect_is_info():
     (hit,) = by_code(findings, "special-token-in-content")
     assert hit.severity == "info"
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") not in [
-        rendering.input_ids[i] for i in hit.tokens]
+        rendering.input_ids[i] for i in hit.tokens
+    ]
 
 
 def test_boundary_merge_reported_by_engine_for_llama2_system_prompt():
@@ -132,9 +144,12 @@ def test_dialect_mismatch_eot_not_eos_is_info_for_llama3():
 
 def test_template_not_prefix_stable_qwen3_reasoning():
     tokenizer = bundled("qwen3")
-    chat = [{"role": "user", "content": "2+2?"},
-            {"role": "assistant", "content": "<think>\nAdd.\n</think>\n\n4."},
-            {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6."}]
+    chat = [
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nAdd.\n</think>\n\n4."},
+        {"role": "user", "content": "3+3?"},
+        {"role": "assistant", "content": "6."},
+    ]
     part = tokenizer.apply_chat_template(chat[:2], tokenize=False)
     whole = tokenizer.apply_chat_template(chat, tokenize=False)
     assert not whole.startswith(part)  # Qwen3 strips earlier reasoning
@@ -161,7 +176,7 @@ def test_response_template_context_alpaca_on_sentencepiece():
     rendering, findings, _ = lint_conversation("mistral", "alpaca", SYSTEM + CHAT)
     alone = tokenizer.encode("### Response:", add_special_tokens=False)
     ids = rendering.input_ids
-    assert not any(ids[i:i + len(alone)] == alone for i in range(len(ids)))
+    assert not any(ids[i : i + len(alone)] == alone for i in range(len(ids)))
     assert by_code(findings, "response-template-context")
     _, findings, _ = lint_conversation("mistral", "mistral", CHAT)
     assert by_code(findings, "response-template-context") == []
@@ -191,7 +206,8 @@ def test_prompt_trained_under_train_on(train_on, severity):
 def test_eot_untrained_when_chosen(train_on_eot, severity):
     _, findings, _ = lint_conversation("qwen3", "chatml", CHAT, train_on_eot=train_on_eot)
     assert [h.severity for h in by_code(findings, "eot-untrained")] == (
-        [severity] if severity else [])
+        [severity] if severity else []
+    )
 
 
 def test_no_trained_tokens_without_assistant_turn():
@@ -213,8 +229,10 @@ def test_pad_is_eos_smollm2_is_info_on_our_renderings():
 def test_deep_checks_sample_long_conversations():
     chat = []
     for k in range(12):
-        chat += [{"role": "user", "content": f"Question {k}?"},
-                 {"role": "assistant", "content": f"<think>\nStep {k}.\n</think>\n\nAnswer {k}."}]
+        chat += [
+            {"role": "user", "content": f"Question {k}?"},
+            {"role": "assistant", "content": f"<think>\nStep {k}.\n</think>\n\nAnswer {k}."},
+        ]
     _, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
     (hit,) = by_code(findings, "template-not-prefix-stable")
     assert "sample" in hit.message and hit.tokens == []
@@ -226,11 +244,11 @@ HEADER_IN_GENERATION = (
     "{% for m in messages %}{% if m['role'] == 'assistant' %}{% generation %}"
     "{{ '<|im_start|>assistant\\n' + m['content'] + '<|im_end|>' }}{% endgeneration %}"
     "{{ '\\n' }}{% else %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
-    "{% endif %}{% endfor %}")
+    "{% endif %}{% endfor %}"
+)
 
 
-@pytest.mark.parametrize("template, disagree", [("annotated", False),
-                                                (HEADER_IN_GENERATION, True)])
+@pytest.mark.parametrize("template, disagree", [("annotated", False), (HEADER_IN_GENERATION, True)])
 def test_mask_methods_disagree_with_generation_tags(template, disagree):
     from app.chat.messages import parse_messages
     from app.chat.render import RenderOptions, render
@@ -242,13 +260,19 @@ def test_mask_methods_disagree_with_generation_tags(template, disagree):
     tokenizer = fresh("smollm2")
     if template == "annotated":
         template = export_generation_template(tokenizer, "tokenizer", Settings.from_env())[
-            "template"]
+            "template"
+        ]
     tokenizer.chat_template = template
     conversation = parse_messages(SYSTEM + CHAT)
     options = RenderOptions()
     rendering = render(conversation, "tokenizer", tokenizer, options)
-    findings = lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
-                              dialect="tokenizer", options=options)
+    findings = lint_rendering(
+        rendering,
+        conversation=conversation,
+        tokenizer=tokenizer,
+        dialect="tokenizer",
+        options=options,
+    )
     hits = by_code(findings, "mask-methods-disagree")
     assert bool(hits) is disagree
     if disagree:
@@ -260,8 +284,10 @@ def test_content_not_found_when_the_template_rewrites_content():
     """A template that truncates each message: transformers' own rendering shows the content is
     not in the output, and the finding names the messages; the same template emitting the
     content unchanged is quiet."""
-    truncating = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content[:6] }}"
-                  "<|im_end|>\n{% endfor %}")
+    truncating = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content[:6] }}"
+        "<|im_end|>\n{% endfor %}"
+    )
     tokenizer = bundled("qwen3")
     text = tokenizer.apply_chat_template(CHAT, chat_template=truncating, tokenize=False)
     assert "What is the capital" not in text and "What i" in text
@@ -295,8 +321,21 @@ def test_content_normalized_qwen3_nfc():
 
 
 def _long_chat(exchanges: int) -> list[dict]:
-    words = ("the", "model", "learns", "to", "answer", "questions", "about", "data", "tokens",
-             "masks", "labels", "café", "你好")
+    words = (
+        "the",
+        "model",
+        "learns",
+        "to",
+        "answer",
+        "questions",
+        "about",
+        "data",
+        "tokens",
+        "masks",
+        "labels",
+        "café",
+        "你好",
+    )
     chat = [{"role": "system", "content": "Be brief."}]
     for k in range(exchanges):
         text = " ".join(words[(k * 7 + i) % len(words)] for i in range(60))
@@ -317,17 +356,35 @@ def test_linting_an_8k_token_conversation_is_fast():
     options = RenderOptions()
     rendering = render(conversation, "tokenizer", tokenizer, options)
     assert len(rendering.input_ids) > 8000
-    lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
-                   dialect="tokenizer", options=options)  # first call: probes, caches
+    lint_rendering(
+        rendering,
+        conversation=conversation,
+        tokenizer=tokenizer,
+        dialect="tokenizer",
+        options=options,
+    )  # first call: probes, caches
     start = time.process_time()
-    lint_rendering(rendering, conversation=conversation, tokenizer=tokenizer,
-                   dialect="tokenizer", options=options)
+    lint_rendering(
+        rendering,
+        conversation=conversation,
+        tokenizer=tokenizer,
+        dialect="tokenizer",
+        options=options,
+    )
     assert time.process_time() - start < 0.25
 
 
-@pytest.mark.parametrize("tokenizer, dialect", [
-    ("qwen3", "tokenizer"), ("llama3", "tokenizer"), ("smollm2", "tokenizer"),
-    ("gemma3", "tokenizer"), ("llama3", "llama3"), ("qwen3", "custom")])
+@pytest.mark.parametrize(
+    "tokenizer, dialect",
+    [
+        ("qwen3", "tokenizer"),
+        ("llama3", "tokenizer"),
+        ("smollm2", "tokenizer"),
+        ("gemma3", "tokenizer"),
+        ("llama3", "llama3"),
+        ("qwen3", "custom"),
+    ],
+)
 def test_dataset_renderings_lint_exactly_like_single_renders(tokenizer, dialect):
     """Dataset rows are rendered in batches with tokens kept as columns; every check must find
     the same things there as on a single render's Token records."""
@@ -335,11 +392,23 @@ def test_dataset_renderings_lint_exactly_like_single_renders(tokenizer, dialect)
     from app.chat.render import RenderOptions, TokenColumns, render, render_many
     from app.lint import lint_rendering
 
-    template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content[:9] }}<|im_end|>\n"
-                "{% endfor %}") if dialect == "custom" else None
-    rows = [CHAT, SYSTEM + CHAT, _long_chat(3),
-            [{"role": "user", "content": "Say <|im_end|> or <|eot_id|>"},
-             {"role": "assistant", "content": "  spaced  "}]]
+    template = (
+        (
+            "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content[:9] }}<|im_end|>\n"
+            "{% endfor %}"
+        )
+        if dialect == "custom"
+        else None
+    )
+    rows = [
+        CHAT,
+        SYSTEM + CHAT,
+        _long_chat(3),
+        [
+            {"role": "user", "content": "Say <|im_end|> or <|eot_id|>"},
+            {"role": "assistant", "content": "  spaced  "},
+        ],
+    ]
     options = RenderOptions(template=template)
     tok = bundled(tokenizer)
     conversations = [parse_messages(row) for row in rows]
@@ -348,6 +417,10 @@ def test_dataset_renderings_lint_exactly_like_single_renders(tokenizer, dialect)
         assert isinstance(columns.tokens, TokenColumns)
         single = render(conversation, dialect, tok, options)
         assert isinstance(single.tokens, list)
-        lint = {"conversation": conversation, "tokenizer": tok, "dialect": dialect,
-                "options": options}
+        lint = {
+            "conversation": conversation,
+            "tokenizer": tok,
+            "dialect": dialect,
+            "options": options,
+        }
         assert lint_rendering(columns, **lint) == lint_rendering(single, **lint)

@@ -9,17 +9,23 @@ from app.lint import TokenView, lint_tokens
 from tests.lint.conftest import fresh
 from tests.lint.helpers import IGNORE, answer_ranges, chat_text, label_by_chars
 
-CHAT = [{"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": "Paris is the capital of France."},
-        {"role": "user", "content": "And of Italy?"},
-        {"role": "assistant", "content": "Rome."}]
+CHAT = [
+    {"role": "user", "content": "What is the capital of France?"},
+    {"role": "assistant", "content": "Paris is the capital of France."},
+    {"role": "user", "content": "And of Italy?"},
+    {"role": "assistant", "content": "Rome."},
+]
 ANSWERS = ["Paris is the capital of France.", "Rome."]
 
 
 def lint_row(tokenizer, ids, labels, eot: str):
     eot_id = tokenizer.convert_tokens_to_ids(eot)
-    view = TokenView(ids=ids, trained=[label != IGNORE for label in labels],
-                     roles=[None] * len(ids), eots=[i for i, t in enumerate(ids) if t == eot_id])
+    view = TokenView(
+        ids=ids,
+        trained=[label != IGNORE for label in labels],
+        roles=[None] * len(ids),
+        eots=[i for i, t in enumerate(ids) if t == eot_id],
+    )
     return lint_tokens(view, tokenizer=tokenizer, labels=labels, eot_ids=frozenset({eot_id}))
 
 

@@ -13,8 +13,15 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 
-TIGHT = {"render_timeout_ms": 1_000, "max_template_bytes": 4_096, "max_render_chars": 200_000,
-         "max_body_bytes": 300_000, "max_messages": 50, "max_tokens": 2_000, "max_range": 10_000}
+TIGHT = {
+    "render_timeout_ms": 1_000,
+    "max_template_bytes": 4_096,
+    "max_render_chars": 200_000,
+    "max_body_bytes": 300_000,
+    "max_messages": 50,
+    "max_tokens": 2_000,
+    "max_range": 10_000,
+}
 
 
 @pytest.fixture(scope="session", name="tight_settings")
@@ -46,5 +53,7 @@ def custom(template: str, **overrides) -> dict:
 
 
 # Three nested loops of 10,000: hours of work, each step within every per-operation limit.
-BOMB = ("{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}"
-        "{% endfor %}{% endfor %}{% endfor %}")
+BOMB = (
+    "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)

@@ -39,27 +39,47 @@ def test_18_every_json_4xx_has_the_one_shape(tight, body, status):
     assert err["field"] or err["setting"], err  # it names what to change
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs", "status"), [
-    ("get", "/api/no-such-route", {}, 404),
-    ("delete", "/api/render", {}, 405),
-    ("post", "/api/render", {"content": b"{not json", "headers": {
-        "Content-Type": "application/json"}}, 422),
-    ("post", "/api/render", {"content": b"", "headers": {"Content-Type": "application/json"}},
-     422),
-    ("get", "/api/jobs/does-not-exist", {}, 404),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("get", "/api/no-such-route", {}, 404),
+        ("delete", "/api/render", {}, 405),
+        (
+            "post",
+            "/api/render",
+            {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+            422,
+        ),
+        (
+            "post",
+            "/api/render",
+            {"content": b"", "headers": {"Content-Type": "application/json"}},
+            422,
+        ),
+        ("get", "/api/jobs/does-not-exist", {}, 404),
+    ],
+)
 def test_18_framework_errors_have_the_one_shape_too(tight, method, path, kwargs, status):
     assert_error(getattr(tight, method)(path, **kwargs), status)
 
 
-@pytest.mark.parametrize(("form", "status", "needle"), [
-    ({"tokenizer": "no-such-tokenizer"}, 422, "no-such-tokenizer"),
-    ({"dialect": "custom", "template": "{{ range(10**9) | length }}"}, 422, "max_range"),
-    ({"dialect": "custom", "template": "{# x #}" * 2000}, 413, "max_template_bytes"),
-])
+@pytest.mark.parametrize(
+    ("form", "status", "needle"),
+    [
+        ({"tokenizer": "no-such-tokenizer"}, 422, "no-such-tokenizer"),
+        ({"dialect": "custom", "template": "{{ range(10**9) | length }}"}, 422, "max_range"),
+        ({"dialect": "custom", "template": "{# x #}" * 2000}, 413, "max_template_bytes"),
+    ],
+)
 def test_18_htmx_requests_get_the_error_fragment(tight, form, status, needle):
-    data = {"v": "1", "tokenizer": "qwen3", "dialect": "chatml", "role": ["user"],
-            "content": ["hi"], **form}
+    data = {
+        "v": "1",
+        "tokenizer": "qwen3",
+        "dialect": "chatml",
+        "role": ["user"],
+        "content": ["hi"],
+        **form,
+    }
     response = tight.post("/fragments/render", data=data, headers={"HX-Request": "true"})
     assert response.status_code == status
     assert response.headers["content-type"].startswith("text/html")

@@ -28,8 +28,16 @@ from serve import uvicorn_server  # noqa: E402
 
 
 def job_spec(model: Path, **overrides) -> dict:
-    return {"model": str(model), "data": {"dataset": "demo"}, "steps": 2, "batch_size": 2,
-            "max_length": 64, "learning_rate": 1e-3, "max_new_tokens": 1, **overrides}
+    return {
+        "model": str(model),
+        "data": {"dataset": "demo"},
+        "steps": 2,
+        "batch_size": 2,
+        "max_length": 64,
+        "learning_rate": 1e-3,
+        "max_new_tokens": 1,
+        **overrides,
+    }
 
 
 def rows(settings: Settings) -> list[dict]:
@@ -51,15 +59,17 @@ def wait_for(client, job_id: str, check, timeout: float = 120) -> dict:
 
 
 def test_20_same_idempotency_key_from_racing_clients_makes_one_job(
-        job_settings_for, tiny_model_dir):
+    job_settings_for, tiny_model_dir
+):
     settings = job_settings_for(max_queued_jobs=8)
     body = job_spec(tiny_model_dir, steps=1)
     with TestClient(create_app(settings)) as client:
         answers: list = []
 
         def submit() -> None:
-            answers.append(client.post("/api/jobs", json=body,
-                                       headers={"Idempotency-Key": "race-1"}))
+            answers.append(
+                client.post("/api/jobs", json=body, headers={"Idempotency-Key": "race-1"})
+            )
 
         threads = [threading.Thread(target=submit) for _ in range(8)]
         for thread in threads:
@@ -68,22 +78,28 @@ def test_20_same_idempotency_key_from_racing_clients_makes_one_job(
             thread.join()
         assert [a.status_code for a in answers] == [202] * 8
         assert len({a.json()["id"] for a in answers}) == 1
-        other = client.post("/api/jobs", json={**body, "seed": 7},
-                            headers={"Idempotency-Key": "race-1"})
+        other = client.post(
+            "/api/jobs", json={**body, "seed": 7}, headers={"Idempotency-Key": "race-1"}
+        )
         assert_error(other, 422, "Idempotency-Key")
         assert len(rows(settings)) == 1
 
 
 def test_21_killed_server_restart_marks_the_running_job_interrupted(
-        job_settings_for, tiny_model_dir):
+    job_settings_for, tiny_model_dir
+):
     settings = job_settings_for()
-    env = {"MASKSCOPE_HOME": str(settings.home),
-           "MASKSCOPE_TOKENIZER_ROOTS": str(tiny_model_dir.parent), "MASKSCOPE_ALLOW_HUB": "false"}
+    env = {
+        "MASKSCOPE_HOME": str(settings.home),
+        "MASKSCOPE_TOKENIZER_ROOTS": str(tiny_model_dir.parent),
+        "MASKSCOPE_ALLOW_HUB": "false",
+    }
     try:
         with uvicorn_server(env) as (base, server):
             with httpx.Client(base_url=base, timeout=30) as http:
-                running = http.post("/api/jobs",
-                                    json=job_spec(tiny_model_dir, steps=2000)).json()["id"]
+                running = http.post("/api/jobs", json=job_spec(tiny_model_dir, steps=2000)).json()[
+                    "id"
+                ]
                 kept = http.post("/api/jobs", json=job_spec(tiny_model_dir, steps=1)).json()["id"]
                 http.post(f"/api/jobs/{kept}/cancel")
                 wait_for(http, running, lambda j: j["progress"]["step"] >= 1)
@@ -113,8 +129,9 @@ def test_22_23_cancel_semantics_queue_bound_and_one_job_at_a_time(job_settings_f
     with TestClient(create_app(settings)) as client:
         long = client.post("/api/jobs", json=job_spec(tiny_model_dir, steps=2000)).json()["id"]
         pending = client.post("/api/jobs", json=job_spec(tiny_model_dir, steps=1)).json()["id"]
-        after = client.post("/api/jobs",
-                            json=job_spec(tiny_model_dir, steps=1, seed=3)).json()["id"]
+        after = client.post("/api/jobs", json=job_spec(tiny_model_dir, steps=1, seed=3)).json()[
+            "id"
+        ]
         refused = client.post("/api/jobs", json=job_spec(tiny_model_dir, steps=1, seed=4))
         err = assert_error(refused, 429, "max_queued_jobs")
         assert int(refused.headers["Retry-After"]) > 0 and err["setting"] == "max_queued_jobs"
@@ -140,25 +157,31 @@ def test_22_23_cancel_semantics_queue_bound_and_one_job_at_a_time(job_settings_f
             assert_error(client.post(f"/api/jobs/{job_id}/cancel"), 409)
 
 
-@pytest.mark.parametrize(("raw", "needle"), [
-    ({"neftune_alpha": -0.1}, "neftune_alpha"),
-    ({"learning_rate": float("nan")}, "learning_rate"),
-    ({"learning_rate": float("inf")}, "learning_rate"),
-    ({"steps": 10**9}, "max_train_steps"),
-    ({"steps": 0}, "steps"),
-    ({"dialect": "no-such-dialect"}, "dialect"),
-    ({"model": "../../etc"}, ".."),
-    ({"batch_size": "many"}, "batch_size"),
-    ({"trust_remote_code": True}, "trust_remote_code"),
-])
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"neftune_alpha": -0.1}, "neftune_alpha"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
+        ({"steps": 10**9}, "max_train_steps"),
+        ({"steps": 0}, "steps"),
+        ({"dialect": "no-such-dialect"}, "dialect"),
+        ({"model": "../../etc"}, ".."),
+        ({"batch_size": "many"}, "batch_size"),
+        ({"trust_remote_code": True}, "trust_remote_code"),
+    ],
+)
 def test_24_invalid_spec_is_refused_and_nothing_is_written(
-        job_settings_for, tiny_model_dir, raw, needle):
+    job_settings_for, tiny_model_dir, raw, needle
+):
     settings = job_settings_for()
     with TestClient(create_app(settings)) as client:
         body = json.dumps({**job_spec(tiny_model_dir), **raw}, allow_nan=True)
-        response = client.post("/api/jobs", content=body,
-                               headers={"Content-Type": "application/json",
-                                        "Idempotency-Key": "k"})
+        response = client.post(
+            "/api/jobs",
+            content=body,
+            headers={"Content-Type": "application/json", "Idempotency-Key": "k"},
+        )
         assert_error(response, 422, needle)
     assert rows(settings) == []
     assert not settings.jobs_dir.exists() or not any(settings.jobs_dir.iterdir())

@@ -22,8 +22,11 @@ BODY_CAP = 100_000
 
 @pytest.fixture(scope="module")
 def server():
-    env = {"MASKSCOPE_RENDER_TIMEOUT_MS": str(LIMIT_MS),
-           "MASKSCOPE_MAX_BODY_BYTES": str(BODY_CAP), "MASKSCOPE_ALLOW_HUB": "false"}
+    env = {
+        "MASKSCOPE_RENDER_TIMEOUT_MS": str(LIMIT_MS),
+        "MASKSCOPE_MAX_BODY_BYTES": str(BODY_CAP),
+        "MASKSCOPE_ALLOW_HUB": "false",
+    }
     with uvicorn_server(env) as (base, process):
         yield base.rsplit(":", 1)[1], process
 
@@ -33,9 +36,8 @@ def _post(port: str, body: bytes, chunked: bool = False) -> tuple[int, dict]:
     try:
         headers = {"Content-Type": "application/json"}
         if chunked:
-            pieces = (body[i:i + 8192] for i in range(0, len(body), 8192))
-            conn.request("POST", "/api/render", body=pieces, headers=headers,
-                         encode_chunked=True)
+            pieces = (body[i : i + 8192] for i in range(0, len(body), 8192))
+            conn.request("POST", "/api/render", body=pieces, headers=headers, encode_chunked=True)
         else:
             conn.request("POST", "/api/render", body=body, headers=headers)
         response = conn.getresponse()
@@ -45,16 +47,18 @@ def _post(port: str, body: bytes, chunked: bool = False) -> tuple[int, dict]:
 
 
 def _ok(port: str) -> None:
-    status, body = _post(port, json.dumps(custom(
-        "{% for m in messages %}{{ m.content }}|{% endfor %}")).encode())
+    status, body = _post(
+        port, json.dumps(custom("{% for m in messages %}{{ m.content }}|{% endfor %}")).encode()
+    )
     assert status == 200, body
     assert body["text"] == "".join(m["content"] + "|" for m in MESSAGES)
 
 
 def test_injection_is_refused_and_the_server_stays_up(server):
     port, process = server
-    status, body = _post(port, json.dumps(custom(
-        "{{ cycler.__init__.__globals__.os.popen('id').read() }}")).encode())
+    status, body = _post(
+        port, json.dumps(custom("{{ cycler.__init__.__globals__.os.popen('id').read() }}")).encode()
+    )
     assert status == 422 and body["error"]["code"] == "template_error"
     _ok(port)
     assert process.poll() is None
@@ -76,8 +80,9 @@ def test_bomb_is_stopped_within_the_limit_and_the_next_request_succeeds(server):
 @pytest.mark.parametrize("chunked", [False, True])
 def test_oversized_body_gets_413(server, chunked):
     port, _ = server
-    big = json.dumps(custom("{{ 1 }}", messages=[
-        {"role": "user", "content": "x" * (2 * BODY_CAP)}])).encode()
+    big = json.dumps(
+        custom("{{ 1 }}", messages=[{"role": "user", "content": "x" * (2 * BODY_CAP)}])
+    ).encode()
     status, body = _post(port, big, chunked=chunked)
     assert status == 413
     assert body["error"]["setting"] == "max_body_bytes"

@@ -14,20 +14,44 @@ from app.chat.render import RenderOptions, render
 from app.errors import TemplateError
 
 CONVS = [
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-     {"role": "assistant", "content": "Hello!"}],
-    [{"role": "user", "content": "  spaced  "}, {"role": "assistant", "content": "\nok\n"},
-     {"role": "user", "content": "写诗"}, {"role": "assistant", "content": "春眠不觉晓 🌸"}],
-    [{"role": "user", "content": "assistant"}, {"role": "assistant", "content": "user"},
-     {"role": "user", "content": "a"}, {"role": "assistant", "content": "a"}],
-    [{"role": "system", "content": "S"}, {"role": "user", "content": "code?"},
-     {"role": "assistant", "content": "```py\nx = 1\n```"}, {"role": "user", "content": "more"}],
-    [{"role": "user", "content": "one"}, {"role": "assistant", "content": "two"},
-     {"role": "user", "content": "three"}, {"role": "assistant", "content": "four"},
-     {"role": "user", "content": "five"}, {"role": "assistant", "content": "six"}],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+    ],
+    [
+        {"role": "user", "content": "  spaced  "},
+        {"role": "assistant", "content": "\nok\n"},
+        {"role": "user", "content": "写诗"},
+        {"role": "assistant", "content": "春眠不觉晓 🌸"},
+    ],
+    [
+        {"role": "user", "content": "assistant"},
+        {"role": "assistant", "content": "user"},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "a"},
+    ],
+    [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "code?"},
+        {"role": "assistant", "content": "```py\nx = 1\n```"},
+        {"role": "user", "content": "more"},
+    ],
+    [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "two"},
+        {"role": "user", "content": "three"},
+        {"role": "assistant", "content": "four"},
+        {"role": "user", "content": "five"},
+        {"role": "assistant", "content": "six"},
+    ],
     # Contents that also spell the role headers, with whitespace that trimming templates drop.
-    [{"role": "user", "content": "user\n"}, {"role": "assistant", "content": " assistant "},
-     {"role": "user", "content": "\nmodel"}, {"role": "assistant", "content": "<think>"}],
+    [
+        {"role": "user", "content": "user\n"},
+        {"role": "assistant", "content": " assistant "},
+        {"role": "user", "content": "\nmodel"},
+        {"role": "assistant", "content": "<think>"},
+    ],
 ]
 
 TAGGED_CHATML = (
@@ -35,14 +59,16 @@ TAGGED_CHATML = (
     "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}"
     "{% endgeneration %}{{ '\\n' }}{% else %}{{ '<|im_start|>' + message['role'] + '\\n' + "
     "message['content'] + '<|im_end|>\\n' }}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 
 TAGGED_LLAMA3 = (
     "{{ bos_token }}{% for message in messages %}"
     "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
     "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] | trim }}"
     "{{ '<|eot_id|>' }}{% endgeneration %}{% else %}{{ message['content'] | trim + '<|eot_id|>' }}"
-    "{% endif %}{% endfor %}")
+    "{% endif %}{% endfor %}"
+)
 
 LLAMA2_HF = (
     "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
@@ -53,18 +79,22 @@ LLAMA2_HF = (
     "{% else %}{% set content = message['content'] %}{% endif %}"
     "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
     "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}"
-    "{% endif %}{% endfor %}")
+    "{% endif %}{% endfor %}"
+)
 
 # Closes each turn when the next one opens: the end-of-turn token is emitted in the next
 # message's loop iteration, and loop.last / loop.nextitem peek ahead.
 CLOSE_LATE = (
     "{% for m in messages %}{% if not loop.first %}<|im_end|>\n{% endif %}"
     "<|im_start|>{{ m.role }}\n{{ m.content }}{% if loop.last %}<|im_end|>\n{% endif %}"
-    "{% endfor %}")
+    "{% endfor %}"
+)
 
 # Index loop: no iteration over `messages` at all.
-BY_INDEX = ("{% for i in range(messages | length) %}<|im_start|>{{ messages[i].role }}\n"
-            "{{ messages[i].content }}<|im_end|>\n{% endfor %}")
+BY_INDEX = (
+    "{% for i in range(messages | length) %}<|im_start|>{{ messages[i].role }}\n"
+    "{{ messages[i].content }}<|im_end|>\n{% endfor %}"
+)
 
 
 def _msgs(conv):
@@ -74,10 +104,13 @@ def _msgs(conv):
 def _check_contents(r, conv):
     """Every message's content (as rendered) is attributed to that message."""
     for span in r.spans:
-        content = r.text[span.content_start:span.content_end]
+        content = r.text[span.content_start : span.content_end]
         assert content.strip() == conv[span.message]["content"].strip(), (span, content)
-        inside = [t for t in r.tokens if t.start >= span.content_start
-                  and t.end <= span.content_end and t.end > t.start]
+        inside = [
+            t
+            for t in r.tokens
+            if t.start >= span.content_start and t.end <= span.content_end and t.end > t.start
+        ]
         assert all(t.message == span.message for t in inside), span
 
 
@@ -88,8 +121,9 @@ def test_tokenizer_template_ids_equal_apply_chat_template(tokenizers, name):
         if name == "gemma3" and any(m["role"] == "system" for m in conv[1:]):
             continue
         for gen in (False, True):
-            want = tok.apply_chat_template(conv, tokenize=True, return_dict=False,
-                                           add_generation_prompt=gen)
+            want = tok.apply_chat_template(
+                conv, tokenize=True, return_dict=False, add_generation_prompt=gen
+            )
             r = render(_msgs(conv), "tokenizer", tok, RenderOptions(add_generation_prompt=gen))
             assert r.input_ids == list(want)
             assert "".join(t.text for t in r.tokens) == r.text
@@ -101,24 +135,35 @@ def test_tokenizer_template_ids_equal_apply_chat_template(tokenizers, name):
 def test_generation_tags_equal_assistant_masks(tokenizers, template, name):
     tok = tokenizers(name)
     for conv in CONVS:
-        want = tok.apply_chat_template(conv, chat_template=template, tokenize=True,
-                                       return_dict=True, return_assistant_tokens_mask=True)
+        want = tok.apply_chat_template(
+            conv,
+            chat_template=template,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
         r = render(_msgs(conv), "custom", tok, RenderOptions(template=template))
         assert r.input_ids == list(want["input_ids"])
         assert [int(t.trained) for t in r.tokens] == list(want["assistant_masks"])
 
 
-@pytest.mark.parametrize(("template", "name"), [(TAGGED_CHATML, "qwen3"),
-                                                 (TAGGED_CHATML, "smollm2"),
-                                                 (TAGGED_LLAMA3, "llama3")])
+@pytest.mark.parametrize(
+    ("template", "name"),
+    [(TAGGED_CHATML, "qwen3"), (TAGGED_CHATML, "smollm2"), (TAGGED_LLAMA3, "llama3")],
+)
 def test_untagged_template_trains_what_the_tagged_one_marks(tokenizers, template, name):
     """Attribution without tags agrees with transformers' mask on the tagged twin (for a
     tokenizer whose end-of-turn marker is a special token, as the template expects)."""
     tok = tokenizers(name)
     untagged = template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
     for conv in CONVS:
-        want = tok.apply_chat_template(conv, chat_template=template, tokenize=True,
-                                       return_dict=True, return_assistant_tokens_mask=True)
+        want = tok.apply_chat_template(
+            conv,
+            chat_template=template,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
         r = render(_msgs(conv), "custom", tok, RenderOptions(template=untagged))
         assert [int(t.trained) for t in r.tokens] == list(want["assistant_masks"])
 
@@ -199,15 +244,21 @@ def test_tool_calls_are_trained_as_assistant_output(tokenizers):
     tok = tokenizers("qwen3")
     call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
     for content in ("Let me check.", ""):
-        rows = [{"role": "user", "content": "weather?"},
-                {"role": "assistant", "content": content, "tool_calls": [call]},
-                {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]
+        rows = [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": content, "tool_calls": [call]},
+            {"role": "tool", "content": "sunny"},
+            {"role": "assistant", "content": "Sunny."},
+        ]
         conv = parse_row({"messages": rows})
         r = render(conv, "tokenizer", tok, RenderOptions())
         assert r.input_ids == list(tok.apply_chat_template(rows, tokenize=True, return_dict=False))
         trained = "".join(t.text for t in r.tokens if t.trained)
         lead = f"{content}\n" if content else ""
-        assert trained == (f'{lead}<tool_call>\n{{"name": "get_weather", "arguments": '
-                           '{"city": "Paris"}}\n</tool_call><|im_end|>Sunny.<|im_end|>')
+        assert trained == (
+            f'{lead}<tool_call>\n{{"name": "get_weather", "arguments": '
+            '{"city": "Paris"}}\n</tool_call><|im_end|>Sunny.<|im_end|>'
+        )
         assert "<tool_response>\nsunny\n</tool_response>" in "".join(
-            t.text for t in r.tokens if t.role == "tool")
+            t.text for t in r.tokens if t.role == "tool"
+        )

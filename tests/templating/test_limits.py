@@ -35,10 +35,16 @@ BOMBS = [
     ("{% set x = 2 ** 9000 %}{{ x * x * x }}", None),
     ("{{ range(10**9) | length }}", "max_range"),
     ("{% for i in range(2000) %}{% endfor %}", "max_range"),
-    ("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
-     "{% endfor %}", "max_render_chars"),
-    ("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
-     "{% endfor %}", "max_render_chars"),
+    (
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}",
+        "max_render_chars",
+    ),
+    (
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
+        "{% endfor %}",
+        "max_render_chars",
+    ),
     ("{{ '%999999999d' % 1 }}", "max_render_chars"),
     ("{{ '%*d' % (999999999, 1) }}", "max_render_chars"),
     ("{{ '{:>999999999}'.format(1) }}", "max_render_chars"),
@@ -90,12 +96,15 @@ def test_ordinary_templates_render_as_in_the_plain_sandbox(env, source):
     assert env.from_string(source).render(messages=messages) == reference
 
 
-@pytest.mark.parametrize("source", [
-    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ joiner.__init__.__globals__ }}",
-    "{{ messages.append(1) }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ joiner.__init__.__globals__ }}",
+        "{{ messages.append(1) }}",
+    ],
+)
 def test_sandbox_escapes_are_refused(env, source):
     with pytest.raises(SecurityError):
         env.from_string(source).render(messages=[])
@@ -112,10 +121,18 @@ def test_output_cap_stops_while_generating(env):
     assert render_limited(template, 1_000_000) == "x" * 1_000_000
 
 
-@pytest.mark.parametrize(("version", "ok"), [
-    ("3.1.5", False), ("3.0.3", False), ("2.11.3", False), ("3.1.6", True), ("3.2.0", True),
-    ("3.2.0rc1", True), ("4.0", True),
-])
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [
+        ("3.1.5", False),
+        ("3.0.3", False),
+        ("2.11.3", False),
+        ("3.1.6", True),
+        ("3.2.0", True),
+        ("3.2.0rc1", True),
+        ("4.0", True),
+    ],
+)
 def test_jinja2_version_check(version, ok):
     if ok:
         check_jinja2_version(version)
@@ -125,9 +142,9 @@ def test_jinja2_version_check(version, ok):
 
 
 def test_import_refuses_an_old_jinja2():
-    code = ("import jinja2; jinja2.__version__ = '3.1.5'\n"
-            "import app.templating.limits\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    code = "import jinja2; jinja2.__version__ = '3.1.5'\nimport app.templating.limits\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "jinja2>=3.1.6" in result.stderr

@@ -28,8 +28,10 @@ def test_globals_behave_like_transformers():
     assert len(_render("{{ strftime_now('%Y-%m-%d') }}")) == 10
     assert _render("{% set ns = namespace(n=1) %}{% set ns.n = 2 %}{{ ns.n }}") == "2"
     assert _render("{{ dict(a=1)['a'] }}") == "1"
-    assert _render("{% for i in [1, 2, 3] %}{% if i == 2 %}{% break %}{% endif %}{{ i }}"
-                   "{% endfor %}") == "1"
+    assert (
+        _render("{% for i in [1, 2, 3] %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}")
+        == "1"
+    )
     with pytest.raises(jinja2.TemplateError, match="stop here"):
         _render("{{ raise_exception('stop here') }}")
     with pytest.raises(jinja2.exceptions.SecurityError):
@@ -53,16 +55,34 @@ def test_short_attribute_answer_equals_jinjas_full_check():
     from app.templating.limits import ChatTemplateSandbox
 
     loop = LoopContext(iter([1, 2]), None, None)
-    names = ["strip", "first", "last", "index", "cycle", "_after", "__class__", "__init__",
-             "format", "mro", "__globals__", "length", "changed", "_iterator"]
+    names = [
+        "strip",
+        "first",
+        "last",
+        "index",
+        "cycle",
+        "_after",
+        "__class__",
+        "__init__",
+        "format",
+        "mro",
+        "__globals__",
+        "length",
+        "changed",
+        "_iterator",
+    ]
     full, short = ImmutableSandboxedEnvironment(), ChatTemplateSandbox()
     for obj in ("text", loop):
         for name in names:
             value = getattr(obj, name, None)
-            assert short.is_safe_attribute(obj, name, value) == \
-                full.is_safe_attribute(obj, name, value), (obj, name)
+            assert short.is_safe_attribute(obj, name, value) == full.is_safe_attribute(
+                obj, name, value
+            ), (obj, name)
     # Everything else still gets the full check: a list's mutating methods stay refused.
     assert not short.is_safe_attribute([], "append", [].append)
     source = "{% for m in ms %}{{ loop.first }}{{ m.strip() }}{{ m.__class__ }}{% endfor %}"
-    assert short.from_string(source).render(ms=[" a "]) == \
-        full.from_string(source).render(ms=[" a "]) == "Truea"
+    assert (
+        short.from_string(source).render(ms=[" a "])
+        == full.from_string(source).render(ms=[" a "])
+        == "Truea"
+    )

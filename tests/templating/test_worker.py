@@ -16,19 +16,27 @@ from app.templating.worker import WorkerPool, run_in_worker
 from tests.templating import worker_tasks as tasks
 
 TIMEOUT_MS = 600
-BOMB = ("{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}"
-        "{{ '' }}{% endfor %}{% endfor %}{% endfor %}")
+BOMB = (
+    "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}"
+    "{{ '' }}{% endfor %}{% endfor %}{% endfor %}"
+)
 
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return Settings(render_timeout_ms=TIMEOUT_MS, template_workers=2, max_worker_memory_mb=256,
-                    max_render_chars=100_000)
+    return Settings(
+        render_timeout_ms=TIMEOUT_MS,
+        template_workers=2,
+        max_worker_memory_mb=256,
+        max_render_chars=100_000,
+    )
 
 
 def test_round_trip_is_json_data(settings):
     assert run_in_worker(tasks.echo, 1, (2, "é"), key=[None, 1.5], settings=settings) == {
-        "args": [1, [2, "é"]], "kwargs": {"key": [None, 1.5]}}
+        "args": [1, [2, "é"]],
+        "kwargs": {"key": [None, 1.5]},
+    }
     assert run_in_worker(tasks.pid, settings=settings) != os.getpid()
     lone = "\ud83d broken surrogate"
     assert run_in_worker(tasks.echo, lone, settings=settings)["args"] == [lone]
@@ -38,8 +46,10 @@ def test_renders_a_template(settings):
     source = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
     messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
     expected = jinja2.Environment().from_string(source).render(messages=messages)
-    assert run_in_worker(tasks.render_source, source, {"messages": messages},
-                         settings=settings) == expected
+    assert (
+        run_in_worker(tasks.render_source, source, {"messages": messages}, settings=settings)
+        == expected
+    )
 
 
 def _reference_syntax_line(source: str) -> int:
@@ -48,8 +58,9 @@ def _reference_syntax_line(source: str) -> int:
     return caught.value.lineno
 
 
-@pytest.mark.parametrize("source", [
-    "hello\n{{ x }\n", "{% for m in messages %}\n\n{{ m }}\n", "a\nb\nc\n{% endif %}"])
+@pytest.mark.parametrize(
+    "source", ["hello\n{{ x }\n", "{% for m in messages %}\n\n{{ m }}\n", "a\nb\nc\n{% endif %}"]
+)
 def test_syntax_error_names_the_line(settings, source):
     with pytest.raises(TemplateError) as caught:
         run_in_worker(tasks.render_source, source, {"messages": []}, settings=settings)
@@ -60,18 +71,20 @@ def test_syntax_error_names_the_line(settings, source):
 
 
 def test_raise_exception_gives_its_message_and_line(settings):
-    source = ("{% for m in messages %}\n{% if m.role == 'tool' %}\n"
-              "{{ raise_exception('no tools') }}\n{% endif %}{% endfor %}")
+    source = (
+        "{% for m in messages %}\n{% if m.role == 'tool' %}\n"
+        "{{ raise_exception('no tools') }}\n{% endif %}{% endfor %}"
+    )
     with pytest.raises(TemplateError) as caught:
-        run_in_worker(tasks.render_source, source, {"messages": [{"role": "tool"}]},
-                      settings=settings)
+        run_in_worker(
+            tasks.render_source, source, {"messages": [{"role": "tool"}]}, settings=settings
+        )
     assert "no tools" in caught.value.message and "line 3" in caught.value.message
 
 
 def test_limit_inside_the_template_keeps_its_setting_and_gains_a_line(settings):
     with pytest.raises(LimitError) as caught:
-        run_in_worker(tasks.render_source, "ok\n{{ range(10**9) | length }}", {},
-                      settings=settings)
+        run_in_worker(tasks.render_source, "ok\n{{ range(10**9) | length }}", {}, settings=settings)
     assert caught.value.setting == "max_range"
     assert "max_range" in caught.value.message and "line 2" in caught.value.message
 
@@ -132,8 +145,12 @@ def test_needs_a_module_level_function(settings):
 
 def test_workers_run_in_parallel(settings):
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(
-        run_in_worker(tasks.sleep, 0.4, settings=settings))) for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(run_in_worker(tasks.sleep, 0.4, settings=settings))
+        )
+        for _ in range(2)
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()

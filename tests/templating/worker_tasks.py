@@ -10,16 +10,18 @@ from app.errors import InputError
 from app.templating.limits import LimitedSandboxedEnvironment, render_limited
 
 
-def render_source(source: str, context: dict[str, Any], max_range: int = 1000,
-                  max_chars: int = 100_000) -> str:
+def render_source(
+    source: str, context: dict[str, Any], max_range: int = 1000, max_chars: int = 100_000
+) -> str:
     """A minimal untrusted render, the way the engine does it, with transformers' globals."""
     import jinja2
 
     def raise_exception(message: str) -> None:
         raise jinja2.exceptions.TemplateError(message)
 
-    env = LimitedSandboxedEnvironment(max_range=max_range, max_output_chars=max_chars,
-                                      trim_blocks=True, lstrip_blocks=True)
+    env = LimitedSandboxedEnvironment(
+        max_range=max_range, max_output_chars=max_chars, trim_blocks=True, lstrip_blocks=True
+    )
     env.globals["raise_exception"] = raise_exception
     return render_limited(env.from_string(source), max_chars, context)
 

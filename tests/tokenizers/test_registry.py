@@ -14,8 +14,10 @@ from app.tokenizers import registry
 from app.tokenizers.registry import bundled_names, clear_cache, list_tokenizers, load_tokenizer
 
 BUNDLED = ["smollm2", "qwen3", "llama3", "llama2", "mistral", "gemma3"]
-TEXTS = ["Hello world, this is Maskscope.\nSecond line\twith a tab.",
-         "Ünïcödé 日本語 🦙 café, x  y   z, numbers 12345 and 3.14"]
+TEXTS = [
+    "Hello world, this is Maskscope.\nSecond line\twith a tab.",
+    "Ünïcödé 日本語 🦙 café, x  y   z, numbers 12345 and 3.14",
+]
 
 
 def test_bundled_names():
@@ -33,15 +35,18 @@ def test_bundled_tokenizer_loads_and_round_trips(name, settings):
         assert tok.decode(ids) == text
 
 
-@pytest.mark.parametrize(("name", "text", "ids"), [
-    # As packaged, Llama 3's tokenizer.json adds no BOS (its chat template writes it).
-    ("llama3", "Hello world", [9906, 1917]),
-    ("mistral", "Hello world", [1, 22557, 1526]),
-    ("llama2", "Hello world", [1, 15043, 3186]),
-    ("qwen3", "Hello world", [9707, 1879]),
-    ("gemma3", "Hello world", [2, 9259, 1902]),
-    ("smollm2", "Hello world", [19556, 905]),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "ids"),
+    [
+        # As packaged, Llama 3's tokenizer.json adds no BOS (its chat template writes it).
+        ("llama3", "Hello world", [9906, 1917]),
+        ("mistral", "Hello world", [1, 22557, 1526]),
+        ("llama2", "Hello world", [1, 15043, 3186]),
+        ("qwen3", "Hello world", [9707, 1879]),
+        ("gemma3", "Hello world", [2, 9259, 1902]),
+        ("smollm2", "Hello world", [19556, 905]),
+    ],
+)
 def test_known_ids_and_bos_conventions(name, text, ids, settings):
     assert load_tokenizer(name, settings)(text)["input_ids"] == ids
 
@@ -76,7 +81,7 @@ def test_refetched_asset_is_reloaded(isolated_home):
 def test_corrupt_asset_is_not_served(isolated_home):
     home = isolated_home("mistral")
     target = home.assets_dir / "mistral" / "tokenizer.json"
-    target.write_bytes(target.read_bytes().replace(b"\"<unk>\"", b"\"<UNK>\"", 1))
+    target.write_bytes(target.read_bytes().replace(b'"<unk>"', b'"<UNK>"', 1))
     with pytest.raises(UnavailableError) as info:
         load_tokenizer("mistral", home)
     assert "does not match its recorded sha256" in info.value.message
@@ -133,8 +138,9 @@ def test_local_folder_by_name_and_by_absolute_path(root, settings):
     assert names == [str(root / "mytok")]
 
 
-@pytest.mark.parametrize("ref", ["../mytok", "mytok/../../etc", "/etc", "~/", "./../root/mytok",
-                                 "mytok\x00", "/tmp"])
+@pytest.mark.parametrize(
+    "ref", ["../mytok", "mytok/../../etc", "/etc", "~/", "./../root/mytok", "mytok\x00", "/tmp"]
+)
 def test_escapes_are_refused(ref, root, settings):
     with pytest.raises(InputError):
         load_tokenizer(ref, _roots(settings, root))
@@ -219,8 +225,10 @@ def _warm_hf_cache(tmp_path, monkeypatch, repo_id: str, files: dict[str, bytes])
 
 
 def test_hub_id_from_a_warm_hf_cache_works_offline(tmp_path, settings, monkeypatch):
-    files = {name: (settings.assets_dir / "qwen3" / name).read_bytes()
-             for name in ("tokenizer.json", "tokenizer_config.json")}
+    files = {
+        name: (settings.assets_dir / "qwen3" / name).read_bytes()
+        for name in ("tokenizer.json", "tokenizer_config.json")
+    }
     _warm_hf_cache(tmp_path, monkeypatch, "maskscope-test/cached-qwen", files)
     tok = load_tokenizer("maskscope-test/cached-qwen", settings)
     assert tok("Hello world")["input_ids"] == [9707, 1879]
@@ -229,8 +237,10 @@ def test_hub_id_from_a_warm_hf_cache_works_offline(tmp_path, settings, monkeypat
 
 def test_hub_lookups_keep_a_used_tokenizer_from_eviction(tmp_path, isolated_home, monkeypatch):
     home = isolated_home("llama2", "mistral")
-    files = {name: (home.assets_dir / "llama2" / name).read_bytes()
-             for name in ("tokenizer.json", "tokenizer_config.json")}
+    files = {
+        name: (home.assets_dir / "llama2" / name).read_bytes()
+        for name in ("tokenizer.json", "tokenizer_config.json")
+    }
     _warm_hf_cache(tmp_path, monkeypatch, "maskscope-test/cached-llama2", files)
     small = Settings(home=home.home, tokenizer_cache_size=2)
     clear_cache()
@@ -244,14 +254,17 @@ def test_hub_lookups_keep_a_used_tokenizer_from_eviction(tmp_path, isolated_home
 
 
 def test_hub_repo_without_tokenizer_json_is_refused_by_its_id(tmp_path, settings, monkeypatch):
-    _warm_hf_cache(tmp_path, monkeypatch, "maskscope-test/slow-only",
-                   {"tokenizer_config.json": b"{}"})
+    _warm_hf_cache(
+        tmp_path, monkeypatch, "maskscope-test/slow-only", {"tokenizer_config.json": b"{}"}
+    )
     with pytest.raises(InputError, match="maskscope-test/slow-only has no tokenizer.json"):
         load_tokenizer("maskscope-test/slow-only", settings)
 
 
-@pytest.mark.parametrize("content", ["not json", "{}", '{"version": "1.0", "added_tokens": [], '
-                                     '"model": {"type": "NOPE"}}'])
+@pytest.mark.parametrize(
+    "content",
+    ["not json", "{}", '{"version": "1.0", "added_tokens": [], "model": {"type": "NOPE"}}'],
+)
 def test_broken_tokenizer_json_is_a_clear_input_error(content, root, settings):
     (root / "mytok" / "tokenizer.json").write_text(content)
     with pytest.raises(InputError, match="could not be loaded as a tokenizer"):

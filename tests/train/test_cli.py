@@ -11,10 +11,15 @@ def test_flags_override_the_spec_file(tmp_path):
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps({"steps": 7, "seed": 3, "neftune_alpha": 10}))
     data = tmp_path / "data.jsonl"
-    data.write_text(json.dumps({"messages": [{"role": "user", "content": "a"},
-                                             {"role": "assistant", "content": "b"}]}) + "\n")
-    args = build_parser().parse_args(["train", "--spec", str(spec_file), "--steps", "2",
-                                      "--pack", "--data", str(data)])
+    data.write_text(
+        json.dumps(
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
+        )
+        + "\n"
+    )
+    args = build_parser().parse_args(
+        ["train", "--spec", str(spec_file), "--steps", "2", "--pack", "--data", str(data)]
+    )
     from app.train.cli import build_spec
 
     spec = build_spec(args)
@@ -32,8 +37,21 @@ def test_foreground_run_saves_a_model(monkeypatch, tmp_path, tiny_model_dir):
     monkeypatch.setenv("MASKSCOPE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MASKSCOPE_TOKENIZER_ROOTS", str(tiny_model_dir.parent))
     out = tmp_path / "run"
-    code = main(["train", "--model", str(tiny_model_dir), "--steps", "1", "--batch-size", "2",
-                 "--max-length", "64", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--model",
+            str(tiny_model_dir),
+            "--steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--max-length",
+            "64",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert events[-1]["status"] == "succeeded"

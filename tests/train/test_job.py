@@ -21,8 +21,9 @@ from tests.train.job_processes import end_job_processes, wait_for_no_job_process
 INTERRUPTED = {"type": "status", "status": "failed", "error": "interrupted: the server stopped"}
 
 
-def job_launch(settings, spec: dict, *, procs: int = 1, name: str = "job",
-               server_pid: int | None = None) -> tuple[list[str], dict[str, str], Path]:
+def job_launch(
+    settings, spec: dict, *, procs: int = 1, name: str = "job", server_pid: int | None = None
+) -> tuple[list[str], dict[str, str], Path]:
     """(command, environment, job folder) exactly as the runner builds them; server: this pytest."""
     job_dir = settings.jobs_dir / name
     job_dir.mkdir(parents=True)
@@ -39,17 +40,24 @@ def read_events(job_dir: Path) -> list[dict]:
 
 def run_job(settings, spec: dict, *, procs: int = 1, name: str = "job") -> list[dict]:
     command, env, job_dir = job_launch(settings, spec, procs=procs, name=name)
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     events = read_events(job_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return events
 
 
 def _spec(model_dir: Path, **overrides) -> dict:
-    return {"model": str(model_dir), "data": {"dataset": "demo"}, "steps": 3, "batch_size": 4,
-            "max_length": 64, "learning_rate": 1e-3, "seed": 0, "max_new_tokens": 4,
-            **overrides}
+    return {
+        "model": str(model_dir),
+        "data": {"dataset": "demo"},
+        "steps": 3,
+        "batch_size": 4,
+        "max_length": 64,
+        "learning_rate": 1e-3,
+        "seed": 0,
+        "max_new_tokens": 4,
+        **overrides,
+    }
 
 
 def test_job_trains_samples_and_saves(job_settings, tiny_model_dir):
@@ -57,8 +65,13 @@ def test_job_trains_samples_and_saves(job_settings, tiny_model_dir):
     events = run_job(job_settings, spec)
     metrics = [e for e in events if e["type"] == "metric"]
     assert [(m["arm"], m["step"]) for m in metrics] == [
-        ("neftune", 1), ("neftune", 2), ("neftune", 3),
-        ("baseline", 1), ("baseline", 2), ("baseline", 3)]
+        ("neftune", 1),
+        ("neftune", 2),
+        ("neftune", 3),
+        ("baseline", 1),
+        ("baseline", 2),
+        ("baseline", 3),
+    ]
     assert all(m["loss"] > 0 and m["tokens_per_s"] > 0 for m in metrics)
     # same seed and data: the first step sees the same batch, the noise makes the difference
     assert metrics[0]["loss"] != metrics[3]["loss"]
@@ -69,14 +82,16 @@ def test_job_trains_samples_and_saves(job_settings, tiny_model_dir):
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(files)
     saved = job_settings.jobs_dir / "job" / "model"
     tok = AutoTokenizer.from_pretrained(saved)
-    assert "<|im_start|>" in tok.apply_chat_template([{"role": "user", "content": "x"}],
-                                                     tokenize=False)
+    assert "<|im_start|>" in tok.apply_chat_template(
+        [{"role": "user", "content": "x"}], tokenize=False
+    )
     assert AutoModelForCausalLM.from_pretrained(saved).config.num_hidden_layers == 2
 
 
 def test_job_failure_is_reported_as_an_event(job_settings, tiny_model_dir):
-    spec = _spec(tiny_model_dir, data={"conversations": [
-        [{"role": "user", "content": "only a question"}]]})
+    spec = _spec(
+        tiny_model_dir, data={"conversations": [[{"role": "user", "content": "only a question"}]]}
+    )
     with pytest.raises(AssertionError):
         run_job(job_settings, spec)
     events = (job_settings.jobs_dir / "job" / "events.jsonl").read_text().splitlines()
@@ -86,22 +101,31 @@ def test_job_failure_is_reported_as_an_event(job_settings, tiny_model_dir):
 
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process(job_settings, tiny_model_dir):
-    spec = _spec(tiny_model_dir, neftune_alpha=0.0, steps=3, grad_accum=2, max_new_tokens=1,
-                 sample_prompts=["x"])
+    spec = _spec(
+        tiny_model_dir,
+        neftune_alpha=0.0,
+        steps=3,
+        grad_accum=2,
+        max_new_tokens=1,
+        sample_prompts=["x"],
+    )
     one = [e["loss"] for e in run_job(job_settings, spec, name="one") if e["type"] == "metric"]
-    two = [e["loss"] for e in run_job(job_settings, spec, procs=2, name="two")
-           if e["type"] == "metric"]
+    two = [
+        e["loss"] for e in run_job(job_settings, spec, procs=2, name="two") if e["type"] == "metric"
+    ]
     assert len(one) == len(two) == 3
     assert two == pytest.approx(one, rel=1e-4)
 
 
 @contextlib.contextmanager
-def started_job(command: list[str], env: dict[str, str],
-                job_dir: Path) -> Iterator[subprocess.Popen]:
+def started_job(
+    command: list[str], env: dict[str, str], job_dir: Path
+) -> Iterator[subprocess.Popen]:
     """A job in its own session, as the runner starts it; none of it outlives the test."""
     with (job_dir / "log.txt").open("ab") as log:
-        job = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+        job = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         yield job
     finally:
@@ -124,8 +148,13 @@ def assert_stops_when_the_server_dies(settings, model_dir: Path, procs: int) -> 
     command, env, job_dir = job_launch(settings, spec, procs=procs, server_pid=server.pid)
     with started_job(command, env, job_dir) as job:
         try:
-            wait_until(lambda: job.poll() is not None or any(
-                e["type"] == "metric" for e in read_events(job_dir)), 240)
+            wait_until(
+                lambda: (
+                    job.poll() is not None
+                    or any(e["type"] == "metric" for e in read_events(job_dir))
+                ),
+                240,
+            )
             assert job.poll() is None, (job_dir / "log.txt").read_text()[-3000:]
         finally:
             server.kill()

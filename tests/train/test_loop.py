@@ -84,8 +84,14 @@ def test_training_is_deterministic_and_learns(make_model, make_examples):
 def test_stop_request_ends_at_the_next_step(make_model, make_examples):
     metrics = []
     calls = iter([False, False, True])
-    train(make_model(), make_examples(4), LoopConfig(steps=10, batch_size=2), Dist(),
-          emit=metrics.append, should_stop=lambda: next(calls))
+    train(
+        make_model(),
+        make_examples(4),
+        LoopConfig(steps=10, batch_size=2),
+        Dist(),
+        emit=metrics.append,
+        should_stop=lambda: next(calls),
+    )
     assert [m["step"] for m in metrics] == [1, 2]
 
 

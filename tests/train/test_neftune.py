@@ -17,8 +17,9 @@ D = 512
 def _noise(**kwargs) -> torch.Tensor:
     shape = kwargs.pop("shape")
     zeros = torch.zeros(shape)
-    return add_neftune_noise(zeros, kwargs.pop("alpha", 5.0),
-                             generator=torch.Generator().manual_seed(0), **kwargs)
+    return add_neftune_noise(
+        zeros, kwargs.pop("alpha", 5.0), generator=torch.Generator().manual_seed(0), **kwargs
+    )
 
 
 def _bound(alpha: float, length: int, dim: int = D) -> float:
@@ -27,7 +28,8 @@ def _bound(alpha: float, length: int, dim: int = D) -> float:
 
 def test_token_lengths_examples():
     assert token_lengths((1, 5), position_ids=torch.tensor([[0, 1, 2, 0, 1]])).tolist() == [
-        [3, 3, 3, 2, 2]]
+        [3, 3, 3, 2, 2]
+    ]
     assert token_lengths((1, 3), attention_mask=torch.tensor([[1, 1, 0]])).tolist() == [[2, 2, 0]]
 
 
@@ -98,8 +100,14 @@ def test_generator_makes_noise_reproducible_and_modes_are_checked():
 
 def _tiny_model() -> LlamaForCausalLM:
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
     return LlamaForCausalLM(config)
 
 

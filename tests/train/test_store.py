@@ -22,8 +22,17 @@ def new_job(store: JobStore) -> str:
 
 def add_metrics(store: JobStore, job_id: str, steps: int) -> None:
     for step in range(1, steps + 1):
-        store.add_metric(job_id, {"type": "metric", "arm": "neftune", "step": step,
-                                  "loss": 3.0 - step, "lr": 1e-3, "tokens_per_s": 100.0 * step})
+        store.add_metric(
+            job_id,
+            {
+                "type": "metric",
+                "arm": "neftune",
+                "step": step,
+                "loss": 3.0 - step,
+                "lr": 1e-3,
+                "tokens_per_s": 100.0 * step,
+            },
+        )
 
 
 def test_poll_returns_only_later_metrics_and_the_job_row(store):
@@ -70,8 +79,9 @@ def test_cancel_requested_follows_the_cancel_flag(store):
     assert store.get(job_id)["cancel_requested"] is True
 
 
-@pytest.mark.parametrize("read", [lambda s: s.poll("nope", 0),
-                                  lambda s: s.cancel_requested("nope")])
+@pytest.mark.parametrize(
+    "read", [lambda s: s.poll("nope", 0), lambda s: s.cancel_requested("nope")]
+)
 def test_unknown_job_is_not_found(store, read):
     with pytest.raises(NotFoundError, match="nope"):
         read(store)

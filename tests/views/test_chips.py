@@ -24,19 +24,31 @@ CHIP = re.compile(r'<span class="([^"]*)"((?: data-[a-z]+="[^"]*")*)>([^<]*)</sp
 
 
 def _tok(text: str, **kw) -> Token:
-    fields = dict(index=0, id=7, text=text, role="user", message=1, special=False,
-                  trained=False, start=0, end=len(text))
+    fields = dict(
+        index=0,
+        id=7,
+        text=text,
+        role="user",
+        message=1,
+        special=False,
+        trained=False,
+        start=0,
+        end=len(text),
+    )
     return Token(**{**fields, **kw})
 
 
-@pytest.mark.parametrize(("text", "shown", "escaped"), [
-    ("a b\n", "a·b↵", False),
-    ("\tx", "→x", False),
-    ("\x07\x1b", "\\x07\\x1b", True),
-    ("zero\u200bwidth", "zero\\u200bwidth", True),
-    ("\ufffd", "\\ufffd", True),
-    ("你好", "你好", False),
-])
+@pytest.mark.parametrize(
+    ("text", "shown", "escaped"),
+    [
+        ("a b\n", "a·b↵", False),
+        ("\tx", "→x", False),
+        ("\x07\x1b", "\\x07\\x1b", True),
+        ("zero\u200bwidth", "zero\\u200bwidth", True),
+        ("\ufffd", "\\ufffd", True),
+        ("你好", "你好", False),
+    ],
+)
 def test_visible(text, shown, escaped):
     assert visible(text) == (shown, escaped)
 
@@ -55,16 +67,17 @@ def test_exact_text_is_recoverable_from_every_chip(text):
     # The tooltip shows data-x when present, otherwise the un-mapped visible text.
     classes, attrs, shown = CHIP.fullmatch(chip(_tok(text))).groups()
     data_x = re.search(r'data-x="([^"]*)"', attrs)
-    recovered = json.loads(html.unescape(data_x.group(1))) if data_x else _unshow(
-        html.unescape(shown))
+    recovered = (
+        json.loads(html.unescape(data_x.group(1))) if data_x else _unshow(html.unescape(shown))
+    )
     assert recovered == text
 
 
 def test_chip_classes_and_attributes():
-    markup = chip(_tok("<|im_end|>", role="assistant", trained=True, special=True, id=151645,
-                       message=3))
-    assert markup == ('<span class="a t k" data-id="151645" data-m="3">'
-                      "&lt;|im_end|&gt;</span>")
+    markup = chip(
+        _tok("<|im_end|>", role="assistant", trained=True, special=True, id=151645, message=3)
+    )
+    assert markup == ('<span class="a t k" data-id="151645" data-m="3">&lt;|im_end|&gt;</span>')
     outside = chip(_tok("<s>", role=None, message=None, special=True))
     assert outside.startswith('<span class="n k" data-id="7">')
 
@@ -96,9 +109,14 @@ def test_split_character_becomes_escaped_bytes():
 
 def test_eight_thousand_tokens_fit_the_html_budget():
     # P5 budget: at most 150 bytes of chip HTML per token on a long, mixed conversation.
-    turns = [turn for i in range(180) for turn in (
-        ("user", f"Question {i}: how do I sort a list of {i} numbers?\n\tThanks!"),
-        ("assistant", f"Use sorted(xs) — it is O(n log n). 你好 #{i}"))]
+    turns = [
+        turn
+        for i in range(180)
+        for turn in (
+            ("user", f"Question {i}: how do I sort a list of {i} numbers?\n\tThanks!"),
+            ("assistant", f"Use sorted(xs) — it is O(n log n). 你好 #{i}"),
+        )
+    ]
     rendering = rendered(turns, "chatml", "qwen3")
     assert len(rendering.tokens) > 8000
     markup = chips_html(rendering, tok("qwen3"))

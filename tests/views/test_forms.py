@@ -15,30 +15,42 @@ def test_a_query_without_the_marker_keeps_the_defaults():
 
 
 def test_a_submitted_form_round_trips_into_the_render_body():
-    query = QueryParams("v=1&tokenizer=llama3&dialect=llama3&train_on=last_assistant"
-                        "&max_length=12&role=user&content=a%0D%0Ab&role=assistant&content=c")
+    query = QueryParams(
+        "v=1&tokenizer=llama3&dialect=llama3&train_on=last_assistant"
+        "&max_length=12&role=user&content=a%0D%0Ab&role=assistant&content=c"
+    )
     state = parse_state(query, EditorState())
     assert state.render_request() == {
         "messages": [{"role": "user", "content": "a\nb"}, {"role": "assistant", "content": "c"}],
-        "tokenizer": "llama3", "dialect": "llama3", "template": None,
-        "train_on": "last_assistant", "train_on_eot": False, "add_generation_prompt": False,
-        "max_length": 12}
+        "tokenizer": "llama3",
+        "dialect": "llama3",
+        "template": None,
+        "train_on": "last_assistant",
+        "train_on_eot": False,
+        "add_generation_prompt": False,
+        "max_length": 12,
+    }
 
 
 def test_targets_pair_up_and_custom_keeps_its_template():
-    query = QueryParams("v=1&target_tokenizer=qwen3&target_dialect=custom&target_template=T"
-                        "&target_tokenizer=llama3&target_dialect=llama3&target_template=")
+    query = QueryParams(
+        "v=1&target_tokenizer=qwen3&target_dialect=custom&target_template=T"
+        "&target_tokenizer=llama3&target_dialect=llama3&target_template="
+    )
     state = parse_state(query, EditorState())
     assert state.targets == [Target("qwen3", "custom", "T"), Target("llama3", "llama3", None)]
     assert state.render_request(state.targets[0])["template"] == "T"
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("v=1&max_length=-3", "max_length"),
-    ("v=1&train_on=everything", "train_on"),
-    ("v=1&role=user", "messages"),
-    ("v=1&padding_side=middle", "padding_side"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("v=1&max_length=-3", "max_length"),
+        ("v=1&train_on=everything", "train_on"),
+        ("v=1&role=user", "messages"),
+        ("v=1&padding_side=middle", "padding_side"),
+    ],
+)
 def test_bad_values_name_their_field(query, field):
     with pytest.raises(InputError) as caught:
         parse_state(QueryParams(query), EditorState())

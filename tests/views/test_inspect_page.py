@@ -11,14 +11,24 @@ import pytest
 from tests.inspect.conftest import CHAT, tokenized_row
 
 HX = {"HX-Request": "true"}
-FORM = {"v": "1", "tokenizer": "qwen3", "dialect": "chatml", "train_on": "assistant",
-        "train_on_eot": "on"}
+FORM = {
+    "v": "1",
+    "tokenizer": "qwen3",
+    "dialect": "chatml",
+    "train_on": "assistant",
+    "train_on_eot": "on",
+}
 
 
 def upload(client, rows, headers=HX, **form):
     data = ("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n").encode()
-    return client.post("/inspect/runs", files={"file": ("d.jsonl", data)},
-                       data={**FORM, **form}, headers=headers, follow_redirects=False)
+    return client.post(
+        "/inspect/runs",
+        files={"file": ("d.jsonl", data)},
+        data={**FORM, **form},
+        headers=headers,
+        follow_redirects=False,
+    )
 
 
 def wait_done(client, run_id: str) -> str:
@@ -69,8 +79,11 @@ def test_drill_into_unreadable_line_is_422(client, finished):
 def test_processed_download(client, finished):
     run_id, _ = finished
     lines = client.get(f"/inspect/runs/{run_id}/processed.jsonl").text.splitlines()
-    assert len(lines) == 2 and set(json.loads(lines[0])) == {"input_ids", "labels",
-                                                             "attention_mask"}
+    assert len(lines) == 2 and set(json.loads(lines[0])) == {
+        "input_ids",
+        "labels",
+        "attention_mask",
+    }
 
 
 def test_generation_template_download(client):
@@ -88,8 +101,9 @@ def test_without_javascript_redirects_to_the_run(client):
     assert client.get(response.headers["location"]).status_code == 200
 
 
-@pytest.mark.parametrize("form, text", [({"dialect": "nope"}, "Unknown dialect"),
-                                        ({"max_length": "x"}, "whole number")])
+@pytest.mark.parametrize(
+    "form, text", [({"dialect": "nope"}, "Unknown dialect"), ({"max_length": "x"}, "whole number")]
+)
 def test_bad_form_gives_the_error_fragment(client, form, text):
     response = upload(client, [{"messages": CHAT}], **form)
     assert response.status_code == 422 and text in response.text
@@ -111,8 +125,9 @@ def test_store_bounds_uploads_and_clears_stale_files(tmp_path):
     store = store_for(tmp_path, max_runs=2)
     assert not (tmp_path / "old.jsonl").exists()
     options = prepare(Settings.from_env(), tokenizer="qwen3", dialect="chatml")
-    runs = [store.start(_io.BytesIO(json.dumps({"messages": CHAT}).encode()), options)
-            for _ in range(3)]
+    runs = [
+        store.start(_io.BytesIO(json.dumps({"messages": CHAT}).encode()), options) for _ in range(3)
+    ]
     for run in runs:
         for _ in range(200):
             if run.done:

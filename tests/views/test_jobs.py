@@ -21,8 +21,9 @@ def app_and_store(tmp_path):
 
 
 def _script_json(html: str, element_id: str):
-    match = re.search(rf'<script type="application/json" id="{element_id}">(.*?)</script>', html,
-                      re.S)
+    match = re.search(
+        rf'<script type="application/json" id="{element_id}">(.*?)</script>', html, re.S
+    )
     assert match, element_id
     return json.loads(match.group(1))
 
@@ -39,13 +40,18 @@ def test_jobs_page_offers_valid_presets(app_and_store):
 
 def test_playground_conversation_becomes_the_first_preset(app_and_store):
     client, _ = app_and_store
-    query = ("v=1&tokenizer=qwen3&dialect=chatml&train_on=assistant&train_on_eot=on"
-             "&role=user&content=Hi&role=assistant&content=Yo")
+    query = (
+        "v=1&tokenizer=qwen3&dialect=chatml&train_on=assistant&train_on_eot=on"
+        "&role=user&content=Hi&role=assistant&content=Yo"
+    )
     presets = _script_json(client.get(f"/jobs?{query}").text, "job-presets")
     first = presets[0]
     assert first["name"] == "playground"
-    assert first["spec"]["data"] == {"conversations": [[{"role": "user", "content": "Hi"},
-                                                        {"role": "assistant", "content": "Yo"}]]}
+    assert first["spec"]["data"] == {
+        "conversations": [
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]
+        ]
+    }
     assert first["spec"]["tokenizer"] == "qwen3" and first["spec"]["dialect"] == "chatml"
     JobSpec.model_validate(first["spec"])
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 from app.views.stats import markers, summarize
 from tests.views.views_support import rendered, tok
 
-TURNS = [("system", "Be brief."), ("user", "What is 2 + 2?"), ("assistant", "4."),
-         ("user", "And 3 + 3?"), ("assistant", "6.")]
+TURNS = [
+    ("system", "Be brief."),
+    ("user", "What is 2 + 2?"),
+    ("assistant", "4."),
+    ("user", "And 3 + 3?"),
+    ("assistant", "6."),
+]
 
 
 def test_overhead_is_everything_but_the_content_tokens():
@@ -17,8 +22,11 @@ def test_overhead_is_everything_but_the_content_tokens():
     assert summary.tokens - summary.overhead == content
     assert summary.trained == sum(r.trained for r in summary.roles)
     assert [r.role for r in summary.roles] == ["system", "user", "assistant"]
-    assert {r.role: r.trained for r in summary.roles} == {"system": 0, "user": 0,
-                                                          "assistant": summary.trained}
+    assert {r.role: r.trained for r in summary.roles} == {
+        "system": 0,
+        "user": 0,
+        "assistant": summary.trained,
+    }
 
 
 def test_llama3_markers_sit_where_the_ids_are():
