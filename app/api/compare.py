@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.api.render import RenderRequest, render_request, rendering_json
 from app.chat.tokens import Finding, Rendering
 from app.errors import LimitError, MaskscopeError

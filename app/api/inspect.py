@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.inspect import inspect_stream, prepare
 
 router = APIRouter(prefix="/api", tags=["inspect"])

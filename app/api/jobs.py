@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.errors import NotFoundError
 from app.train.data import parse_conversations
 from app.train.runner import JobRunner

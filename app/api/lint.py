@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.api.render import RenderRequest, render_request
 
 router = APIRouter(prefix="/api", tags=["lint"])

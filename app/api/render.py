@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.chat.messages import parse_messages
 from app.chat.render import RenderOptions, render
 from app.chat.tokens import Rendering

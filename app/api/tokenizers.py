@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.tokenizers.registry import list_tokenizers
 
 router = APIRouter(prefix="/api", tags=["tokenizers"])

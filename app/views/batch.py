@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from app.api.batch import Batch, BatchRequest, build_batch
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.chat.messages import parse_row
 from app.chat.tokens import IGNORE_INDEX, Rendering
 from app.errors import InputError

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from app.api.compare import CompareRequest, CompareTarget, compare
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.errors import InputError, MaskscopeError
 from app.settings import Settings
 from app.tokenizers.registry import load_tokenizer

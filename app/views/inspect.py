@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.errors import ConflictError, InputError, MaskscopeError, NotFoundError
 from app.inspect import prepare
 from app.inspect.reader import read_line

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.api.jobs import StoreDep
 from app.dialects.registry import dialect_names
 from app.errors import MaskscopeError

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from app.api.deps import SettingsDep
+from app.deps import SettingsDep
 from app.settings import Settings
 from app.views.common import (
     lint_findings,

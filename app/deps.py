@@ -1,4 +1,4 @@
-"""Shared FastAPI dependencies as Annotated aliases."""
+"""Shared FastAPI dependencies as Annotated aliases, for the API routers and the pages alike."""
 
 from __future__ import annotations
 
