@@ -1,7 +1,8 @@
 """One error shape for the whole product.
 
 The exception classes are plain Python so the core (chat, dialects, lint, inspect, train) can raise
-them without importing FastAPI; `install_error_handlers` (web layer only) turns them into
+them without importing FastAPI; `app.views.errors.install_error_handlers` (web layer) turns them
+into
 
     {"error": {"status": 422, "code": "invalid_input", "message": "...",
                "field": "...", "setting": null}}
@@ -94,29 +95,3 @@ class UnavailableError(MaskscopeError):
 
     status = 424
     code = "unavailable"
-
-
-def install_error_handlers(app: Any) -> None:
-    """Register the handlers that give every 4xx the one shape (web layer only)."""
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
-    from app.views.errors import error_response, input_error
-
-    async def on_maskscope(request, exc: MaskscopeError):
-        return error_response(request, exc)
-
-    async def on_validation(request, exc: RequestValidationError):
-        return error_response(request, input_error(exc.errors()))
-
-    async def on_http(request, exc: StarletteHTTPException):
-        err = MaskscopeError(str(exc.detail), headers=dict(exc.headers or {}))
-        err.status = exc.status_code
-        err.code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        return error_response(request, err)
-
-    app.add_exception_handler(MaskscopeError, on_maskscope)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import TooLargeError
 from app.settings import Settings
+from app.views.errors import error_response
 
 
 class BodyLimitMiddleware:
@@ -90,9 +91,6 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int, setting: str) -> None:
-    # Imported here: the views module loads templates, which the middleware must not need at import.
-    from app.views.errors import error_response
-
     error = TooLargeError(
         f"The request body is larger than {limit:,} bytes ({setting} setting).", setting=setting
     )

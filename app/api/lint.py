@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.deps import SettingsDep
-from app.api.render import RenderRequest, render_request
+from app.service.render import render_and_lint
+from app.service.requests import RenderRequest
 
 router = APIRouter(prefix="/api", tags=["lint"])
 
@@ -15,5 +16,5 @@ router = APIRouter(prefix="/api", tags=["lint"])
 @router.post("/lint")
 def post_lint(body: RenderRequest, settings: SettingsDep) -> dict[str, Any]:
     """Render the conversation as /api/render does and return {"lints": [...]}."""
-    _, lints = render_request(body, settings)
+    _, lints = render_and_lint(body.messages, body.spec(), settings)
     return {"lints": [f.to_json() for f in lints]}

@@ -13,9 +13,9 @@ import sys
 
 COMMAND_MODULES = [
     "app.assets.cli",
-    "app.chat.cli",
+    "app.cli.render",
     "app.train.cli",
-    "app.lint.cli",
+    "app.cli.lint",
 ]
 
 

@@ -8,39 +8,24 @@ marker; the reference formatters they copy (Meta's, the official templates) are 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
+from app.chat.encoding import tokenizer_info
+from app.chat.layout import Layout, Layouts, Segment, Specials
 from app.chat.messages import Message
-from app.errors import InputError
-
-Part = Literal["bos", "header", "content", "gap", "eot", "glue", "prompt"]
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A piece of rendered text. `marker`: a control token, one id when the tokenizer has it."""
-
-    text: str
-    message: int | None
-    part: Part
-    marker: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Specials:
-    """The BOS/EOS strings a dialect should use with this tokenizer."""
-
-    bos: str | None
-    eos: str | None
-
+from app.chat.spec import RenderSpec
+from app.dialects.segments import layout_segments
+from app.errors import InputError, MaskscopeError
+from app.settings import Settings
 
 Builder = Callable[[Sequence[Message], Specials, bool], list[Segment]]
 
 
 @dataclass(frozen=True)
-class Dialect:
-    """A built-in chat format.
+class BuiltinDialect:
+    """A built-in chat format (an `app.chat.layout.Dialect`).
 
     `split_text`: encode every text segment on its own (Meta's Llama 3 reference) instead of the
     text between two control tokens as one piece.
@@ -60,6 +45,37 @@ class Dialect:
         so builders only check the order their format needs."""
         check_roles(messages, self.name, self.roles)
         return self.builder(messages, specials, gen)
+
+    def layout(
+        self, conversation: Sequence[Message], tokenizer: Any, spec: RenderSpec, settings: Settings
+    ) -> Layout:
+        """Lay out `conversation` and encode it segment by segment, like the reference."""
+        info = tokenizer_info(tokenizer)
+        specials = Specials(bos=info.bos, eos=info.eos or self.default_eos)
+        segments = self.build(conversation, specials, spec.add_generation_prompt)
+        return layout_segments(segments, conversation, tokenizer, info, self.split_text)
+
+    def start_layouts(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        tokenizer: Any,
+        spec: RenderSpec,
+        settings: Settings,
+        pool: Executor | None,
+    ) -> Layouts:
+        """Built-ins encode segment by segment, so nothing is gained by starting early: every
+        layout is made when the returned function is called."""
+
+        def layouts() -> list[Layout | MaskscopeError]:
+            out: list[Layout | MaskscopeError] = []
+            for conversation in conversations:
+                try:
+                    out.append(self.layout(conversation, tokenizer, spec, settings))
+                except MaskscopeError as exc:
+                    out.append(exc)
+            return out
+
+        return layouts
 
     def to_json(self) -> dict[str, object]:
         return {

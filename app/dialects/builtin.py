@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from app.chat.layout import Segment, Specials
 from app.chat.messages import Message
 from app.dialects.base import (
-    Dialect,
-    Segment,
-    Specials,
+    BuiltinDialect,
     check_alternation,
     check_system_first,
     strip_segments,
@@ -214,15 +213,15 @@ def build_alpaca(messages: Sequence[Message], specials: Specials, gen: bool) -> 
     return out
 
 
-BUILTINS: tuple[Dialect, ...] = (
-    Dialect(
+BUILTINS: tuple[BuiltinDialect, ...] = (
+    BuiltinDialect(
         "chatml",
         "ChatML",
         "<|im_start|>role\\n...<|im_end|>\\n turns (SmolLM2, Qwen, many open models).",
         ("<|im_start|>", "<|im_end|>"),
         build_chatml,
     ),
-    Dialect(
+    BuiltinDialect(
         "llama2",
         "Llama 2 chat",
         "Meta's [INST] format: BOS/EOS around every user/assistant "
@@ -232,7 +231,7 @@ BUILTINS: tuple[Dialect, ...] = (
         default_eos="</s>",
         roles=("system", "user", "assistant"),
     ),
-    Dialect(
+    BuiltinDialect(
         "llama3",
         "Llama 3 chat",
         "Meta's ChatFormat: header tokens around the role, "
@@ -241,7 +240,7 @@ BUILTINS: tuple[Dialect, ...] = (
         build_llama3,
         split_text=True,
     ),
-    Dialect(
+    BuiltinDialect(
         "mistral",
         "Mistral Instruct",
         "[INST] user [/INST]answer</s> (Mistral-7B-Instruct "
@@ -251,7 +250,7 @@ BUILTINS: tuple[Dialect, ...] = (
         default_eos="</s>",
         roles=("system", "user", "assistant"),
     ),
-    Dialect(
+    BuiltinDialect(
         "gemma",
         "Gemma 3",
         "<start_of_turn>user/model ... <end_of_turn>; the system prompt is "
@@ -260,14 +259,14 @@ BUILTINS: tuple[Dialect, ...] = (
         build_gemma,
         roles=("system", "user", "assistant"),
     ),
-    Dialect(
+    BuiltinDialect(
         "phi3",
         "Phi-3",
         "<|user|>\\n...<|end|>\\n turns (Phi-3 / Phi-3.5 instruct).",
         ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>"),
         build_phi3,
     ),
-    Dialect(
+    BuiltinDialect(
         "zephyr",
         "Zephyr",
         "<|user|>\\n...</s>\\n turns with plain-text role markers (HuggingFaceH4 Zephyr).",
@@ -275,7 +274,7 @@ BUILTINS: tuple[Dialect, ...] = (
         build_zephyr,
         default_eos="</s>",
     ),
-    Dialect(
+    BuiltinDialect(
         "alpaca",
         "Alpaca",
         "Stanford Alpaca's instruction/response prompt, one response "

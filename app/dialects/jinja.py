@@ -13,17 +13,19 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress
 from pathlib import Path
 from typing import Any
 
-from app.chat.encoding import Encoded, encode_whole, tokenizer_info
+from app.chat.encoding import Encoded, encode_later, encode_whole, tokenizer_info
+from app.chat.layout import Layout, Layouts, Piece
 from app.chat.messages import Message
-from app.chat.render import Layout, Piece, RenderOptions, check_template_size
+from app.chat.spec import RenderSpec
 from app.chat.tokens import Finding, MessageSpan
-from app.errors import InputError
+from app.errors import InputError, MaskscopeError
 from app.settings import Settings
 from app.templating.attribution import (
     Attributed,
@@ -32,19 +34,21 @@ from app.templating.attribution import (
     render_attributed,
     render_untrusted,
 )
+from app.templating.limits import check_template_size
 from app.templating.sandbox import has_generation_tags
+from app.templating.worker import run_in_worker
 
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
 
-def template_source(dialect: str, tokenizer: Any, options: RenderOptions) -> str:
+def template_source(dialect: str, tokenizer: Any, spec: RenderSpec) -> str:
     """The Jinja source to render: the pasted one, or the tokenizer's default template."""
     if dialect == "custom":
-        if not options.template or not options.template.strip():
+        if not spec.template or not spec.template.strip():
             raise InputError(
                 "dialect 'custom' needs the Jinja source in the 'template' field.", field="template"
             )
-        return options.template
+        return spec.template
     source = getattr(tokenizer, "chat_template", None)
     if isinstance(source, dict):
         source = source.get("default")
@@ -93,30 +97,91 @@ class PreparedTemplate:
 
 
 def prepare_template(
-    dialect: str, tokenizer: Any, options: RenderOptions, settings: Settings
+    dialect: str, tokenizer: Any, spec: RenderSpec, settings: Settings
 ) -> PreparedTemplate:
     """The template to render for `dialect`, checked against the size limit."""
-    source = template_source(dialect, tokenizer, options)
+    source = template_source(dialect, tokenizer, spec)
     check_template_size(source, settings)
     return PreparedTemplate(
         source,
-        template_context(tokenizer, options.add_generation_prompt),
+        template_context(tokenizer, spec.add_generation_prompt),
         trusted_template(dialect, tokenizer, settings),
         has_generation_tags(source),
     )
 
 
-def layout_from_template(
-    conversation: Sequence[Message],
-    dialect: str,
-    tokenizer: Any,
-    options: RenderOptions,
-    settings: Settings,
-) -> Layout:
-    """Render a Jinja template with role attribution and tokenize it as one string."""
-    template = prepare_template(dialect, tokenizer, options, settings)
-    att = attribute_conversation(conversation, template, settings)
-    return layout_from_attributed(att, conversation, tokenizer, template.tagged)
+@dataclass(frozen=True)
+class TemplateDialect:
+    """A Jinja dialect (an `app.chat.layout.Dialect`): "tokenizer" renders the tokenizer's own
+    chat_template, "custom" the source in the spec's `template`."""
+
+    name: str
+    title: str
+    description: str
+
+    def layout(
+        self, conversation: Sequence[Message], tokenizer: Any, spec: RenderSpec, settings: Settings
+    ) -> Layout:
+        """Render the template with role attribution and tokenize it as one string."""
+        template = prepare_template(self.name, tokenizer, spec, settings)
+        att = attribute_conversation(conversation, template, settings)
+        return layout_from_attributed(att, conversation, tokenizer, template.tagged)
+
+    def start_layouts(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        tokenizer: Any,
+        spec: RenderSpec,
+        settings: Settings,
+        pool: Executor | None,
+    ) -> Layouts:
+        """The template is prepared once and every text rendered now; their tokenization, one
+        batch, starts on `pool` (see `encode_later`) and the returned function finishes."""
+        try:
+            template = prepare_template(self.name, tokenizer, spec, settings)
+        except MaskscopeError as exc:
+            error = exc  # every row gets it (after its own input errors, which the engine has)
+            return lambda: [error] * len(conversations)
+        staged = [_attributed(c, template, settings) for c in conversations]
+        texts = [att.text for att in staged if not isinstance(att, MaskscopeError)]
+        encoding = encode_later(tokenizer, texts, pool)
+
+        def finish() -> list[Layout | MaskscopeError]:
+            encoded = iter(encoding())
+            out: list[Layout | MaskscopeError] = []
+            for conversation, att in zip(conversations, staged, strict=True):
+                if isinstance(att, MaskscopeError):
+                    out.append(att)
+                    continue
+                try:
+                    out.append(
+                        layout_from_attributed(
+                            att, conversation, tokenizer, template.tagged, next(encoded)
+                        )
+                    )
+                except MaskscopeError as exc:
+                    out.append(exc)
+            return out
+
+        return finish
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "special_tokens": [],
+            "roles": ["system", "user", "assistant", "tool"],
+        }
+
+
+def _attributed(
+    conversation: Sequence[Message], template: PreparedTemplate, settings: Settings
+) -> Attributed | MaskscopeError:
+    try:
+        return attribute_conversation(conversation, template, settings)
+    except MaskscopeError as exc:
+        return exc
 
 
 def attribute_conversation(
@@ -150,8 +215,6 @@ def attribute_template(
             max_chars=settings.max_render_chars,
             limited=False,
         )
-    from app.templating.worker import run_in_worker
-
     return Attributed.from_json(
         run_in_worker(
             render_untrusted,
@@ -207,19 +270,19 @@ def layout_from_attributed(
     )
     overlays: list[Piece] = []
     if info.bos and text.startswith(info.bos) and att.regions and att.regions[0][2] is not None:
-        overlays.append((0, len(info.bos), None, "bos"))  # a leading BOS belongs to no message
+        overlays.append(Piece(0, len(info.bos), None, "bos"))  # a leading BOS belongs to no message
     region_starts = [r[0] for r in att.regions]
     for s in spans:
         # Only text owned by another message's chunk needs painting (a folded system prompt).
         if not _inside_own(att.regions, region_starts, s.content_start, s.content_end, s.message):
-            overlays.append((s.content_start, s.content_end, s.message, "content"))
+            overlays.append(Piece(s.content_start, s.content_end, s.message, "content"))
         if (
             s.eot_start is not None
             and s.eot_end is not None
             and not _inside_own(att.regions, region_starts, s.eot_start, s.eot_end, s.message)
         ):
-            overlays.append((s.eot_start, s.eot_end, s.message, "eot"))
-    base = [(s, e, owner, "turn") for s, e, owner in att.regions]
+            overlays.append(Piece(s.eot_start, s.eot_end, s.message, "eot"))
+    base = [Piece(s, e, owner, "turn") for s, e, owner in att.regions]
     layout = Layout(
         text=text,
         encoded=encoded,
@@ -242,8 +305,8 @@ def _inside_own(
 def overlay(base: list[Piece], tops: list[Piece]) -> list[Piece]:
     """Paint `tops` (disjoint, any order) over the partition `base`; the result is a partition.
 
-    Example: overlay([(0, 10, 1, "turn")], [(3, 5, 1, "content")])
-             -> [(0, 3, 1, "turn"), (3, 5, 1, "content"), (5, 10, 1, "turn")]
+    Example: overlay([Piece(0, 10, 1, "turn")], [Piece(3, 5, 1, "content")])
+             -> [Piece(0, 3, 1, "turn"), Piece(3, 5, 1, "content"), Piece(5, 10, 1, "turn")]
     """
     tops = sorted(t for t in tops if t[1] > t[0])
     out: list[Piece] = []
@@ -255,10 +318,10 @@ def overlay(base: list[Piece], tops: list[Piece]) -> list[Piece]:
                 ti += 1
             if ti < len(tops) and tops[ti][0] <= pos:
                 end = min(tops[ti][1], e)
-                out.append((pos, end, tops[ti][2], tops[ti][3]))
+                out.append(Piece(pos, end, tops[ti][2], tops[ti][3]))
             else:
                 end = min(tops[ti][0], e) if ti < len(tops) else e
-                out.append((pos, end, owner, part))
+                out.append(Piece(pos, end, owner, part))
             pos = end
     return out
 

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import IO, Any, BinaryIO
 
+from app.dialects.registry import dialect_names
+from app.errors import InputError
 from app.inspect.dataset import InspectOptions, Inspector, Progress
 from app.settings import Settings
+from app.templating.limits import check_template_size
+from app.tokenizers.registry import load_tokenizer
 
 __all__ = ["InspectOptions", "Inspector", "inspect_stream", "options_for", "prepare"]
 
@@ -27,11 +31,6 @@ def prepare(
     template: str | None = None,
 ) -> InspectOptions:
     """Check the request's fields and load the tokenizer: errors name the field to change."""
-    from app.chat.render import check_template_size
-    from app.dialects.registry import dialect_names
-    from app.errors import InputError
-    from app.tokenizers.registry import load_tokenizer
-
     if dialect not in dialect_names():
         raise InputError(
             f"Unknown dialect {dialect!r}; choose one of {', '.join(dialect_names())}.",

@@ -12,21 +12,26 @@ per batch), so progress is reported per batch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import IO, Any, BinaryIO
 
+from app.chat.messages import Message, parse_row
+from app.chat.render import collector_paused, render, start_many
+from app.chat.spec import RenderSpec
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Token
+from app.dialects.registry import get_dialect
 from app.errors import MaskscopeError
 from app.inspect.reader import JsonlReader, RawRow
 from app.inspect.rows import TokenRow, is_token_row, parse_token_row
 from app.inspect.summary import RowStats, Summary
-from app.lint import context_for_rendering, lint_tokens, run_checks
+from app.lint import context_for_rendering, lint_rendering, lint_tokens, run_checks
 from app.lint.context import TokenView, view_of_rendering
 from app.lint.facts import facts_for
 from app.lint.markers import Markers, probe_markers, roles_by_markers
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -122,17 +127,17 @@ class Inspector:
     """Run over a stream; `summary` and `rows` fill as it goes, `progress` is called per row."""
 
     def __init__(self, options: InspectOptions) -> None:
-        from app.chat.render import RenderOptions, render
-
         self.options = options
-        self.render = render
-        self.render_options = RenderOptions(
+        self.render_spec = RenderSpec(
+            dialect=options.dialect,
+            template=options.template,
             train_on=options.train_on,
             train_on_eot=options.train_on_eot,
             add_generation_prompt=False,
             max_length=options.max_length,
-            template=options.template,
         )
+        self.chat_format = get_dialect(options.dialect)
+        self.settings: Settings = options.settings or Settings.from_env()
         self.summary = Summary()
         self._problem_rows: list[RowReport] = []
         self._quiet_rows: list[RowReport] = []
@@ -191,9 +196,6 @@ class Inspector:
     ) -> Callable[[], list[Outcome]]:
         """Parse the batch's conversation rows and render their templates now, with their
         tokens made on `pool`; the returned function evaluates every row of the batch."""
-        from app.chat.messages import parse_row
-        from app.chat.render import collector_paused, start_many
-
         parsed: list[tuple[int, Any]] = []
         for k, raw in enumerate(raws):
             if raw.error is None and raw.row is not None and not is_token_row(raw.row):
@@ -205,9 +207,10 @@ class Inspector:
         try:
             finish = start_many(
                 [c for _, c in parsed],
-                self.options.dialect,
+                self.chat_format,
                 self.options.tokenizer,
-                self.render_options,
+                self.render_spec,
+                self.settings,
                 pool,
             )
         except Exception:
@@ -319,23 +322,20 @@ class Inspector:
         row: dict[str, Any],
         rendered: tuple[Any, Any] | None = None,
     ) -> tuple[RowStats, list[Finding], Processed]:
-        from app.chat.messages import parse_row
-
         if rendered is not None:
             conversation, rendering = rendered
             if isinstance(rendering, MaskscopeError):
                 raise rendering
         else:
             conversation = parse_row(row)
-            rendering = self.render(
-                conversation, self.options.dialect, self.options.tokenizer, self.render_options
-            )
+            rendering = self.render(conversation)
         ctx = context_for_rendering(
             rendering,
             conversation=conversation,
             tokenizer=self.options.tokenizer,
-            dialect=self.options.dialect,
-            options=self.render_options,
+            dialect=self.chat_format,
+            spec=self.render_spec,
+            settings=self.settings,
         )
         deep = self._conversations < self.options.probe_rows
         self._conversations += 1
@@ -376,14 +376,7 @@ class Inspector:
         the dialect's markers; end-of-turn tokens likewise."""
         trained = [label != IGNORE_INDEX for label in parsed.labels]
         if parsed.messages:
-            from app.chat.messages import parse_row
-
-            rendering = self.render(
-                parse_row({"messages": parsed.messages}),
-                self.options.dialect,
-                self.options.tokenizer,
-                self.render_options,
-            )
+            rendering = self.render(parse_row({"messages": parsed.messages}))
             if list(rendering.input_ids) == parsed.input_ids:
                 rendered = view_of_rendering(rendering)
                 return TokenView(
@@ -400,7 +393,7 @@ class Inspector:
     def _probe(self) -> Markers | None:
         if self._markers is False:
             self._markers = probe_markers(
-                self.options.tokenizer, self.options.dialect, self.render_options, self.render
+                self.options.tokenizer, self.options.dialect, self.render_spec, self.rerender
             )
         return self._markers or None
 
@@ -416,24 +409,30 @@ class Inspector:
 
     def drill(self, row: dict[str, Any]) -> tuple[Rendering, list[Finding]]:
         """One row as a Rendering with all its findings (deep checks included), for the page."""
-        from app.chat.messages import parse_row
-        from app.lint import lint_rendering
-
         if not is_token_row(row):
             conversation = parse_row(row)
-            rendering = self.render(
-                conversation, self.options.dialect, self.options.tokenizer, self.render_options
-            )
+            rendering = self.render(conversation)
             return rendering, lint_rendering(
                 rendering,
                 conversation=conversation,
                 tokenizer=self.options.tokenizer,
-                dialect=self.options.dialect,
-                options=self.render_options,
+                dialect=self.chat_format,
+                spec=self.render_spec,
+                settings=self.settings,
             )
         parsed = parse_token_row(row)
         view, findings = self._token_lints(parsed)
         return token_rendering(parsed, view, self.options.tokenizer, self.options.dialect), findings
+
+    def render(self, conversation: Sequence[Message]) -> Rendering:
+        """One conversation under the inspection's dialect, tokenizer, spec and limits."""
+        return render(
+            conversation, self.chat_format, self.options.tokenizer, self.render_spec, self.settings
+        )
+
+    def rerender(self, conversation: Sequence[Message], spec: RenderSpec) -> Rendering:
+        """`render` under another spec (the lints' probes)."""
+        return render(conversation, self.chat_format, self.options.tokenizer, spec, self.settings)
 
     def result(self) -> dict[str, Any]:
         """The JSON answer: {"summary": {...}, "rows": [{"line", "lints", ...}]}."""

@@ -11,9 +11,15 @@ produces; the tests also check the annotated templates against transformers' own
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from app.chat.render import RenderOptions, render
+from app.chat.messages import Message
+from app.chat.render import render
+from app.chat.spec import RenderSpec
+from app.chat.tokens import Rendering
+from app.dialects.jinja import attribute_template, prepare_template
+from app.dialects.registry import get_dialect
 from app.errors import InputError
 from app.inspect.annotate import annotate_generation, verify_annotation
 from app.lint.markers import probe_markers
@@ -28,17 +34,20 @@ def export_generation_template(
     Example: -> {"template": "...{% generation %}...", "wrapped": 2,
                  "verification": {"ok": True, "byte_identical": True, ...}, "notes": []}
     """
-    from app.dialects.jinja import attribute_template, prepare_template
-
     if dialect not in ("tokenizer", "custom"):
         raise InputError(
             "A generation-annotated template is made from a Jinja template: use "
             "dialect 'tokenizer' or 'custom'.",
             field="dialect",
         )
-    options = RenderOptions(template=template, settings=settings)
-    prepared = prepare_template(dialect, tokenizer, options, settings)
-    markers = probe_markers(tokenizer, dialect, options, render)
+    spec = RenderSpec(dialect=dialect, template=template)
+    prepared = prepare_template(dialect, tokenizer, spec, settings)
+    chat_format = get_dialect(dialect)
+
+    def renderer(conversation: Sequence[Message], changed: RenderSpec) -> Rendering:
+        return render(conversation, chat_format, tokenizer, changed, settings)
+
+    markers = probe_markers(tokenizer, dialect, spec, renderer)
     annotation = annotate_generation(
         prepared.source, eot_text=markers.eot_text if markers else None
     )

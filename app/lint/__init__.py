@@ -10,7 +10,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from app.chat.layout import Dialect
+from app.chat.messages import Message
 from app.chat.render import render
+from app.chat.spec import RenderSpec
 from app.chat.tokens import SEVERITY_RANK, Finding, Rendering
 
 # Importing the check modules registers their checks, in this order.
@@ -24,6 +27,7 @@ from app.lint import (  # noqa: F401
 from app.lint.context import LintContext, TokenView, view_of_rendering
 from app.lint.facts import facts_for
 from app.lint.registry import CHECKS, Check, Scope, checks_for, codes
+from app.settings import Settings
 
 __all__ = [
     "CHECKS",
@@ -65,10 +69,11 @@ def run_checks(
 def lint_rendering(
     rendering: Rendering,
     *,
-    conversation: list[Any],
+    conversation: Sequence[Message],
     tokenizer: Any,
-    dialect: str,
-    options: Any,
+    dialect: Dialect,
+    spec: RenderSpec,
+    settings: Settings,
     deep: bool = True,
 ) -> list[Finding]:
     """All findings for one rendering, the engine's own findings (boundary-merge) included.
@@ -76,15 +81,32 @@ def lint_rendering(
     `deep=False` skips the checks that re-render the conversation (dataset rows use probes).
     """
     ctx = context_for_rendering(
-        rendering, conversation=conversation, tokenizer=tokenizer, dialect=dialect, options=options
+        rendering,
+        conversation=conversation,
+        tokenizer=tokenizer,
+        dialect=dialect,
+        spec=spec,
+        settings=settings,
     )
     scopes: tuple[Scope, ...] = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
     return run_checks(ctx, scopes, extra=rendering.findings)
 
 
 def context_for_rendering(
-    rendering: Rendering, *, conversation: list[Any], tokenizer: Any, dialect: str, options: Any
+    rendering: Rendering,
+    *,
+    conversation: Sequence[Message],
+    tokenizer: Any,
+    dialect: Dialect,
+    spec: RenderSpec,
+    settings: Settings,
 ) -> LintContext:
+    """What the checks of one rendering see; re-renders go through the same dialect,
+    tokenizer and limits."""
+
+    def renderer(again: Sequence[Message], changed: RenderSpec) -> Rendering:
+        return render(again, dialect, tokenizer, changed, settings)
+
     view = view_of_rendering(rendering)
     facts = facts_for(tokenizer)
     eot_ids = frozenset(view.ids[i] for i in view.eots)
@@ -92,13 +114,13 @@ def context_for_rendering(
         view=view,
         facts=facts,
         tokenizer=tokenizer,
-        dialect=dialect,
-        train_on=getattr(options, "train_on", "assistant"),
-        train_on_eot=getattr(options, "train_on_eot", True),
+        dialect=dialect.name,
+        train_on=spec.train_on,
+        train_on_eot=spec.train_on_eot,
         rendering=rendering,
         conversation=conversation,
-        options=options,
-        renderer=render,
+        spec=spec,
+        renderer=renderer,
         eot_ids=eot_ids,
     )
 

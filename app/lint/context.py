@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.chat.render import TokenColumns
+from app.chat.columns import TokenColumns
+from app.chat.messages import Message
+from app.chat.spec import RenderSpec
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Severity
 from app.lint.facts import TokenizerFacts
 from app.lint.markers import (
@@ -67,7 +69,8 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
     )
 
 
-Renderer = Callable[..., Rendering]
+# Renders a conversation again under the linted rendering's dialect, tokenizer and limits.
+Renderer = Callable[[Sequence[Message], RenderSpec], Rendering]
 
 
 @dataclass
@@ -81,8 +84,8 @@ class LintContext:
     train_on: str = "assistant"
     train_on_eot: bool = True
     rendering: Rendering | None = None
-    conversation: list[Any] | None = None
-    options: Any = None
+    conversation: Sequence[Message] | None = None
+    spec: RenderSpec | None = None
     labels: Sequence[int] | None = None
     renderer: Renderer | None = None
     eot_ids: frozenset[int] = frozenset()
@@ -147,12 +150,11 @@ class LintContext:
             tokens=sorted(set(tokens)),
         )
 
-    def rerender(self, conversation: list[Any], **changes: Any) -> Rendering:
-        """Render `conversation` again with the same dialect and tokenizer, options changed."""
-        if self.renderer is None or self.options is None:
-            raise RuntimeError("re-rendering needs a renderer and render options")
-        options = replace(self.options, **changes)
-        return self.renderer(conversation, self.dialect, self.tokenizer, options)
+    def rerender(self, conversation: Sequence[Message], **changes: Any) -> Rendering:
+        """Render `conversation` again with the same dialect and tokenizer, the spec changed."""
+        if self.renderer is None or self.spec is None:
+            raise RuntimeError("re-rendering needs a renderer and a render spec")
+        return self.renderer(conversation, replace(self.spec, **changes))
 
     def token_text(self, index: int) -> str:
         """The text of token `index` (decoded on demand for pre-tokenized rows)."""

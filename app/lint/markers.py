@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
+from app.chat.columns import TokenColumns
 from app.chat.messages import Message
-from app.chat.render import TokenColumns
+from app.chat.spec import RenderSpec
 from app.chat.tokens import Rendering
 
 PROBE = [
@@ -148,23 +149,21 @@ def markers_from_rendering(
 
 
 def probe_markers(
-    tokenizer: Any, dialect: str, options: Any, renderer: Callable[..., Rendering]
+    tokenizer: Any,
+    dialect: str,
+    spec: RenderSpec,
+    renderer: Callable[[Sequence[Message], RenderSpec], Rendering],
 ) -> Markers | None:
-    """The dialect's markers, from a rendered probe (None when the dialect renders nothing)."""
-    key = (id(tokenizer), dialect, getattr(options, "template", None))
+    """The dialect's markers, from a rendered probe (None when the dialect renders nothing);
+    `renderer` renders under that dialect and tokenizer."""
+    key = (id(tokenizer), dialect, spec.template)
     if key in _CACHE:
         return _CACHE[key]
-    from dataclasses import replace
-
-    probe_options = replace(
-        options, train_on="assistant", add_generation_prompt=False, max_length=None
-    )
+    probe_spec = replace(spec, train_on="assistant", add_generation_prompt=False, max_length=None)
     found = None
     for conversation in (PROBE, PROBE_NO_SYSTEM):
         with contextlib.suppress(Exception):
-            found = markers_from_rendering(
-                renderer(conversation, dialect, tokenizer, probe_options)
-            )
+            found = markers_from_rendering(renderer(conversation, probe_spec))
             break
     _CACHE[key] = found
     return found

@@ -12,9 +12,10 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterator
 
-from app.chat.render import differing_window
+from app.chat.sequences import differing_window
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
+from app.lint.markers import probe_markers
 from app.lint.registry import check
 
 ROLE_WORDS = re.compile(r"\b(system|user|assistant|model|tool|human|gpt)\b", re.IGNORECASE)
@@ -171,7 +172,7 @@ def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
         ):
             yield ctx.finding(
                 "truncation-cuts-answer",
-                f"max_length={getattr(ctx.options, 'max_length', None)} cuts assistant message "
+                f"max_length={ctx.spec.max_length if ctx.spec else None} cuts assistant message "
                 f"{span.message} before its end-of-turn token ({rendering.truncated_tokens} "
                 "tokens dropped): the model learns an answer that never ends. Raise max_length, "
                 "or drop or split over-long conversations.",
@@ -187,7 +188,7 @@ def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
 )
 def generation_prompt_in_training(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
-    if rendering is None or getattr(ctx.options, "add_generation_prompt", False):
+    if rendering is None or (ctx.spec is not None and ctx.spec.add_generation_prompt):
         return
     tail_start = max((s.end for s in rendering.spans), default=0)
     tail = rendering.text[tail_start:]
@@ -208,11 +209,9 @@ def _assistant_header(ctx: LintContext) -> str | None:
     markers = ctx.markers()
     if "assistant" in markers.header_texts:
         return markers.header_texts["assistant"]
-    from app.lint.markers import probe_markers
-
-    if ctx.renderer is None or ctx.options is None or ctx.dialect is None:
+    if ctx.renderer is None or ctx.spec is None or ctx.dialect is None:
         return None
-    probed = probe_markers(ctx.tokenizer, ctx.dialect, ctx.options, ctx.renderer)
+    probed = probe_markers(ctx.tokenizer, ctx.dialect, ctx.spec, ctx.renderer)
     return probed.header_texts.get("assistant") if probed else None
 
 

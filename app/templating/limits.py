@@ -27,7 +27,8 @@ from jinja2.compiler import CodeGenerator
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from app.errors import LimitError
+from app.errors import LimitError, TooLargeError
+from app.settings import Settings
 
 MIN_JINJA2 = (3, 1, 6)
 # Integers above this many bits only come from abuse (a 4096-bit key is 4096 bits); Python also
@@ -278,3 +279,15 @@ def render_limited(
 ) -> str:
     """Render with the output cap. Example: render_limited(t, 4_000_000, {"messages": [...]})."""
     return "".join(generate_limited(template, max_chars, context))
+
+
+def check_template_size(source: str, settings: Settings) -> None:
+    """TooLargeError (413) for a template over the max_template_bytes setting."""
+    size = len(source.encode("utf-8"))
+    if size > settings.max_template_bytes:
+        raise TooLargeError(
+            f"The template is {size:,} bytes; the limit is "
+            f"{settings.max_template_bytes:,} (max_template_bytes setting).",
+            field="template",
+            setting="max_template_bytes",
+        )

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from app.chat.messages import Message, parse_row
-from app.chat.render import RenderOptions, render
+from app.chat.render import render
+from app.chat.spec import RenderSpec, TrainOn
 from app.chat.tokens import IGNORE_INDEX
+from app.dialects.registry import get_dialect
 from app.errors import InputError
 from app.settings import Settings
 
@@ -84,15 +86,16 @@ def render_examples(
     conversations: list[list[Message]],
     dialect: str,
     tokenizer: Any,
-    train_on: str,
+    train_on: TrainOn,
     max_length: int,
     settings: Settings | None = None,
 ) -> list[dict[str, list[int]]]:
     """Render each conversation; keep input_ids and labels of those with a trained token."""
-    options = RenderOptions(train_on=train_on, max_length=max_length, settings=settings)
+    spec = RenderSpec(dialect=dialect, train_on=train_on, max_length=max_length)
+    chat_format = get_dialect(dialect)
     examples = []
     for conversation in conversations:
-        rendering = render(conversation, dialect, tokenizer, options)
+        rendering = render(conversation, chat_format, tokenizer, spec, settings)
         if any(label != IGNORE_INDEX for label in rendering.labels[1:]):
             examples.append(
                 {"input_ids": list(rendering.input_ids), "labels": list(rendering.labels)}
@@ -108,7 +111,6 @@ def render_examples(
 
 def prompt_ids(prompt: str, dialect: str, tokenizer: Any) -> list[int]:
     """Token ids of one user prompt followed by the assistant header, as the model will see it."""
-    rendering = render(
-        [Message("user", prompt)], dialect, tokenizer, RenderOptions(add_generation_prompt=True)
-    )
+    spec = RenderSpec(dialect=dialect, add_generation_prompt=True)
+    rendering = render([Message("user", prompt)], get_dialect(dialect), tokenizer, spec)
     return list(rendering.input_ids)

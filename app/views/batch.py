@@ -1,7 +1,7 @@
 """The batch page: conversations as one padded batch and as packed rows, position by position.
 
-Rows come from `app.api.batch.build_batch` (the function behind POST /api/batch), shown as a grid:
-tokens on top, then input_ids, attention_mask, labels and position_ids, so "not attended"
+Rows come from `app.service.batch.build_batch` (the use case behind POST /api/batch), shown as a
+grid: tokens on top, then input_ids, attention_mask, labels and position_ids, so "not attended"
 (attention 0: padding) and "not learned" (label -100) sit one above the other.
 
 Design concession: a row shows at most MAX_CELLS positions; the JSON API has the whole row.
@@ -19,11 +19,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from app.api.batch import Batch, BatchRequest, build_batch
-from app.deps import SettingsDep
 from app.chat.messages import parse_row
 from app.chat.tokens import IGNORE_INDEX, Rendering
+from app.deps import SettingsDep
 from app.errors import InputError
+from app.service.batch import Batch, build_batch
+from app.service.requests import BatchRequest
 from app.settings import Settings
 from app.views.chips import ROLE_CLASS, visible
 from app.views.common import page_context, posted_state

@@ -1,9 +1,9 @@
 """What every editor page needs: its pickers, its default state, its form, and token views.
 
 Design concession: the live token view renders without linting (`render_tokens`) and the lint
-panel follows in a second request through `app.api.render.render_request`, the function behind
-POST /api/render. Rendering twice costs one render (~0.2 s at 8k tokens) of server time, but the
-chips never wait for the slower whole-conversation checks.
+panel follows in a second request through `app.service.render.render_and_lint`, the use case
+behind POST /api/render. Rendering twice costs one render (~0.2 s at 8k tokens) of server time,
+but the chips never wait for the slower whole-conversation checks.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from fastapi import Request
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from app.api.render import RenderRequest, render_body, render_request
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import list_dialects
 from app.errors import MaskscopeError
+from app.service.render import Rendered, render_and_lint, render_messages
+from app.service.requests import RenderRequest
 from app.settings import Settings
 from app.tokenizers.registry import list_tokenizers
 from app.views.chips import chips_html
@@ -81,15 +82,15 @@ def request_of(state: EditorState, target: Target | None = None) -> RenderReques
         raise input_error(exc.errors()) from exc
 
 
-def render_tokens(body: RenderRequest, settings: Settings) -> tuple[Rendering, Any]:
+def render_tokens(body: RenderRequest, settings: Settings) -> Rendered:
     """What POST /api/render renders, without the lints: the live token view's fast path."""
-    rendering, tokenizer, _, _ = render_body(body, settings)
-    return rendering, tokenizer
+    return render_messages(body.messages, body.spec(), settings)
 
 
 def lint_findings(state: EditorState, settings: Settings) -> list[Finding]:
     """The lints POST /api/render would return for this state."""
-    return render_request(request_of(state), settings)[1]
+    body = request_of(state)
+    return render_and_lint(body.messages, body.spec(), settings)[1]
 
 
 def token_view(rendering: Rendering, findings: list[Finding] | None, tokenizer: Any) -> TokenView:

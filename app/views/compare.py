@@ -1,6 +1,6 @@
 """The compare page: one conversation under several tokenizer+dialect pairs, side by side.
 
-Design concession: columns come from `app.api.compare.compare`, the function behind
+Design concession: columns come from `app.service.compare.compare`, the use case behind
 POST /api/compare, so a failing column shows the same error the JSON API would put in its slot.
 """
 
@@ -14,11 +14,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from app.api.compare import CompareRequest, CompareTarget, compare
 from app.deps import SettingsDep
 from app.errors import InputError, MaskscopeError
+from app.service.compare import compare
+from app.service.requests import CompareRequest, CompareTarget
 from app.settings import Settings
-from app.tokenizers.registry import load_tokenizer
 from app.views.common import page_context, posted_state, token_view
 from app.views.errors import input_error
 from app.views.forms import EditorState, Target
@@ -66,8 +66,8 @@ def columns(state: EditorState, settings: Settings) -> list[dict[str, Any]]:
         if isinstance(outcome, MaskscopeError):
             column["error"] = outcome.payload()["error"]
         else:
-            tokenizer = load_tokenizer(target.tokenizer, settings)
-            column["view"] = token_view(*outcome, tokenizer)
+            rendered, lints = outcome
+            column["view"] = token_view(rendered.rendering, lints, rendered.tokenizer)
         out.append(column)
     return out
 

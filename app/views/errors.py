@@ -1,14 +1,22 @@
-"""Error responses: JSON for API clients, a swappable HTML fragment for htmx requests."""
+"""Error responses: JSON for API clients, a swappable HTML fragment for htmx requests.
+
+`install_error_handlers` gives every 4xx of the app (API routes and pages alike) the one shape of
+app.errors; validation failures become one sentence naming the field to change.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import InputError, MaskscopeError
 from app.views.templating import templates
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
 def error_response(request: Request, exc: MaskscopeError) -> Response:
@@ -47,3 +55,26 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     if field:
         return f"{field}: {msg}{more}. Change the '{field}' field.", field
     return f"{msg}{more}.", None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every 4xx the one shape."""
+
+    async def on_maskscope(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, MaskscopeError)
+        return error_response(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(request, input_error(list(exc.errors())))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        err = MaskscopeError(str(exc.detail), headers=dict(exc.headers or {}))
+        err.status = exc.status_code
+        err.code = HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(request, err)
+
+    app.add_exception_handler(MaskscopeError, on_maskscope)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

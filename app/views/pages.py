@@ -30,8 +30,8 @@ router = APIRouter(include_in_schema=False)
 
 
 def _result(state: EditorState, settings: Settings) -> dict[str, Any]:
-    rendering, tokenizer = render_tokens(request_of(state), settings)
-    return {"view": token_view(rendering, None, tokenizer)}
+    rendered = render_tokens(request_of(state), settings)
+    return {"view": token_view(rendered.rendering, None, rendered.tokenizer)}
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from app.chat.cli import add_render_arguments
+from app.cli.render import add_render_arguments
 from app.settings import Settings
 
 BAR = 30

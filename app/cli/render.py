@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from app.chat.messages import Conversation, parse_row
+from app.chat.spec import TRAIN_ON, RenderSpec
 from app.chat.tokens import Finding, Rendering, Token
 from app.errors import InputError, MaskscopeError
+from app.service.render import lint_rendered, render_conversation, rendering_json
+from app.settings import Settings
 
 ROLE_COLOURS = {"system": "35", "user": "34", "assistant": "32", "tool": "33", None: "90"}
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -40,11 +43,23 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokenizer", required=True, help="Bundled name, local folder, Hub id.")
     parser.add_argument("--dialect", required=True, help="Built-in slug, tokenizer or custom.")
     parser.add_argument("--template", type=Path, help="Jinja file for --dialect custom.")
-    parser.add_argument(
-        "--train-on", default="assistant", choices=["assistant", "last_assistant", "all"]
-    )
+    parser.add_argument("--train-on", default="assistant", choices=TRAIN_ON)
     parser.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
     parser.add_argument("--max-length", type=int, default=None)
+
+
+def render_spec(args: argparse.Namespace) -> RenderSpec:
+    """The RenderSpec of the arguments `add_render_arguments` adds (a template file is read)."""
+    template = args.template.read_text(encoding="utf-8") if args.template else None
+    return RenderSpec(
+        tokenizer=args.tokenizer,
+        dialect=args.dialect,
+        template=template,
+        train_on=args.train_on,
+        train_on_eot=args.train_on_eot,
+        add_generation_prompt=getattr(args, "add_generation_prompt", False),
+        max_length=args.max_length,
+    )
 
 
 def read_conversation(path: Path, row: int = 0) -> Conversation:
@@ -67,33 +82,11 @@ def read_conversation(path: Path, row: int = 0) -> Conversation:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from app.api.render import rendering_json
-    from app.chat.render import RenderOptions, render
-    from app.lint import lint_rendering
-    from app.settings import Settings
-    from app.tokenizers.registry import load_tokenizer
-
     settings = Settings.from_env()
     try:
         conversation = read_conversation(args.path, args.row)
-        template = args.template.read_text(encoding="utf-8") if args.template else None
-        tokenizer = load_tokenizer(args.tokenizer, settings)
-        options = RenderOptions(
-            train_on=args.train_on,
-            train_on_eot=args.train_on_eot,
-            add_generation_prompt=args.add_generation_prompt,
-            max_length=args.max_length,
-            template=template,
-            settings=settings,
-        )
-        rendering = render(conversation, args.dialect, tokenizer, options)
-        lints = lint_rendering(
-            rendering,
-            conversation=conversation,
-            tokenizer=tokenizer,
-            dialect=args.dialect,
-            options=options,
-        )
+        rendered = render_conversation(conversation, render_spec(args), settings)
+        rendering, lints = rendered.rendering, lint_rendered(rendered, settings)
     except MaskscopeError as exc:
         sys.stderr.write(f"maskscope render: {exc.message}\n")
         return 2

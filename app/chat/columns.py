@@ -1,0 +1,197 @@
+"""A rendering's tokens as columns: who owns each token, which are trained, their spans.
+
+`token_columns` turns a Layout's encoding, pieces and trained character ranges into aligned
+lists; `TokenColumns` serves them as a sequence of `Token` records made only when read.
+
+Example: ids [1, 2], pieces [Piece(0, 3, 0, "content")], ranges [(0, 3, 0)]
+         -> TokenColumns(ids=[1, 2], messages=[0, 0], trained=[True, True], labels=[1, 2])
+
+Design concession: work is per range and per piece (bisection into the sorted token offsets),
+never per token, because this runs on every render of every dataset row.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from app.chat.encoding import Encoded, text_starts
+from app.chat.layout import Piece
+from app.chat.tokens import IGNORE_INDEX, Token
+
+
+def token_columns(
+    text: str,
+    enc: Encoded,
+    pieces: list[Piece],
+    ranges: list[tuple[int, int, int | None]],
+    roles: dict[int, str],
+    special: frozenset[int],
+    keep: int,
+) -> TokenColumns:
+    """The first `keep` tokens as columns.
+
+    trained: the raw offsets overlap a trained range (transformers' rule; a zero-width offset
+    counts where it points); message: that range's message, else a content piece the token
+    overlaps, else the piece where its text starts. Work is per range and per piece (bisection
+    into the sorted token offsets, as transformers also assumes), not per token, because this
+    runs on every render of every conversation.
+    """
+    ids, raw_starts, raw_ends = enc.ids, enc.starts, enc.ends
+    if keep < len(ids):
+        ids, raw_starts, raw_ends = ids[:keep], raw_starts[:keep], raw_ends[:keep]
+    n = len(ids)
+    # Ordered raw starts already are the text starts (all but the first, which is 0).
+    if enc.ordered and n:
+        starts = raw_starts if raw_starts[0] == 0 else [0, *raw_starts[1:]]
+    else:
+        starts = text_starts(raw_starts)
+    tail = max(starts[-1], enc.starts[keep]) if n and keep < len(enc.ids) else len(text)
+    ends = [*starts[1:], tail] if n else []
+    owners: list[int | None] = [None] * n
+    crossing: list[tuple[int, int]] = []
+    for j, (p0, p1, owner, _part) in enumerate(pieces):
+        i0, i1 = bisect_left(starts, p0), bisect_left(starts, p1)
+        if i1 > i0:
+            owners[i0:i1] = [owner] * (i1 - i0)
+            if ends[i1 - 1] > p1:
+                crossing.append((i1 - 1, j))
+    for i, j in crossing:  # a token spanning several pieces goes to a content piece among them
+        owners[i] = _content_owner(pieces, j, starts[i], ends[i], owners[i])
+    trained = [False] * n
+    labels = [IGNORE_INDEX] * n
+    if ranges:
+        first_reaching = _first_reaching(raw_starts, raw_ends, enc.ordered)
+        for r0, r1, owner in ranges:
+            i0, i1 = first_reaching(r0), bisect_left(raw_starts, r1)
+            if i1 > i0:
+                trained[i0:i1] = [True] * (i1 - i0)
+                labels[i0:i1] = ids[i0:i1]
+                if owner is not None:
+                    owners[i0:i1] = [owner] * (i1 - i0)
+    return TokenColumns(
+        text, ids, list(map(roles.get, owners)), owners, special, trained, starts, ends, labels
+    )
+
+
+def _first_reaching(
+    raw_starts: list[int], raw_ends: list[int], ordered: bool
+) -> Callable[[int], int]:
+    """`pos -> the first token whose raw offsets reach past pos`, where a zero-width token
+    reaches one character past its start (so it is trained where it points).
+
+    Ordered offsets (derived from token bytes) have non-decreasing starts and ends, so that token
+    is the first whose end passes pos or whose start is at or past it: two bisections, nothing
+    made per token. Other offsets get the per-token reach list.
+    Example: starts [0, 0, 1], ends [1, 1, 3]: pos 0 -> 0, pos 1 -> 2
+    """
+    if ordered:
+        return lambda pos: min(bisect_right(raw_ends, pos), bisect_left(raw_starts, pos))
+    reach = list(map(max, raw_ends, map((1).__add__, raw_starts)))
+    return lambda pos: bisect_right(reach, pos)
+
+
+class TokenColumns(Sequence[Token]):
+    """A rendering's tokens as aligned lists; a `Token` is made only when one is asked for.
+
+    Design concession: datasets lint thousands of rows whose tokens nobody looks at, so their
+    renderings carry these columns (lints read them directly); a single render still returns
+    a plain list of Token records, which the views and the JSON answer expect.
+    """
+
+    __slots__ = (
+        "_special",
+        "_text",
+        "ends",
+        "ids",
+        "labels",
+        "messages",
+        "roles",
+        "starts",
+        "trained",
+    )
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        text: str,
+        ids: list[int],
+        roles: list[str | None],
+        messages: list[int | None],
+        special: frozenset[int],
+        trained: list[bool],
+        starts: list[int],
+        ends: list[int],
+        labels: list[int],
+    ) -> None:
+        self._text, self._special = text, special
+        self.ids, self.roles, self.messages, self.trained = ids, roles, messages, trained
+        self.starts, self.ends, self.labels = starts, ends, labels
+
+    @property
+    def texts(self) -> TokenTexts:
+        return TokenTexts(self._text, self.starts, self.ends)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.ids)))]
+        i = range(len(self.ids))[index]  # negative indices, and IndexError past the end
+        return Token(
+            i,
+            self.ids[i],
+            self._text[self.starts[i] : self.ends[i]],
+            self.roles[i],
+            self.messages[i],
+            self.ids[i] in self._special,
+            self.trained[i],
+            self.starts[i],
+            self.ends[i],
+        )
+
+    def __iter__(self) -> Iterator[Token]:
+        texts = map(self._text.__getitem__, map(slice, self.starts, self.ends))
+        return map(
+            Token,
+            range(len(self.ids)),
+            self.ids,
+            texts,
+            self.roles,
+            self.messages,
+            map(self._special.__contains__, self.ids),
+            self.trained,
+            self.starts,
+            self.ends,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
+class TokenTexts(Sequence[str]):
+    """Token texts cut from the rendered text when read (most rows never read them)."""
+
+    __slots__ = ("_ends", "_starts", "_text")
+
+    def __init__(self, text: str, starts: list[int], ends: list[int]) -> None:
+        self._text, self._starts, self._ends = text, starts, ends
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._starts)))]
+        return self._text[self._starts[index] : self._ends[index]]
+
+
+def _content_owner(pieces: list[Piece], j: int, ps: int, pe: int, owner: int | None) -> int | None:
+    """For a token spanning several pieces: the message of a content piece among them."""
+    while j < len(pieces) and pieces[j][0] < pe:
+        if pieces[j][3] == "content" and pieces[j][1] > ps:
+            return pieces[j][2]
+        j += 1
+    return owner

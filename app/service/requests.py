@@ -1,0 +1,113 @@
+"""The request bodies of the render-family use cases, each converting to a RenderSpec once.
+
+The JSON API takes these as bodies, the editor pages validate their form state with them, so a
+bad value gets the same sentence everywhere. Pydantic checks the shape; the engine checks limits.
+
+Example: RenderRequest(messages=[...], tokenizer="qwen3", train_on="all").spec()
+         -> RenderSpec(tokenizer="qwen3", dialect="chatml", train_on="all", ...)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.chat.spec import DEFAULT_DIALECT, DEFAULT_TOKENIZER, RenderSpec, TrainOn
+
+_TOKENIZER = "Bundled name, local folder, or Hub id."
+_DIALECT = "Built-in slug, 'tokenizer' or 'custom'."
+_TEMPLATE = "Jinja source when dialect is 'custom'."
+
+
+class RenderRequest(BaseModel):
+    """The body of POST /api/render (DESIGN.md §3)."""
+
+    # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, Any]] = Field(
+        ..., description="[{role: system|user|assistant|tool, content: str}, ...]"
+    )
+    tokenizer: str = Field(DEFAULT_TOKENIZER, description=_TOKENIZER)
+    dialect: str = Field(DEFAULT_DIALECT, description=_DIALECT)
+    template: str | None = Field(None, description=_TEMPLATE)
+    train_on: TrainOn = "assistant"
+    train_on_eot: bool = True
+    add_generation_prompt: bool = False
+    max_length: int | None = Field(None, ge=1)
+
+    def spec(self) -> RenderSpec:
+        return RenderSpec(
+            tokenizer=self.tokenizer,
+            dialect=self.dialect,
+            template=self.template,
+            train_on=self.train_on,
+            train_on_eot=self.train_on_eot,
+            add_generation_prompt=self.add_generation_prompt,
+            max_length=self.max_length,
+        )
+
+
+class CompareTarget(BaseModel):
+    # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+    tokenizer: str = Field(..., description=_TOKENIZER)
+    dialect: str = Field(..., description=_DIALECT)
+    template: str | None = Field(None, description=_TEMPLATE)
+
+
+class CompareRequest(RenderRequest):
+    """The /api/render fields (tokenizer/dialect come from each target) plus the targets."""
+
+    targets: list[CompareTarget] = Field(
+        ..., min_length=1, description="Tokenizer+dialect pairs, one per column."
+    )
+
+    def target_spec(self, target: CompareTarget) -> RenderSpec:
+        """The spec of one column; a target without a template uses the shared one."""
+        template = target.template if target.template is not None else self.template
+        return RenderSpec(
+            tokenizer=target.tokenizer,
+            dialect=target.dialect,
+            template=template,
+            train_on=self.train_on,
+            train_on_eot=self.train_on_eot,
+            add_generation_prompt=self.add_generation_prompt,
+            max_length=self.max_length,
+        )
+
+
+class BatchRequest(BaseModel):
+    """The body of POST /api/batch."""
+
+    # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+    conversations: list[list[dict[str, Any]]] = Field(
+        ..., min_length=1, description="A list of conversations, each a list of messages."
+    )
+    tokenizer: str = Field(DEFAULT_TOKENIZER, description=_TOKENIZER)
+    dialect: str = Field(DEFAULT_DIALECT, description=_DIALECT)
+    template: str | None = Field(None, description=_TEMPLATE)
+    train_on: TrainOn = "assistant"
+    train_on_eot: bool = True
+    padding_side: Literal["right", "left"] = "right"
+    pack: bool = False
+    max_length: int | None = Field(
+        None,
+        ge=1,
+        description="Cut each conversation (and, when "
+        "packing, the row length) at this many tokens.",
+    )
+
+    def spec(self) -> RenderSpec:
+        return RenderSpec(
+            tokenizer=self.tokenizer,
+            dialect=self.dialect,
+            template=self.template,
+            train_on=self.train_on,
+            train_on_eot=self.train_on_eot,
+            max_length=self.max_length,
+        )
