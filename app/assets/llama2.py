@@ -20,6 +20,7 @@ from typing import Any
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
 
 from app.assets.archives import ArchiveError, copy_from_tgz
+from app.assets.built import load_built_tokenizer
 
 JS_MEMBER = "package/llama-tokenizer.js"
 VOCAB_SIZE = 32000
@@ -122,15 +123,13 @@ def failing_vectors(tokenizer: Any, vectors: list[tuple[str, list[int]]]) -> lis
 
 
 def build_llama2(archive: Path, out: Path, work: Path) -> dict[str, Any]:
-    from app.tokenizers.loading import load_from_folder
-
     copy_from_tgz(archive, {JS_MEMBER: "llama-tokenizer.js"}, work)
     source = (work / "llama-tokenizer.js").read_text(encoding="utf-8")
     vocab, merges = parse_vocab_and_merges(source)
     build_tokenizer(vocab, merges).save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(json.dumps(CONFIG, indent=2), encoding="utf-8")
     vectors = parse_vectors(source)
-    failures = failing_vectors(load_from_folder(out), vectors)
+    failures = failing_vectors(load_built_tokenizer(out), vectors)
     if failures:
         raise ArchiveError(
             f"rebuilt Llama 2 tokenizer fails {len(failures)} of {len(vectors)} "

@@ -38,7 +38,7 @@ class Asset:
     name: str
     description: str
     source: Source
-    builder: str  # key of app.assets.builders.BUILDERS
+    builder: str  # key of app.assets.fetch.BUILDERS
     files: tuple[str, ...]
     is_tokenizer: bool = True
 

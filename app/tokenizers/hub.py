@@ -31,6 +31,7 @@ def is_hub_id(ref: str) -> bool:
 
 def download_tokenizer_files(ref: str, bundled: list[str]) -> Path:
     """A local snapshot folder holding the Hub repo's tokenizer files (cache first)."""
+    # Imported here: only a Hub id needs the Hub client; bundled and local tokenizers never do.
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
