@@ -14,7 +14,7 @@ from typing import Any
 
 from app.chat.messages import Message, parse_row
 from app.chat.render import render
-from app.chat.spec import RenderSpec, TrainOn
+from app.chat.spec import RenderSpec
 from app.chat.tokens import IGNORE_INDEX
 from app.dialects.registry import get_dialect
 from app.errors import InputError
@@ -84,15 +84,12 @@ def _first_prompts(conversations: list[list[Message]], limit: int = 3) -> list[s
 
 def render_examples(
     conversations: list[list[Message]],
-    dialect: str,
+    spec: RenderSpec,
     tokenizer: Any,
-    train_on: TrainOn,
-    max_length: int,
     settings: Settings | None = None,
 ) -> list[dict[str, list[int]]]:
     """Render each conversation; keep input_ids and labels of those with a trained token."""
-    spec = RenderSpec(dialect=dialect, train_on=train_on, max_length=max_length)
-    chat_format = get_dialect(dialect)
+    chat_format = get_dialect(spec.dialect)
     examples = []
     for conversation in conversations:
         rendering = render(conversation, chat_format, tokenizer, spec, settings)
@@ -109,8 +106,13 @@ def render_examples(
     return examples
 
 
-def prompt_ids(prompt: str, dialect: str, tokenizer: Any) -> list[int]:
-    """Token ids of one user prompt followed by the assistant header, as the model will see it."""
-    spec = RenderSpec(dialect=dialect, add_generation_prompt=True)
-    rendering = render([Message("user", prompt)], get_dialect(dialect), tokenizer, spec)
+def prompt_ids(prompt: str, spec: RenderSpec, tokenizer: Any) -> list[int]:
+    """Token ids of one user prompt followed by the assistant header, as the model will see it.
+
+    Only the dialect of `spec` matters here: a prompt is never cut and its labels are not used.
+    """
+    prompt_spec = RenderSpec(
+        tokenizer=spec.tokenizer, dialect=spec.dialect, add_generation_prompt=True
+    )
+    rendering = render([Message("user", prompt)], get_dialect(spec.dialect), tokenizer, prompt_spec)
     return list(rendering.input_ids)

@@ -141,9 +141,7 @@ def _run(
     model_path = resolve_model(spec.model, settings)
     tokenizer = load_training_tokenizer(spec, settings)
     data = load_data(spec.data.model_dump(exclude_none=True), spec.sample_prompts)
-    data.examples = render_examples(
-        data.conversations, spec.dialect, tokenizer, spec.train_on, spec.max_length, settings
-    )
+    data.examples = render_examples(data.conversations, spec.render_spec(), tokenizer, settings)
     stop.check_server()
     total = spec.total_steps
     events(
@@ -240,9 +238,10 @@ def _sample(
     model.eval()
     out = [dict(s) for s in samples] or [{"prompt": p} for p in data.prompts]
     stops = stop_token_ids(tokenizer)
+    render_spec = spec.render_spec()
     prompts = [
         {"input_ids": ids, "labels": ids}
-        for ids in (prompt_ids(s["prompt"], spec.dialect, tokenizer) for s in out)
+        for ids in (prompt_ids(s["prompt"], render_spec, tokenizer) for s in out)
     ]
     rows = pad_batch(prompts, stops[0], padding_side="left")
     ids = torch.tensor([r["input_ids"] for r in rows], device=dist.device)

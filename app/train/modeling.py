@@ -16,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from app.settings import Settings
+from app.tokenizers.registry import load_tokenizer
 from app.train.distributed import Dist
 from app.train.spec import JobSpec
 
@@ -38,9 +39,7 @@ def load_model(path: str, dist: Dist) -> torch.nn.Module:
 
 def load_training_tokenizer(spec: JobSpec, settings: Settings) -> Any:
     """The job's tokenizer: `tokenizer` when given, else the model's own (same registry rules)."""
-    from app.tokenizers.registry import load_tokenizer
-
-    return load_tokenizer(spec.tokenizer or spec.model, settings)
+    return load_tokenizer(spec.render_spec().tokenizer, settings)
 
 
 def stop_token_ids(tokenizer: Any) -> list[int]:

@@ -15,10 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.chat.spec import RenderSpec, TrainOn
+from app.dialects.registry import dialect_names
 from app.errors import InputError, LimitError, UnavailableError
 from app.settings import Settings
-
-DATASETS = ("demo",)
+from app.tokenizers import hub, paths
+from app.tokenizers.registry import bundled_names, load_tokenizer
 
 
 class DataSpec(BaseModel):
@@ -44,7 +46,7 @@ class JobSpec(BaseModel):
     model: str = Field("smollm2", min_length=1, max_length=400)
     tokenizer: str | None = Field(None, max_length=400)
     dialect: str = Field("tokenizer", min_length=1, max_length=100)
-    train_on: Literal["assistant", "last_assistant", "all"] = "assistant"
+    train_on: TrainOn = "assistant"
     data: DataSpec = Field(default_factory=lambda: DataSpec(dataset="demo"))
     steps: int = Field(30, ge=1)
     batch_size: int = Field(4, ge=1, le=1024)
@@ -74,6 +76,19 @@ class JobSpec(BaseModel):
     def total_steps(self) -> int:
         """Optimizer steps over all arms: what progress counts to."""
         return self.steps * len(self.arms)
+
+    def render_spec(self) -> RenderSpec:
+        """What the engine renders the training data with: the labels the browser shows.
+
+        Example: JobSpec(model="smollm2", dialect="chatml").render_spec()
+                 -> RenderSpec(tokenizer="smollm2", dialect="chatml", train_on="assistant", ...)
+        """
+        return RenderSpec(
+            tokenizer=self.tokenizer or self.model,
+            dialect=self.dialect,
+            train_on=self.train_on,
+            max_length=self.max_length,
+        )
 
 
 def check_spec(spec: JobSpec, settings: Settings) -> None:
@@ -105,14 +120,10 @@ def check_spec(spec: JobSpec, settings: Settings) -> None:
     _check_dialect(spec.dialect)
     resolve_model(spec.model, settings)
     if spec.tokenizer is not None:
-        from app.tokenizers.registry import load_tokenizer
-
         load_tokenizer(spec.tokenizer, settings)
 
 
 def _check_dialect(dialect: str) -> None:
-    from app.dialects.registry import dialect_names
-
     # a job has no field for a pasted template, so "custom" cannot be trained on
     known = set(dialect_names()) - {"custom"}
     if dialect not in known:
@@ -128,9 +139,6 @@ def resolve_model(ref: str, settings: Settings) -> str:
 
     Example: "smollm2" -> "~/.cache/maskscope/assets/smollm2"
     """
-    from app.tokenizers import hub, paths
-    from app.tokenizers.registry import bundled_names
-
     if ref in bundled_names():
         folder = settings.assets_dir / ref
         if (folder / "config.json").is_file():
