@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.inspect import inspect_stream, prepare  # noqa: E402
 from app.inspect.export import export_generation_template  # noqa: E402
+from app.service.inspect import inspect_stream, prepare  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.tokenizers.registry import load_tokenizer  # noqa: E402
 

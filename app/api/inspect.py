@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
+from app.chat.spec import TrainOn
 from app.deps import SettingsDep
-from app.inspect import inspect_stream, prepare
+from app.service.inspect import inspect_stream, prepare, worker_count
 
 router = APIRouter(prefix="/api", tags=["inspect"])
 
@@ -18,7 +19,7 @@ def post_inspect(
     file: Annotated[UploadFile, File(description="JSONL: conversations or pre-tokenized rows.")],
     tokenizer: Annotated[str, Form(description="Bundled name, local folder, or Hub id.")],
     dialect: Annotated[str, Form(description="Built-in slug, 'tokenizer' or 'custom'.")],
-    train_on: Annotated[Literal["assistant", "last_assistant", "all"], Form()] = "assistant",
+    train_on: Annotated[TrainOn, Form()] = "assistant",
     train_on_eot: Annotated[bool, Form()] = True,
     max_length: Annotated[int | None, Form(ge=1)] = None,
     template: Annotated[str | None, Form(description="Jinja source for 'custom'.")] = None,
@@ -33,7 +34,5 @@ def post_inspect(
         max_length=max_length,
         template=template,
     )
-    from app.inspect.parallel import worker_count
-
-    workers = worker_count(file.size or 0, settings.inspect_workers)
+    workers = worker_count(file.size or 0, settings)
     return inspect_stream(file.file, options, workers=workers).result()

@@ -19,6 +19,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from app.cli.render import add_render_arguments
+from app.errors import MaskscopeError
+from app.inspect.options import InspectOptions
+from app.inspect.report import Report
+from app.inspect.summary import Summary
+from app.service.inspect import annotated_template, inspect_stream, prepare, worker_count
 from app.settings import Settings
 
 BAR = 30
@@ -60,9 +65,9 @@ def _dataset_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _inspect(args: argparse.Namespace, export: IO[str] | None = None) -> tuple[Any, Settings]:
-    from app.inspect import inspect_stream, prepare
-
+def _inspect(
+    args: argparse.Namespace, export: IO[str] | None = None
+) -> tuple[Report, InspectOptions]:
     settings = Settings.from_env()
     template = args.template.read_text(encoding="utf-8") if args.template else None
     options = prepare(
@@ -77,61 +82,48 @@ def _inspect(args: argparse.Namespace, export: IO[str] | None = None) -> tuple[A
     total = os.path.getsize(args.path)
     show = not args.quiet and (sys.stderr.isatty() or total >= LONG_FILE_BYTES)
     progress = Progress(total, sys.stderr) if show else None
-    from app.inspect.parallel import worker_count
-
-    wanted = settings.inspect_workers if args.workers is None else args.workers
+    workers = worker_count(total, settings, args.workers)
     with open(args.path, "rb") as stream:
-        inspector = inspect_stream(
-            stream, options, progress=progress, export=export, workers=worker_count(total, wanted)
-        )
+        report = inspect_stream(stream, options, progress=progress, export=export, workers=workers)
     if progress is not None:
         progress.finish()
-    return inspector, settings
+    return report, options
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    from app.errors import MaskscopeError
-
     try:
-        inspector, _ = _inspect(args)
+        report, _ = _inspect(args)
     except MaskscopeError as exc:
         print(f"maskscope lint: {exc.message}", file=sys.stderr)
         return 2
-    print(summary_table(inspector.summary))
-    return 1 if inspector.summary.has_errors else 0
+    print(summary_table(report.summary))
+    return 1 if report.summary.has_errors else 0
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from app.errors import MaskscopeError
-
     try:
         if args.export_processed:
             with open(args.export_processed, "w", encoding="utf-8") as out:
-                inspector, settings = _inspect(args, export=out)
+                report, options = _inspect(args, export=out)
         else:
-            inspector, settings = _inspect(args)
-        exported = _export_template(args, inspector, settings)
+            report, options = _inspect(args)
+        exported = _export_template(args, options)
     except MaskscopeError as exc:
         print(f"maskscope inspect: {exc.message}", file=sys.stderr)
         return 2
-    result = inspector.result()
+    result = report.result()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(summary_table(inspector.summary))
+        print(summary_table(report.summary))
         print(rows_table(result["rows"][: args.rows]))
-    return 1 if inspector.summary.has_errors or exported is False else 0
+    return 1 if report.summary.has_errors or exported is False else 0
 
 
-def _export_template(args: argparse.Namespace, inspector: Any, settings: Settings) -> bool | None:
+def _export_template(args: argparse.Namespace, options: InspectOptions) -> bool | None:
     if not args.export_template:
         return None
-    from app.inspect.export import export_generation_template
-
-    options = inspector.options
-    found = export_generation_template(
-        options.tokenizer, options.dialect, settings, options.template
-    )
+    found = annotated_template(options)
     if found["template"] is None:
         print(
             "maskscope inspect: the template could not be annotated: " + "; ".join(found["notes"]),
@@ -180,7 +172,7 @@ class Progress:
         self.out.flush()
 
 
-def summary_table(summary: Any) -> str:
+def summary_table(summary: Summary) -> str:
     """The dataset summary as aligned text, with the codes found and their worst severity."""
     data = summary.to_json()
     share = f"{data['trained_fraction']:.1%}"

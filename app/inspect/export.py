@@ -1,7 +1,7 @@
 """Exports: a `{% generation %}`-annotated copy of a chat template, verified on probes.
 
 (The processed dataset, one {"input_ids", "labels", "attention_mask"} line per good row, is
-written by `Inspector.run(export=...)` while it reads the rows.)
+written by `inspect_stream(export=...)` while it reads the rows.)
 
 Design concession: verification renders through our sandbox (in a worker for untrusted
 templates, as `attribute_template` decides everywhere), which produces what apply_chat_template

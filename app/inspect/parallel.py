@@ -16,11 +16,15 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import IO, BinaryIO
 
-from app.inspect.dataset import InspectOptions, Inspector, Outcome, Progress
+from app.chat.spec import RenderSpec
+from app.inspect.evaluator import RowEvaluator
+from app.inspect.options import InspectOptions, load_options
+from app.inspect.outcome import Outcome
 from app.inspect.reader import JsonlReader, RawRow, parse_line
+from app.inspect.report import Progress, Report
 from app.settings import Settings
 
 CHUNK_ROWS = 256
@@ -29,44 +33,27 @@ PARALLEL_MIN_BYTES = 8_000_000  # below this, starting workers costs more than i
 
 @dataclass(frozen=True)
 class Job:
-    """What a worker needs to rebuild the inspection options: all plain data."""
+    """What a worker needs to load the inspection options again: all plain data."""
 
     settings: Settings
-    tokenizer: str
-    dialect: str
-    train_on: str
-    train_on_eot: bool
-    max_length: int | None
-    template: str | None
+    spec: RenderSpec
 
 
-_WORKER: Inspector | None = None
+_WORKER: RowEvaluator | None = None
 
 
 def _start_worker(job: Job) -> None:
     global _WORKER
     # Rows are already spread over processes: a per-row thread pool would only oversubscribe.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    from app.inspect import prepare
-
-    options = prepare(
-        job.settings,
-        tokenizer=job.tokenizer,
-        dialect=job.dialect,
-        train_on=job.train_on,
-        train_on_eot=job.train_on_eot,
-        max_length=job.max_length,
-        template=job.template,
-    )
-    _WORKER = Inspector(options)
+    _WORKER = RowEvaluator(load_options(job.spec, job.settings))
 
 
 def _evaluate_chunk(
     lines: list[tuple[int, int, bytes]], probe_rows: int, want_export: bool
 ) -> list[Outcome]:
     assert _WORKER is not None
-    _WORKER.options = replace(_WORKER.options, probe_rows=probe_rows)
-    _WORKER.reset_probes()
+    _WORKER.reset_probes(probe_rows)
     return _WORKER.evaluate_many([parse_line(*line) for line in lines], want_export)
 
 
@@ -79,17 +66,22 @@ def worker_count(total_bytes: int, wanted: int) -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def workers_for(total_bytes: int, settings: Settings, wanted: int | None = None) -> int:
+    """`worker_count` with `wanted` defaulting to the inspect_workers setting."""
+    return worker_count(total_bytes, settings.inspect_workers if wanted is None else wanted)
+
+
 def run_parallel(
-    inspector: Inspector,
-    job: Job,
+    options: InspectOptions,
     stream: BinaryIO,
     workers: int,
     *,
     progress: Progress | None = None,
     export: IO[str] | None = None,
-) -> Inspector:
-    """Fill `inspector`'s summary and rows from `stream` using `workers` processes."""
-    options: InspectOptions = inspector.options
+) -> Report:
+    """Inspect `stream` (options made by `load_options`) using `workers` processes."""
+    report = Report(options.max_row_reports)
+    job = Job(options.settings, options.spec)
     reader = JsonlReader(stream, max_rows=options.max_rows, max_line_bytes=options.max_line_bytes)
     context = multiprocessing.get_context("spawn")
     pending: deque[tuple[Future[list[Outcome]] | list[Outcome], int, int]] = deque()
@@ -107,10 +99,10 @@ def run_parallel(
             for bad in chunk.bad:
                 pending.append(([_unreadable(bad)], reader.bytes_read, reader.rows))
             while len(pending) > 2 * workers:
-                _drain_one(inspector, pending, progress, export)
+                _drain_one(report, pending, progress, export)
         while pending:
-            _drain_one(inspector, pending, progress, export)
-    return inspector
+            _drain_one(report, pending, progress, export)
+    return report
 
 
 @dataclass
@@ -138,10 +130,10 @@ def _unreadable(raw: RawRow) -> Outcome:
 
 
 def _drain_one(
-    inspector: Inspector, pending: deque, progress: Progress | None, export: IO[str] | None
+    report: Report, pending: deque, progress: Progress | None, export: IO[str] | None
 ) -> None:
     ready, bytes_read, rows = pending.popleft()
     outcomes = ready.result() if isinstance(ready, Future) else ready
-    inspector.record_batch(
+    report.record_batch(
         sorted(outcomes, key=lambda o: o.line), export, progress, (bytes_read, rows)
     )

@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from app.errors import NotFoundError
-from app.inspect.dataset import InspectOptions, Inspector
+from app.inspect.options import InspectOptions
+from app.inspect.parallel import workers_for
+from app.inspect.pipeline import inspect_stream
+from app.inspect.report import Report
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Run:
-    """One inspection: its files, options, progress and, when done, its inspector."""
+    """One inspection: its files, options, progress and, when done, its report."""
 
     id: str
     path: Path
@@ -40,7 +43,7 @@ class Run:
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
-    inspector: Inspector | None = None
+    report: Report | None = None
 
     @property
     def done(self) -> bool:
@@ -98,18 +101,10 @@ class RunStore:
             run.bytes_read, run.rows = done, rows
 
         try:
-            from app.inspect import inspect_stream
-            from app.inspect.parallel import worker_count
-
-            settings = run.options.settings
-            wanted = settings.inspect_workers if settings is not None else 1
+            workers = workers_for(run.total_bytes, run.options.settings)
             with open(run.path, "rb") as stream, open(run.processed_path, "w") as out:
-                run.inspector = inspect_stream(
-                    stream,
-                    run.options,
-                    progress=progress,
-                    export=out,
-                    workers=worker_count(run.total_bytes, wanted),
+                run.report = inspect_stream(
+                    stream, run.options, progress=progress, export=out, workers=workers
                 )
             run.status = "done"
         except Exception as exc:  # shown on the page; the server keeps serving

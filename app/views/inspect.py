@@ -15,19 +15,14 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Red
 from starlette.datastructures import UploadFile
 
 from app.deps import SettingsDep
-from app.errors import ConflictError, InputError, MaskscopeError, NotFoundError
-from app.inspect import prepare
-from app.inspect.reader import read_line
-from app.inspect.runs import Run, RunStore, run_summary, store_for
+from app.errors import InputError, MaskscopeError
+from app.inspect.runs import Run, run_summary
+from app.service import inspect as inspection
 from app.settings import Settings
 from app.views.common import pickers, token_view
 from app.views.templating import render_block, templates
 
 router = APIRouter(include_in_schema=False)
-
-
-def _store(settings: Settings) -> RunStore:
-    return store_for(settings.home / "inspect", settings.inspect_keep_runs)
 
 
 def _is_htmx(request: Request) -> bool:
@@ -39,11 +34,11 @@ def _run_context(run: Run) -> dict[str, Any]:
     # never asks for a summary that was not there when the context was built.
     status = run.status
     context: dict[str, Any] = {"run": run, "status": status, "progress": run_summary(run)}
-    if status == "done" and run.inspector is not None:
-        result = run.inspector.result()
+    if status == "done" and run.report is not None:
+        result = run.report.result()
         most = max((b["rows"] for b in result["summary"]["trained_fraction_histogram"]), default=0)
         context.update(
-            summary=result["summary"], rows=result["rows"], most=most or 1, options=run.options
+            summary=result["summary"], rows=result["rows"], most=most or 1, options=run.options.spec
         )
     return context
 
@@ -63,7 +58,7 @@ def inspect_page(request: Request, settings: SettingsDep, run: str | None = None
     if run is None:
         return _page(request, settings, {})
     try:
-        return _page(request, settings, _run_context(_store(settings).get(run)))
+        return _page(request, settings, _run_context(inspection.get_run(settings, run)))
     except MaskscopeError as exc:
         return _page(request, settings, {"error": exc.payload()["error"]}, exc.status)
 
@@ -77,7 +72,7 @@ async def start_run(request: Request, settings: SettingsDep) -> Any:
         raise InputError("Choose a JSONL file to inspect.", field="file")
     max_length = str(form.get("max_length") or "").strip()
     options = await run_in_threadpool(
-        prepare,
+        inspection.prepare,
         settings,
         tokenizer=str(form.get("tokenizer") or ""),
         dialect=str(form.get("dialect") or ""),
@@ -86,7 +81,7 @@ async def start_run(request: Request, settings: SettingsDep) -> Any:
         max_length=_int(max_length, "max_length") if max_length else None,
         template=str(form.get("template") or "") or None,
     )
-    run = await run_in_threadpool(_store(settings).start, upload.file, options)
+    run = await run_in_threadpool(inspection.start_run, settings, upload.file, options)
     if not _is_htmx(request):
         return RedirectResponse(f"/inspect?run={run.id}", status_code=303)
     return render_block(request, "inspect.html", "run", _run_context(run))
@@ -102,33 +97,17 @@ def _int(raw: str, field: str) -> int:
 @router.get("/inspect/runs/{run_id}", response_class=HTMLResponse)
 def run_block(request: Request, settings: SettingsDep, run_id: str) -> HTMLResponse:
     """The run's block: progress while it runs, the summary and rows when it is done."""
-    run = _store(settings).get(run_id)
+    run = inspection.get_run(settings, run_id)
     if not _is_htmx(request):
         return _page(request, settings, _run_context(run))
     return render_block(request, "inspect.html", "run", _run_context(run))
 
 
-def _finished(settings: Settings, run_id: str) -> Run:
-    run = _store(settings).get(run_id)
-    if run.status != "done" or run.inspector is None:
-        raise ConflictError("This inspection has not finished yet.")
-    return run
-
-
 @router.get("/inspect/runs/{run_id}/rows/{line}", response_class=HTMLResponse)
 def row_detail(request: Request, settings: SettingsDep, run_id: str, line: int) -> HTMLResponse:
     """One row as chips with all its findings (deep checks included)."""
-    run = _finished(settings, run_id)
-    assert run.inspector is not None
-    offset = next((r.offset for r in run.inspector.rows if r.line == line), None)
-    with open(run.path, "rb") as stream:
-        try:
-            raw = read_line(stream, line, offset=offset)
-        except LookupError:
-            raise NotFoundError(f"The file has no line {line}.", field="line") from None
-    if raw.row is None:
-        raise InputError(raw.error or f"line {line} is empty", field="line")
-    rendering, findings = run.inspector.drill(raw.row)
+    run = inspection.finished_run(settings, run_id)
+    rendering, findings = inspection.drill_row(run, line)
     context = {"line": line, "view": token_view(rendering, findings, run.options.tokenizer)}
     return templates.TemplateResponse(request, "_inspect_row.html", context)
 
@@ -136,7 +115,7 @@ def row_detail(request: Request, settings: SettingsDep, run_id: str, line: int) 
 @router.get("/inspect/runs/{run_id}/processed.jsonl")
 def processed(settings: SettingsDep, run_id: str) -> FileResponse:
     """The processed dataset: input_ids, labels, attention_mask per readable row."""
-    run = _finished(settings, run_id)
+    run = inspection.finished_run(settings, run_id)
     return FileResponse(
         run.processed_path, media_type="application/jsonl", filename="processed.jsonl"
     )
@@ -145,12 +124,7 @@ def processed(settings: SettingsDep, run_id: str) -> FileResponse:
 @router.get("/inspect/runs/{run_id}/template.jinja")
 def generation_template(settings: SettingsDep, run_id: str) -> PlainTextResponse:
     """The template with {% generation %} tags, verified byte-identical on probes."""
-    from app.inspect.export import export_generation_template
-
-    options = _finished(settings, run_id).options
-    found = export_generation_template(
-        options.tokenizer, options.dialect, settings, options.template
-    )
+    found = inspection.annotated_template(inspection.finished_run(settings, run_id).options)
     if found["template"] is None:
         raise InputError(
             "This template could not be annotated: " + "; ".join(found["notes"]), field="dialect"

@@ -7,9 +7,19 @@ import json
 
 import pytest
 
-from app.inspect import inspect_stream, prepare
+from app.chat.messages import parse_messages
+from app.chat.render import render
+from app.chat.spec import RenderSpec
+from app.dialects.registry import get_dialect
+from app.inspect.evaluator import RowEvaluator
+from app.inspect.options import options_for
+from app.inspect.pipeline import BATCH_ROWS, run_threaded
+from app.inspect.reader import JsonlReader
+from app.inspect.report import Report
+from app.service.inspect import inspect_stream, prepare
 from app.settings import Settings
 from tests.inspect.conftest import CHAT, tokenized_row, write_jsonl
+from tests.lint.conftest import bundled
 
 
 def run(rows, tmp_path, dialect="chatml", **kw):
@@ -91,12 +101,9 @@ def test_summary_rates_from_an_independent_count(tmp_path):
 
 
 def test_export_rows_equal_the_engine_rendering(tmp_path):
-    from app.chat.messages import parse_messages
-    from app.chat.render import RenderOptions, render
-    from tests.lint.conftest import bundled
-
     _, exported = run([{"messages": CHAT}], tmp_path)
-    want = render(parse_messages(CHAT), "chatml", bundled("qwen3"), RenderOptions())
+    spec = RenderSpec(tokenizer="qwen3", dialect="chatml")
+    want = render(parse_messages(CHAT), get_dialect("chatml"), bundled("qwen3"), spec)
     row = json.loads(exported[0])
     assert row == {
         "input_ids": want.input_ids,
@@ -120,10 +127,8 @@ def test_row_reports_are_capped_but_counted(tmp_path):
     settings = Settings.from_env(inspect_max_row_reports=2)
     path = tmp_path / "d.jsonl"
     write_jsonl(path, [{"messages": CHAT[:1]}] * 5)
-    from app.inspect import options_for
-    from tests.lint.conftest import bundled
-
-    options = options_for(settings, tokenizer=bundled("qwen3"), dialect="chatml")
+    spec = RenderSpec(dialect="chatml")
+    options = options_for(settings, tokenizer=bundled("qwen3"), spec=spec)
     with open(path, "rb") as fh:
         result = inspect_stream(fh, options).result()
     assert len(result["rows"]) == 2
@@ -140,10 +145,8 @@ def test_rows_needing_a_fix_are_listed_before_info_only_rows(tmp_path):
     good, bad = {"messages": system + CHAT}, {"messages": system + CHAT[:1]}
     rows = [good] * 6 + [bad] + [good] * 3
     write_jsonl(path, rows)
-    from app.inspect import options_for
-    from tests.lint.conftest import bundled
-
-    options = options_for(settings, tokenizer=bundled("smollm2"), dialect="tokenizer")
+    spec = RenderSpec(dialect="tokenizer")
+    options = options_for(settings, tokenizer=bundled("smollm2"), spec=spec)
     with open(path, "rb") as fh:
         result = inspect_stream(fh, options).result()
     listed = {r["line"]: {f["code"] for f in r["lints"]} for r in result["rows"]}
@@ -154,11 +157,8 @@ def test_rows_needing_a_fix_are_listed_before_info_only_rows(tmp_path):
 
 
 def test_overlapped_batches_equal_batch_by_batch_evaluation(mixed_rows, tmp_path):
-    """`run` tokenizes one batch while linting the previous one; every outcome, the export and
-    the progress reports must be what plain batch-by-batch evaluation gives."""
-    from app.inspect.dataset import BATCH_ROWS, Inspector
-    from app.inspect.reader import JsonlReader
-
+    """`run_threaded` tokenizes one batch while linting the previous one; every outcome, the
+    export and the progress reports must be what plain batch-by-batch evaluation gives."""
     rows = (mixed_rows + [{"messages": CHAT}] * 20) * 10  # 310 rows: three batches
     path = tmp_path / "d.jsonl"
     write_jsonl(path, rows)
@@ -166,17 +166,21 @@ def test_overlapped_batches_equal_batch_by_batch_evaluation(mixed_rows, tmp_path
     reports: list[tuple[int, int]] = []
     out = io.StringIO()
     with open(path, "rb") as fh:
-        overlapped = Inspector(options).run(
-            fh, export=out, progress=lambda b, r: reports.append((b, r))
+        overlapped = run_threaded(
+            options, fh, export=out, progress=lambda b, r: reports.append((b, r))
         )
-    plain, plain_out = Inspector(options), io.StringIO()
+    evaluator, plain, plain_out = (
+        RowEvaluator(options),
+        Report(options.max_row_reports),
+        io.StringIO(),
+    )
     with open(path, "rb") as fh:
         raws = list(
             JsonlReader(fh, max_rows=options.max_rows, max_line_bytes=options.max_line_bytes)
         )
     for start in range(0, len(raws), BATCH_ROWS):
-        for outcome in plain.evaluate_many(raws[start : start + BATCH_ROWS], True):
-            plain.record(outcome, plain_out)
+        outcomes = evaluator.evaluate_many(raws[start : start + BATCH_ROWS], True)
+        plain.record_batch(outcomes, plain_out, None, (0, 0))
     assert overlapped.result() == plain.result()
     assert out.getvalue() == plain_out.getvalue()
     assert [r for _, r in reports] == [128, 256, 310, 310]

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from app.inspect import inspect_stream, prepare
 from app.inspect.parallel import PARALLEL_MIN_BYTES, worker_count
+from app.service.inspect import inspect_stream, prepare
 from app.settings import Settings
 from tests.inspect.conftest import write_jsonl
 

@@ -117,8 +117,8 @@ def test_unknown_run_is_404(client):
 def test_store_bounds_uploads_and_clears_stale_files(tmp_path):
     import io as _io
 
-    from app.inspect import prepare
     from app.inspect.runs import store_for
+    from app.service.inspect import prepare
     from app.settings import Settings
 
     (tmp_path / "old.jsonl").write_text("{}\n")

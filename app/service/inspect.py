@@ -1,0 +1,145 @@
+"""Inspect a dataset: the use cases behind /api/inspect, the /inspect page and `maskscope lint` /
+`maskscope inspect`.
+
+Example: options = prepare(settings, tokenizer="qwen3", dialect="chatml")
+         inspect_stream(open("data.jsonl", "rb"), options).result()
+         -> {"summary": {"rows": 10, ...}, "rows": [{"line": 7, "lints": [...]}]}
+
+Design concession: the request's fields are checked here, in the order a form shows them, and
+become one RenderSpec before anything is loaded; every surface then passes the InspectOptions
+along unchanged, so the page's drill-down and template export see exactly what the run saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any, BinaryIO, TypeGuard
+
+from app.chat.spec import TRAIN_ON, RenderSpec, TrainOn
+from app.chat.tokens import Finding, Rendering
+from app.dialects.registry import dialect_names
+from app.errors import ConflictError, InputError, NotFoundError
+from app.inspect import pipeline
+from app.inspect.evaluator import RowEvaluator
+from app.inspect.export import export_generation_template
+from app.inspect.options import InspectOptions, load_options
+from app.inspect.parallel import workers_for
+from app.inspect.reader import RawRow, read_line
+from app.inspect.report import Progress, Report
+from app.inspect.runs import Run, RunStore, store_for
+from app.settings import Settings
+from app.templating.limits import check_template_size
+
+
+def prepare(
+    settings: Settings,
+    *,
+    tokenizer: str,
+    dialect: str,
+    train_on: str = "assistant",
+    train_on_eot: bool = True,
+    max_length: int | None = None,
+    template: str | None = None,
+) -> InspectOptions:
+    """Check the request's fields and load the tokenizer: errors name the field to change."""
+    if dialect not in dialect_names():
+        raise InputError(
+            f"Unknown dialect {dialect!r}; choose one of {', '.join(dialect_names())}.",
+            field="dialect",
+        )
+    if not _is_train_on(train_on):
+        raise InputError(
+            f"train_on is {train_on!r}; choose one of {', '.join(TRAIN_ON)}.", field="train_on"
+        )
+    if max_length is not None and max_length < 1:
+        raise InputError("max_length must be a positive number of tokens.", field="max_length")
+    if dialect == "custom":
+        if not template:
+            raise InputError(
+                "dialect 'custom' needs the Jinja source in 'template'.", field="template"
+            )
+        check_template_size(template, settings)
+    spec = RenderSpec(
+        tokenizer=tokenizer,
+        dialect=dialect,
+        template=template if dialect == "custom" else None,
+        train_on=train_on,
+        train_on_eot=train_on_eot,
+        max_length=max_length,
+    )
+    return load_options(spec, settings)
+
+
+def _is_train_on(value: str) -> TypeGuard[TrainOn]:
+    return value in TRAIN_ON
+
+
+def worker_count(total_bytes: int, settings: Settings, wanted: int | None = None) -> int:
+    """Processes for a file of `total_bytes`: `wanted`, else the inspect_workers setting (0:
+    one per core for big files)."""
+    return workers_for(total_bytes, settings, wanted)
+
+
+def inspect_stream(
+    stream: BinaryIO,
+    options: InspectOptions,
+    *,
+    progress: Progress | None = None,
+    export: IO[str] | None = None,
+    workers: int = 1,
+) -> Report:
+    """Inspect every row of a binary JSONL stream; processed rows go to `export` when given.
+    `progress(bytes_read, rows)` is called per batch."""
+    return pipeline.inspect_stream(
+        stream, options, progress=progress, export=export, workers=workers
+    )
+
+
+def annotated_template(options: InspectOptions) -> dict[str, Any]:
+    """The inspection's template with {% generation %} tags and whether it verified
+    (`template` is None when it could not be annotated; `notes` say why)."""
+    spec = options.spec
+    return export_generation_template(
+        options.tokenizer, spec.dialect, options.settings, spec.template
+    )
+
+
+def run_store(settings: Settings) -> RunStore:
+    """The page's background runs, kept under the settings' home."""
+    return store_for(settings.home / "inspect", settings.inspect_keep_runs)
+
+
+def start_run(settings: Settings, upload: BinaryIO, options: InspectOptions) -> Run:
+    """Store the upload and queue its inspection; returns at once."""
+    return run_store(settings).start(upload, options)
+
+
+def get_run(settings: Settings, run_id: str) -> Run:
+    return run_store(settings).get(run_id)
+
+
+def finished_run(settings: Settings, run_id: str) -> Run:
+    """The run `run_id`, or ConflictError while it is still going."""
+    run = get_run(settings, run_id)
+    if run.status != "done" or run.report is None:
+        raise ConflictError("This inspection has not finished yet.")
+    return run
+
+
+def drill_row(run: Run, line: int) -> tuple[Rendering, list[Finding]]:
+    """Row `line` of a finished run as a Rendering with all its findings (deep checks too)."""
+    offset = run.report.offset_of(line) if run.report is not None else None
+    raw = _read_row(run.path, line, offset)
+    if raw is None:
+        raise NotFoundError(f"The file has no line {line}.", field="line")
+    if raw.row is None:
+        raise InputError(raw.error or f"line {line} is empty", field="line")
+    return RowEvaluator(run.options).drill(raw.row)
+
+
+def _read_row(path: Path, line: int, offset: int | None) -> RawRow | None:
+    with open(path, "rb") as stream:
+        try:
+            return read_line(stream, line, offset=offset)
+        except LookupError:
+            return None
