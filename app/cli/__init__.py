@@ -12,9 +12,9 @@ import logging
 import sys
 
 COMMAND_MODULES = [
-    "app.assets.cli",
+    "app.cli.assets",
     "app.cli.render",
-    "app.train.cli",
+    "app.cli.train",
     "app.cli.lint",
 ]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from app.errors import MaskscopeError
 from app.settings import Settings
+from app.train.job import run_job
 from app.train.spec import JobSpec, check_spec
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,6 @@ def build_spec(args: argparse.Namespace) -> JobSpec:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.train.job import run_job
-
     settings = Settings.from_env()
     try:
         spec = build_spec(args)

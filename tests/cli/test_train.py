@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from app.cli import build_parser, main
+from app.cli.train import build_spec
 
 
 def test_flags_override_the_spec_file(tmp_path):
@@ -20,8 +21,6 @@ def test_flags_override_the_spec_file(tmp_path):
     args = build_parser().parse_args(
         ["train", "--spec", str(spec_file), "--steps", "2", "--pack", "--data", str(data)]
     )
-    from app.train.cli import build_spec
-
     spec = build_spec(args)
     assert (spec.steps, spec.seed, spec.neftune_alpha, spec.pack) == (2, 3, 10.0, True)
     assert spec.data.conversations[0]["messages"][1]["content"] == "b"
