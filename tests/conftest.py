@@ -1,21 +1,22 @@
 """Shared fixtures: real settings, a real app, real bundled tokenizers.
 
 Add fixtures that more than one test package needs here; keep package-specific ones in the
-package's own conftest.py.
+package's own conftest.py, and plain helpers in tests/helpers/.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
 
-from app.chat.messages import Message
 from app.main import create_app
 from app.settings import Settings
+from tests.helpers.assets import require_asset
+from tests.helpers.tokenizers import TINY_CHATML, TINY_LLAMA2, load_tiny
 
 # CI replays the same examples every run, so a landing is judged on the code, not on a draw;
 # local runs keep exploring new examples (run with CI=true to replay what CI saw).
@@ -40,19 +41,6 @@ def client(app) -> TestClient:
         yield test_client
 
 
-def assert_error(response, status: int, *needles: str) -> dict:
-    """Check the one JSON error shape and that the message names what to change."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    err = body["error"]
-    assert set(err) >= {"status", "code", "message", "field", "setting"}, err
-    assert err["status"] == status
-    for needle in needles:
-        assert needle in err["message"], (needle, err["message"])
-    return err
-
-
 @pytest.fixture
 def isolated_home(tmp_path, settings: Settings):
     """Settings over a private MASKSCOPE_HOME holding real copies of the named shared assets.
@@ -60,7 +48,6 @@ def isolated_home(tmp_path, settings: Settings):
     Destructive tests (corrupt, delete) work on these copies, never on the shared cache.
     Example: isolated_home("llama2", "htmx") -> Settings(home=tmp_path / "home")
     """
-    import shutil
 
     def make(*names: str) -> Settings:
         home = tmp_path / "home"
@@ -85,8 +72,7 @@ def tiny_model_dir(tmp_path_factory):
     """A random 2-layer Llama with SmolLM2's real tokenizer, as safetensors (fine-tunes)."""
     from tests.train.tiny import SMOLLM2, save_tiny_model
 
-    if not (SMOLLM2 / "tokenizer.json").is_file():
-        pytest.skip("smollm2 tokenizer asset not fetched")
+    require_asset(SMOLLM2 / "tokenizer.json", "smollm2")
     return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
@@ -105,15 +91,34 @@ def job_settings_for(tmp_path, tiny_model_dir):
     return make
 
 
-def conversations_of(text: st.SearchStrategy[str]) -> st.SearchStrategy[list[Message]]:
-    """Conversations for property tests: an optional system message, then one to three
-    user/assistant exchanges, every content drawn from `text`."""
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    """The committed byte-level ChatML tokenizer (tests/fixtures/tiny_chatml), no assets needed."""
+    return load_tiny(TINY_CHATML)
 
-    @st.composite
-    def conversations(draw: st.DrawFn) -> list[Message]:
-        conv = [Message("system", draw(text))] if draw(st.booleans()) else []
-        for _ in range(draw(st.integers(1, 3))):
-            conv += [Message("user", draw(text)), Message("assistant", draw(text))]
-        return conv
 
-    return conversations()
+@pytest.fixture(scope="session")
+def tiny_llama2_tokenizer():
+    """The committed SentencePiece-style tokenizer (tests/fixtures/tiny_llama2): <s> added."""
+    return load_tiny(TINY_LLAMA2)
+
+
+@pytest.fixture(scope="session")
+def tiny_roots(tmp_path_factory):
+    """An allowed tokenizer root holding copies of the tiny fixtures, one folder each."""
+    root = tmp_path_factory.mktemp("tiny-roots")
+    for folder in (TINY_CHATML, TINY_LLAMA2):
+        shutil.copytree(folder, root / folder.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_client(tmp_path_factory, tiny_roots):
+    """A real app whose only tokenizers are the tiny fixtures: no downloads, no Hub."""
+    env = {
+        "MASKSCOPE_HOME": str(tmp_path_factory.mktemp("tiny-home")),
+        "MASKSCOPE_TOKENIZER_ROOTS": str(tiny_roots),
+        "MASKSCOPE_ALLOW_HUB": "false",
+    }
+    with TestClient(create_app(Settings.from_env(env))) as test_client:
+        yield test_client

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware
 from app.settings import Settings
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 
 LIMIT = 1_000
 

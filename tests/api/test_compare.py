@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 
 MESSAGES = [
     {"role": "system", "content": "Be brief."},

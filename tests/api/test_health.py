@@ -8,6 +8,6 @@ def test_healthz(client):
 
 
 def test_unknown_route_has_error_shape(client):
-    from tests.conftest import assert_error
+    from tests.helpers.errors import assert_error
 
     assert_error(client.get("/api/nope"), 404)

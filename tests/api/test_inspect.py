@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import assert_error
-from tests.inspect.conftest import CHAT, tokenized_row
+from tests.helpers.datasets import CHAT, tokenized_row
+from tests.helpers.errors import assert_error
 
 
 def jsonl(rows) -> bytes:

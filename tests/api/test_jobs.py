@@ -16,7 +16,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.train.runner import settings_env
 from app.train.store import JobStore
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 

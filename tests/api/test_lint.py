@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 
 CHAT = [
     {"role": "user", "content": "What is the capital of France?"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 
 CONV = [
     {"role": "system", "content": "Be kind."},
@@ -56,9 +56,16 @@ def test_render_shape_matches_the_contract(client, tokenizers):
 def test_tokenizer_dialect_and_lints_are_present(client):
     body = _post(client, tokenizer="llama3", dialect="tokenizer").json()
     assert body["tokens"][0]["role"] is None  # <|begin_of_text|>
-    assert isinstance(body["lints"], list)
+    # the bundled Llama 3 template always appends the assistant header (see its asset description)
+    lints = {lint["code"]: lint for lint in body["lints"]}
+    assert list(lints) == ["generation-prompt-in-training", "dialect-mismatch"]
     for lint in body["lints"]:
         assert set(lint) == {"code", "severity", "message", "tokens"}
+        assert lint["tokens"] and max(lint["tokens"]) < len(body["tokens"])
+    header = lints["generation-prompt-in-training"]
+    assert header["severity"] == "error"
+    assert header["tokens"][-1] == len(body["tokens"]) - 1
+    assert "add_generation_prompt" in header["message"]
 
 
 def test_custom_template_renders_in_the_worker(client):

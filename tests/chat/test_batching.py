@@ -11,6 +11,7 @@ from transformers import AutoTokenizer, DataCollatorForSeq2Seq, DataCollatorWith
 
 from app.chat.batching import pack_sequences, pad_batch
 from app.chat.tokens import IGNORE_INDEX
+from tests.helpers.assets import require_asset
 
 QWEN = Path.home() / ".cache/maskscope/assets/qwen3"
 
@@ -37,8 +38,7 @@ def test_docstring_example_right_padding():
 
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_pad_batch_matches_transformers_collator(side):
-    if not QWEN.exists():
-        pytest.skip("qwen3 tokenizer asset not fetched")
+    require_asset(QWEN, "qwen3")
     tok = AutoTokenizer.from_pretrained(str(QWEN))
     tok.padding_side = side
     ref = DataCollatorForSeq2Seq(tok, return_tensors="np")([dict(s) for s in SEQS])

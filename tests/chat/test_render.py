@@ -12,7 +12,7 @@ from app.chat.render import RenderOptions, render
 from app.chat.tokens import IGNORE_INDEX
 from app.errors import InputError, LimitError
 from app.settings import Settings
-from tests.conftest import conversations_of
+from tests.helpers.conversations import conversations_of
 
 # (dialect, tokenizer) pairs that fit each other.
 PAIRS = [

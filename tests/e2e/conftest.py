@@ -1,31 +1,14 @@
-"""A real uvicorn on a free loopback port and Debian's Chromium driven by Playwright.
-
-Playwright cannot download its own browsers here, so it launches /usr/bin/chromium (installed by
-`make browser`, which `make test` runs first).
-"""
+"""A real uvicorn on a free loopback port and Debian's Chromium driven by Playwright
+(tests/helpers/e2e.py says where both come from)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from serve import uvicorn_server  # noqa: E402  (one way to start a real server, shared)
-
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from tests.helpers.e2e import CHROMIUM, CHROMIUM_ARGS, uvicorn_server
 
 
 @pytest.fixture(scope="session")

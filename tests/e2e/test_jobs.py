@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from app.settings import Settings
-from tests.e2e.conftest import ARTIFACTS, uvicorn_server
+from tests.helpers.assets import require_asset
+from tests.helpers.e2e import ARTIFACTS, uvicorn_server
 from tests.train.tiny import SMOLLM2, save_tiny_model
 
 pytestmark = pytest.mark.e2e
@@ -17,8 +18,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def jobs_server(tmp_path_factory):
     """A real uvicorn with a private MASKSCOPE_HOME and a tiny model under the allowed roots."""
-    if not (SMOLLM2 / "tokenizer.json").is_file():
-        pytest.skip("smollm2 tokenizer asset not fetched")
+    require_asset(SMOLLM2 / "tokenizer.json", "smollm2")
     root = tmp_path_factory.mktemp("jobs-e2e")
     model = save_tiny_model(root / "models" / "tiny")
     (root / "home" / "assets").mkdir(parents=True)
@@ -52,13 +52,20 @@ def test_submit_and_follow_a_job_live(browser, jobs_server):
     expect(curve).to_have_count(1, timeout=120_000)
     # drawn while the job is still running: the curve is live, not a final render
     assert page.locator("#job").get_attribute("data-status") in ("queued", "running")
-    assert int(page.locator("#job-progress").get_attribute("value") or 0) >= 0
+    progress = page.locator("#job-progress")
+    assert progress.get_attribute("max") == "20"
+    assert 0 <= int(progress.get_attribute("value")) <= 20
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=180_000)
     expect(page.locator("#job-step")).to_have_text("20/20")
+    expect(progress).to_have_attribute("value", "20")
     expect(page.locator("table.samples tbody tr")).to_have_count(4, timeout=30_000)
     expect(page.locator(".artifacts a", has_text="model.safetensors")).to_have_count(1)
     assert page.locator("#stat-tps").inner_text() != "–"
-    expect(page.locator("#stat-device")).to_have_text("cpu")  # learnt live, not from a reload
+    import torch  # heavy: only this test needs to know which device the job trains on
+
+    # learnt live, not from a reload; the job reports str(torch.device) of rank 0
+    device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    expect(page.locator("#stat-device")).to_have_text(device)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "job-page.png"), full_page=True)
     page.goto("/jobs")

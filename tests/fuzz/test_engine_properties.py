@@ -22,7 +22,7 @@ from app.chat.render import RenderOptions, render
 from app.settings import Settings
 from app.templating.limits import LimitedSandboxedEnvironment
 from app.tokenizers.registry import load_tokenizer
-from tests.conftest import conversations_of
+from tests.helpers.conversations import conversations_of
 
 CHATML = (
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "

@@ -8,7 +8,7 @@ import pytest
 from app.inspect.annotate import annotate_generation, scan, split_terms
 from app.inspect.export import export_generation_template
 from app.settings import Settings
-from tests.lint.conftest import bundled
+from tests.helpers.tokenizers import bundled
 
 CHATS = [
     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there!"}],

@@ -18,8 +18,8 @@ from app.inspect.reader import JsonlReader
 from app.inspect.report import Report
 from app.service.inspect import inspect_stream, prepare
 from app.settings import Settings
-from tests.inspect.conftest import CHAT, tokenized_row, write_jsonl
-from tests.lint.conftest import bundled
+from tests.helpers.datasets import CHAT, tokenized_row, write_jsonl
+from tests.helpers.tokenizers import bundled
 
 
 def run(rows, tmp_path, dialect="chatml", **kw):

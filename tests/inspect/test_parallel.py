@@ -9,7 +9,7 @@ import pytest
 from app.inspect.parallel import PARALLEL_MIN_BYTES, worker_count
 from app.service.inspect import inspect_stream, prepare
 from app.settings import Settings
-from tests.inspect.conftest import write_jsonl
+from tests.helpers.datasets import write_jsonl
 
 
 @pytest.mark.slow
@@ -29,7 +29,17 @@ def test_workers_agree_with_one_process(mixed_rows, tmp_path):
     assert one["summary"]["rows"] == 660 and one["summary"]["bad_rows"] == 240
 
 
-def test_worker_count():
-    assert worker_count(100, 3) == 3
-    assert worker_count(100, 0) == 1
-    assert worker_count(PARALLEL_MIN_BYTES, 0) >= 1
+@pytest.mark.parametrize(
+    "total_bytes, wanted, cores, expected",
+    [
+        (100, 3, 16, 3),  # the inspect_workers setting wins when set
+        (100, 0, 16, 1),  # small files stay in one process
+        (PARALLEL_MIN_BYTES - 1, 0, 16, 1),
+        (PARALLEL_MIN_BYTES, 0, 4, 4),  # big files: one per core...
+        (PARALLEL_MIN_BYTES, 0, 16, 8),  # ...at most 8
+        (PARALLEL_MIN_BYTES, 0, None, 1),  # core count unknown
+    ],
+)
+def test_worker_count(monkeypatch, total_bytes, wanted, cores, expected):
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert worker_count(total_bytes, wanted) == expected

@@ -40,7 +40,7 @@ def lint_conversation(tokenizer_name: str, dialect: str, messages: list[dict], *
     from app.chat.messages import parse_messages
     from app.chat.render import RenderOptions, render
     from app.lint import lint_rendering
-    from tests.lint.conftest import bundled
+    from tests.helpers.tokenizers import bundled
 
     tokenizer = bundled(tokenizer_name)
     conversation = parse_messages(messages)

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-from tests.inspect.conftest import CHAT, tokenized_row, write_jsonl
+from tests.helpers.datasets import CHAT, tokenized_row, write_jsonl
 
 
 def maskscope(*args: str, capsys) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.lint import TokenView, lint_tokens
-from tests.lint.conftest import fresh
+from tests.helpers.tokenizers import fresh
 from tests.lint.helpers import IGNORE, answer_ranges, chat_text, label_by_chars
 
 CHAT = [

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 from tests.security.security_helpers import (  # noqa: F401
     custom,
     render_body,

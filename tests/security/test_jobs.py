@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 from tests.train.job_processes import end_job_processes, job_processes, wait_for_no_job_processes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))

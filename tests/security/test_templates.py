@@ -15,7 +15,7 @@ import time
 import pytest
 
 from app.templating.worker import get_pool
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 from tests.security.security_helpers import (  # noqa: F401
     BOMB,
     MESSAGES,

@@ -166,7 +166,10 @@ def test_busy_pool_answers_429(monkeypatch):
     try:
         holder = threading.Thread(target=pool.run, args=(tasks.sleep, (0.8,), {}, 2.0))
         holder.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while not pool._idle.empty():  # until the holder has taken the only worker
+            assert time.monotonic() < deadline, "the holder never took the worker"
+            time.sleep(0.005)
         with pytest.raises(BusyError) as caught:
             pool.run(tasks.pid, (), {}, 2.0)
         assert caught.value.headers.get("Retry-After")

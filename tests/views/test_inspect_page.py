@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.inspect.conftest import CHAT, tokenized_row
+from tests.helpers.datasets import CHAT, tokenized_row
 
 HX = {"HX-Request": "true"}
 FORM = {
