@@ -11,8 +11,6 @@ from typing import Any
 
 from app.errors import InputError
 
-TOKEN_FIELDS = ("input_ids", "labels", "attention_mask", "position_ids")
-
 
 @dataclass
 class TokenRow:
