@@ -1,4 +1,8 @@
-"""Shared FastAPI dependencies as Annotated aliases, for the API routers and the pages alike."""
+"""Shared FastAPI dependencies as Annotated aliases, for the API routers and the pages alike.
+
+Each reads what the start-up hooks (app.lifespan) put on `app.state`, so handlers take typed
+values and never touch the state themselves.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,22 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.settings import Settings
+from app.train.runner import JobRunner
+from app.train.store import JobStore
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_store(request: Request) -> JobStore:
+    return request.app.state.job_store
+
+
+def get_runner(request: Request) -> JobRunner:
+    return request.app.state.job_runner
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[JobStore, Depends(get_store)]
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]

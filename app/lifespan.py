@@ -1,4 +1,8 @@
-"""Start-up and shut-down work: each capability registers a hook here (e.g. job recovery)."""
+"""Start-up and shut-down work: each capability registers a hook here (e.g. job recovery).
+
+The hooks are the only code that writes `app.state`: the core starts its parts from Settings and
+returns them (a worker pool, a job queue); a hook keeps what the routers need and its cleanup.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 
-from app.templating.worker import start_workers
+from app.templating.worker import shutdown_pools, start_workers
 from app.train.runner import start_jobs
 
-StartupHook = Callable[[FastAPI], Awaitable[Callable[[], Awaitable[None]] | None]]
+Cleanup = Callable[[], Awaitable[None]]
+StartupHook = Callable[[FastAPI], Awaitable[Cleanup | None]]
+
+
+async def _start_workers(app: FastAPI) -> Cleanup:
+    """Warm the template workers before the first request; kill them at shut-down."""
+    start_workers(app.state.settings)
+
+    async def stop() -> None:
+        shutdown_pools()
+
+    return stop
+
+
+async def _start_jobs(app: FastAPI) -> Cleanup:
+    """Recover and run the job queue; the routers find its store and runner on `app.state`."""
+    queue = start_jobs(app.state.settings)
+    app.state.job_store, app.state.job_runner = queue.store, queue.runner
+    return queue.stop
+
 
 # Each hook runs at start-up and may return an async cleanup run at shut-down.
-STARTUP_HOOKS: list[StartupHook] = [start_workers, start_jobs]
+STARTUP_HOOKS: list[StartupHook] = [_start_workers, _start_jobs]
 
 
 @contextlib.asynccontextmanager

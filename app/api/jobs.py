@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from app.deps import SettingsDep
-from app.errors import NotFoundError
-from app.train.data import parse_conversations
-from app.train.runner import JobRunner
-from app.train.spec import JobSpec, check_spec
-from app.train.store import FINISHED, JobStore
+from app.deps import RunnerDep, SettingsDep, StoreDep
+from app.service import jobs
+from app.train.spec import JobSpec
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
-SSE_POLL_S = 0.5
-SSE_HEARTBEAT_S = 15.0
-
-
-def get_store(request: Request) -> JobStore:
-    return request.app.state.job_store
-
-
-def get_runner(request: Request) -> JobRunner:
-    return request.app.state.job_runner
-
-
-StoreDep = Annotated[JobStore, Depends(get_store)]
-RunnerDep = Annotated[JobRunner, Depends(get_runner)]
 
 
 @router.post("", status_code=202)
@@ -43,40 +25,30 @@ def submit_job(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Queue a fine-tune; the same Idempotency-Key with the same body returns the same job."""
-    check_spec(spec, settings)
-    # Inline conversations must parse now: a bad one is a 422, not a failed job later.
-    parse_conversations(spec.data.conversations or [])
-    job, created = store.create(
-        spec.model_dump(mode="json"),
-        spec.total_steps,
-        key=idempotency_key,
-        max_active=settings.max_queued_jobs,
-    )
-    if created:
-        runner.wake.set()
+    job = jobs.submit_job(spec, store, runner, settings, idempotency_key=idempotency_key)
     return JSONResponse(
-        {"id": job["id"], "status": job["status"]},
+        {"id": job.id, "status": job.status},
         status_code=202,
-        headers={"Location": f"/api/jobs/{job['id']}"},
+        headers={"Location": f"/api/jobs/{job.id}"},
     )
 
 
 @router.get("")
 def list_jobs(store: StoreDep) -> dict[str, Any]:
     """Every job, newest first (without its metrics)."""
-    return {"jobs": store.list()}
+    return {"jobs": [job.to_json() for job in jobs.list_jobs(store)]}
 
 
 @router.get("/{job_id}")
 def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
     """One job with its metrics, samples and artifacts."""
-    return store.get(job_id)
+    return jobs.get_job(store, job_id).to_json()
 
 
 @router.post("/{job_id}/cancel")
 def cancel_job(job_id: str, store: StoreDep) -> dict[str, Any]:
     """Queued: cancelled now. Running: stops at its next step. Finished: 409."""
-    return store.cancel(job_id)
+    return jobs.cancel_job(store, job_id).to_json()
 
 
 @router.get("/{job_id}/artifacts/{name}")
@@ -84,14 +56,7 @@ def download_artifact(
     job_id: str, name: str, store: StoreDep, settings: SettingsDep
 ) -> FileResponse:
     """One file of the fine-tuned model (only names the job itself listed)."""
-    job = store.get(job_id, metrics=False)
-    if name not in job["artifacts"]:
-        raise NotFoundError(
-            f"Job {job_id} has no artifact {name!r}; it has "
-            f"{', '.join(job['artifacts']) or 'none yet'}.",
-            field="name",
-        )
-    return FileResponse(settings.jobs_dir / job_id / "model" / name, filename=name)
+    return FileResponse(jobs.artifact_path(store, settings, job_id, name), filename=name)
 
 
 @router.get("/{job_id}/events")
@@ -108,44 +73,21 @@ async def job_events(
     for ``?after=N``). The ``Last-Event-ID`` header a browser sends on reconnect wins when larger.
     Example: GET /api/jobs/ab12/events?after=40 -> metric events with id 41, 42, ...
     """
-    store.get(job_id, metrics=False)
     if last_event_id and last_event_id.isdecimal():
         after = max(after, int(last_event_id))
+    events = jobs.follow_job(store, job_id, after, request.is_disconnected)
     return StreamingResponse(
-        _stream(job_id, request, store, after),
+        _sse(events),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _sse(event: str, data: Any, event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
-async def _stream(job_id: str, request: Request, store: JobStore, after: int) -> AsyncIterator[str]:
-    last_progress, last_status, quiet = None, None, 0.0
-    while True:
-        metrics, job = store.poll(job_id, after)
-        for metric in metrics:
-            after = metric["seq"]
-            yield _sse("metric", metric, after)
-            quiet = 0.0
-        # The device is known only once the job process has started: it rides with progress.
-        progress = {**job["progress"], "device": job["info"].get("device")}
-        if progress != last_progress:
-            last_progress = progress
-            yield _sse("progress", last_progress)
-        if job["status"] in FINISHED:
-            yield _sse("status", store.get(job_id))
-            return
-        if job["status"] != last_status:
-            last_status = job["status"]
-            yield _sse("status", {"id": job_id, "status": last_status})
-        if quiet >= SSE_HEARTBEAT_S:
+async def _sse(events: AsyncIterator[jobs.JobEvent | None]) -> AsyncIterator[str]:
+    """Each event as SSE text; a quiet spell (None) as a comment that keeps proxies open."""
+    async for event in events:
+        if event is None:
             yield ": keep-alive\n\n"
-            quiet = 0.0
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(SSE_POLL_S)
-        quiet += SSE_POLL_S
+            continue
+        head = f"id: {event.id}\n" if event.id is not None else ""
+        yield f"{head}event: {event.name}\ndata: {json.dumps(event.data)}\n\n"

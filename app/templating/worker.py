@@ -9,7 +9,7 @@ the next request is served by another one.
 
 How to use it (engine code, for `dialect="custom"`):
 
-    from app.templating.worker import run_in_worker     # run_in_worker_async from async code
+    from app.templating.worker import run_in_worker
     result = run_in_worker(render_untrusted, source, messages, settings=settings)
 
 - `fn` must be a module-level function (the worker imports it by module and name); arguments are
@@ -33,7 +33,6 @@ bundled templates can render in-process instead.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import importlib
@@ -437,19 +436,6 @@ def run_in_worker(
     return get_pool(settings).run(fn, args, kwargs, limit)
 
 
-async def run_in_worker_async(
-    fn: Callable[..., Any],
-    *args: Any,
-    settings: Settings,
-    timeout_s: float | None = None,
-    **kwargs: Any,
-) -> Any:
-    """run_in_worker for async code: waits in a thread so the event loop keeps serving."""
-    return await asyncio.to_thread(
-        run_in_worker, fn, *args, settings=settings, timeout_s=timeout_s, **kwargs
-    )
-
-
 def shutdown_pools() -> None:
     """Kill every worker (server shut-down; also runs at interpreter exit)."""
     with _pools_lock:
@@ -459,14 +445,9 @@ def shutdown_pools() -> None:
         pool.close()
 
 
-async def start_workers(app: Any) -> Callable[[], Any]:
-    """Start-up hook: warm the pool before the first request; stop it at shut-down."""
-    get_pool(app.state.settings)
-
-    async def stop() -> None:
-        shutdown_pools()
-
-    return stop
+def start_workers(settings: Settings) -> WorkerPool:
+    """Warm the pool before the first request (server start-up); `shutdown_pools()` stops it."""
+    return get_pool(settings)
 
 
 atexit.register(shutdown_pools)

@@ -23,11 +23,13 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.settings import Settings
-from app.train.store import FINISHED, JobStore
+from app.train.record import FINISHED, Job
+from app.train.store import JobStore
 
 log = logging.getLogger(__name__)
 POLL_S = 0.25
@@ -79,6 +81,7 @@ def job_command(spec_path: Path, gpus: int) -> list[str]:
 
 
 def cuda_devices() -> int:
+    # Imported here: torch takes seconds to import, and the server needs it only to start a job.
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -92,6 +95,10 @@ class JobRunner:
         self.current: str | None = None
         self.stopping = False
 
+    def notify(self) -> None:
+        """A job was queued: claim it now rather than at the next idle check."""
+        self.wake.set()
+
     async def run_forever(self) -> None:
         while not self.stopping:
             job = self.store.claim_next()
@@ -103,14 +110,14 @@ class JobRunner:
             try:
                 await self._run(job)
             except Exception as exc:  # one broken job must not stop the queue
-                log.exception("job %s crashed the runner", job["id"])
-                self.store.finish(job["id"], "failed", f"{type(exc).__name__}: {exc}")
+                log.exception("job %s crashed the runner", job.id)
+                self.store.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
 
-    async def _run(self, job: dict[str, Any]) -> None:
-        job_dir = self.settings.jobs_dir / job["id"]
+    async def _run(self, job: Job) -> None:
+        job_dir = self.settings.jobs_dir / job.id
         job_dir.mkdir(parents=True, exist_ok=True)
         spec_path = job_dir / "spec.json"
-        spec_path.write_text(json.dumps({"id": job["id"], "spec": job["spec"]}), encoding="utf-8")
+        spec_path.write_text(json.dumps({"id": job.id, "spec": job.spec}), encoding="utf-8")
         with (job_dir / "log.txt").open("ab") as logfile:
             self.process = subprocess.Popen(
                 job_command(spec_path, cuda_devices()),
@@ -121,18 +128,18 @@ class JobRunner:
                 start_new_session=True,
             )
         (job_dir / "pid").write_text(str(self.process.pid), encoding="utf-8")
-        self.current = job["id"]
+        self.current = job.id
         tail = EventTail(job_dir / "events.jsonl")
         final: dict[str, Any] = {}
         try:
             while self.process.poll() is None:
-                final.update(self._ingest(job["id"], tail))
-                self._forward_cancel(job["id"], job_dir)
+                final.update(self._ingest(job.id, tail))
+                self._forward_cancel(job.id, job_dir)
                 await asyncio.sleep(POLL_S)
-            final.update(self._ingest(job["id"], tail))
+            final.update(self._ingest(job.id, tail))
         finally:
             code, self.process, self.current = self.process.wait(), None, None
-        self._record_end(job["id"], job_dir, final, code)
+        self._record_end(job.id, job_dir, final, code)
 
     def _ingest(self, job_id: str, tail: EventTail) -> dict[str, Any]:
         final: dict[str, Any] = {}
@@ -215,27 +222,35 @@ def end_orphan(job_dir: Path) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
-async def start_jobs(app: Any) -> Any:
-    """Start-up hook: open the store, mark interrupted jobs, run the queue until shutdown."""
-    settings: Settings = app.state.settings
+@dataclass(frozen=True, slots=True)
+class JobQueue:
+    """What `start_jobs` started: the store, the runner and the task that runs the queue."""
+
+    store: JobStore
+    runner: JobRunner
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        """Shut-down: end the running job (recorded as interrupted), then the queue task."""
+        self.runner.stop()
+        for _ in range(int(STOP_GRACE_S / POLL_S)):
+            if self.runner.current is None:
+                break
+            await asyncio.sleep(POLL_S)
+        self.runner.kill()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            await asyncio.wait_for(self.task, timeout=2)
+
+
+def start_jobs(settings: Settings) -> JobQueue:
+    """Open the store, mark interrupted jobs, run the queue until `stop()` (call from the loop).
+
+    Example: queue = start_jobs(settings); ...; await queue.stop()
+    """
     store = JobStore(settings.db_path)
-    interrupted = store.recover()
-    for job_id in interrupted:
+    for job_id in store.recover():
         log.warning("job %s was running when the server stopped: marked failed", job_id)
         end_orphan(settings.jobs_dir / job_id)
     runner = JobRunner(store, settings)
-    app.state.job_store, app.state.job_runner = store, runner
-    task = asyncio.create_task(runner.run_forever())
-
-    async def stop() -> None:
-        runner.stop()
-        for _ in range(int(STOP_GRACE_S / POLL_S)):
-            if runner.current is None:
-                break
-            await asyncio.sleep(POLL_S)
-        runner.kill()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-            await asyncio.wait_for(task, timeout=2)
-
-    return stop
+    return JobQueue(store, runner, asyncio.create_task(runner.run_forever()))

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import BusyError, ConflictError, InputError, NotFoundError
-
-ACTIVE = ("queued", "running")
-FINISHED = ("succeeded", "failed", "cancelled")
+from app.train.record import ACTIVE, FINISHED, Job
+from app.train.spec import JobSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -87,11 +86,10 @@ class JobStore:
         finally:
             db.close()
 
-    def create(
-        self, spec: dict[str, Any], total_steps: int, *, key: str | None, max_active: int
-    ) -> tuple[dict[str, Any], bool]:
+    def create(self, spec: JobSpec, *, key: str | None, max_active: int) -> tuple[Job, bool]:
         """Queue a job; the same idempotency key with the same body returns the first job."""
-        digest = body_hash(spec)
+        body = spec.model_dump(mode="json")
+        digest = body_hash(body)
         with self._connect(immediate=True) as db:
             if key is not None:
                 row = db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
@@ -117,19 +115,19 @@ class JobStore:
             db.execute(
                 "INSERT INTO jobs (id, status, spec, idempotency_key, body_hash, "
                 "total_steps, created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-                (job_id, json.dumps(spec), key, digest, total_steps, time.time()),
+                (job_id, json.dumps(body), key, digest, spec.total_steps, time.time()),
             )
             return self._job(db, self._row(db, job_id)), True
 
-    def get(self, job_id: str, *, metrics: bool = True) -> dict[str, Any]:
+    def get(self, job_id: str, *, metrics: bool = True) -> Job:
         with self._connect() as db:
             return self._job(db, self._row(db, job_id), metrics=metrics)
 
-    def poll(self, job_id: str, after: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def poll(self, job_id: str, after: int) -> tuple[list[dict[str, Any]], Job]:
         """Metrics after seq ``after`` and the job row (without metrics), from one snapshot.
 
         One connection per poll for a live stream; a finished status seen here comes with every
-        metric recorded before it. Example: poll(id, 3) -> ([{"seq": 4, ...}], {"status": ...})
+        metric recorded before it. Example: poll(id, 3) -> ([{"seq": 4, ...}], Job(status=...))
         """
         with self._connect() as db:
             job = self._job(db, self._row(db, job_id), metrics=False)
@@ -140,12 +138,12 @@ class JobStore:
         with self._connect() as db:
             return bool(self._row(db, job_id, "cancel_requested")["cancel_requested"])
 
-    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+    def list(self, limit: int = 100) -> list[Job]:
         with self._connect() as db:
             rows = db.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
             return [self._job(db, row, metrics=False) for row in rows.fetchall()]
 
-    def claim_next(self) -> dict[str, Any] | None:
+    def claim_next(self) -> Job | None:
         """Oldest queued job, now marked running (one job at a time)."""
         with self._connect(immediate=True) as db:
             if db.execute("SELECT 1 FROM jobs WHERE status = 'running'").fetchone():
@@ -161,7 +159,7 @@ class JobStore:
             )
             return self._job(db, self._row(db, row["id"]), metrics=False)
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str) -> Job:
         """Queued: cancelled at once. Running: flagged, stops at its next step. Finished: 409."""
         with self._connect(immediate=True) as db:
             row = self._row(db, job_id)
@@ -249,23 +247,20 @@ class JobStore:
             raise NotFoundError(f"No job with id {job_id!r}.", field="id")
         return row
 
-    def _job(
-        self, db: sqlite3.Connection, row: sqlite3.Row, *, metrics: bool = True
-    ) -> dict[str, Any]:
-        job = {
-            "id": row["id"],
-            "status": row["status"],
-            "spec": json.loads(row["spec"]),
-            "progress": {"step": row["step"], "total_steps": row["total_steps"]},
-            "samples": json.loads(row["samples"]),
-            "error": row["error"],
-            "artifacts": json.loads(row["artifacts"]),
-            "info": json.loads(row["info"]),
-            "cancel_requested": bool(row["cancel_requested"]),
-            "created_at": row["created_at"],
-            "started_at": row["started_at"],
-            "finished_at": row["finished_at"],
-        }
-        if metrics:
-            job["metrics"] = self._metrics(db, row["id"])
-        return job
+    def _job(self, db: sqlite3.Connection, row: sqlite3.Row, *, metrics: bool = True) -> Job:
+        return Job(
+            id=row["id"],
+            status=row["status"],
+            spec=json.loads(row["spec"]),
+            step=row["step"],
+            total_steps=row["total_steps"],
+            samples=json.loads(row["samples"]),
+            error=row["error"],
+            artifacts=json.loads(row["artifacts"]),
+            info=json.loads(row["info"]),
+            cancel_requested=bool(row["cancel_requested"]),
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            metrics=self._metrics(db, row["id"]) if metrics else None,
+        )

@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.deps import SettingsDep
-from app.api.jobs import StoreDep
+from app.deps import SettingsDep, StoreDep
 from app.dialects.registry import dialect_names
 from app.errors import MaskscopeError
+from app.service.jobs import get_job, list_jobs
 from app.train.data import load_demo
 from app.train.spec import JobSpec
 from app.views.forms import EditorState, parse_state
@@ -84,7 +84,7 @@ def jobs_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLR
     if from_playground:
         presets.insert(0, from_playground)
     context = {
-        "jobs": store.list(),
+        "jobs": list_jobs(store),
         "presets": presets,
         "dialects": [d for d in dialect_names() if d != "custom"],
         "defaults": JobSpec().model_dump(mode="json"),
@@ -98,16 +98,16 @@ def jobs_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLR
 @router.get("/jobs/list", response_class=HTMLResponse)
 def job_list_fragment(request: Request, store: StoreDep) -> HTMLResponse:
     """The job list alone (refreshed by htmx)."""
-    return render_block(request, "jobs.html", "job_list", {"jobs": store.list()})
+    return render_block(request, "jobs.html", "job_list", {"jobs": list_jobs(store)})
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: str, request: Request, store: StoreDep) -> HTMLResponse:
     """One job: progress, loss curves, tokens/s, samples, artifacts."""
-    return templates.TemplateResponse(request, "job.html", {"job": store.get(job_id)})
+    return templates.TemplateResponse(request, "job.html", {"job": get_job(store, job_id)})
 
 
 @router.get("/jobs/{job_id}/results", response_class=HTMLResponse)
 def job_results_fragment(job_id: str, request: Request, store: StoreDep) -> HTMLResponse:
     """Samples, artifacts and error of one job (swapped in when the job ends)."""
-    return render_block(request, "job.html", "results", {"job": store.get(job_id)})
+    return render_block(request, "job.html", "results", {"job": get_job(store, job_id)})

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from app.train.runner import settings_env
+from app.train.spec import JobSpec
 from app.train.store import JobStore
 from tests.helpers.errors import assert_error
 
@@ -165,19 +166,19 @@ def test_queue_bound_and_cancel(settings_for, model_dir):
 def test_restart_marks_running_job_interrupted_and_keeps_the_rest(settings_for, model_dir):
     settings = settings_for()
     store = JobStore(settings.db_path)
-    running, _ = store.create(spec(model_dir), 2, key=None, max_active=8)
-    assert store.claim_next()["id"] == running["id"]
+    running, _ = store.create(JobSpec(**spec(model_dir)), key=None, max_active=8)
+    assert store.claim_next().id == running.id
     store.add_metric(
-        running["id"], {"arm": "neftune", "step": 1, "loss": 2.5, "lr": 1e-3, "tokens_per_s": 10.0}
+        running.id, {"arm": "neftune", "step": 1, "loss": 2.5, "lr": 1e-3, "tokens_per_s": 10.0}
     )
-    finished, _ = store.create(spec(model_dir, seed=1), 2, key=None, max_active=8)
+    finished, _ = store.create(JobSpec(**spec(model_dir, seed=1)), key=None, max_active=8)
     with sqlite3.connect(settings.db_path) as db:
-        db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", (finished["id"],))
+        db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", (finished.id,))
     with TestClient(create_app(settings)) as client:
-        job = client.get(f"/api/jobs/{running['id']}").json()
+        job = client.get(f"/api/jobs/{running.id}").json()
         assert job["status"] == "failed" and job["error"] == "interrupted"
         assert job["metrics"][0]["loss"] == 2.5
-        assert client.get(f"/api/jobs/{finished['id']}").json()["status"] == "succeeded"
+        assert client.get(f"/api/jobs/{finished.id}").json()["status"] == "succeeded"
 
 
 def read_events(
@@ -202,15 +203,15 @@ def finished_job(settings_for, model_dir) -> tuple[Settings, str, list[int]]:
     """A succeeded job with three stored metrics, written before the app starts."""
     settings = settings_for()
     store = JobStore(settings.db_path)
-    job, _ = store.create(spec(model_dir, steps=3), 3, key=None, max_active=8)
+    job, _ = store.create(JobSpec(**spec(model_dir, steps=3)), key=None, max_active=8)
     for step in (1, 2, 3):
         store.add_metric(
-            job["id"],
+            job.id,
             {"arm": "neftune", "step": step, "loss": 3.0 - step, "lr": 1e-3, "tokens_per_s": 10.0},
         )
     with sqlite3.connect(settings.db_path) as db:
-        db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", (job["id"],))
-    return settings, job["id"], [m["seq"] for m in store.metrics(job["id"])]
+        db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", (job.id,))
+    return settings, job.id, [m["seq"] for m in store.metrics(job.id)]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from app.errors import NotFoundError
+from app.train.spec import JobSpec
 from app.train.store import JobStore
 
 
@@ -16,8 +17,8 @@ def store(tmp_path) -> JobStore:
 
 
 def new_job(store: JobStore) -> str:
-    job, _ = store.create({"steps": 3}, 3, key=None, max_active=8)
-    return job["id"]
+    job, _ = store.create(JobSpec(steps=3), key=None, max_active=8)
+    return job.id
 
 
 def add_metrics(store: JobStore, job_id: str, steps: int) -> None:
@@ -46,11 +47,11 @@ def test_poll_returns_only_later_metrics_and_the_job_row(store):
     assert all(m["seq"] > first for m in metrics)
     assert metrics == store.metrics(job_id, first)
     assert job == store.get(job_id, metrics=False)
-    assert "metrics" not in job
+    assert job.metrics is None and "metrics" not in job.to_json()
     store.update(job_id, step=3)
     metrics, job = store.poll(job_id, metrics[-1]["seq"])
     assert metrics == []
-    assert job["progress"] == {"step": 3, "total_steps": 3}
+    assert job.progress == {"step": 3, "total_steps": 3}
 
 
 def test_poll_opens_one_connection(store, monkeypatch):
@@ -65,18 +66,18 @@ def test_poll_opens_one_connection(store, monkeypatch):
 
     monkeypatch.setattr(sqlite3, "connect", counting)
     metrics, job = store.poll(job_id, 0)
-    assert len(metrics) == 2 and job["status"] == "queued"
+    assert len(metrics) == 2 and job.status == "queued"
     assert len(opened) == 1
 
 
 def test_cancel_requested_follows_the_cancel_flag(store):
     job_id = new_job(store)
     assert store.cancel_requested(job_id) is False
-    assert store.claim_next()["id"] == job_id
+    assert store.claim_next().id == job_id
     assert store.cancel_requested(job_id) is False
     store.cancel(job_id)
     assert store.cancel_requested(job_id) is True
-    assert store.get(job_id)["cancel_requested"] is True
+    assert store.get(job_id).cancel_requested is True
 
 
 @pytest.mark.parametrize(
@@ -85,3 +86,29 @@ def test_cancel_requested_follows_the_cancel_flag(store):
 def test_unknown_job_is_not_found(store, read):
     with pytest.raises(NotFoundError, match="nope"):
         read(store)
+
+
+def test_job_json_has_the_api_shape_in_order(store):
+    job_id = new_job(store)
+    add_metrics(store, job_id, 1)
+    keys = [
+        "id",
+        "status",
+        "spec",
+        "progress",
+        "samples",
+        "error",
+        "artifacts",
+        "info",
+        "cancel_requested",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    listed = store.list()[0].to_json()
+    assert list(listed) == keys
+    assert listed["spec"] == JobSpec(steps=3).model_dump(mode="json")
+    assert listed["progress"] == {"step": 0, "total_steps": 3}
+    full = store.get(job_id).to_json()
+    assert list(full) == [*keys, "metrics"]
+    assert [m["step"] for m in full["metrics"]] == [1]

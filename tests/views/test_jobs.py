@@ -59,15 +59,14 @@ def test_playground_conversation_becomes_the_first_preset(app_and_store):
 def test_job_list_page_and_results_escape_user_text(app_and_store):
     client, store = app_and_store
     evil = "<script>alert(1)</script>"
-    spec = JobSpec(sample_prompts=[evil]).model_dump(mode="json")
-    job, _ = store.create(spec, 30, key=None, max_active=8)
-    store.update(job["id"], samples=[{"prompt": evil, "before": evil, "before_passes": False}])
+    job, _ = store.create(JobSpec(sample_prompts=[evil]), key=None, max_active=8)
+    store.update(job.id, samples=[{"prompt": evil, "before": evil, "before_passes": False}])
     listing = client.get("/jobs/list", headers={"HX-Request": "true"}).text
-    assert f'href="/jobs/{job["id"]}"' in listing
-    page = client.get(f"/jobs/{job['id']}").text
+    assert f'href="/jobs/{job.id}"' in listing
+    page = client.get(f"/jobs/{job.id}").text
     assert evil not in page
     assert _script_json(page, "job-data")["samples"][0]["prompt"] == evil
-    results = client.get(f"/jobs/{job['id']}/results", headers={"HX-Request": "true"}).text
+    results = client.get(f"/jobs/{job.id}/results", headers={"HX-Request": "true"}).text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in results and evil not in results
     assert "not yet" in results
 
