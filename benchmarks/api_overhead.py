@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serve import conversation, uvicorn_server  # noqa: E402
 
-from app.api.render import RenderRequest, render_request  # noqa: E402
+from app.service.render import render_and_lint  # noqa: E402
+from app.service.requests import RenderRequest  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 REPEATS = 60
@@ -39,7 +40,8 @@ def main() -> None:
 
     def in_process() -> float:
         started = time.perf_counter()
-        render_request(RenderRequest(**payload), settings)
+        body = RenderRequest(**payload)
+        render_and_lint(body.messages, body.spec(), settings)
         return time.perf_counter() - started
 
     with uvicorn_server() as (base, _), httpx.Client(base_url=base, timeout=60) as http:

@@ -19,7 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.chat.messages import Message  # noqa: E402
-from app.chat.render import RenderOptions, render  # noqa: E402
+from app.chat.render import render  # noqa: E402
+from app.chat.spec import RenderSpec
+from app.dialects.registry import get_dialect
 from app.settings import Settings  # noqa: E402
 from app.tokenizers.registry import load_tokenizer  # noqa: E402
 
@@ -58,10 +60,11 @@ def main() -> None:
     tok = load_tokenizer("smollm2", settings)
     conv = conversation(MESSAGES)
     dicts = [m.to_dict() for m in conv]
-    options = RenderOptions(settings=settings)
+    spec = RenderSpec(tokenizer="smollm2", dialect="tokenizer")
+    dialect = get_dialect("tokenizer")
 
     def ours():
-        return render(conv, "tokenizer", tok, options)
+        return render(conv, dialect, tok, spec, settings)
 
     def anchor():
         return tok.apply_chat_template(

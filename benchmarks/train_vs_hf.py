@@ -42,7 +42,9 @@ from transformers.utils import logging as hf_logging
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.chat.messages import Message  # noqa: E402
-from app.chat.render import RenderOptions, render  # noqa: E402
+from app.chat.render import render  # noqa: E402
+from app.chat.spec import RenderSpec
+from app.dialects.registry import get_dialect
 from app.settings import Settings  # noqa: E402
 from app.tokenizers.registry import load_tokenizer  # noqa: E402
 from app.train.data import load_demo  # noqa: E402
@@ -106,7 +108,7 @@ def chat_data(tokenizer, n: int = 96) -> list[dict[str, list[int]]]:
         messages = [
             Message(role, text) for q, a in turns for role, text in (("user", q), ("assistant", a))
         ]
-        r = render(messages, "chatml", tokenizer, RenderOptions(max_length=MAX_LENGTH))
+        r = render(messages, get_dialect("chatml"), tokenizer, RenderSpec(max_length=MAX_LENGTH))
         examples.append({"input_ids": r.input_ids, "labels": r.labels})
     return examples
 

@@ -6,9 +6,9 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware
 from app.settings import Settings
+from app.views.errors import install_error_handlers
 from tests.helpers.errors import assert_error
 
 LIMIT = 1_000

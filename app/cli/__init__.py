@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import sys
+
+from app.settings import Settings
 
 COMMAND_MODULES = [
     "app.cli.assets",
@@ -20,9 +21,7 @@ COMMAND_MODULES = [
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from app.settings import Settings
+    import uvicorn  # only `serve` needs the server
 
     settings = Settings.from_env()
     uvicorn.run(
@@ -50,7 +49,3 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

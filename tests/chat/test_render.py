@@ -8,8 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.chat.messages import Message
-from app.chat.render import RenderOptions, render
+from app.chat.render import render
+from app.chat.spec import RenderSpec
 from app.chat.tokens import IGNORE_INDEX
+from app.dialects.registry import get_dialect
 from app.errors import InputError, LimitError
 from app.settings import Settings
 from tests.helpers.conversations import conversations_of
@@ -91,7 +93,7 @@ def test_mask_invariants_hold_for_any_conversation(tokenizers, dialect, name):
     def run(conv):
         if dialect == "tokenizer" and name == "gemma3" and not conv[-1].content.strip():
             conv = [*conv[:-1], Message("assistant", "ok")]
-        r = render(conv, dialect, tok, RenderOptions())
+        r = render(conv, get_dialect(dialect), tok, RenderSpec())
         check_invariants(r, conv)
         check_assistant_policy(r, conv)
 
@@ -106,7 +108,7 @@ def _chatml(tokenizers, **kw):
         Message("user", "Q2"),
         Message("assistant", "A2"),
     ]
-    return conv, render(conv, "chatml", tokenizers("qwen3"), RenderOptions(**kw))
+    return conv, render(conv, get_dialect("chatml"), tokenizers("qwen3"), RenderSpec(**kw))
 
 
 def _trained_text(r) -> str:
@@ -143,7 +145,9 @@ def test_max_length_truncates_on_the_right_and_reports_it(tokenizers):
 
 def test_generation_prompt_belongs_to_no_message(tokenizers):
     conv = [Message("user", "Q")]
-    r = render(conv, "llama3", tokenizers("llama3"), RenderOptions(add_generation_prompt=True))
+    r = render(
+        conv, get_dialect("llama3"), tokenizers("llama3"), RenderSpec(add_generation_prompt=True)
+    )
     assert r.text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
     assert r.tokens[0].message is None  # the leading BOS
     assert [t.message for t in r.tokens[-4:]] == [None] * 4
@@ -154,24 +158,24 @@ def test_limits_name_their_setting(tokenizers):
     conv = [Message("user", "word " * 50), Message("assistant", "ok")]
     small = Settings.from_env(max_tokens=20)
     with pytest.raises(LimitError) as err:
-        render(conv, "chatml", tok, RenderOptions(settings=small))
+        render(conv, get_dialect("chatml"), tok, RenderSpec(), small)
     assert err.value.setting == "max_tokens"
     few = Settings.from_env(max_messages=1)
     with pytest.raises(LimitError) as err:
-        render(conv, "chatml", tok, RenderOptions(settings=few))
+        render(conv, get_dialect("chatml"), tok, RenderSpec(), few)
     assert err.value.setting == "max_messages"
     with pytest.raises(InputError) as err:
-        render([], "chatml", tok, RenderOptions())
+        render([], get_dialect("chatml"), tok, RenderSpec())
     assert err.value.field == "messages"
 
 
 def test_unknown_dialect_and_train_on_are_refused(tokenizers):
     conv = [Message("user", "Q")]
     with pytest.raises(InputError) as err:
-        render(conv, "vicuna", tokenizers("qwen3"), RenderOptions())
+        render(conv, get_dialect("vicuna"), tokenizers("qwen3"), RenderSpec())
     assert err.value.field == "dialect" and "chatml" in err.value.message
     with pytest.raises(InputError) as err:
-        render(conv, "chatml", tokenizers("qwen3"), RenderOptions(train_on="everything"))
+        render(conv, get_dialect("chatml"), tokenizers("qwen3"), RenderSpec(train_on="everything"))
     assert err.value.field == "train_on"
 
 
@@ -182,10 +186,10 @@ def test_concurrent_renders_do_not_disturb_each_other(tokenizers):
     tok = tokenizers("qwen3")
     conv = [Message("user", "say <|im_end|> " * 50), Message("assistant", "ok " * 50)]
     jobs = [("chatml" if i % 2 else "tokenizer") for i in range(40)]
-    serial = {d: render(conv, d, tok, RenderOptions()).input_ids for d in set(jobs)}
+    serial = {d: render(conv, get_dialect(d), tok, RenderSpec()).input_ids for d in set(jobs)}
     with ThreadPoolExecutor(4) as pool:
         results = list(
-            pool.map(lambda d: (d, render(conv, d, tok, RenderOptions()).input_ids), jobs)
+            pool.map(lambda d: (d, render(conv, get_dialect(d), tok, RenderSpec()).input_ids), jobs)
         )
     assert all(ids == serial[d] for d, ids in results)
     assert serial["chatml"] != serial["tokenizer"]  # the typed marker differs between the two
@@ -227,15 +231,16 @@ def test_render_many_equals_render_row_by_row(tokenizers, dialect, name):
     bytes where the tokenizer allows) gives each row exactly its own `render`: same ids, labels,
     tokens with roles and spans, findings, and the same error for a bad row."""
     from app.chat.render import render_many
+    from app.dialects.registry import get_dialect
 
     tok = tokenizers(name)
     rows = _batch_rows()
-    for options in (RenderOptions(), RenderOptions(train_on="all", max_length=40)):
-        batch = render_many(rows, dialect, tok, options)
+    for options in (RenderSpec(), RenderSpec(train_on="all", max_length=40)):
+        batch = render_many(rows, get_dialect(dialect), tok, options)
         assert len(batch) == len(rows)
         for conv, got in zip(rows, batch, strict=True):
             try:
-                want = render(conv, dialect, tok, options)
+                want = render(conv, get_dialect(dialect), tok, options)
             except InputError as exc:
                 assert isinstance(got, InputError) and got.message == exc.message
                 continue

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from app.chat.layout import Specials
 from app.chat.messages import Message
-from app.chat.render import RenderOptions, render
-from app.dialects.base import Dialect, Specials
-from app.dialects.builtin import build_chatml
-from app.dialects.registry import DIALECTS
+from app.chat.render import render
+from app.chat.spec import RenderSpec
+from app.dialects.base import BuiltinDialect
+from app.dialects.builtin import BUILTINS, build_chatml
+from app.dialects.registry import get_dialect
 from app.errors import InputError
 
 SYSTEMS = ["You are a helpful assistant.", "  Answer briefly.\n", "你是一个乐于助人的助手。"]
@@ -128,7 +130,7 @@ ZEPHYR = (
 
 
 def _ids(conv, dialect, tok, **kw) -> list[int]:
-    return render(_messages(conv), dialect, tok, RenderOptions(**kw)).input_ids
+    return render(_messages(conv), get_dialect(dialect), tok, RenderSpec(**kw)).input_ids
 
 
 @pytest.mark.parametrize("name", ["llama2", "mistral"])
@@ -179,9 +181,9 @@ def test_matches_official_template(tokenizers, dialect, name, template, system):
 def test_chatml_generation_prompt_is_unowned_and_untrained(tokenizers):
     r = render(
         _messages(CONVERSATIONS[0]),
-        "chatml",
+        get_dialect("chatml"),
         tokenizers("qwen3"),
-        RenderOptions(add_generation_prompt=True),
+        RenderSpec(add_generation_prompt=True),
     )
     assert r.text.endswith("<|im_start|>assistant\n")
     tail = [t for t in r.tokens if t.start >= len(r.text) - len("<|im_start|>assistant\n")]
@@ -194,7 +196,7 @@ def test_llama2_system_folds_into_first_turn(tokenizers):
         {"role": "user", "content": "Q"},
         {"role": "assistant", "content": "A"},
     ]
-    r = render(_messages(conv), "llama2", tokenizers("llama2"), RenderOptions())
+    r = render(_messages(conv), get_dialect("llama2"), tokenizers("llama2"), RenderSpec())
     assert r.text == "<s>[INST] <<SYS>>\nSYS PROMPT\n<</SYS>>\n\nQ [/INST] A </s>"
     system_text = "".join(t.text for t in r.tokens if t.role == "system")
     assert "SYS PROMPT" in system_text and "Q" not in system_text
@@ -207,13 +209,13 @@ def test_alpaca_and_phi3_follow_their_formulas(tokenizers):
     conv = _messages(
         [{"role": "user", "content": "Add 1+1"}, {"role": "assistant", "content": "2"}]
     )
-    alpaca = render(conv, "alpaca", tok, RenderOptions())
+    alpaca = render(conv, get_dialect("alpaca"), tok, RenderSpec())
     assert alpaca.text == (
         "<s>Below is an instruction that describes a task. Write a response "
         "that appropriately completes the request.\n\n### Instruction:\n"
         "Add 1+1\n\n### Response:\n2</s>"
     )
-    phi3 = render(conv, "phi3", tok, RenderOptions(add_generation_prompt=False))
+    phi3 = render(conv, get_dialect("phi3"), tok, RenderSpec(add_generation_prompt=False))
     assert phi3.text == "<|user|>\nAdd 1+1<|end|>\n<|assistant|>\n2<|end|>\n"
     trained = "".join(t.text for t in phi3.tokens if t.trained)
     assert trained.startswith("2") and "<|end|>" in trained and not trained.endswith("\n")
@@ -223,12 +225,12 @@ def test_alpaca_and_phi3_follow_their_formulas(tokenizers):
 def test_alternation_is_enforced_with_the_field_named(tokenizers, dialect):
     conv = _messages([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
     with pytest.raises(InputError) as err:
-        render(conv, dialect, tokenizers("llama2"), RenderOptions())
+        render(conv, get_dialect(dialect), tokenizers("llama2"), RenderSpec())
     assert err.value.field == "messages[1].role"
 
 
 @pytest.mark.parametrize(
-    "dialect", [d for d in DIALECTS.values() if "tool" not in d.roles], ids=lambda d: d.name
+    "dialect", [d for d in BUILTINS if "tool" not in d.roles], ids=lambda d: d.name
 )
 def test_roles_outside_the_dialect_are_refused_with_the_field_named(tokenizers, dialect):
     conv = _messages(
@@ -239,14 +241,14 @@ def test_roles_outside_the_dialect_are_refused_with_the_field_named(tokenizers, 
         ]
     )
     with pytest.raises(InputError) as err:
-        render(conv, dialect.name, tokenizers("llama2"), RenderOptions())
+        render(conv, dialect, tokenizers("llama2"), RenderSpec())
     assert err.value.field == "messages[2].role"
     assert f"it knows {', '.join(dialect.roles)}" in err.value.message
 
 
 def test_declared_roles_are_checked_before_any_builder_runs():
     # ChatML's builder accepts every role: only the declared roles can refuse this system message.
-    narrow = Dialect("narrow", "Narrow", "", (), build_chatml, roles=("user", "assistant"))
+    narrow = BuiltinDialect("narrow", "Narrow", "", (), build_chatml, roles=("user", "assistant"))
     conv = _messages([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}])
     with pytest.raises(InputError) as err:
         narrow.build(conv, Specials(bos=None, eos=None), False)
@@ -262,7 +264,7 @@ def test_boundary_merge_is_reported_not_hidden(tokenizers):
             {"role": "assistant", "content": "ok"},
         ]
     )
-    r = render(conv, "chatml", tok, RenderOptions())
+    r = render(conv, get_dialect("chatml"), tok, RenderSpec())
     whole = tok.encode(r.text, add_special_tokens=False)
     assert whole != r.input_ids  # the typed marker is one special token only in the whole string
     codes = [f.code for f in r.findings]
@@ -274,7 +276,9 @@ def test_boundary_merge_is_reported_not_hidden(tokenizers):
 
 
 def test_no_boundary_merge_finding_when_encodings_agree(tokenizers):
-    r = render(_messages(CONVERSATIONS[1]), "llama3", tokenizers("llama3"), RenderOptions())
+    r = render(
+        _messages(CONVERSATIONS[1]), get_dialect("llama3"), tokenizers("llama3"), RenderSpec()
+    )
     assert "boundary-merge" not in [f.code for f in r.findings]
 
 
@@ -287,6 +291,6 @@ def test_alpaca_late_system_message_is_named_by_its_index(tokenizers):
         ]
     )
     with pytest.raises(InputError) as err:
-        render(conv, "alpaca", tokenizers("llama2"), RenderOptions())
+        render(conv, get_dialect("alpaca"), tokenizers("llama2"), RenderSpec())
     assert err.value.field == "messages[2].role"
     assert err.value.message.startswith("messages[2].role is 'system'")

@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.chat.messages import Message
-from app.chat.render import RenderOptions, render
+from app.chat.render import render
+from app.chat.spec import RenderSpec
+from app.dialects.registry import get_dialect
 from app.settings import Settings
 from app.templating.limits import LimitedSandboxedEnvironment
 from app.tokenizers.registry import load_tokenizer
@@ -77,8 +79,8 @@ PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=list(H
 def _render(conversation, case, real, **options):
     dialect, tokenizer_name, template = case
     tokenizer = load_tokenizer(tokenizer_name, real)
-    opts = RenderOptions(template=template, settings=real, **options)
-    return render(conversation, dialect, tokenizer, opts), tokenizer
+    opts = RenderSpec(dialect=dialect, template=template, **options)
+    return render(conversation, get_dialect(dialect), tokenizer, opts, real), tokenizer
 
 
 def _as_model_sees(text: str, tokenizer) -> str:

@@ -38,16 +38,26 @@ def answer_ranges(text: str, answers: list[str], closer: str) -> list[tuple[int,
 def lint_conversation(tokenizer_name: str, dialect: str, messages: list[dict], **options):
     """Render with the engine and lint: (rendering, findings, tokenizer)."""
     from app.chat.messages import parse_messages
-    from app.chat.render import RenderOptions, render
+    from app.chat.render import render
+    from app.chat.spec import RenderSpec
+    from app.dialects.registry import get_dialect
     from app.lint import lint_rendering
+    from app.settings import Settings
     from tests.helpers.tokenizers import bundled
 
     tokenizer = bundled(tokenizer_name)
     conversation = parse_messages(messages)
-    opts = RenderOptions(**options)
-    rendering = render(conversation, dialect, tokenizer, opts)
+    opts = RenderSpec(dialect=dialect, **options)
+    chat_format = get_dialect(dialect)
+    settings = Settings.from_env()
+    rendering = render(conversation, chat_format, tokenizer, opts, settings)
     findings = lint_rendering(
-        rendering, conversation=conversation, tokenizer=tokenizer, dialect=dialect, options=opts
+        rendering,
+        conversation=conversation,
+        tokenizer=tokenizer,
+        dialect=chat_format,
+        spec=opts,
+        settings=settings,
     )
     return rendering, findings, tokenizer
 

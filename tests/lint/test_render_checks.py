@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.settings import Settings
 from tests.helpers.tokenizers import bundled
 from tests.lint.helpers import by_code, lint_conversation
 
@@ -251,7 +252,9 @@ HEADER_IN_GENERATION = (
 @pytest.mark.parametrize("template, disagree", [("annotated", False), (HEADER_IN_GENERATION, True)])
 def test_mask_methods_disagree_with_generation_tags(template, disagree):
     from app.chat.messages import parse_messages
-    from app.chat.render import RenderOptions, render
+    from app.chat.render import render
+    from app.chat.spec import RenderSpec
+    from app.dialects.registry import get_dialect
     from app.inspect.export import export_generation_template
     from app.lint import lint_rendering
     from app.settings import Settings
@@ -264,14 +267,15 @@ def test_mask_methods_disagree_with_generation_tags(template, disagree):
         ]
     tokenizer.chat_template = template
     conversation = parse_messages(SYSTEM + CHAT)
-    options = RenderOptions()
-    rendering = render(conversation, "tokenizer", tokenizer, options)
+    options = RenderSpec()
+    rendering = render(conversation, get_dialect("tokenizer"), tokenizer, options)
     findings = lint_rendering(
         rendering,
         conversation=conversation,
         tokenizer=tokenizer,
-        dialect="tokenizer",
-        options=options,
+        dialect=get_dialect("tokenizer"),
+        spec=options,
+        settings=Settings.from_env(),
     )
     hits = by_code(findings, "mask-methods-disagree")
     assert bool(hits) is disagree
@@ -404,8 +408,11 @@ def test_linting_an_8k_token_conversation_re_renders_a_bounded_sample():
 def test_dataset_renderings_lint_exactly_like_single_renders(tokenizer, dialect):
     """Dataset rows are rendered in batches with tokens kept as columns; every check must find
     the same things there as on a single render's Token records."""
+    from app.chat.columns import TokenColumns
     from app.chat.messages import parse_messages
-    from app.chat.render import RenderOptions, TokenColumns, render, render_many
+    from app.chat.render import render, render_many
+    from app.chat.spec import RenderSpec
+    from app.dialects.registry import get_dialect
     from app.lint import lint_rendering
 
     template = (
@@ -425,18 +432,19 @@ def test_dataset_renderings_lint_exactly_like_single_renders(tokenizer, dialect)
             {"role": "assistant", "content": "  spaced  "},
         ],
     ]
-    options = RenderOptions(template=template)
+    options = RenderSpec(dialect=dialect, template=template)
     tok = bundled(tokenizer)
     conversations = [parse_messages(row) for row in rows]
-    batch = render_many(conversations, dialect, tok, options)
+    batch = render_many(conversations, get_dialect(dialect), tok, options)
     for conversation, columns in zip(conversations, batch, strict=True):
         assert isinstance(columns.tokens, TokenColumns)
-        single = render(conversation, dialect, tok, options)
+        single = render(conversation, get_dialect(dialect), tok, options)
         assert isinstance(single.tokens, list)
         lint = {
             "conversation": conversation,
             "tokenizer": tok,
-            "dialect": dialect,
-            "options": options,
+            "dialect": get_dialect(dialect),
+            "spec": options,
+            "settings": Settings.from_env(),
         }
         assert lint_rendering(columns, **lint) == lint_rendering(single, **lint)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 
 from app.chat.messages import Message
-from app.chat.render import RenderOptions, render
+from app.chat.render import render
+from app.chat.spec import RenderSpec
+from app.dialects.registry import get_dialect
 from app.errors import TemplateError
 
 CONVS = [
@@ -124,7 +126,9 @@ def test_tokenizer_template_ids_equal_apply_chat_template(tokenizers, name):
             want = tok.apply_chat_template(
                 conv, tokenize=True, return_dict=False, add_generation_prompt=gen
             )
-            r = render(_msgs(conv), "tokenizer", tok, RenderOptions(add_generation_prompt=gen))
+            r = render(
+                _msgs(conv), get_dialect("tokenizer"), tok, RenderSpec(add_generation_prompt=gen)
+            )
             assert r.input_ids == list(want)
             assert "".join(t.text for t in r.tokens) == r.text
             _check_contents(r, conv)
@@ -142,7 +146,7 @@ def test_generation_tags_equal_assistant_masks(tokenizers, template, name):
             return_dict=True,
             return_assistant_tokens_mask=True,
         )
-        r = render(_msgs(conv), "custom", tok, RenderOptions(template=template))
+        r = render(_msgs(conv), get_dialect("custom"), tok, RenderSpec(template=template))
         assert r.input_ids == list(want["input_ids"])
         assert [int(t.trained) for t in r.tokens] == list(want["assistant_masks"])
 
@@ -164,7 +168,7 @@ def test_untagged_template_trains_what_the_tagged_one_marks(tokenizers, template
             return_dict=True,
             return_assistant_tokens_mask=True,
         )
-        r = render(_msgs(conv), "custom", tok, RenderOptions(template=untagged))
+        r = render(_msgs(conv), get_dialect("custom"), tok, RenderSpec(template=untagged))
         assert [int(t.trained) for t in r.tokens] == list(want["assistant_masks"])
 
 
@@ -172,7 +176,7 @@ def test_llama2_hf_template_folds_system_and_matches(tokenizers):
     tok = tokenizers("llama2")
     conv = CONVS[0] + [{"role": "user", "content": "again"}, {"role": "assistant", "content": "ok"}]
     want = tok.apply_chat_template(conv, chat_template=LLAMA2_HF, tokenize=True, return_dict=False)
-    r = render(_msgs(conv), "custom", tok, RenderOptions(template=LLAMA2_HF))
+    r = render(_msgs(conv), get_dialect("custom"), tok, RenderSpec(template=LLAMA2_HF))
     assert r.input_ids == list(want)
     _check_contents(r, conv)
     system = "".join(t.text for t in r.tokens if t.role == "system")
@@ -185,7 +189,7 @@ def test_llama2_hf_template_folds_system_and_matches(tokenizers):
 def test_unusual_loops_still_attribute_contents(tokenizers, template):
     tok = tokenizers("qwen3")
     conv = CONVS[4]
-    r = render(_msgs(conv), "custom", tok, RenderOptions(template=template))
+    r = render(_msgs(conv), get_dialect("custom"), tok, RenderSpec(template=template))
     _check_contents(r, conv)
     trained = "".join(t.text for t in r.tokens if t.trained)
     assert trained == "two<|im_end|>four<|im_end|>six<|im_end|>"
@@ -195,7 +199,9 @@ def test_unusual_loops_still_attribute_contents(tokenizers, template):
 def test_rewritten_content_is_reported(tokenizers):
     template = "{% for m in messages %}{{ m.role }}: {{ m.content[:2] }}|{% endfor %}"
     conv = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "world"}]
-    r = render(_msgs(conv), "custom", tokenizers("qwen3"), RenderOptions(template=template))
+    r = render(
+        _msgs(conv), get_dialect("custom"), tokenizers("qwen3"), RenderSpec(template=template)
+    )
     assert "content-not-found" in [f.code for f in r.findings]
 
 
@@ -203,17 +209,26 @@ def test_template_errors_name_the_problem(tokenizers):
     tok = tokenizers("qwen3")
     conv = _msgs(CONVS[0])
     with pytest.raises(TemplateError) as err:
-        render(conv, "custom", tok, RenderOptions(template="{{ raise_exception('no system') }}"))
+        render(
+            conv,
+            get_dialect("custom"),
+            tok,
+            RenderSpec(template="{{ raise_exception('no system') }}"),
+        )
     assert "no system" in err.value.message
     with pytest.raises(TemplateError) as err:
-        render(conv, "custom", tok, RenderOptions(template="{% for m in messages %}\n{{ m }"))
+        render(
+            conv, get_dialect("custom"), tok, RenderSpec(template="{% for m in messages %}\n{{ m }")
+        )
     assert "line 2" in err.value.message
 
 
 def test_tojson_does_not_escape_html(tokenizers):
     template = "{% for m in messages %}{{ m | tojson }}{% endfor %}"
     conv = [Message("user", "<b>&'x'</b>")]
-    r = render(conv, "tokenizer", _with_template(tokenizers("qwen3"), template), RenderOptions())
+    r = render(
+        conv, get_dialect("tokenizer"), _with_template(tokenizers("qwen3"), template), RenderSpec()
+    )
     assert r.text == '{"role": "user", "content": "<b>&\'x\'</b>"}'
 
 
@@ -234,7 +249,7 @@ def test_only_bundled_templates_render_in_process(tokenizers, settings, tmp_path
     local = _with_template(tok, tok.chat_template)
     local.name_or_path = str(tmp_path / "qwen3")
     assert not trusted_template("tokenizer", local, settings)
-    r = render(_msgs(CONVS[0]), "tokenizer", local, RenderOptions())  # through the worker
+    r = render(_msgs(CONVS[0]), get_dialect("tokenizer"), local, RenderSpec())  # through the worker
     assert r.input_ids == list(tok.apply_chat_template(CONVS[0], tokenize=True, return_dict=False))
 
 
@@ -251,7 +266,7 @@ def test_tool_calls_are_trained_as_assistant_output(tokenizers):
             {"role": "assistant", "content": "Sunny."},
         ]
         conv = parse_row({"messages": rows})
-        r = render(conv, "tokenizer", tok, RenderOptions())
+        r = render(conv, get_dialect("tokenizer"), tok, RenderSpec())
         assert r.input_ids == list(tok.apply_chat_template(rows, tokenize=True, return_dict=False))
         trained = "".join(t.text for t in r.tokens if t.trained)
         lead = f"{content}\n" if content else ""

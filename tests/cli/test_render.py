@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from app.chat.cli import show_text
 from app.cli import main
+from app.cli.render import show_text
 
 CONV = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello\tthere"}]
 
