@@ -7,13 +7,13 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.api import routers as api_routers
-from app.assets.vendor import vendor_files
 from app.lifespan import lifespan
 from app.middleware import BodyLimitMiddleware
 from app.settings import Settings
 from app.views import STATIC_DIR
 from app.views import routers as view_routers
 from app.views.errors import install_error_handlers
+from app.views.vendor import vendor_files
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,4 +1,4 @@
-"""Serve fetched front-end files (htmx) from the asset cache at /static/vendor/.
+"""Serve fetched front-end files (htmx) from the asset cache at /static/vendor/ (web layer).
 
 Design concession: the folder may not exist yet (assets not fetched); instead of failing at start-up
 the app answers 404 with the command that fixes it.

@@ -3,7 +3,7 @@
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tests.conftest import assert_error
+from tests.helpers.errors import assert_error
 
 
 def test_htmx_is_served_from_the_asset_cache(client, settings):

@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 
 from app.chat.messages import Message
-from app.chat.render import RenderOptions, render
+from app.chat.render import render
+from app.chat.spec import RenderSpec
+from app.dialects.registry import get_dialect
 from app.settings import Settings
 from app.tokenizers.registry import load_tokenizer
 
@@ -20,6 +22,6 @@ def tok(name: str):
 
 
 def rendered(messages: list[tuple[str, str]], dialect: str, tokenizer: str, **options):
-    """render(messages, dialect, tokenizer name) through the real engine."""
+    """render(messages, get_dialect(dialect), tokenizer name) through the real engine."""
     conversation = [Message(role, content) for role, content in messages]
-    return render(conversation, dialect, tok(tokenizer), RenderOptions(**options))
+    return render(conversation, get_dialect(dialect), tok(tokenizer), RenderSpec(**options))
