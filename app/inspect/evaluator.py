@@ -30,6 +30,7 @@ from app.inspect.summary import RowStats
 from app.inspect.tokenized import TokenRowLinter, token_rendering
 from app.lint import run_checks
 from app.lint.context import TokenView
+from app.lint.registry import Scope
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,9 @@ class RowEvaluator:
         ctx = self.renderer.context(rendering, conversation)
         deep = self._conversations < self.probe_rows
         self._conversations += 1
-        scopes = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
+        scopes: tuple[Scope, ...] = (
+            ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
+        )
         findings = run_checks(ctx, scopes, extra=rendering.findings)
         stats = row_stats(ctx.view, len(rendering.input_ids), "conversation")
         # The rendering is this row's own and dropped after this: its lists are not copied.

@@ -29,6 +29,8 @@ from app.settings import Settings
 
 CHUNK_ROWS = 256
 PARALLEL_MIN_BYTES = 8_000_000  # below this, starting workers costs more than it saves
+# A chunk's outcomes (still being made, or ready) and the (bytes, rows) read up to its end.
+Pending = tuple[Future[list[Outcome]] | list[Outcome], int, int]
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def run_parallel(
     job = Job(options.settings, options.spec)
     reader = JsonlReader(stream, max_rows=options.max_rows, max_line_bytes=options.max_line_bytes)
     context = multiprocessing.get_context("spawn")
-    pending: deque[tuple[Future[list[Outcome]] | list[Outcome], int, int]] = deque()
+    pending: deque[Pending] = deque()
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(job,)
     ) as pool:
@@ -130,7 +132,7 @@ def _unreadable(raw: RawRow) -> Outcome:
 
 
 def _drain_one(
-    report: Report, pending: deque, progress: Progress | None, export: IO[str] | None
+    report: Report, pending: deque[Pending], progress: Progress | None, export: IO[str] | None
 ) -> None:
     ready, bytes_read, rows = pending.popleft()
     outcomes = ready.result() if isinstance(ready, Future) else ready

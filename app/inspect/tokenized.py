@@ -28,7 +28,8 @@ class TokenRowLinter:
 
     def __init__(self, renderer: RowRenderer) -> None:
         self.renderer = renderer
-        self._markers: Markers | None | bool = False  # False: not probed yet
+        self._probed = False
+        self._markers: Markers | None = None  # the dialect's, once probed (None: it has none)
 
     def lint(self, parsed: TokenRow) -> tuple[TokenView, list[Finding]]:
         """The row's token view (roles, end-of-turns, segments) and its findings."""
@@ -66,10 +67,11 @@ class TokenRowLinter:
         return TokenView(parsed.input_ids, trained, roles, [], parsed.segments())
 
     def _probe(self) -> Markers | None:
-        if self._markers is False:
+        if not self._probed:
             r = self.renderer
             self._markers = probe_markers(r.tokenizer, r.spec.dialect, r.spec, r.rerender)
-        return self._markers or None
+            self._probed = True
+        return self._markers
 
     def _eot_ids(self) -> frozenset[int]:
         markers = self._probe()
