@@ -29,7 +29,7 @@ from app.inspect.rows import is_token_row, parse_token_row
 from app.inspect.summary import RowStats
 from app.inspect.tokenized import TokenRowLinter, token_rendering
 from app.lint import run_checks
-from app.lint.context import TokenView
+from app.lint.context import LintContext, TokenView
 from app.lint.registry import Scope
 
 log = logging.getLogger(__name__)
@@ -137,11 +137,19 @@ class RowEvaluator:
         if not is_token_row(row):
             conversation = parse_row(row)
             rendering = self.renderer.render(conversation)
-            return rendering, self.renderer.lint(rendering, conversation)
+            ctx = self.renderer.context(rendering, conversation)
+            return rendering, _checked(ctx, rendering, deep=True)
         parsed = parse_token_row(row)
         view, findings = self.tokens.lint(parsed)
         r = self.renderer
         return token_rendering(parsed, view, r.tokenizer, r.spec.dialect), findings
+
+
+def _checked(ctx: LintContext, rendering: Rendering, deep: bool) -> list[Finding]:
+    """Every finding of a rendering, the engine's own included; `deep` adds the checks that
+    re-render the conversation (what `lint_rendering` runs)."""
+    scopes: tuple[Scope, ...] = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
+    return run_checks(ctx, scopes, extra=rendering.findings)
 
 
 def row_stats(view: TokenView, tokens: int, kind: str) -> RowStats:

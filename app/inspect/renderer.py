@@ -12,16 +12,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+
+from transformers import PreTrainedTokenizerBase
 
 from app.chat.layout import Dialect
 from app.chat.messages import Message
 from app.chat.render import Renderings, render, start_many
 from app.chat.spec import RenderSpec
-from app.chat.tokens import Finding, Rendering
+from app.chat.tokens import Rendering
 from app.dialects.registry import get_dialect
 from app.inspect.options import InspectOptions
-from app.lint import context_for_rendering, lint_rendering
+from app.lint import context_for_rendering
 from app.lint.context import LintContext
 from app.settings import Settings
 
@@ -31,7 +32,7 @@ class RowRenderer:
     """Render and lint conversations under one inspection's options."""
 
     dialect: Dialect
-    tokenizer: Any
+    tokenizer: PreTrainedTokenizerBase
     spec: RenderSpec
     settings: Settings
 
@@ -58,19 +59,8 @@ class RowRenderer:
         )
 
     def context(self, rendering: Rendering, conversation: Sequence[Message]) -> LintContext:
-        """What the checks of `rendering` see (the per-row path: scopes chosen by the caller)."""
+        """What the checks of `rendering` see; the caller chooses which checks run."""
         return context_for_rendering(
-            rendering,
-            conversation=conversation,
-            tokenizer=self.tokenizer,
-            dialect=self.dialect,
-            spec=self.spec,
-            settings=self.settings,
-        )
-
-    def lint(self, rendering: Rendering, conversation: Sequence[Message]) -> list[Finding]:
-        """Every finding of `rendering`, deep checks included (one row, drilled into)."""
-        return lint_rendering(
             rendering,
             conversation=conversation,
             tokenizer=self.tokenizer,

@@ -13,22 +13,34 @@ along unchanged, so the page's drill-down and template export see exactly what t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Any, BinaryIO, TypeGuard
+from typing import Any, BinaryIO, TypeGuard
 
 from app.chat.spec import TRAIN_ON, RenderSpec, TrainOn
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import dialect_names
 from app.errors import ConflictError, InputError, NotFoundError
-from app.inspect import pipeline
 from app.inspect.evaluator import RowEvaluator
 from app.inspect.export import export_generation_template
 from app.inspect.options import InspectOptions, load_options
 from app.inspect.parallel import workers_for
+from app.inspect.pipeline import inspect_stream
 from app.inspect.reader import RawRow, read_line
-from app.inspect.report import Progress, Report
 from app.inspect.runs import Run, RunStore, store_for
 from app.settings import Settings
 from app.templating.limits import check_template_size
+
+# The pipeline's entry point is the use case itself: every surface streams through it.
+__all__ = [
+    "annotated_template",
+    "drill_row",
+    "finished_run",
+    "get_run",
+    "inspect_stream",
+    "prepare",
+    "run_store",
+    "start_run",
+    "worker_count",
+]
 
 
 def prepare(
@@ -78,21 +90,6 @@ def worker_count(total_bytes: int, settings: Settings, wanted: int | None = None
     """Processes for a file of `total_bytes`: `wanted`, else the inspect_workers setting (0:
     one per core for big files)."""
     return workers_for(total_bytes, settings, wanted)
-
-
-def inspect_stream(
-    stream: BinaryIO,
-    options: InspectOptions,
-    *,
-    progress: Progress | None = None,
-    export: IO[str] | None = None,
-    workers: int = 1,
-) -> Report:
-    """Inspect every row of a binary JSONL stream; processed rows go to `export` when given.
-    `progress(bytes_read, rows)` is called per batch."""
-    return pipeline.inspect_stream(
-        stream, options, progress=progress, export=export, workers=workers
-    )
 
 
 def annotated_template(options: InspectOptions) -> dict[str, Any]:
