@@ -38,6 +38,7 @@ test: assets browser
 lint: setup
 	$(VENV)/bin/ruff check app tests benchmarks
 	$(VENV)/bin/ruff format --check app tests benchmarks
+	$(VENV)/bin/mypy
 
 bench: assets
 	$(PIP) install -q -e ".[bench]"

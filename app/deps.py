@@ -16,15 +16,18 @@ from app.train.store import JobStore
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_store(request: Request) -> JobStore:
-    return request.app.state.job_store
+    store: JobStore = request.app.state.job_store
+    return store
 
 
 def get_runner(request: Request) -> JobRunner:
-    return request.app.state.job_runner
+    runner: JobRunner = request.app.state.job_runner
+    return runner
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

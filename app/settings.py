@@ -115,7 +115,7 @@ class Settings:
         return cls(**values)
 
 
-def _parse(f: dataclasses.Field, raw: str) -> Any:
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     if kind == "bool":
         return raw.strip().lower() in {"1", "true", "yes", "on"}

@@ -71,7 +71,7 @@ def _js_string(literal: str) -> str:
     if literal[0] == "'":
         body = body.replace("\\'", "'").replace('"', '\\"')
     # The file's literals use only JSON-compatible escapes; raw tabs are allowed with strict=False.
-    return json.loads(f'"{body}"', strict=False)
+    return str(json.loads(f'"{body}"', strict=False))
 
 
 def parse_vectors(source: str) -> list[tuple[str, list[int]]]:

@@ -66,7 +66,8 @@ def asset_path(assets_dir: Path, name: str) -> Path:
 
 def read_marker(folder: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        marker: dict[str, Any] | None = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        return marker
     except (OSError, ValueError):
         return None
 

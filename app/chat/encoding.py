@@ -25,6 +25,8 @@ from itertools import accumulate
 from operator import sub
 from typing import Any
 
+from app.chat.tokenizer import Tokenizer
+
 _EOT_HINT = re.compile(r"end|eot|eom|</s>|<eos>", re.IGNORECASE)
 _NOT_EOT = re.compile(r"start|begin|header|pad|unk|mask|think|tool|image|vision", re.IGNORECASE)
 
@@ -59,7 +61,7 @@ class TokenizerInfo:
 _INFO: weakref.WeakKeyDictionary[Any, TokenizerInfo] = weakref.WeakKeyDictionary()
 
 
-def tokenizer_info(tokenizer: Any) -> TokenizerInfo:
+def tokenizer_info(tokenizer: Tokenizer) -> TokenizerInfo:
     """Cached facts: added tokens (text -> (id, special)), special ids, BOS/EOS, eot texts."""
     try:
         return _INFO[tokenizer]
@@ -141,12 +143,12 @@ class Encoded:
         self.ends += other.ends
 
 
-def encode_whole(tokenizer: Any, text: str) -> Encoded:
+def encode_whole(tokenizer: Tokenizer, text: str) -> Encoded:
     """Tokenize the whole text as apply_chat_template does (no BOS/EOS added, specials parsed)."""
     return encode_many(tokenizer, [text])[0]
 
 
-def encode_many(tokenizer: Any, texts: Sequence[str]) -> list[Encoded]:
+def encode_many(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Encoded]:
     """`encode_whole` of every text, in one call to the Rust tokenizer (which uses all cores).
 
     Added tokens split the text before normalization and pre-tokenization, so a long text cut
@@ -158,7 +160,7 @@ def encode_many(tokenizer: Any, texts: Sequence[str]) -> list[Encoded]:
 
 
 def encode_later(
-    tokenizer: Any, texts: Sequence[str], pool: Executor | None = None
+    tokenizer: Tokenizer, texts: Sequence[str], pool: Executor | None = None
 ) -> Callable[[], list[Encoded]]:
     """`encode_many` in two steps: the Rust call starts now on `pool` (it releases the GIL, so
     the caller's Python work runs meanwhile), and the returned function waits for it and
@@ -168,22 +170,14 @@ def encode_later(
     if backend is None:
         return lambda: [_encode_python(tokenizer, text) for text in texts]
     info = tokenizer_info(tokenizer)
-    owners: list[tuple[int, int]] = []  # (text index, shift) of every part
-    parts: list[str] = []
-    for k, text in enumerate(texts):
-        bounds = [*_cuts(text, info.cut_texts), len(text)]
-        for a, b in zip(bounds, bounds[1:], strict=False):
-            owners.append((k, a))
-            parts.append(text[a:b])
-        if len(bounds) == 1:  # the empty text
-            owners.append((k, 0))
-            parts.append("")
+    owners, parts = _split_at_cuts(texts, info.cut_texts)
     table = info.pieces
 
     def encode() -> list[Any]:
         with specials_parsed(info, backend):
             encode = backend.encode_batch_fast if table is not None else backend.encode_batch
-            return encode(parts, add_special_tokens=False)
+            encodings: list[Any] = encode(parts, add_special_tokens=False)
+            return encodings
 
     started = pool.submit(encode) if pool is not None else None
 
@@ -209,6 +203,27 @@ def encode_later(
     return finish
 
 
+def _split_at_cuts(
+    texts: Sequence[str], cut_texts: Sequence[str]
+) -> tuple[list[tuple[int, int]], list[str]]:
+    """Every text cut where `_cuts` says (long texts are encoded in pieces, in parallel):
+    ((text index, shift) per part, the parts).
+
+    Example: ["Hi", ""] (short texts) -> ([(0, 0), (1, 0)], ["Hi", ""])
+    """
+    owners: list[tuple[int, int]] = []
+    parts: list[str] = []
+    for k, text in enumerate(texts):
+        bounds = [*_cuts(text, cut_texts), len(text)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            owners.append((k, a))
+            parts.append(text[a:b])
+        if len(bounds) == 1:  # the empty text
+            owners.append((k, 0))
+            parts.append("")
+    return owners, parts
+
+
 @contextlib.contextmanager
 def specials_parsed(info: TokenizerInfo, backend: Any) -> Iterator[None]:
     """Hold the tokenizer's lock with special-token text parsed as special tokens (the Rust
@@ -218,7 +233,7 @@ def specials_parsed(info: TokenizerInfo, backend: Any) -> Iterator[None]:
         yield
 
 
-def _encode_python(tokenizer: Any, text: str) -> Encoded:
+def _encode_python(tokenizer: Tokenizer, text: str) -> Encoded:
     enc = tokenizer(
         text, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=False
     )
@@ -252,7 +267,7 @@ PROBE_TEXT = (
 )
 
 
-def piece_table(tokenizer: Any, info: TokenizerInfo) -> PieceTable | None:
+def piece_table(tokenizer: Tokenizer, info: TokenizerInfo) -> PieceTable | None:
     """The bytes of every token id for byte-level BPE tokenizers, when their offsets are
     exactly the characters those bytes cover (checked on a probe text); else None."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -328,7 +343,7 @@ class Unit:
     token_id: int | None = None
 
 
-def encode_units(tokenizer: Any, units: Sequence[Unit]) -> Encoded:
+def encode_units(tokenizer: Tokenizer, units: Sequence[Unit]) -> Encoded:
     """Encode unit by unit (control-token text inside a text unit stays plain text)."""
     texts = [u.text for u in units if u.token_id is None and u.text]
     batch: Any = {"input_ids": [], "offset_mapping": []}

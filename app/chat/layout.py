@@ -23,6 +23,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 from app.chat.encoding import Encoded
 from app.chat.messages import Message
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan
 from app.errors import MaskscopeError
 from app.settings import Settings
@@ -83,7 +84,11 @@ class Dialect(Protocol):
     def name(self) -> str: ...
 
     def layout(
-        self, conversation: Sequence[Message], tokenizer: Any, spec: RenderSpec, settings: Settings
+        self,
+        conversation: Sequence[Message],
+        tokenizer: Tokenizer,
+        spec: RenderSpec,
+        settings: Settings,
     ) -> Layout:
         """Render and encode one conversation."""
         ...
@@ -91,7 +96,7 @@ class Dialect(Protocol):
     def start_layouts(
         self,
         conversations: Sequence[Sequence[Message]],
-        tokenizer: Any,
+        tokenizer: Tokenizer,
         spec: RenderSpec,
         settings: Settings,
         pool: Executor | None,

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
 
 from app.chat.columns import token_columns
 from app.chat.encoding import TokenizerInfo, tokenizer_info
@@ -32,6 +31,7 @@ from app.chat.layout import Dialect, Layout
 from app.chat.masking import MaskPolicy, trained_ranges
 from app.chat.messages import Message, validate_conversation
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan, Rendering, Token
 from app.errors import InputError, LimitError, MaskscopeError
 from app.settings import Settings
@@ -47,7 +47,7 @@ def _default_settings() -> Settings:
 def render(
     conversation: Sequence[Message],
     dialect: Dialect,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     spec: RenderSpec | None = None,
     settings: Settings | None = None,
 ) -> Rendering:
@@ -63,7 +63,7 @@ def render(
 def render_many(
     conversations: Sequence[Sequence[Message]],
     dialect: Dialect,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     spec: RenderSpec | None = None,
     settings: Settings | None = None,
 ) -> list[Rendering | MaskscopeError]:
@@ -81,7 +81,7 @@ def render_many(
 def start_many(
     conversations: Sequence[Sequence[Message]],
     dialect: Dialect,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     spec: RenderSpec | None = None,
     settings: Settings | None = None,
     pool: Executor | None = None,
@@ -200,7 +200,7 @@ def assemble(
         input_ids=table.ids,
         labels=table.labels,
         attention_mask=[1] * keep,
-        tokens=tokens,  # type: ignore[arg-type]
+        tokens=tokens,
         spans=_clip_spans(layout.spans, cut) if truncated else layout.spans,
         dialect=dialect,
         findings=[f for f in layout.findings if _in_range(f, keep)],

@@ -9,6 +9,7 @@ them, and frozen construction costs about four times as much; treat them as read
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -97,7 +98,7 @@ class Rendering:
     input_ids: list[int]
     labels: list[int]
     attention_mask: list[int]
-    tokens: list[Token]
+    tokens: Sequence[Token]  # Token records, or TokenColumns for dataset rows
     spans: list[MessageSpan]
     dialect: str
     findings: list[Finding] = field(default_factory=list)

@@ -40,7 +40,7 @@ def _list(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     assets = subparsers.add_parser("assets", help="Fetch or list the offline assets.")
     sub = assets.add_subparsers(dest="assets_command", required=True)
     fetch = sub.add_parser("fetch", help="Download, verify and convert missing or broken assets.")

@@ -30,7 +30,7 @@ BAR = 30
 LONG_FILE_BYTES = 4_000_000  # below this, a file is read in about a second: no progress lines
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lint = sub.add_parser("lint", help="Lint a JSONL dataset; exit 1 on any error finding.")
     _dataset_args(lint)
     lint.set_defaults(func=run_lint)

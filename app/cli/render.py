@@ -27,7 +27,7 @@ ROLE_COLOURS = {"system": "35", "user": "34", "assistant": "32", "tool": "33", N
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     render = sub.add_parser("render", help="Show a conversation's tokens, roles and labels.")
     render.add_argument("path", type=Path, help="A JSON conversation/row, or a JSONL file.")
     add_render_arguments(render)

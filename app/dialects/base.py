@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
 
 from app.chat.encoding import tokenizer_info
 from app.chat.layout import Layout, Layouts, Segment, Specials
 from app.chat.messages import Message
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.dialects.segments import layout_segments
 from app.errors import InputError, MaskscopeError
 from app.settings import Settings
@@ -47,7 +47,11 @@ class BuiltinDialect:
         return self.builder(messages, specials, gen)
 
     def layout(
-        self, conversation: Sequence[Message], tokenizer: Any, spec: RenderSpec, settings: Settings
+        self,
+        conversation: Sequence[Message],
+        tokenizer: Tokenizer,
+        spec: RenderSpec,
+        settings: Settings,
     ) -> Layout:
         """Lay out `conversation` and encode it segment by segment, like the reference."""
         info = tokenizer_info(tokenizer)
@@ -58,7 +62,7 @@ class BuiltinDialect:
     def start_layouts(
         self,
         conversations: Sequence[Sequence[Message]],
-        tokenizer: Any,
+        tokenizer: Tokenizer,
         spec: RenderSpec,
         settings: Settings,
         pool: Executor | None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.chat.layout import Segment, Specials
+from app.chat.layout import Part, Segment, Specials
 from app.chat.messages import Message
 from app.dialects.base import (
     BuiltinDialect,
@@ -74,7 +74,7 @@ def build_chatml(messages: Sequence[Message], specials: Specials, gen: bool) -> 
 def build_llama3(messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
     out = [Segment("<|begin_of_text|>", None, "bos", True)]
 
-    def header(role: str, owner: int | None, part: str) -> list[Segment]:
+    def header(role: str, owner: int | None, part: Part) -> list[Segment]:
         return [
             Segment("<|start_header_id|>", owner, part, True),
             Segment(role, owner, part),

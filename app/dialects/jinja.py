@@ -24,6 +24,7 @@ from app.chat.encoding import Encoded, encode_later, encode_whole, tokenizer_inf
 from app.chat.layout import Layout, Layouts, Piece
 from app.chat.messages import Message
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan
 from app.errors import InputError, MaskscopeError
 from app.settings import Settings
@@ -41,7 +42,7 @@ from app.templating.worker import run_in_worker
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
 
-def template_source(dialect: str, tokenizer: Any, spec: RenderSpec) -> str:
+def template_source(dialect: str, tokenizer: Tokenizer, spec: RenderSpec) -> str:
     """The Jinja source to render: the pasted one, or the tokenizer's default template."""
     if dialect == "custom":
         if not spec.template or not spec.template.strip():
@@ -58,7 +59,7 @@ def template_source(dialect: str, tokenizer: Any, spec: RenderSpec) -> str:
             "(e.g. chatml) or paste a template with dialect 'custom'.",
             field="dialect",
         )
-    return source
+    return str(source)
 
 
 def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
@@ -76,7 +77,7 @@ def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def template_context(tokenizer: Any, add_generation_prompt: bool) -> dict[str, Any]:
+def template_context(tokenizer: Tokenizer, add_generation_prompt: bool) -> dict[str, Any]:
     return {
         **tokenizer.special_tokens_map,
         "tools": None,
@@ -97,7 +98,7 @@ class PreparedTemplate:
 
 
 def prepare_template(
-    dialect: str, tokenizer: Any, spec: RenderSpec, settings: Settings
+    dialect: str, tokenizer: Tokenizer, spec: RenderSpec, settings: Settings
 ) -> PreparedTemplate:
     """The template to render for `dialect`, checked against the size limit."""
     source = template_source(dialect, tokenizer, spec)
@@ -120,7 +121,11 @@ class TemplateDialect:
     description: str
 
     def layout(
-        self, conversation: Sequence[Message], tokenizer: Any, spec: RenderSpec, settings: Settings
+        self,
+        conversation: Sequence[Message],
+        tokenizer: Tokenizer,
+        spec: RenderSpec,
+        settings: Settings,
     ) -> Layout:
         """Render the template with role attribution and tokenize it as one string."""
         template = prepare_template(self.name, tokenizer, spec, settings)
@@ -130,7 +135,7 @@ class TemplateDialect:
     def start_layouts(
         self,
         conversations: Sequence[Sequence[Message]],
-        tokenizer: Any,
+        tokenizer: Tokenizer,
         spec: RenderSpec,
         settings: Settings,
         pool: Executor | None,
@@ -228,7 +233,7 @@ def attribute_template(
     )
 
 
-def trusted_template(dialect: str, tokenizer: Any, settings: Settings) -> bool:
+def trusted_template(dialect: str, tokenizer: Tokenizer, settings: Settings) -> bool:
     """Only the bundled tokenizers' own templates render in-process; a pasted template, or one
     that came with a local folder or a Hub download, is untrusted and goes to the worker."""
     if dialect != "tokenizer":
@@ -248,7 +253,7 @@ def _inside(origin: str, assets_dir: Path) -> bool:
 def layout_from_attributed(
     att: Attributed,
     conversation: Sequence[Message],
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     tagged: bool,
     encoded: Encoded | None = None,
 ) -> Layout:

@@ -19,7 +19,7 @@ from app.dialects.builtin import BUILTINS
 from app.dialects.jinja import TemplateDialect
 from app.errors import InputError
 
-TEMPLATE_DIALECTS = (
+TEMPLATE_DIALECTS: tuple[TemplateDialect, ...] = (
     TemplateDialect(
         "tokenizer",
         "Tokenizer's own template",
@@ -33,12 +33,13 @@ TEMPLATE_DIALECTS = (
         "sandboxed, time-limited worker.",
     ),
 )
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (*BUILTINS, *TEMPLATE_DIALECTS)}
+DIALECTS: dict[str, Dialect] = {d.name: d for d in BUILTINS}
+DIALECTS.update((d.name, d) for d in TEMPLATE_DIALECTS)
 
 
 def list_dialects() -> list[dict[str, Any]]:
     """Every dialect: name, title, one-line description, special tokens, supported roles."""
-    return [d.to_json() for d in (*BUILTINS, *TEMPLATE_DIALECTS)]
+    return [d.to_json() for d in BUILTINS] + [d.to_json() for d in TEMPLATE_DIALECTS]
 
 
 def dialect_names() -> list[str]:

@@ -14,19 +14,19 @@ the cost is that a built-in is Python code, not a template a user can paste.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from app.chat.encoding import Encoded, TokenizerInfo, Unit, encode_units, encode_whole
 from app.chat.layout import Layout, Piece, Segment
 from app.chat.messages import Message
 from app.chat.sequences import differing_window
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan
 
 
 def layout_segments(
     segments: Sequence[Segment],
     conversation: Sequence[Message],
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     info: TokenizerInfo,
     split_text: bool,
 ) -> Layout:
@@ -103,7 +103,7 @@ def _spans(
     return spans
 
 
-def boundary_merge(tokenizer: Any, text: str, encoded: Encoded) -> Finding | None:
+def boundary_merge(tokenizer: Tokenizer, text: str, encoded: Encoded) -> Finding | None:
     """A finding when tokenizing the whole text differs from the segment-wise reference IDs."""
     whole = encode_whole(tokenizer, text).ids
     ref = encoded.ids

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from app.chat.layout import Dialect
 from app.chat.messages import Message
 from app.chat.render import render
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import SEVERITY_RANK, Finding, Rendering
 
 # Importing the check modules registers their checks, in this order.
@@ -70,7 +70,7 @@ def lint_rendering(
     rendering: Rendering,
     *,
     conversation: Sequence[Message],
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     dialect: Dialect,
     spec: RenderSpec,
     settings: Settings,
@@ -96,7 +96,7 @@ def context_for_rendering(
     rendering: Rendering,
     *,
     conversation: Sequence[Message],
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     dialect: Dialect,
     spec: RenderSpec,
     settings: Settings,
@@ -128,7 +128,7 @@ def context_for_rendering(
 def lint_tokens(
     view: TokenView,
     *,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     labels: Sequence[int],
     eot_ids: frozenset[int],
     dialect: str | None = None,

@@ -15,6 +15,7 @@ from typing import Any
 from app.chat.columns import TokenColumns
 from app.chat.messages import Message
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Severity
 from app.lint.facts import TokenizerFacts
 from app.lint.markers import (
@@ -57,15 +58,14 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
         if index < len(starts) and starts[index] <= span.eot_start:
             eots.append(index)
     tokens = rendering.tokens
-    columns = type(tokens) is TokenColumns
+    if type(tokens) is TokenColumns:  # (no subclasses; isinstance with an ABC is slow)
+        return TokenView(rendering.input_ids, tokens.trained, tokens.roles, eots, [0], tokens.texts)
     return TokenView(
         ids=rendering.input_ids,
-        trained=(
-            tokens.trained if columns else [label != IGNORE_INDEX for label in rendering.labels]
-        ),
-        roles=tokens.roles if columns else [tok.role for tok in tokens],
+        trained=[label != IGNORE_INDEX for label in rendering.labels],
+        roles=[tok.role for tok in tokens],
         eots=eots,
-        texts=tokens.texts if columns else [tok.text for tok in tokens],
+        texts=[tok.text for tok in tokens],
     )
 
 
@@ -79,7 +79,7 @@ class LintContext:
 
     view: TokenView
     facts: TokenizerFacts
-    tokenizer: Any
+    tokenizer: Tokenizer
     dialect: str | None
     train_on: str = "assistant"
     train_on_eot: bool = True
@@ -97,6 +97,12 @@ class LintContext:
     _lead_ins: list[LeadIn] | None = field(default=None, repr=False)
     _best: dict[str, LeadIn] | None = field(default=None, repr=False)
 
+    def rendered(self) -> Rendering:
+        """The rendering, for the questions only renderings can answer."""
+        if self.rendering is None:
+            raise RuntimeError("this question needs a rendering, not a pre-tokenized row")
+        return self.rendering
+
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         """`make()` once per lint run; checks share what costs a render or a pass over tokens."""
         if key not in self._cache:
@@ -107,7 +113,7 @@ class LintContext:
     def index(self) -> TokenIndex:
         """Token positions by character offset (renderings only)."""
         if self._index is None:
-            self._index = TokenIndex(self.rendering)
+            self._index = TokenIndex(self.rendered())
         return self._index
 
     def search(self) -> IdSearch:
@@ -120,7 +126,7 @@ class LintContext:
         """The rendering's role markers and end-of-turn marker, computed once per rendering."""
         if self._markers is None:
             self._markers = markers_from_rendering(
-                self.rendering, self.index(), best=self.best_lead_ins()
+                self.rendered(), self.index(), best=self.best_lead_ins()
             )
         return self._markers
 
@@ -132,7 +138,7 @@ class LintContext:
 
     def lead_ins(self) -> list[LeadIn]:
         if self._lead_ins is None:
-            self._lead_ins = lead_ins(self.rendering)
+            self._lead_ins = lead_ins(self.rendered())
         return self._lead_ins
 
     def tokens_in(self, start: int, end: int) -> list[int]:

@@ -12,7 +12,9 @@ import json
 import re
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from app.chat.tokenizer import Tokenizer
 
 _CACHE: weakref.WeakKeyDictionary[Any, TokenizerFacts] = weakref.WeakKeyDictionary()
 
@@ -31,11 +33,11 @@ class TokenizerFacts:
     special_pattern: re.Pattern[str] | None
     special_by_text: dict[str, int]
     # Unicode normal forms the tokenizer's normalizer applies, in order (Qwen's: ("NFC",)).
-    unicode_forms: tuple[str, ...] = ()
+    unicode_forms: tuple[NormalForm, ...] = ()
     _encode_cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _names: dict[int, str] = field(default_factory=dict)
 
-    def encode(self, tokenizer: Any, text: str) -> tuple[int, ...]:
+    def encode(self, tokenizer: Tokenizer, text: str) -> tuple[int, ...]:
         """Tokenize `text` alone without BOS/EOS (cached: marker strings repeat)."""
         ids = self._encode_cache.get(text)
         if ids is None:
@@ -44,7 +46,7 @@ class TokenizerFacts:
                 self._encode_cache[text] = ids
         return ids
 
-    def token_text(self, tokenizer: Any, token_id: int | None) -> str:
+    def token_text(self, tokenizer: Tokenizer, token_id: int | None) -> str:
         """The token's vocabulary entry, quoted (cached: the same few ids are named per row)."""
         if token_id is None:
             return "none"
@@ -54,7 +56,7 @@ class TokenizerFacts:
         return name
 
 
-def facts_for(tokenizer: Any) -> TokenizerFacts:
+def facts_for(tokenizer: Tokenizer) -> TokenizerFacts:
     """The cached facts for `tokenizer`."""
     try:
         return _CACHE[tokenizer]
@@ -66,7 +68,7 @@ def facts_for(tokenizer: Any) -> TokenizerFacts:
     return facts
 
 
-def _compute(tokenizer: Any) -> TokenizerFacts:
+def _compute(tokenizer: Tokenizer) -> TokenizerFacts:
     special: dict[str, int] = {}
     for token_id, added in tokenizer.added_tokens_decoder.items():
         if added.special and added.content:
@@ -89,10 +91,11 @@ def _compute(tokenizer: Any) -> TokenizerFacts:
     )
 
 
-UNICODE_FORMS = ("NFC", "NFD", "NFKC", "NFKD")
+NormalForm = Literal["NFC", "NFD", "NFKC", "NFKD"]
+UNICODE_FORMS: tuple[NormalForm, ...] = ("NFC", "NFD", "NFKC", "NFKD")
 
 
-def _unicode_forms(tokenizer: Any) -> tuple[str, ...]:
+def _unicode_forms(tokenizer: Tokenizer) -> tuple[NormalForm, ...]:
     """The NFC/NFD/NFKC/NFKD steps of the tokenizer's normalizer (other steps, such as
     SentencePiece's space replacement, change every text and say nothing about its letters).
 
@@ -103,13 +106,15 @@ def _unicode_forms(tokenizer: Any) -> tuple[str, ...]:
         spec = json.loads(backend.to_str()).get("normalizer") if backend is not None else None
     except (AttributeError, ValueError, TypeError):
         return ()
-    forms: list[str] = []
+    forms: list[NormalForm] = []
 
     def walk(node: Any) -> None:
         if not isinstance(node, dict):
             return
-        if node.get("type") in UNICODE_FORMS:
-            forms.append(node["type"])
+        kind = node.get("type")
+        for form in UNICODE_FORMS:
+            if kind == form:
+                forms.append(form)
         for child in node.get("normalizers") or []:
             walk(child)
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from functools import partial
+from typing import NamedTuple
 
 from app.chat.columns import TokenColumns
 from app.chat.messages import Message
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
 
 PROBE = [
@@ -149,7 +151,7 @@ def markers_from_rendering(
 
 
 def probe_markers(
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     dialect: str,
     spec: RenderSpec,
     renderer: Callable[[Sequence[Message], RenderSpec], Rendering],
@@ -208,10 +210,8 @@ class IdSearch:
         """Start indices of every (possibly overlapping) occurrence of `needle`."""
         out: list[int] = []
         text, key = self._text, _as_text(needle) if self._text is not None else None
-        find = (
-            (lambda at: text.find(key, at))
-            if text is not None and key
-            else (lambda at: self.find(needle, at))
+        find: Callable[[int], int] = (
+            partial(text.find, key) if text is not None and key else partial(self.find, needle)
         )
         at = find(0)
         while at != -1:
@@ -260,7 +260,7 @@ def find_all(ids: Sequence[int], needle: Sequence[int]) -> list[int]:
     return IdSearch(ids).find_all(needle)
 
 
-def roles_by_markers(ids: Sequence[int], headers: dict[str, Sequence[int]]) -> list[str | None]:
+def roles_by_markers(ids: Sequence[int], headers: Mapping[str, Sequence[int]]) -> list[str | None]:
     """Give each token the role of the last header seen before it (None before the first).
 
     Example: headers {"user": [9, 1], "assistant": [9, 2]}, ids [9, 1, 7, 9, 2, 8]

@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 
 from app.chat.sequences import differing_window
-from app.chat.tokens import Finding
+from app.chat.tokens import Finding, Severity
 from app.lint.context import LintContext
 from app.lint.markers import probe_markers
 from app.lint.registry import check
@@ -304,7 +304,7 @@ def _eot_not_eos(ctx: LintContext, eot_ids: frozenset[int]) -> Iterator[Finding]
         return
     (eot,) = eot_ids
     where = [i for i, tid in enumerate(ctx.view.ids) if tid == eot]
-    severity = "info" if eot in ctx.facts.special_ids else "warning"
+    severity: Severity = "info" if eot in ctx.facts.special_ids else "warning"
     yield ctx.finding(
         "dialect-mismatch",
         f"Turns end with {ctx.facts.token_text(ctx.tokenizer, eot)} but the tokenizer's EOS is "

@@ -25,7 +25,8 @@ def _sample(ctx: LintContext) -> tuple[list[Any], Rendering, bool]:
     """The conversation and training rendering the deep checks compare against; `sampled` says
     the sample is not the whole conversation (token indices then do not apply). Both deep
     checks use it, so it is made once per lint (a sample costs a re-render)."""
-    return ctx.cached("deep-sample", lambda: _make_sample(ctx))
+    sample: tuple[list[Any], Rendering, bool] = ctx.cached("deep-sample", lambda: _make_sample(ctx))
+    return sample
 
 
 def _make_sample(ctx: LintContext) -> tuple[list[Any], Rendering, bool]:

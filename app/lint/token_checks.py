@@ -105,7 +105,7 @@ def prompt_trained(ctx: LintContext) -> Iterator[Finding]:
         return
     hit = [i for i in compress(range(len(trained)), trained) if roles[i] in PROMPT_ROLES]
     chosen = ctx.train_on == "all"
-    by_role = sorted({roles[i] for i in hit})
+    by_role = sorted({roles[i] or "none" for i in hit})
     yield ctx.finding(
         "prompt-trained",
         f"{len(hit)} {'/'.join(by_role)} token(s) are trained"

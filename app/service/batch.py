@@ -19,6 +19,7 @@ from app.chat.layout import Dialect
 from app.chat.messages import parse_messages
 from app.chat.render import render
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
 from app.dialects.registry import get_dialect
 from app.errors import LimitError, MaskscopeError
@@ -31,13 +32,13 @@ from app.tokenizers.registry import load_tokenizer
 class Batch:
     rows: list[dict[str, Any]]
     renderings: list[Rendering]
-    tokenizer: Any
+    tokenizer: Tokenizer
     pad_token_id: int
     pad_token: str | None
     max_length: int | None
 
 
-def pad_token(tokenizer: Any) -> tuple[int, str | None]:
+def pad_token(tokenizer: Tokenizer) -> tuple[int, str | None]:
     """The pad id a collator would use: the tokenizer's pad token, else EOS (a common fallback)."""
     for attr in ("pad_token", "eos_token"):
         token_id = getattr(tokenizer, f"{attr}_id", None)
@@ -64,6 +65,7 @@ def build_batch(body: BatchRequest, settings: Settings) -> Batch:
     ]
     seqs = [{"input_ids": r.input_ids, "labels": r.labels} for r in renderings]
     pad_id, pad_text = pad_token(tokenizer)
+    length: int | None
     if body.pack:
         length = body.max_length or settings.max_train_length
         rows = pack_sequences(seqs, length)
@@ -77,7 +79,7 @@ def _render_one(
     index: int,
     messages: list[dict[str, Any]],
     dialect: Dialect,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     spec: RenderSpec,
     settings: Settings,
 ) -> Rendering:

@@ -18,6 +18,7 @@ from app.chat.layout import Dialect
 from app.chat.messages import Conversation, parse_messages
 from app.chat.render import render
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import get_dialect
 from app.lint import lint_rendering
@@ -31,7 +32,7 @@ class Rendered:
 
     rendering: Rendering
     conversation: Conversation
-    tokenizer: Any
+    tokenizer: Tokenizer
     dialect: Dialect
     spec: RenderSpec
 

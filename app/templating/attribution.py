@@ -77,10 +77,10 @@ class _TrackingIterator:
         return item
 
 
-class TrackedMessages(list):
+class TrackedMessages(list[Any]):
     """The `messages` list a template sees; iterating it (or a slice of it) tracks the message."""
 
-    def __iter__(self) -> _TrackingIterator:  # type: ignore[override]
+    def __iter__(self) -> _TrackingIterator:
         return _TrackingIterator(self)
 
     def __getitem__(self, key: Any) -> Any:

@@ -208,7 +208,9 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
             __self._check_str_method(owner, getattr(method, "__name__", ""), args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
-    def _check_str_method(self, text: str, name: str, args: tuple, kwargs: dict) -> None:
+    def _check_str_method(
+        self, text: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         if name in _WIDTH_METHODS and args and _is_int(args[0]):
             self.check_size(args[0], "a padded string")
         elif name == "expandtabs":

@@ -60,12 +60,12 @@ class GenerationExtension(jinja2.ext.Extension):
     def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.CallBlock:
         lineno = next(parser.stream).lineno
         body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        return jinja2.nodes.CallBlock(self.call_method("_generation", []), [], [], body).set_lineno(
-            lineno
-        )
+        block = jinja2.nodes.CallBlock(self.call_method("_generation", []), [], [], body)
+        block.set_lineno(lineno)
+        return block
 
     def _generation(self, caller: Any) -> str:
-        text = caller()
+        text = str(caller())
         recorder = _RECORDER.get()
         if recorder is not None:
             # Everything yielded before this block has been consumed, so `produced` is its start.

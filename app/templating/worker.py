@@ -92,7 +92,12 @@ def _serve(conn: Connection) -> None:
 
 
 def _run_task(
-    module: str, name: str, args: tuple, kwargs: dict, memory_bytes: int, alarm_s: float
+    module: str,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    memory_bytes: int,
+    alarm_s: float,
 ) -> dict[str, Any]:
     # The alarm is a backstop should the server die mid-task: SIGALRM's default action ends us.
     signal.setitimer(signal.ITIMER_REAL, alarm_s)
@@ -227,7 +232,7 @@ class _WorkerGone(Exception):
 
 @dataclass(eq=False)  # identity equality: workers live in a set
 class _Worker:
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     conn: Connection
     ready: bool = False
     started: float = field(default_factory=time.monotonic)
@@ -261,7 +266,8 @@ class _Worker:
 
     def receive(self, max_bytes: int) -> dict[str, Any]:
         try:
-            return json.loads(self.conn.recv_bytes(max_bytes))
+            answer: dict[str, Any] = json.loads(self.conn.recv_bytes(max_bytes))
+            return answer
         except (EOFError, OSError, ValueError) as exc:
             raise _WorkerGone(f"the template worker failed ({exc})") from exc
 
@@ -292,7 +298,13 @@ class WorkerPool:
         for _ in range(self.size):
             self._spawn()
 
-    def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict, timeout_s: float) -> Any:
+    def run(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout_s: float,
+    ) -> Any:
         module, name = _importable_name(fn)
         # Pickled before a worker is taken, so unpicklable arguments cost no worker.
         task = pickle.dumps((module, name, args, kwargs, self.memory_bytes, 2 * timeout_s + 5))

@@ -88,11 +88,11 @@ def load_tokenizer(
     if ref in TOKENIZER_NAMES:
         key, folder = _bundled_key(ref, settings)
         return _cached(key, folder, size)
-    folder = paths.resolve_local(
+    local = paths.resolve_local(
         ref, settings.tokenizer_roots, must_exist=paths.looks_like_path(ref)
     )
-    if folder is not None:
-        return _cached(_local_key(folder), folder, size)
+    if local is not None:
+        return _cached(_local_key(local), local, size)
     if hub.is_hub_id(ref):
         return _load_hub(ref, settings)
     raise InputError(

@@ -36,7 +36,8 @@ class TrainingData:
 
 def load_demo() -> dict[str, Any]:
     """The bundled demo dataset: 60 conversations teaching one checkable behaviour."""
-    return json.loads((DATA_DIR / "demo.json").read_text(encoding="utf-8"))
+    demo: dict[str, Any] = json.loads((DATA_DIR / "demo.json").read_text(encoding="utf-8"))
+    return demo
 
 
 def load_data(data: dict[str, Any], sample_prompts: list[str] | None = None) -> TrainingData:

@@ -39,10 +39,10 @@ class Dist:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
-    def no_sync(self, wrapped: nn.Module) -> contextlib.AbstractContextManager:
+    def no_sync(self, wrapped: nn.Module) -> contextlib.AbstractContextManager[Any]:
         return wrapped.no_sync() if self.world > 1 else contextlib.nullcontext()
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.bf16:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()

@@ -231,7 +231,7 @@ def _sample(
     dist: distributed.Dist,
     key: str,
     samples: list[dict[str, Any]],
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Greedy answers to the sample prompts, added under `key` (rank 0 only, one batch)."""
     if not dist.is_main:
         return samples

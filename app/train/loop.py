@@ -55,7 +55,7 @@ def windows(n_examples: int, window: int, seed: int) -> Iterator[list[int]]:
 
     Example: windows(4, 3, 0) -> [2, 0, 1], [3, <first of epoch 2>, ...], ...
     """
-    epoch, stream = 0, []
+    epoch, stream = 0, list[int]()
     while True:
         while len(stream) < window:
             generator = torch.Generator().manual_seed(seed + epoch)
@@ -106,6 +106,8 @@ def lr_factor(step: int, steps: int, warmup: int) -> float:
     return max(0.0, (steps - step) / max(1, steps - warmup))
 
 
+# Long: the training step is one loop with its accumulation, clipping, schedule and reporting
+# side by side, as the reference trainers write it; split, the order of those steps would hide.
 def train(
     model: nn.Module,
     examples: list[Example],

@@ -113,13 +113,13 @@ def enable_neftune(
     handle = NEFTuneHandle(alpha=alpha, mode=mode, generator=generator)
     embeddings = model.get_input_embeddings()
 
-    def remember(_module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def remember(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # A 4D mask is already a full attention pattern: lengths then come from position_ids.
         mask = kwargs.get("attention_mask")
         handle.batch["attention_mask"] = mask if mask is not None and mask.dim() == 2 else None
         handle.batch["position_ids"] = kwargs.get("position_ids")
 
-    def noise(module: nn.Module, _inputs: tuple, output: Tensor) -> Tensor:
+    def noise(module: nn.Module, _inputs: tuple[Any, ...], output: Tensor) -> Tensor:
         if not module.training or handle.alpha == 0:
             return output
         return add_neftune_noise(

@@ -91,7 +91,7 @@ class JobRunner:
     def __init__(self, store: JobStore, settings: Settings) -> None:
         self.store, self.settings = store, settings
         self.wake = asyncio.Event()
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.current: str | None = None
         self.stopping = False
 

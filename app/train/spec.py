@@ -140,11 +140,11 @@ def resolve_model(ref: str, settings: Settings) -> str:
     Example: "smollm2" -> "~/.cache/maskscope/assets/smollm2"
     """
     if ref in bundled_names():
-        folder = settings.assets_dir / ref
-        if (folder / "config.json").is_file():
-            return str(folder)
+        bundled = settings.assets_dir / ref
+        if (bundled / "config.json").is_file():
+            return str(bundled)
         raise UnavailableError(
-            f"No model weights for {ref!r} in {folder}: of the bundled "
+            f"No model weights for {ref!r} in {bundled}: of the bundled "
             "assets only smollm2 has a model (fetch it with `maskscope "
             "assets fetch`). Change the 'model' field.",
             field="model",

@@ -10,6 +10,7 @@ plenty for a job list of hundreds and curves of thousands of points.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -61,6 +62,8 @@ def body_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
+# Long: one class per table set, every query beside the others, so the schema is read in one
+# place; each method is a few lines of SQL.
 class JobStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -185,7 +188,7 @@ class JobStore:
                 (status, error, time.time(), job_id),
             )
 
-    def recover(self) -> list[str]:
+    def recover(self) -> builtins.list[str]:
         """After a restart: a job left running was interrupted; everything else stays as it was."""
         with self._connect(immediate=True) as db:
             ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE status = 'running'")]
@@ -218,12 +221,14 @@ class JobStore:
                 (job_id, *(metric.get(k) for k in core), json.dumps(extra)),
             )
 
-    def metrics(self, job_id: str, after: int = 0) -> list[dict[str, Any]]:
+    def metrics(self, job_id: str, after: int = 0) -> builtins.list[dict[str, Any]]:
         with self._connect() as db:
             return self._metrics(db, job_id, after)
 
     @staticmethod
-    def _metrics(db: sqlite3.Connection, job_id: str, after: int = 0) -> list[dict[str, Any]]:
+    def _metrics(
+        db: sqlite3.Connection, job_id: str, after: int = 0
+    ) -> builtins.list[dict[str, Any]]:
         rows = db.execute(
             "SELECT * FROM metrics WHERE job_id = ? AND seq > ? ORDER BY seq", (job_id, after)
         )
@@ -245,7 +250,8 @@ class JobStore:
         row = db.execute(f"SELECT {columns} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"No job with id {job_id!r}.", field="id")
-        return row
+        found: sqlite3.Row = row
+        return found
 
     def _job(self, db: sqlite3.Connection, row: sqlite3.Row, *, metrics: bool = True) -> Job:
         return Job(

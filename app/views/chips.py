@@ -17,10 +17,10 @@ import json
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
 
 from markupsafe import Markup, escape
 
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering, Token
 
 ROLE_CLASS = {"system": "s", "user": "u", "assistant": "a", "tool": "o", None: "n"}
@@ -139,18 +139,18 @@ def chip(token: Token, partial: str | None = None) -> str:
     return f'<span class="{classes}"{attrs}{data_x}>{shown}</span>'
 
 
-def _byte_level(tokenizer: Any) -> bool:
+def _byte_level(tokenizer: Tokenizer) -> bool:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     return "ByteLevel" in repr(getattr(backend, "decoder", None))
 
 
-def token_bytes(ids: Sequence[int], tokenizer: Any) -> list[bytes | None]:
+def token_bytes(ids: Sequence[int], tokenizer: Tokenizer) -> list[bytes | None]:
     """Raw bytes for every id whose vocabulary piece spells bytes out (None elsewhere)."""
     pieces = tokenizer.convert_ids_to_tokens(list(ids))
     return piece_bytes([p or "" for p in pieces], _byte_level(tokenizer))
 
 
-def token_partials(rendering: Rendering, tokenizer: Any | None) -> list[str | None]:
+def token_partials(rendering: Rendering, tokenizer: Tokenizer | None) -> list[str | None]:
     """For each token, its escaped bytes when its piece is not valid UTF-8 alone (else None).
 
     Looked up once per distinct id: a long conversation repeats a small vocabulary.
@@ -163,7 +163,7 @@ def token_partials(rendering: Rendering, tokenizer: Any | None) -> list[str | No
     return [partial[i] for i in rendering.input_ids]
 
 
-def runs(tokens: list[Token], size: int = RUN_TOKENS) -> list[tuple[int, int]]:
+def runs(tokens: Sequence[Token], size: int = RUN_TOKENS) -> list[tuple[int, int]]:
     """Split token positions into runs of about `size`, ending after a newline where one is near.
 
     A run is a block that the browser lays out only when it scrolls into view
@@ -182,7 +182,7 @@ def runs(tokens: list[Token], size: int = RUN_TOKENS) -> list[tuple[int, int]]:
     return out
 
 
-def chips_html(rendering: Rendering, tokenizer: Any | None = None) -> Markup:
+def chips_html(rendering: Rendering, tokenizer: Tokenizer | None = None) -> Markup:
     """All tokens of a rendering as chips, grouped in runs that carry their first index."""
     partials = token_partials(rendering, tokenizer)
     tokens = rendering.tokens

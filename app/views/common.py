@@ -16,6 +16,7 @@ from fastapi import Request
 from markupsafe import Markup
 from pydantic import ValidationError
 
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import list_dialects
 from app.errors import MaskscopeError
@@ -93,7 +94,9 @@ def lint_findings(state: EditorState, settings: Settings) -> list[Finding]:
     return render_and_lint(body.messages, body.spec(), settings)[1]
 
 
-def token_view(rendering: Rendering, findings: list[Finding] | None, tokenizer: Any) -> TokenView:
+def token_view(
+    rendering: Rendering, findings: list[Finding] | None, tokenizer: Tokenizer
+) -> TokenView:
     return TokenView(
         summary=summarize(rendering),
         chips=chips_html(rendering, tokenizer),

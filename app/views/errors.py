@@ -6,6 +6,7 @@ app.errors; validation failures become one sentence naming the field to change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,13 +32,13 @@ def error_response(request: Request, exc: MaskscopeError) -> Response:
     return JSONResponse(exc.payload(), status_code=exc.status, headers=exc.headers)
 
 
-def input_error(errors: list[dict[str, Any]]) -> InputError:
+def input_error(errors: Sequence[Mapping[str, Any]]) -> InputError:
     """The 422 for a failed pydantic validation, naming the first offending field."""
     message, field = validation_message(errors)
     return InputError(message, field=field)
 
 
-def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
     """Turn pydantic's error list into one sentence naming the first offending field.
 
     Example: [{"loc": ("body", "messages", 0, "role"), "msg": "Input should be ..."}]
@@ -66,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(request, input_error(list(exc.errors())))
+        return error_response(request, input_error(exc.errors()))
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
 
 ROLE_ORDER = ("system", "user", "assistant", "tool")
@@ -82,7 +83,7 @@ def _positions(indices: list[int]) -> dict[str, Any]:
     }
 
 
-def markers(rendering: Rendering, tokenizer: Any) -> dict[str, dict[str, Any]]:
+def markers(rendering: Rendering, tokenizer: Tokenizer) -> dict[str, dict[str, Any]]:
     """Where BOS, EOS, end-of-turn tokens and newlines sit (token indices, first few of each).
 
     Example: Llama 3 -> {"BOS": {"count": 1, "first": [0], ...}, "end of turn": {...}, ...}
