@@ -28,15 +28,10 @@ from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan
 from app.errors import InputError, MaskscopeError
 from app.settings import Settings
-from app.templating.attribution import (
-    Attributed,
-    Locator,
-    locate_messages,
-    render_attributed,
-    render_untrusted,
-)
 from app.templating.limits import check_template_size
+from app.templating.locating import Locator, locate_messages
 from app.templating.sandbox import has_generation_tags
+from app.templating.tracking import Attributed, render_attributed, render_untrusted
 from app.templating.worker import run_in_worker
 
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
