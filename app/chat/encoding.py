@@ -26,6 +26,7 @@ from operator import sub
 from typing import Any
 
 from app.chat.tokenizer import Tokenizer
+from app.chat.vocabulary import NormalForm, special_texts, unicode_forms
 
 _EOT_HINT = re.compile(r"end|eot|eom|</s>|<eos>", re.IGNORECASE)
 _NOT_EOT = re.compile(r"start|begin|header|pad|unk|mask|think|tool|image|vision", re.IGNORECASE)
@@ -43,7 +44,12 @@ class PieceTable:
 
 @dataclass
 class TokenizerInfo:
-    """What rendering needs from a tokenizer, computed once per tokenizer object."""
+    """What rendering and the lints need from a tokenizer, computed once per tokenizer object
+    (weak-keyed: a tokenizer mutated after its first use keeps its old facts).
+
+    Example (qwen3): bos=None, eos="<|im_end|>", eos_id=151645, pad_id=151643,
+                     unicode_forms=("NFC",)
+    """
 
     added: dict[str, tuple[int, bool]]
     special_ids: frozenset[int]
@@ -52,10 +58,38 @@ class TokenizerInfo:
     eos: str | None
     eot_texts: frozenset[str]
     cut_texts: tuple[str, ...] = ()
+    bos_id: int | None = None
+    eos_id: int | None = None
+    pad_id: int | None = None
+    special_by_text: dict[str, int] = field(default_factory=dict)
+    # Longest first, so '<|im_start|>' wins over any shorter special string it contains.
+    special_pattern: re.Pattern[str] | None = None
+    # Unicode normal forms the tokenizer's normalizer applies, in order (Qwen's: ("NFC",)).
+    unicode_forms: tuple[NormalForm, ...] = ()
     # Per-id byte facts, where offsets can be derived from ids (see `piece_table`).
     pieces: PieceTable | None = None
     # The Rust tokenizer's special-token mode is shared state: held while setting it and encoding.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _encoded: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    _names: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def encode(self, tokenizer: Tokenizer, text: str) -> tuple[int, ...]:
+        """Tokenize `text` alone without BOS/EOS (cached: marker strings repeat)."""
+        ids = self._encoded.get(text)
+        if ids is None:
+            ids = tuple(tokenizer.encode(text, add_special_tokens=False))
+            if len(self._encoded) < 4096:
+                self._encoded[text] = ids
+        return ids
+
+    def token_text(self, tokenizer: Tokenizer, token_id: int | None) -> str:
+        """The token's vocabulary entry, quoted (cached: the same few ids are named per row)."""
+        if token_id is None:
+            return "none"
+        name = self._names.get(token_id)
+        if name is None:
+            name = self._names[token_id] = repr(tokenizer.convert_ids_to_tokens(token_id))
+        return name
 
 
 _INFO: weakref.WeakKeyDictionary[Any, TokenizerInfo] = weakref.WeakKeyDictionary()
@@ -81,19 +115,11 @@ def tokenizer_info(tokenizer: Tokenizer) -> TokenizerInfo:
     }
     if eos:
         eot.add(eos)
-    # Where a long text may be cut for parallel encoding: before a special token that is matched
-    # verbatim and does not swallow the whitespace before it, so both sides tokenize as in the
-    # whole string.
-    cut = tuple(
-        tok.content
-        for tok in tokenizer.added_tokens_decoder.values()
-        if tok.special
-        and not tok.lstrip
-        and not tok.normalized
-        and (tok.content in eot or tok.content == tokenizer.bos_token)
-    )
+    cut = _cut_texts(tokenizer, eot)
     # Markers: every added token that is not whitespace (<|im_start|>, <tool_call>, <think>...).
     markers = frozenset(tid for text, (tid, _) in added.items() if not text.isspace()) | special_ids
+    by_text = special_texts(tokenizer)
+    longest = sorted(by_text, key=len, reverse=True)
     info = TokenizerInfo(
         added=added,
         special_ids=special_ids,
@@ -102,11 +128,31 @@ def tokenizer_info(tokenizer: Tokenizer) -> TokenizerInfo:
         eos=eos,
         eot_texts=frozenset(eot),
         cut_texts=cut,
+        bos_id=tokenizer.bos_token_id,
+        eos_id=tokenizer.eos_token_id,
+        pad_id=tokenizer.pad_token_id,
+        special_by_text=by_text,
+        special_pattern=re.compile("|".join(map(re.escape, longest))) if longest else None,
+        unicode_forms=unicode_forms(tokenizer),
     )
     info.pieces = piece_table(tokenizer, info)
     with contextlib.suppress(TypeError):
         _INFO[tokenizer] = info
     return info
+
+
+def _cut_texts(tokenizer: Tokenizer, eot: set[str]) -> tuple[str, ...]:
+    """Where a long text may be cut for parallel encoding: before a special token that is matched
+    verbatim and does not swallow the whitespace before it, so both sides tokenize as in the
+    whole string."""
+    return tuple(
+        tok.content
+        for tok in tokenizer.added_tokens_decoder.values()
+        if tok.special
+        and not tok.lstrip
+        and not tok.normalized
+        and (tok.content in eot or tok.content == tokenizer.bos_token)
+    )
 
 
 @dataclass

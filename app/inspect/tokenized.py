@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.chat.encoding import tokenizer_info
 from app.chat.messages import parse_row
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Token
 from app.inspect.renderer import RowRenderer
 from app.inspect.rows import TokenRow
 from app.lint import lint_tokens
 from app.lint.context import TokenView, view_of_rendering
-from app.lint.facts import facts_for
 from app.lint.markers import Markers, probe_markers, roles_by_markers
 
 
@@ -75,7 +75,7 @@ class TokenRowLinter:
 
     def _eot_ids(self) -> frozenset[int]:
         markers = self._probe()
-        eos = facts_for(self.renderer.tokenizer).eos_id
+        eos = tokenizer_info(self.renderer.tokenizer).eos_id
         found = set(markers.eot_ids) if markers else set()
         return frozenset(found | ({eos} if eos is not None else set()))
 
@@ -86,7 +86,7 @@ def token_rendering(parsed: TokenRow, view: TokenView, tokenizer: Any, dialect: 
     Design concession: each token's text is its own decoded piece, so the texts join to a
     readable string that may differ from a whole decode where characters span several tokens.
     """
-    facts = facts_for(tokenizer)
+    facts = tokenizer_info(tokenizer)
     tokens, pos = [], 0
     for i, (tid, piece) in enumerate(
         zip(parsed.input_ids, tokenizer.batch_decode([[t] for t in parsed.input_ids]), strict=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
+from app.chat.encoding import tokenizer_info
 from app.chat.layout import Dialect
 from app.chat.messages import Message
 from app.chat.render import render
@@ -25,7 +26,6 @@ from app.lint import (  # noqa: F401
     tokenized_checks,
 )
 from app.lint.context import LintContext, TokenView, view_of_rendering
-from app.lint.facts import facts_for
 from app.lint.registry import CHECKS, Check, Scope, checks_for, codes
 from app.settings import Settings
 
@@ -108,7 +108,7 @@ def context_for_rendering(
         return render(again, dialect, tokenizer, changed, settings)
 
     view = view_of_rendering(rendering)
-    facts = facts_for(tokenizer)
+    facts = tokenizer_info(tokenizer)
     eot_ids = frozenset(view.ids[i] for i in view.eots)
     return LintContext(
         view=view,
@@ -137,7 +137,7 @@ def lint_tokens(
     """Findings for a pre-tokenized row (its own labels), token-level and label checks only."""
     ctx = LintContext(
         view=view,
-        facts=facts_for(tokenizer),
+        facts=tokenizer_info(tokenizer),
         tokenizer=tokenizer,
         dialect=dialect,
         train_on=train_on,

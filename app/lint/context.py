@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.chat.columns import TokenColumns
+from app.chat.encoding import TokenizerInfo
 from app.chat.messages import Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Severity
-from app.lint.facts import TokenizerFacts
 from app.lint.markers import (
     IdSearch,
     LeadIn,
@@ -78,7 +78,7 @@ class LintContext:
     """Everything a check may read. `rendering`/`conversation` are None for bare token rows."""
 
     view: TokenView
-    facts: TokenizerFacts
+    facts: TokenizerInfo
     tokenizer: Tokenizer
     dialect: str | None
     train_on: str = "assistant"

@@ -8,7 +8,7 @@ amplifying operations stay bounded.
 
 Design concession: `{% generation %}` spans are recorded through a context variable holding the
 number of characters already produced, so the caller must consume the render generator itself
-(see app.templating.attribution) instead of calling `Template.render`.
+(see app.templating.tracking) instead of calling `Template.render`.
 """
 
 from __future__ import annotations
