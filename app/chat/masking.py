@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app.chat.spec import TRAIN_ON, TrainOn
 from app.chat.tokens import MessageSpan
 from app.errors import InputError
 
-TRAIN_ON = ("assistant", "last_assistant", "all")
 Range = tuple[int, int, int | None]
 
 
@@ -27,7 +27,7 @@ Range = tuple[int, int, int | None]
 class MaskPolicy:
     """`train_on`: assistant | last_assistant | all; `train_on_eot`: train the closing marker."""
 
-    train_on: str = "assistant"
+    train_on: TrainOn = "assistant"
     train_on_eot: bool = True
 
     def __post_init__(self) -> None:

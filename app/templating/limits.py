@@ -112,12 +112,6 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
         ):
             self.filters[name] = _guarded(self.filters[name], check)
 
-    @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> LimitedSandboxedEnvironment:
-        return cls(
-            max_range=settings.max_range, max_output_chars=settings.max_render_chars, **kwargs
-        )
-
     # -- the checks -----------------------------------------------------------------------------
 
     def too_long(self, size: int, what: str) -> LimitError:

@@ -12,9 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.chat.spec import TRAIN_ON
 from app.errors import InputError
 
-TRAIN_ON = ("assistant", "last_assistant", "all")
 PADDING_SIDES = ("right", "left")
 
 
