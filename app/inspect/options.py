@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transformers import PreTrainedTokenizerBase
-
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.settings import Settings
 from app.tokenizers.registry import load_tokenizer
 
@@ -27,7 +26,7 @@ class InspectOptions:
     loaded, the limits (rendering ones from `settings`) and whether workers may reload it."""
 
     spec: RenderSpec
-    tokenizer: PreTrainedTokenizerBase
+    tokenizer: Tokenizer
     settings: Settings
     reloadable: bool = False
     probe_rows: int = 3
@@ -39,7 +38,7 @@ class InspectOptions:
 def options_for(
     settings: Settings,
     *,
-    tokenizer: PreTrainedTokenizerBase,
+    tokenizer: Tokenizer,
     spec: RenderSpec,
     reloadable: bool = False,
 ) -> InspectOptions:

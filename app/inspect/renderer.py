@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from transformers import PreTrainedTokenizerBase
-
 from app.chat.layout import Dialect
 from app.chat.messages import Message
 from app.chat.render import Renderings, render, start_many
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
 from app.dialects.registry import get_dialect
 from app.inspect.options import InspectOptions
@@ -32,7 +31,7 @@ class RowRenderer:
     """Render and lint conversations under one inspection's options."""
 
     dialect: Dialect
-    tokenizer: PreTrainedTokenizerBase
+    tokenizer: Tokenizer
     spec: RenderSpec
     settings: Settings
 
