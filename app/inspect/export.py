@@ -17,6 +17,7 @@ from typing import Any
 from app.chat.messages import Message
 from app.chat.render import render
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
 from app.dialects.jinja import attribute_template, prepare_template
 from app.dialects.registry import get_dialect
@@ -27,7 +28,7 @@ from app.settings import Settings
 
 
 def export_generation_template(
-    tokenizer: Any, dialect: str, settings: Settings, template: str | None = None
+    tokenizer: Tokenizer, dialect: str, settings: Settings, template: str | None = None
 ) -> dict[str, Any]:
     """Annotate the tokenizer's (or the pasted) template; say whether it verified.
 

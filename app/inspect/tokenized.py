@@ -11,10 +11,9 @@ and a dialect without markers gets no roles, and the role-based checks then say 
 
 from __future__ import annotations
 
-from typing import Any
-
 from app.chat.encoding import tokenizer_info
 from app.chat.messages import parse_row
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Token
 from app.inspect.renderer import RowRenderer
 from app.inspect.rows import TokenRow
@@ -80,7 +79,9 @@ class TokenRowLinter:
         return frozenset(found | ({eos} if eos is not None else set()))
 
 
-def token_rendering(parsed: TokenRow, view: TokenView, tokenizer: Any, dialect: str) -> Rendering:
+def token_rendering(
+    parsed: TokenRow, view: TokenView, tokenizer: Tokenizer, dialect: str
+) -> Rendering:
     """A Rendering built from a pre-tokenized row, so the page can show it as chips.
 
     Design concession: each token's text is its own decoded piece, so the texts join to a

@@ -9,6 +9,7 @@ Example: RenderRequest(messages=[...], tokenizer="qwen3", train_on="all").spec()
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,14 +69,8 @@ class CompareRequest(RenderRequest):
     def target_spec(self, target: CompareTarget) -> RenderSpec:
         """The spec of one column; a target without a template uses the shared one."""
         template = target.template if target.template is not None else self.template
-        return RenderSpec(
-            tokenizer=target.tokenizer,
-            dialect=target.dialect,
-            template=template,
-            train_on=self.train_on,
-            train_on_eot=self.train_on_eot,
-            add_generation_prompt=self.add_generation_prompt,
-            max_length=self.max_length,
+        return replace(
+            self.spec(), tokenizer=target.tokenizer, dialect=target.dialect, template=template
         )
 
 

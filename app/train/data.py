@@ -15,6 +15,7 @@ from typing import Any
 from app.chat.messages import Message, parse_row
 from app.chat.render import render
 from app.chat.spec import RenderSpec
+from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import IGNORE_INDEX
 from app.dialects.registry import get_dialect
 from app.errors import InputError
@@ -86,7 +87,7 @@ def _first_prompts(conversations: list[list[Message]], limit: int = 3) -> list[s
 def render_examples(
     conversations: list[list[Message]],
     spec: RenderSpec,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     settings: Settings | None = None,
 ) -> list[dict[str, list[int]]]:
     """Render each conversation; keep input_ids and labels of those with a trained token."""
@@ -107,7 +108,7 @@ def render_examples(
     return examples
 
 
-def prompt_ids(prompt: str, spec: RenderSpec, tokenizer: Any) -> list[int]:
+def prompt_ids(prompt: str, spec: RenderSpec, tokenizer: Tokenizer) -> list[int]:
     """Token ids of one user prompt followed by the assistant header, as the model will see it.
 
     Only the dialect of `spec` matters here: a prompt is never cut and its labels are not used.

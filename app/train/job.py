@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from app.chat.batching import pad_batch
+from app.chat.tokenizer import Tokenizer
 from app.settings import Settings
 from app.train import distributed
 from app.train.data import TrainingData, load_data, prompt_ids, render_examples
@@ -183,7 +184,7 @@ def _train_arm(
     model: Any,
     spec: JobSpec,
     data: TrainingData,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     dist: distributed.Dist,
     events: Events,
     arm: str,
@@ -225,7 +226,7 @@ def _train_arm(
 @torch.no_grad()
 def _sample(
     model: Any,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     spec: JobSpec,
     data: TrainingData,
     dist: distributed.Dist,

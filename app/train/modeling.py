@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
+from app.chat.tokenizer import Tokenizer
 from app.settings import Settings
 from app.tokenizers.registry import load_tokenizer
 from app.train.distributed import Dist
@@ -42,7 +43,7 @@ def load_training_tokenizer(spec: JobSpec, settings: Settings) -> Any:
     return load_tokenizer(spec.render_spec().tokenizer, settings)
 
 
-def stop_token_ids(tokenizer: Any) -> list[int]:
+def stop_token_ids(tokenizer: Tokenizer) -> list[int]:
     """eos plus whichever end-of-turn markers this vocabulary has. Example: ChatML -> [2, 2]"""
     ids = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
     vocab = tokenizer.get_vocab()
@@ -50,7 +51,7 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
     return ids or [0]
 
 
-def save_model(model: torch.nn.Module, tokenizer: Any, spec: JobSpec, out: Path) -> list[str]:
+def save_model(model: torch.nn.Module, tokenizer: Tokenizer, spec: JobSpec, out: Path) -> list[str]:
     """Write safetensors weights, config and tokenizer (with chat template); return file names."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
