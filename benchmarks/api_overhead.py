@@ -22,11 +22,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from serve import conversation, uvicorn_server  # noqa: E402
+from serve import conversation, uvicorn_server
 
-from app.service.render import render_and_lint  # noqa: E402
-from app.service.requests import RenderRequest  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app.service.render import render_and_lint
+from app.service.requests import RenderRequest
+from app.settings import Settings
 
 REPEATS = 60
 WARMUP = 5

@@ -22,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serve import conversation, uvicorn_server  # noqa: E402
+from serve import conversation, uvicorn_server
 
 TARGET_TOKENS = 8192
 TOKENIZER, DIALECT = "smollm2", "chatml"

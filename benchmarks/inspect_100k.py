@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lint_vs_trl import conversations  # noqa: E402
+from lint_vs_trl import conversations
 
 ROWS = int(os.environ.get("ROWS", "100000"))
 

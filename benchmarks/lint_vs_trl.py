@@ -33,10 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.inspect.export import export_generation_template  # noqa: E402
-from app.service.inspect import inspect_stream, prepare  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from app.tokenizers.registry import load_tokenizer  # noqa: E402
+from app.inspect.export import export_generation_template
+from app.service.inspect import inspect_stream, prepare
+from app.settings import Settings
+from app.tokenizers.registry import load_tokenizer
 
 ROWS = 5_000
 WORDS = (

@@ -28,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serve import children, conversation, rss_bytes, uvicorn_server  # noqa: E402
+from serve import children, conversation, rss_bytes, uvicorn_server
 
 CHATML = (
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "

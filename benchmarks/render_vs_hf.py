@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.chat.messages import Message  # noqa: E402
-from app.chat.render import render  # noqa: E402
+from app.chat.messages import Message
+from app.chat.render import render
 from app.chat.spec import RenderSpec
 from app.dialects.registry import get_dialect
-from app.settings import Settings  # noqa: E402
-from app.tokenizers.registry import load_tokenizer  # noqa: E402
+from app.settings import Settings
+from app.tokenizers.registry import load_tokenizer
 
 REPEATS = 9
 MESSAGES = 1000

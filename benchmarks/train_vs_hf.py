@@ -41,15 +41,15 @@ from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.chat.messages import Message  # noqa: E402
-from app.chat.render import render  # noqa: E402
+from app.chat.messages import Message
+from app.chat.render import render
 from app.chat.spec import RenderSpec
 from app.dialects.registry import get_dialect
-from app.settings import Settings  # noqa: E402
-from app.tokenizers.registry import load_tokenizer  # noqa: E402
-from app.train.data import load_demo  # noqa: E402
-from app.train.distributed import setup  # noqa: E402
-from app.train.loop import LoopConfig, train  # noqa: E402
+from app.settings import Settings
+from app.tokenizers.registry import load_tokenizer
+from app.train.data import load_demo
+from app.train.distributed import setup
+from app.train.loop import LoopConfig, train
 
 STEPS = int(os.environ.get("BENCH_STEPS", "6"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))

@@ -178,13 +178,17 @@ def summary_table(summary: Summary) -> str:
     share = f"{data['trained_fraction']:.1%}"
     rate = data["eot_trained_rate"]
     lines = [
-        f"rows                 {data['rows']:,} ({data['conversation_rows']:,} conversations, "
-        f"{data['tokenized_rows']:,} pre-tokenized, {data['bad_rows']:,} unreadable)",
+        (
+            f"rows                 {data['rows']:,} ({data['conversation_rows']:,} conversations, "
+            f"{data['tokenized_rows']:,} pre-tokenized, {data['bad_rows']:,} unreadable)"
+        ),
         f"tokens               {data['tokens']:,}",
         f"trained tokens       {data['trained_tokens']:,} ({share})",
         f"zero-trained rows    {data['zero_trained_rows']:,}",
-        f"trained end-of-turn  {'n/a' if rate is None else f'{rate:.1%}'} of "
-        f"{data['eot_closing_trained_turns']:,} trained turns",
+        (
+            f"trained end-of-turn  {'n/a' if rate is None else f'{rate:.1%}'} of "
+            f"{data['eot_closing_trained_turns']:,} trained turns"
+        ),
         "trained fraction per row:",
     ]
     most = max((b["rows"] for b in data["trained_fraction_histogram"]), default=0) or 1

@@ -139,8 +139,10 @@ def format_rendering(rendering: Rendering, lints: list[Finding], *, colour: bool
     lines = [
         "".join(parts).rstrip(),
         "",
-        f"{stats['tokens']} tokens, {stats['trained']} trained, {stats['truncated']} "
-        f"truncated ({legend}; (id, label) after each token)",
+        (
+            f"{stats['tokens']} tokens, {stats['trained']} trained, {stats['truncated']} "
+            f"truncated ({legend}; (id, label) after each token)"
+        ),
     ]
     lines += [f"{f.severity}: {f.code}: {f.message}" for f in lints]
     return "\n".join(lines) + "\n"

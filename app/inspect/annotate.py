@@ -157,8 +157,11 @@ def annotate_generation(source: str, *, eot_text: str | None) -> Annotation:
         []
         if wrapped
         else [
-            "No output expression inside the messages loop writes the message content (a template "
-            "that builds each turn with {% set %} first cannot be annotated automatically)."
+            (
+                "No output expression inside the messages loop writes the message content (a "
+                "template that builds each turn with {% set %} first cannot be annotated "
+                "automatically)."
+            )
         ]
     )
     return Annotation("".join(out), wrapped, notes)

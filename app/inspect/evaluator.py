@@ -173,7 +173,7 @@ def _conversations(raws: list[RawRow]) -> list[tuple[int, Conversation]]:
         if raw.error is None and raw.row is not None and not is_token_row(raw.row):
             try:
                 parsed.append((k, parse_row(raw.row)))
-            except Exception:  # noqa: BLE001 - evaluate reports it with its line
+            except Exception:
                 continue
     return parsed
 

@@ -194,7 +194,7 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
 
     # -- method calls on strings ----------------------------------------------------------------
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         # str.format reaches here wrapped by the sandbox; the wrapper keeps the bound method.
         method = getattr(__obj, "__wrapped__", __obj)
         owner = getattr(method, "__self__", None)

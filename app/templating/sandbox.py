@@ -107,7 +107,7 @@ class _TemplateDict:
 class _TemplateNamespace(jinja2.utils.Namespace):
     """A namespace that refuses underscore attributes (no route to CPython internals)."""
 
-    def __init__(*args: Any, **kwargs: Any) -> None:  # noqa: N805 - Jinja's own signature trick
+    def __init__(*args: Any, **kwargs: Any) -> None:
         self, args = args[0], args[1:]
         attrs = dict(*args, **kwargs)
         for name in attrs:

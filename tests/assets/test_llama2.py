@@ -104,5 +104,5 @@ def test_a_failing_vector_refuses_the_build(js_source, tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     out.mkdir()
     work.mkdir()
-    with pytest.raises(ArchiveError, match="fails 1 of 12 test vectors.*not installed"):
+    with pytest.raises(ArchiveError, match=r"fails 1 of 12 test vectors.*not installed"):
         build_llama2(archive, out, work)

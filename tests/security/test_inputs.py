@@ -168,7 +168,7 @@ def test_15_path_traversal_is_refused_and_nothing_is_opened(rooted, ref):
 
 
 def test_16_pickle_only_tokenizer_folder_is_refused_unread(rooted):
-    client, root, _, pickles = rooted
+    client, _root, _, pickles = rooted
     for ref in ("pickled", str(pickles)):
         response = _post_watched(client, ref)
         err = assert_error(response, 422, "pickle")

@@ -24,7 +24,7 @@ from tests.train.job_processes import end_job_processes, job_processes, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from serve import uvicorn_server  # noqa: E402
+from serve import uvicorn_server
 
 
 def job_spec(model: Path, **overrides) -> dict:

@@ -14,7 +14,7 @@ from tests.security.security_helpers import BOMB, MESSAGES, custom
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from serve import uvicorn_server  # noqa: E402
+from serve import uvicorn_server
 
 LIMIT_MS = 1_000
 BODY_CAP = 100_000

@@ -152,8 +152,10 @@ def test_08_body_over_the_size_cap(tight, tight_settings, chunked):
         ("{% for m in messages %}\n{{ m.content }\n{% endfor %}", 2, "syntax error"),
         ("a\nb\n{% if x %}\nc", 4, "syntax error"),
         (
-            "{% for m in messages %}\n{% if m.role == 'system' %}\n"
-            "{{ raise_exception('System role not supported') }}\n{% endif %}{% endfor %}",
+            (
+                "{% for m in messages %}\n{% if m.role == 'system' %}\n"
+                "{{ raise_exception('System role not supported') }}\n{% endif %}{% endfor %}"
+            ),
             3,
             "System role not supported",
         ),

@@ -36,13 +36,17 @@ BOMBS = [
     ("{{ range(10**9) | length }}", "max_range"),
     ("{% for i in range(2000) %}{% endfor %}", "max_range"),
     (
-        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
-        "{% endfor %}",
+        (
+            "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+            "{% endfor %}"
+        ),
         "max_render_chars",
     ),
     (
-        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
-        "{% endfor %}",
+        (
+            "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
+            "{% endfor %}"
+        ),
         "max_render_chars",
     ),
     ("{{ '%999999999d' % 1 }}", "max_render_chars"),
@@ -84,8 +88,10 @@ ORDINARY = [
     "{{ 'x' | center(9) }}|{{ 'a\nb' | indent(2, first=true) }}|{{ 'aXa' | replace('a', 'yy') }}",
     "{{ ['a', 'b'] | join(', ') }}|{{ '-'.join(['p', 'q']) }}|{{ '{}={:>4}'.format('k', 7) }}",
     "{{ 'hi'.ljust(5) }}|{{ '7'.zfill(3) }}|{{ 'a\tb'.expandtabs(4) }}|{{ 'q'.replace('q', 'r') }}",
-    "{% set ns = namespace(t='') %}{% for m in messages %}{% set ns.t = ns.t ~ m.role[0] %}"
-    "{% endfor %}{{ ns.t }}|{{ messages | map(attribute='content') | join('/') }}",
+    (
+        "{% set ns = namespace(t='') %}{% for m in messages %}{% set ns.t = ns.t ~ m.role[0] %}"
+        "{% endfor %}{{ ns.t }}|{{ messages | map(attribute='content') | join('/') }}"
+    ),
 ]
 
 

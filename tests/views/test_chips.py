@@ -65,7 +65,7 @@ def _unshow(shown: str) -> str:
 @pytest.mark.parametrize("text", [" hello\n", "a\tb", "dot · here", "back\\slash", "\x07", "ok"])
 def test_exact_text_is_recoverable_from_every_chip(text):
     # The tooltip shows data-x when present, otherwise the un-mapped visible text.
-    classes, attrs, shown = CHIP.fullmatch(chip(_tok(text))).groups()
+    _classes, attrs, shown = CHIP.fullmatch(chip(_tok(text))).groups()
     data_x = re.search(r'data-x="([^"]*)"', attrs)
     recovered = (
         json.loads(html.unescape(data_x.group(1))) if data_x else _unshow(html.unescape(shown))

@@ -160,8 +160,10 @@ ROUTES = [
     ),
     (
         "GET",
-        "/compare?v=1&role=user&content=Hi&target_tokenizer=qwen3&target_dialect=llama2"
-        "&target_template=",
+        (
+            "/compare?v=1&role=user&content=Hi&target_tokenizer=qwen3&target_dialect=llama2"
+            "&target_template="
+        ),
         None,
         False,
         200,
@@ -197,8 +199,10 @@ ROUTES = [
     ),
     (
         "GET",
-        "/batch?v=1&tokenizer=qwen3&dialect=chatml&padding_side=left&pack_length=9"
-        "&conversations=%5B%7B%22role%22%3A%22user%22%2C%22content%22%3A%22Hi%22%7D%5D",
+        (
+            "/batch?v=1&tokenizer=qwen3&dialect=chatml&padding_side=left&pack_length=9"
+            "&conversations=%5B%7B%22role%22%3A%22user%22%2C%22content%22%3A%22Hi%22%7D%5D"
+        ),
         None,
         False,
         200,
