@@ -28,7 +28,7 @@ def token_columns(
     enc: Encoded,
     pieces: list[Piece],
     ranges: list[tuple[int, int, int | None]],
-    roles: dict[int, str],
+    roles: dict[int | None, str],  # None (no message) is never a key: its role is None
     special: frozenset[int],
     keep: int,
 ) -> TokenColumns:
@@ -75,7 +75,7 @@ def token_columns(
     return TokenColumns(
         text,
         ids,
-        [None if owner is None else roles.get(owner) for owner in owners],
+        list(map(roles.get, owners)),
         owners,
         special,
         trained,

@@ -190,7 +190,7 @@ def assemble(
             setting="max_tokens",
         )
     ranges = trained_ranges(layout.spans, policy, len(text), layout.generation)
-    roles = {s.message: s.role for s in layout.spans}
+    roles: dict[int | None, str] = {s.message: s.role for s in layout.spans}
     table = token_columns(text, enc, layout.pieces, ranges, roles, info.special_ids, keep)
     tokens: Sequence[Token] = table if columns else list(table)
     cut = table.ends[-1] if table.ends else 0
