@@ -311,7 +311,13 @@ def overlay(base: list[Piece], tops: list[Piece]) -> list[Piece]:
     tops = sorted(t for t in tops if t[1] > t[0])
     out: list[Piece] = []
     ti = 0
-    for s, e, owner, part in base:
+    for piece in base:
+        s, e, owner, part = piece
+        while ti < len(tops) and tops[ti][1] <= s:
+            ti += 1
+        if ti == len(tops) or tops[ti][0] >= e:  # nothing painted over it: kept as it is
+            out.append(piece)
+            continue
         pos = s
         while pos < e:
             while ti < len(tops) and tops[ti][1] <= pos:
