@@ -19,12 +19,11 @@ imports nothing above it. Datasets go through `render_many`, which gives each ro
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from contextlib import contextmanager
 from functools import lru_cache
 
+from app.chat.collector import collector_paused
 from app.chat.columns import token_columns
 from app.chat.encoding import TokenizerInfo, tokenizer_info
 from app.chat.layout import Dialect, Layout
@@ -147,24 +146,6 @@ def _checked(conversation: Sequence[Message], spec: RenderSpec, settings: Settin
     if spec.max_length is not None and spec.max_length < 1:
         raise InputError("max_length must be a positive number of tokens.", field="max_length")
     return policy
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while rendering.
-
-    A render allocates tens of thousands of small acyclic objects (tokens, offsets), which
-    trigger collections that walk every live object of the process (the loaded vocabularies
-    included): a third of the render time for 8k tokens. Reference counting still frees
-    everything; the collector resumes afterwards (only if it was running).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def assemble(

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from app.chat.collector import collector_paused
 from app.chat.messages import Conversation, parse_row
-from app.chat.render import Renderings, collector_paused
+from app.chat.render import Renderings
 from app.chat.tokens import Finding, Rendering
 from app.errors import MaskscopeError
 from app.inspect.options import InspectOptions

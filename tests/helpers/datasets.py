@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
+from tests.helpers.lint import IGNORE, answer_ranges, chat_text, label_by_chars
 from tests.helpers.tokenizers import bundled
-from tests.lint.helpers import IGNORE, answer_ranges, chat_text, label_by_chars
 
 CHAT = [
     {"role": "user", "content": "What is the capital of France?"},

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from app.settings import Settings
+from tests.helpers.lint import by_code, lint_conversation
 from tests.helpers.tokenizers import bundled
-from tests.lint.helpers import by_code, lint_conversation
 
 CHAT = [
     {"role": "user", "content": "What is the capital of France?"},

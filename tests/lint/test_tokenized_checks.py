@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from app.lint import TokenView, lint_tokens
+from tests.helpers.lint import IGNORE, answer_ranges, chat_text, label_by_chars
 from tests.helpers.tokenizers import fresh
-from tests.lint.helpers import IGNORE, answer_ranges, chat_text, label_by_chars
 
 CHAT = [
     {"role": "user", "content": "What is the capital of France?"},

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.helpers.errors import assert_error
-from tests.security.security_helpers import (  # noqa: F401
+from tests.helpers.security import (  # noqa: F401
     custom,
     render_body,
     tight_fixture,

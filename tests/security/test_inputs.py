@@ -15,7 +15,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.views.templating import templates
 from tests.helpers.errors import assert_error
-from tests.security.security_helpers import render_body, tight_fixture, tight_settings_fixture  # noqa: F401
+from tests.helpers.security import render_body, tight_fixture, tight_settings_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.security_helpers import BOMB, MESSAGES, custom
+from tests.helpers.security import BOMB, MESSAGES, custom
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 

@@ -16,7 +16,7 @@ import pytest
 
 from app.templating.worker import get_pool
 from tests.helpers.errors import assert_error
-from tests.security.security_helpers import (  # noqa: F401
+from tests.helpers.security import (  # noqa: F401
     BOMB,
     MESSAGES,
     custom,

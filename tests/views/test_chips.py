@@ -18,7 +18,7 @@ from app.views.chips import (
     token_bytes,
     visible,
 )
-from tests.views.views_support import rendered, tok
+from tests.helpers.views import rendered, tok
 
 CHIP = re.compile(r'<span class="([^"]*)"((?: data-[a-z]+="[^"]*")*)>([^<]*)</span>')
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.views.stats import markers, summarize
-from tests.views.views_support import rendered, tok
+from tests.helpers.views import rendered, tok
 
 TURNS = [
     ("system", "Be brief."),

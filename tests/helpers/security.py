@@ -1,8 +1,8 @@
 """Request bodies and an app with tight limits, shared by the security tests.
 
 The tight limits make every limit quick and cheap to hit. Test modules import the fixtures by
-function name (`from security_helpers import tight_fixture`; a conftest.py here would shadow the
-shared one in tests/).
+function name (`from tests.helpers.security import tight_fixture`; a conftest.py in
+tests/security would shadow the shared one in tests/).
 """
 
 from __future__ import annotations
