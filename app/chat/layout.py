@@ -6,8 +6,9 @@ Jinja dialect renders a template with role attribution and tokenizes the whole s
 the engine (app.chat.render) receives a Layout and does the rest: masking, token attribution,
 truncation, limits.
 
-Example: ChatML "<|im_start|>user\\nHi<|im_end|>\\n" -> pieces
-         [Piece(0, 17, 0, "turn"), Piece(17, 19, 0, "content"), ...]
+Example: the chatml built-in on [user "Hi"] -> text "<|im_start|>user\\nHi<|im_end|>\\n", pieces
+         [Piece(0, 12, 0, "header"), Piece(12, 17, 0, "header"), Piece(17, 19, 0, "content"),
+          Piece(19, 29, 0, "eot"), Piece(29, 30, 0, "glue")]
 
 Design concession: the protocol lives here, beside the data it returns, so that the engine never
 imports the dialects package; the registry there resolves names to objects.
