@@ -14,6 +14,7 @@ from app.views import STATIC_DIR
 from app.views import routers as view_routers
 from app.views.errors import install_error_handlers
 from app.views.vendor import vendor_files
+from app.web_security import HostMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(HostMiddleware, settings=settings)
     for router in (*api_routers, *view_routers):
         app.include_router(router)
     app.mount("/static/vendor", vendor_files(settings), name="vendor")

@@ -30,6 +30,11 @@ class Settings:
     )
     host: str = _setting("127.0.0.1", "Address `maskscope serve` binds to.")
     port: int = _setting(8000, "Port `maskscope serve` listens on.")
+    allowed_hosts: list[str] = _setting(
+        ["localhost", "127.0.0.1", "::1"],
+        "Host header names (comma-separated, any port) the server answers; the `host` setting is "
+        "always added, `*` allows any. Others get 400, so DNS rebinding cannot reach the API.",
+    )
     tokenizer_roots: list[Path] = _setting(
         [], "Folders (os.pathsep-separated) under which local tokenizer directories may be opened."
     )
@@ -123,6 +128,8 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
         return int(raw)
     if kind == "Path":
         return Path(os.path.expanduser(raw))
+    if kind == "list[str]":
+        return [name.strip() for name in raw.split(",") if name.strip()]
     if kind.startswith("list"):
         return [Path(os.path.expanduser(p)) for p in raw.split(os.pathsep) if p]
     return raw

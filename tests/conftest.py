@@ -24,6 +24,10 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
+# TestClient sends Host "testserver"; every app the tests build from the environment answers it.
+TEST_HOSTS = ["localhost", "127.0.0.1", "::1", "testserver"]
+os.environ["MASKSCOPE_ALLOWED_HOSTS"] = ",".join(TEST_HOSTS)
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
@@ -54,7 +58,7 @@ def isolated_home(tmp_path, settings: Settings):
         (home / "assets").mkdir(parents=True, exist_ok=True)
         for name in names:
             shutil.copytree(settings.assets_dir / name, home / "assets" / name)
-        return Settings(home=home)
+        return Settings(home=home, allowed_hosts=TEST_HOSTS)
 
     return make
 
@@ -83,6 +87,7 @@ def job_settings_for(tmp_path, tiny_model_dir):
     def make(**overrides) -> Settings:
         return Settings(
             home=tmp_path / "home",
+            allowed_hosts=TEST_HOSTS,
             tokenizer_roots=[tiny_model_dir.parent],
             allow_hub=False,
             **overrides,

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "cli": 3,
     "deps": 3,
     "middleware": 3,
+    "web_security": 3,
     "lifespan": 3,
     "main": 3,
     "__main__": 3,

@@ -18,7 +18,9 @@ def _default(value: object) -> str:
         home = Path.home()
         return f"`~/{value.relative_to(home)}`" if value.is_relative_to(home) else f"`{value}`"
     if isinstance(value, list):
-        return "(none)" if not value else f"`{os.pathsep.join(map(str, value))}`"
+        # Names are comma-separated in the environment, paths os.pathsep-separated.
+        sep = "," if all(isinstance(v, str) for v in value) else os.pathsep
+        return "(none)" if not value else f"`{sep.join(map(str, value))}`"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     # Thousands separators only where they help: 65_536, but port 8000.

@@ -1,5 +1,6 @@
 """GET /api/tokenizers reports availability truthfully, against real files."""
 
+import dataclasses
 import shutil
 
 import pytest
@@ -62,7 +63,7 @@ def test_removing_or_corrupting_an_asset_flips_availability(private_client):
 def test_local_folders_are_listed(tmp_path, settings):
     root = tmp_path / "root"
     shutil.copytree(settings.assets_dir / "qwen3", root / "my-qwen")
-    local = type(settings)(home=settings.home, tokenizer_roots=[root])
+    local = dataclasses.replace(settings, tokenizer_roots=[root])
     with TestClient(create_app(local)) as client:
         entry = _by_name(client)[str(root / "my-qwen")]
     assert entry["source"] == "local" and entry["available"] is True

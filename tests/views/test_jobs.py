@@ -15,7 +15,7 @@ from app.train.spec import JobSpec
 
 @pytest.fixture
 def app_and_store(tmp_path):
-    app = create_app(Settings(home=tmp_path / "home"))
+    app = create_app(Settings(home=tmp_path / "home", allowed_hosts=["testserver"]))
     with TestClient(app) as client:
         yield client, app.state.job_store
 

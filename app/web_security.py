@@ -1,0 +1,75 @@
+"""What a server that people share refuses: foreign Host headers, before any route runs.
+
+Pure ASGI middlewares, so the refusal happens before a body is read or a route is matched, and
+each answer has the one error shape of app.errors.
+
+Design concession: the Host check compares names only, not ports: a page on another port of the
+same machine is already same-host, and DNS rebinding needs a foreign name, which is what is refused.
+Example: allowed_hosts=["localhost"] -> "localhost:8000" passes, "evil.example:8000" gets 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import MaskscopeError
+from app.settings import Settings
+from app.views.errors import error_response
+
+
+class HostError(MaskscopeError):
+    """The Host header names a host the server does not answer for (400)."""
+
+    status = 400
+    code = "host_not_allowed"
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def host_name(authority: str) -> str:
+    """The host part of a Host header or URL authority, lower-cased, without port or brackets.
+
+    Example: "[::1]:8000" -> "::1"; "LocalHost:80" -> "localhost"
+    """
+    authority = authority.strip().lower()
+    if authority.startswith("["):
+        return authority[1 : authority.find("]")] if "]" in authority else authority[1:]
+    if authority.count(":") == 1:
+        return authority.split(":", 1)[0]
+    return authority
+
+
+def allowed_hosts(settings: Settings) -> set[str]:
+    return {host_name(h) for h in (*settings.allowed_hosts, settings.host)}
+
+
+async def refuse(scope: Scope, receive: Receive, send: Send, error: MaskscopeError) -> None:
+    response: Any = error_response(Request(scope), error)
+    await response(scope, receive, send)
+
+
+class HostMiddleware:
+    """Answer only requests whose Host header names an allowed host (allowed_hosts setting)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.hosts = allowed_hosts(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "*" not in self.hosts:
+            name = host_name(header(scope, b"host") or "")
+            if name not in self.hosts:
+                message = (
+                    f"The host {name!r} is not served here; add it to the allowed_hosts setting."
+                )
+                await refuse(scope, receive, send, HostError(message, setting="allowed_hosts"))
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,49 @@
+"""DESIGN.md §7 item 25: what a server that people share refuses and adds."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.helpers.errors import assert_error
+
+
+@pytest.fixture(scope="module")
+def loopback(tmp_path_factory):
+    """An app with the default allowed hosts (the loopback names and the bind host)."""
+    settings = Settings(home=tmp_path_factory.mktemp("home"), host="10.1.2.3", allow_hub=False)
+    with TestClient(create_app(settings), base_url="http://localhost:8000") as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "localhost:8000", "127.0.0.1:9", "[::1]:8000", "10.1.2.3:8000"]
+)
+def test_25_allowed_hosts_are_answered(loopback, host):
+    assert loopback.get("/healthz", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/healthz"), ("get", "/api/dialects"), ("post", "/api/render"), ("get", "/")],
+)
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "localhost.evil.example"])
+def test_25_a_foreign_host_is_refused_before_any_route(loopback, method, path, host):
+    response = loopback.request(method, path, headers={"Host": host}, json={})
+    err = assert_error(response, 400, "allowed_hosts")
+    assert err["setting"] == "allowed_hosts" and err["code"] == "host_not_allowed"
+
+
+def test_25_the_allowed_hosts_setting_admits_a_name(tmp_path):
+    settings = Settings(home=tmp_path, allowed_hosts=["maskscope.internal"])
+    with TestClient(create_app(settings), base_url="http://maskscope.internal") as client:
+        assert client.get("/healthz").status_code == 200
+        assert_error(client.get("/healthz", headers={"Host": "localhost"}), 400, "allowed_hosts")
+        assert client.get("/healthz", headers={"Host": "127.0.0.1"}).status_code == 200
+
+
+def test_25_allowed_hosts_reads_a_comma_separated_variable():
+    settings = Settings.from_env({"MASKSCOPE_ALLOWED_HOSTS": "a.example, b.example"})
+    assert settings.allowed_hosts == ["a.example", "b.example"]
