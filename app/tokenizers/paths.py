@@ -1,18 +1,26 @@
 """Resolve a local tokenizer folder strictly inside the allowed roots (setting tokenizer_roots).
 
-Everything is decided from the path strings and `realpath` before any file is opened: NUL bytes,
-`..` components, absolute paths outside the roots and symlinks (the folder or a file in it) that
-lead outside are refused. Design concession: a symlink that stays inside a root is allowed.
+Everything is decided from the path strings, `lstat` and `realpath` before any file is opened: NUL
+bytes, `..` components, absolute paths outside the roots, and symlinks anywhere in the folder's
+tree (transformers reads subfolders such as `additional_chat_templates/`) that lead outside the
+roots or to something that is not a regular file or folder (a FIFO or device would hang or leak a
+read) are refused. The walk visits at most MAX_FOLDER_ENTRIES entries and never follows a link.
+
+Design concession: a symlink that stays inside a root is allowed, so a Hugging Face cache under a
+root still loads (its `snapshots/<rev>/` files link to `../../blobs/`).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from app.errors import InputError
 
 _FIELD = "tokenizer"
+# A tokenizer or model folder holds a handful of files; a tree this large is refused unread.
+MAX_FOLDER_ENTRIES = 10_000
 
 
 def looks_like_path(ref: str) -> bool:
@@ -24,15 +32,55 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _refusal(message: str) -> InputError:
+    return InputError(message, field=_FIELD, setting="tokenizer_roots")
+
+
+def _check_link(entry: os.DirEntry[str], folder: str, root: str) -> str | None:
+    """The real folder a link leads to (to be walked too), None for a file; refuses escapes."""
+    target = os.path.realpath(entry.path)
+    name = os.path.relpath(entry.path, folder)
+    if not _inside(target, root):
+        raise _refusal(
+            f"{name} in the tokenizer folder links outside the allowed roots "
+            "(setting tokenizer_roots)"
+        )
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return None  # dangling: nothing to read, transformers will report the missing file
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise _refusal(f"{name} in the tokenizer folder links to a special file")
+    return target if stat.S_ISDIR(mode) else None
+
+
 def _refuse_escaping_entries(folder: str, root: str) -> None:
-    for entry in os.scandir(folder):
-        if entry.is_symlink() and not _inside(os.path.realpath(entry.path), root):
-            raise InputError(
-                f"{entry.name} in the tokenizer folder links outside the allowed "
-                "roots (setting tokenizer_roots)",
-                field=_FIELD,
-                setting="tokenizer_roots",
-            )
+    """Walk `folder`, and every folder a link in it leads to, refusing links that leave `root`.
+
+    Each real folder is walked once, so link cycles end.
+    Example: _refuse_escaping_entries("/r/tok", "/r") -> None, or InputError for a link to /etc.
+    """
+    pending, walked, seen = [folder], {folder}, 0
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                seen += 1
+                if seen > MAX_FOLDER_ENTRIES:
+                    raise _refusal(
+                        f"the tokenizer folder holds more than {MAX_FOLDER_ENTRIES:,} entries"
+                    )
+                if entry.is_symlink():
+                    target = _check_link(entry, folder, root)
+                    if target is not None and target not in walked:
+                        walked.add(target)
+                        pending.append(target)
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif not entry.is_file(follow_symlinks=False):
+                    raise _refusal(
+                        f"{os.path.relpath(entry.path, folder)} in the tokenizer folder is a "
+                        "special file"
+                    )
 
 
 def _check_syntax(ref: str) -> None:

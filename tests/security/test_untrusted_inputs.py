@@ -1,0 +1,86 @@
+"""DESIGN.md §7 item 29: links deep in tokenizer folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.errors import InputError
+from app.main import create_app
+from app.settings import Settings
+from app.tokenizers.registry import clear_cache, load_tokenizer
+from tests.helpers.errors import assert_error
+from tests.helpers.security import render_body, tight_fixture, tight_settings_fixture  # noqa: F401
+
+
+@pytest.fixture
+def tok_root(tmp_path, settings):
+    """A tokenizer root holding a copy of smollm2's tokenizer, and a folder outside the root."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "tok").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "default.jinja").write_text("{{ 'leaked' }}")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(settings.assets_dir / "smollm2" / name, root / "tok" / name)
+    clear_cache()
+    yield root, outside, Settings.from_env(tokenizer_roots=[root], allow_hub=False)
+    clear_cache()
+
+
+def _nested_file_link(root, outside):
+    (root / "tok" / "additional_chat_templates").mkdir()
+    (root / "tok" / "additional_chat_templates" / "default.jinja").symlink_to("/etc/passwd")
+
+
+def _nested_folder_link(root, outside):
+    (root / "tok" / "additional_chat_templates").symlink_to(outside, target_is_directory=True)
+
+
+def _link_through_an_inside_folder(root, outside):
+    # tok/sub stays inside the root, but what it leads to links out.
+    (root / "other").mkdir()
+    (root / "other" / "default.jinja").symlink_to(outside / "default.jinja")
+    (root / "tok" / "additional_chat_templates").symlink_to(root / "other")
+
+
+def _link_to_a_fifo(root, outside):
+    os.mkfifo(root / "fifo")
+    (root / "tok" / "deep").mkdir()
+    (root / "tok" / "deep" / "vocab.txt").symlink_to(root / "fifo")
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [_nested_file_link, _nested_folder_link, _link_through_an_inside_folder, _link_to_a_fifo],
+)
+def test_29_links_deep_in_a_tokenizer_folder_are_refused(tok_root, plant):
+    root, outside, settings = tok_root
+    plant(root, outside)
+    with pytest.raises(InputError) as caught:
+        load_tokenizer("tok", settings)
+    assert caught.value.field == "tokenizer"
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/api/render", json=render_body(tokenizer=str(root / "tok")))
+    err = assert_error(response, 422, "tokenizer folder")
+    assert err["field"] == "tokenizer"
+
+
+def test_29_links_that_stay_inside_are_fine(tok_root):
+    root, _, settings = tok_root
+    (root / "shared").mkdir()
+    (root / "shared" / "default.jinja").write_text("{{ messages[0].content }}")
+    (root / "tok" / "additional_chat_templates").symlink_to(root / "shared")
+    (root / "tok" / "again").symlink_to(root / "tok")  # a cycle ends
+    assert load_tokenizer("tok", settings)("Hello world").input_ids == [19556, 905]
+
+
+def test_29_a_huge_folder_tree_is_refused(tok_root, monkeypatch):
+    root, _, settings = tok_root
+    monkeypatch.setattr("app.tokenizers.paths.MAX_FOLDER_ENTRIES", 5)
+    for i in range(5):
+        (root / "tok" / f"extra{i}").mkdir()
+    with pytest.raises(InputError, match="more than 5 entries"):
+        load_tokenizer("tok", settings)
