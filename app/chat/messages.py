@@ -48,6 +48,25 @@ class Message:
 Conversation = list[Message]
 
 
+def check_text(value: str, where: str) -> str:
+    """`value`, or InputError naming `where` when it holds a lone surrogate (JSON allows
+    `"\\ud800"`, but no UTF-8 tokenizer can encode it).
+
+    Example: check_text("a\\ud800", "messages[0].content") -> InputError(field=that where)
+    """
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{where} holds a lone surrogate (U+{ord(value[exc.start]):04X} at character "
+            f"{exc.start:,}); send valid Unicode text.",
+            field=where,
+        ) from None
+    return value
+
+
 def normalize_role(raw: Any, where: str) -> str:
     """Map a role spelling to one of ROLES or raise InputError naming `where`."""
     if not isinstance(raw, str):
@@ -83,6 +102,7 @@ def message_from_dict(
             f"{where}.{content_key} must be a string, got {type(content).__name__}.",
             field=f"{where}.{content_key}",
         )
+    check_text(content, f"{where}.{content_key}")
     extra = (
         {}
         if len(item) == 2
@@ -163,7 +183,7 @@ def parse_alpaca(row: Mapping[str, Any]) -> Conversation:
             value = ""
         if not isinstance(value, str):
             raise InputError(f"'{key}' must be a string.", field=key)
-        parts[key] = value
+        parts[key] = check_text(value, key)
     prompt = parts["instruction"] + (f"\n\n{parts['input']}" if parts["input"] else "")
     conversation = [Message("user", prompt), Message("assistant", parts["output"])]
     if parts["system"]:

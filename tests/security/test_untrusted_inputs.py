@@ -1,7 +1,9 @@
-"""DESIGN.md §7 item 29: links deep in tokenizer folders."""
+"""DESIGN.md §7 items 29 and 36: links deep in tokenizer folders, and JSON bodies and dataset rows
+that hold lone surrogates."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -84,3 +86,46 @@ def test_29_a_huge_folder_tree_is_refused(tok_root, monkeypatch):
         (root / "tok" / f"extra{i}").mkdir()
     with pytest.raises(InputError, match="more than 5 entries"):
         load_tokenizer("tok", settings)
+
+
+TURNS = [{"role": "user", "content": "LONE"}, {"role": "assistant", "content": "ok"}]
+SPEC = {"tokenizer": "qwen3", "dialect": "chatml"}
+
+
+def _with_lone_surrogate(value) -> str:
+    """JSON text for `value` with each "LONE" string replaced by one holding a lone surrogate."""
+    return json.dumps(value).replace('"LONE"', '"a\\ud800b"')
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("/api/render", {"messages": TURNS, **SPEC}, "messages[0].content"),
+        ("/api/lint", {"messages": TURNS, **SPEC}, "messages[0].content"),
+        ("/api/batch", {"conversations": [TURNS], **SPEC}, "conversations[0][0].content"),
+    ],
+)
+def test_36_a_lone_surrogate_in_a_body_is_422_naming_the_field(client, route, body, field):
+    response = client.post(
+        route, content=_with_lone_surrogate(body), headers={"content-type": "application/json"}
+    )
+    err = assert_error(response, 422, "lone surrogate")
+    assert err["field"] == field
+
+
+def test_36_a_lone_surrogate_in_a_dataset_row_is_that_row_error(client):
+    good = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}
+    rows = [good, {"messages": TURNS}, {"instruction": "LONE", "output": "x"}, good]
+    data = "".join(_with_lone_surrogate(row) + "\n" for row in rows).encode()
+    response = client.post(
+        "/api/inspect",
+        files={"file": ("data.jsonl", data, "application/jsonl")},
+        data={"tokenizer": "qwen3", "dialect": "chatml", "train_on": "assistant"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["summary"]["rows"] == 4 and body["summary"]["bad_rows"] == 2
+    errors = {r["line"]: r["error"] for r in body["rows"] if r.get("error")}
+    assert set(errors) == {2, 3}
+    assert "line 2: messages[0].content holds a lone surrogate" in errors[2]
+    assert "line 3: instruction holds a lone surrogate" in errors[3]
