@@ -14,16 +14,20 @@ from app.views import STATIC_DIR
 from app.views import routers as view_routers
 from app.views.errors import install_error_handlers
 from app.views.vendor import vendor_files
-from app.web_security import HostMiddleware
+from app.web_security import HostMiddleware, SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    app = FastAPI(title="Maskscope", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc: FastAPI loads them from a CDN, which the CSP refuses; /openapi.json stays.
+    app = FastAPI(
+        title="Maskscope", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(HostMiddleware, settings=settings)
+    app.add_middleware(SecurityHeadersMiddleware)
     for router in (*api_routers, *view_routers):
         app.include_router(router)
     app.mount("/static/vendor", vendor_files(settings), name="vendor")

@@ -1,6 +1,9 @@
-"""DESIGN.md §7 item 25: what a server that people share refuses and adds."""
+"""DESIGN.md §7 items 25, 26, 28 and 40: what a server that people share refuses and adds."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -47,3 +50,44 @@ def test_25_the_allowed_hosts_setting_admits_a_name(tmp_path):
 def test_25_allowed_hosts_reads_a_comma_separated_variable():
     settings = Settings.from_env({"MASKSCOPE_ALLOWED_HOSTS": "a.example, b.example"})
     assert settings.allowed_hosts == ["a.example", "b.example"]
+
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+INLINE = [
+    (re.compile(r'<script(?![^>]*\bsrc=)(?![^>]*type="application/json")[^>]*>'), "inline script"),
+    (re.compile(r"\sstyle=", re.I), "style attribute"),
+    (re.compile(r"<style\b", re.I), "style element"),
+    (re.compile(r"\son[a-z]+=", re.I), "event handler attribute"),
+    (re.compile(r"\bhx-on|\bhx-vars|js:", re.I), "htmx eval"),
+]
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/compare", "/batch", "/inspect", "/api/dialects", "/static/css/app.css", "/nope"]
+)
+def test_28_every_response_carries_the_security_headers(loopback, path):
+    headers = loopback.get(path).headers
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    csp = dict(part.strip().split(" ", 1) for part in headers["content-security-policy"].split(";"))
+    assert csp["default-src"] == csp["script-src"] == csp["style-src"] == "'self'"
+    assert csp["frame-ancestors"] == "'none'"
+
+
+def test_28_a_refused_host_gets_the_headers_too(loopback):
+    response = loopback.get("/healthz", headers={"Host": "evil.example"})
+    assert response.status_code == 400 and response.headers["x-frame-options"] == "DENY"
+
+
+def test_28_no_cdn_docs_and_the_schema_stays(loopback):
+    assert loopback.get("/docs").status_code == 404
+    assert loopback.get("/redoc").status_code == 404
+    assert loopback.get("/openapi.json").json()["info"]["title"] == "Maskscope"
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES.glob("*.html")), ids=lambda p: p.name)
+def test_28_templates_need_nothing_the_csp_refuses(template):
+    text = template.read_text(encoding="utf-8")
+    found = [what for pattern, what in INLINE if pattern.search(text)]
+    assert not found, f"{template.name}: {found} (the CSP allows only the app's own files)"
