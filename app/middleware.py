@@ -2,7 +2,9 @@
 
 Two cases: a Content-Length over the cap is refused before the application runs; a body without
 one (chunked) is counted as it streams, and once it passes the cap the application sees a
-disconnect and its answer is replaced by the 413. Multipart uploads get their own, larger cap.
+disconnect and its answer is replaced by the 413. Only the routes that take uploads get the
+larger upload cap, chosen by path: a Content-Type is the client's claim and earns nothing.
+Example: POST /api/render with "multipart/form-data" and 5 MB -> 413 (max_body_bytes).
 
 Design concession: a streaming response that has already started cannot be turned into a 413;
 no endpoint reads its body after it starts answering, so this only matters in theory.
@@ -18,14 +20,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import TooLargeError
 from app.settings import Settings
 from app.views.errors import error_response
+from app.web_security import header
+
+# The routes that take a dataset upload (UploadFile); every other route gets max_body_bytes.
+UPLOAD_PATHS = frozenset({"/api/inspect", "/inspect/runs"})
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over max_body_bytes (max_upload_bytes for multipart uploads)."""
+    """Refuse request bodies over max_body_bytes (max_upload_bytes on the upload routes)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, upload_paths: frozenset[str] = UPLOAD_PATHS
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,21 +78,13 @@ class BodyLimitMiddleware:
             await _refuse(scope, receive, send, limit, setting)
 
     def _limit_for(self, scope: Scope) -> tuple[int, str]:
-        content_type = _header(scope, b"content-type") or ""
-        if content_type.startswith("multipart/form-data"):
+        if scope.get("path") in self.upload_paths:
             return self.settings.max_upload_bytes, "max_upload_bytes"
         return self.settings.max_body_bytes, "max_body_bytes"
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def _content_length(scope: Scope) -> int | None:
-    raw = _header(scope, b"content-length")
+    raw = header(scope, b"content-length")
     try:
         return int(raw) if raw is not None else None
     except ValueError:

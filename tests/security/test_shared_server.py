@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api import routers as api_routers
 from app.main import create_app
+from app.middleware import UPLOAD_PATHS
 from app.settings import Settings
+from app.views import routers as view_routers
 from tests.helpers.errors import assert_error
 
 
@@ -91,3 +94,69 @@ def test_28_templates_need_nothing_the_csp_refuses(template):
     text = template.read_text(encoding="utf-8")
     found = [what for pattern, what in INLINE if pattern.search(text)]
     assert not found, f"{template.name}: {found} (the CSP allows only the app's own files)"
+
+
+BODY_CAP, UPLOAD_CAP = 10_000, 1_000_000
+SAME_ORIGIN = {"Origin": "http://localhost:8000"}
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory):
+    settings = Settings(
+        home=tmp_path_factory.mktemp("capped"),
+        allow_hub=False,
+        max_body_bytes=BODY_CAP,
+        max_upload_bytes=UPLOAD_CAP,
+    )
+    with TestClient(create_app(settings), base_url="http://localhost:8000") as client:
+        yield client
+
+
+# Every (path, method) that may change state, read from the routers the app includes.
+WRITES = sorted(
+    (re.sub(r"\{[^}]+\}", "x", route.path), method)
+    for router in (*api_routers, *view_routers)
+    for route in router.routes
+    for method in getattr(route, "methods", None) or ()
+    if method in {"POST", "PUT", "PATCH", "DELETE"}
+)
+
+
+def _multipart(size: int) -> bytes:
+    return (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="d.jsonl"\r\n\r\n'
+        + b"x" * size
+        + b"\r\n--b--\r\n"
+    )
+
+
+def _chunks(body: bytes):
+    for start in range(0, len(body), 4096):
+        yield body[start : start + 4096]
+
+
+def test_40_every_route_that_writes_is_listed():
+    assert {path for path, _ in WRITES} >= UPLOAD_PATHS
+    assert ("/api/render", "POST") in WRITES and len(WRITES) >= 10
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_40_a_multipart_claim_gets_no_upload_cap_outside_the_upload_routes(capped, chunked):
+    body = _multipart(3 * BODY_CAP)
+    headers = {**SAME_ORIGIN, "Content-Type": "multipart/form-data; boundary=b"}
+    for path, method in WRITES:
+        if path in UPLOAD_PATHS or (chunked and path.endswith("/cancel")):
+            continue  # the upload routes are below; cancel never reads a body to count
+        content = _chunks(body) if chunked else body
+        response = capped.request(method, path, content=content, headers=headers)
+        err = assert_error(response, 413, "max_body_bytes")
+        assert err["setting"] == "max_body_bytes", (method, path)
+
+
+@pytest.mark.parametrize("path", sorted(UPLOAD_PATHS))
+def test_40_the_upload_routes_have_the_upload_cap(capped, path):
+    headers = {**SAME_ORIGIN, "Content-Type": "multipart/form-data; boundary=b"}
+    small = capped.post(path, content=_multipart(3 * BODY_CAP), headers=headers)
+    assert small.status_code != 413, small.text
+    big = capped.post(path, content=_chunks(_multipart(2 * UPLOAD_CAP)), headers=headers)
+    assert_error(big, 413, "max_upload_bytes")
