@@ -33,6 +33,7 @@ from app.templating.locating import Locator, locate_messages
 from app.templating.sandbox import has_generation_tags
 from app.templating.tracking import Attributed, render_attributed, render_untrusted
 from app.templating.worker import run_in_worker
+from app.tokenizers.counting import snapshot_file
 
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
@@ -90,6 +91,8 @@ class PreparedTemplate:
     context: dict[str, Any]
     trusted: bool
     tagged: bool
+    # (tokenizer file, max_tokens) for the worker's token count; see app.tokenizers.counting.
+    token_cap: tuple[str, int] | None = None
 
 
 def prepare_template(
@@ -98,12 +101,25 @@ def prepare_template(
     """The template to render for `dialect`, checked against the size limit."""
     source = template_source(dialect, tokenizer, spec)
     check_template_size(source, settings)
+    trusted = trusted_template(dialect, tokenizer, settings)
     return PreparedTemplate(
         source,
         template_context(tokenizer, spec.add_generation_prompt),
-        trusted_template(dialect, tokenizer, settings),
+        trusted,
         has_generation_tags(source),
+        None if trusted else _token_cap(tokenizer, spec, settings),
     )
+
+
+def _token_cap(
+    tokenizer: Tokenizer, spec: RenderSpec, settings: Settings
+) -> tuple[str, int] | None:
+    """What the worker needs to refuse a rendering over max_tokens. None when max_length cuts
+    the rendering to max_tokens or fewer: then any length is accepted, and counted here."""
+    if spec.max_length is not None and spec.max_length <= settings.max_tokens:
+        return None
+    path = snapshot_file(tokenizer)
+    return None if path is None else (path, settings.max_tokens)
 
 
 @dataclass(frozen=True)
@@ -194,6 +210,7 @@ def attribute_conversation(
         template.context,
         settings=settings,
         trusted=template.trusted,
+        token_cap=template.token_cap,
     )
 
 
@@ -204,8 +221,10 @@ def attribute_template(
     *,
     settings: Settings,
     trusted: bool,
+    token_cap: tuple[str, int] | None = None,
 ) -> Attributed:
-    """Render with role attribution: in-process when `trusted`, else in a killable worker."""
+    """Render with role attribution: in-process when `trusted`, else in a killable worker
+    (which refuses output over `token_cap`, see `render_untrusted`)."""
     if trusted:
         return render_attributed(
             source,
@@ -223,6 +242,7 @@ def attribute_template(
             context,
             settings.max_range,
             settings.max_render_chars,
+            token_cap,
             settings=settings,
         )
     )

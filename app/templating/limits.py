@@ -3,8 +3,9 @@
 `ImmutableSandboxedEnvironment` stops code execution but not denial of service: `'a' * 10**8`,
 `9 ** 99999999`, `range(10**9)` or a string doubled in a loop each allocate gigabytes or burn
 minutes in one step. This environment checks the size of the result of every amplifying
-operation (`*`, `**`, `+`, `%`, `~`, `range`, padding/replacing/joining methods and filters)
-before running it and raises `LimitError` naming the setting to change.
+operation (`*`, `**`, `+`, `%`, `~`, `range`, padding/replacing/joining methods and filters,
+widths nested in `str.format` fields, `tojson`'s indent and separators) before running it and
+raises `LimitError` naming the setting to change.
 
 Design concession: the checks bound single steps, not whole renders. A template can still build
 many values just under the cap, or loop for a long time; the worker process
@@ -19,13 +20,14 @@ Example:
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jinja2
 from jinja2.compiler import CodeGenerator
 from jinja2.runtime import LoopContext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 
 from app.errors import LimitError, TooLargeError
 from app.settings import Settings
@@ -112,6 +114,10 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
         ):
             self.filters[name] = _guarded(self.filters[name], check)
 
+    def add_tojson(self, tojson: Callable[..., str]) -> None:
+        """Install the `tojson` filter, checked first like the other amplifiers."""
+        self.filters["tojson"] = _guarded(tojson, self._check_json)
+
     # -- the checks -----------------------------------------------------------------------------
 
     def too_long(self, size: int, what: str) -> LimitError:
@@ -162,10 +168,14 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
             # bit_length(b ** e) is about e * bit_length(b): known before computing it.
             _check_bits(abs(base).bit_length() * exponent, "power")
 
-    def _check_format(self, fmt: str, args: tuple[Any, ...]) -> None:
+    def _check_format(
+        self, fmt: str, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None = None
+    ) -> None:
         widths = [int(n) for n in _NUMBER.findall(fmt)]
         if "*" in fmt:
             widths += [a for a in args if _is_int(a)]
+        if "{" in fmt and kwargs is not None:
+            widths += _nested_widths(SandboxedFormatter(self), fmt, args, kwargs)
         for width in widths:
             self.check_size(width, "a padded field")
 
@@ -192,6 +202,9 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
     def _check_format_filter(self, value: Any, *args: Any, **_: Any) -> None:
         self._check_format(str(value), args)
 
+    def _check_json(self, value: Any, ensure_ascii: Any = False, *args: Any, **kwargs: Any) -> None:
+        self.check_size(_json_padding(value, self.max_output_chars, *args, **kwargs), "a JSON text")
+
     # -- method calls on strings ----------------------------------------------------------------
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -216,7 +229,77 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
         elif name == "join" and args:
             self._check_join(list(args[0]) if isinstance(args[0], (list, tuple)) else [], text)
         elif name == "format":
-            self._check_format(text, args)
+            self._check_format(text, args, kwargs)
+        elif name == "format_map" and args and isinstance(args[0], Mapping):
+            self._check_format(text, (), args[0])
+
+
+def _nested_widths(
+    formatter: SandboxedFormatter, fmt: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> list[int]:
+    """The numbers that `{:{w}}`-style fields put into format specs (`w=99999999`).
+
+    Each nested field is looked up as `str.format` will (through the sandbox's formatter, so
+    no unsafe attribute is read); the digits of its str() and repr() bound the width, the
+    precision and any count it can supply.
+    Example: _nested_widths(f, "{:{w}}", ("a",), {"w": 5}) -> [5, 5]
+    """
+    widths: list[int] = []
+    auto = 0  # `{}` fields are numbered in order, the outer field before its nested ones
+    try:
+        for _, outer, spec, _ in string.Formatter().parse(fmt):
+            auto += outer == ""
+            for _, name, _, _ in string.Formatter().parse(spec or ""):
+                if name is None:
+                    continue
+                if name == "":
+                    name, auto = str(auto), auto + 1
+                value, _ = formatter.get_field(name, args, kwargs)
+                widths += [int(n) for n in _NUMBER.findall(f"{value!s} {value!r}")]
+    except (ValueError, LookupError, AttributeError, TypeError):
+        return widths  # str.format itself will raise the same error
+    return widths
+
+
+def _json_padding(
+    value: Any, cap: int, indent: Any = None, separators: Any = None, *_: Any, **__: Any
+) -> int:
+    """At most how many characters json.dumps writes for indentation and separators: an item
+    at depth d is indented by fewer than d units, so the value's shape bounds them before
+    dumping.
+
+    Example: _json_padding([1, 2], 100, indent=4) -> 20
+    """
+    unit = indent if _is_int(indent) else len(indent) if isinstance(indent, str) else 0
+    seps = (
+        sum(len(s) for s in separators if isinstance(s, str))
+        if isinstance(separators, (list, tuple))
+        else 0
+    )
+    if max(unit, seps) > cap:
+        return max(unit, seps)
+    if unit <= 0 and seps <= 2:
+        return 0
+    items, depths = _json_shape(value, cap)
+    return max(unit, 0) * depths + seps * items
+
+
+def _json_shape(value: Any, cap: int) -> tuple[int, int]:
+    """(items, sum of their nesting depths) of a JSON-like value, counted up to `cap` items;
+    only containers are queued, so counting a long flat list allocates nothing per item.
+
+    Example: _json_shape({"a": [1, 2]}, 100) -> (4, 9)   # depths 1 + 2 + 3 + 3
+    """
+    items, depths, pending = 1, 1, [(value, 1)]
+    while pending and items <= cap:
+        node, depth = pending.pop()
+        if not isinstance(node, (Mapping, list, tuple)):
+            continue
+        children = node.values() if isinstance(node, Mapping) else node
+        items += len(children)
+        depths += len(children) * (depth + 1)
+        pending += [(c, depth + 1) for c in children if isinstance(c, (Mapping, list, tuple))]
+    return items, depths
 
 
 def _is_int(value: Any) -> bool:

@@ -146,7 +146,10 @@ def build_environment(
         )
     else:
         env = ChatTemplateSandbox(**options)
-    env.filters["tojson"] = _tojson
+    if isinstance(env, LimitedSandboxedEnvironment):
+        env.add_tojson(_tojson)
+    else:
+        env.filters["tojson"] = _tojson
     env.globals.update(
         raise_exception=_raise_exception,
         strftime_now=_strftime_now,

@@ -26,9 +26,10 @@ from typing import Any
 import jinja2
 from jinja2.runtime import LoopContext
 
-from app.errors import MaskscopeError, TemplateError
+from app.errors import LimitError, MaskscopeError, TemplateError
 from app.templating.limits import generate_limited
 from app.templating.sandbox import GenerationRecorder, compile_template, recording
+from app.tokenizers.counting import count_tokens
 
 Region = tuple[int, int, int | None]
 
@@ -196,8 +197,24 @@ def render_untrusted(
     context: dict[str, Any],
     max_range: int,
     max_chars: int,
+    token_cap: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Worker entry point for pasted templates: JSON in, JSON out."""
-    return render_attributed(
-        source, messages, context, max_range=max_range, max_chars=max_chars
-    ).to_json()
+    """Worker entry point for pasted templates: JSON in, JSON out. `token_cap`: (tokenizer
+    file, max_tokens); a text longer than max_tokens characters is counted here and refused when
+    over it, so the server never tokenizes it (see app.tokenizers.counting)."""
+    att = render_attributed(source, messages, context, max_range=max_range, max_chars=max_chars)
+    if token_cap is not None and len(att.text) > token_cap[1]:
+        check_token_count(att.text, *token_cap)
+    return att.to_json()
+
+
+def check_token_count(text: str, tokenizer_file: str, max_tokens: int) -> None:
+    """LimitError naming max_tokens when `text` has more tokens than that."""
+    count = count_tokens(tokenizer_file, text)
+    if count > max_tokens:
+        raise LimitError(
+            f"The rendering has {count:,} tokens; the limit is {max_tokens:,} (max_tokens "
+            "setting). Set max_length to cut it.",
+            field="messages",
+            setting="max_tokens",
+        )

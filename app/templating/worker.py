@@ -62,7 +62,12 @@ from app.templating.limits import check_jinja2_version
 log = logging.getLogger(__name__)
 
 # Modules every worker imports at start-up, before its first task.
-PRELOAD_MODULES: list[str] = ["jinja2", "app.templating.limits", "app.templating.tracking"]
+PRELOAD_MODULES: list[str] = [
+    "jinja2",
+    "app.templating.limits",
+    "app.templating.tracking",
+    "app.tokenizers.counting",
+]
 # A worker not "ready" by then is considered broken (imports can be slow on a busy box).
 START_TIMEOUT_S = 60.0
 # How long a request may wait for a free worker before getting 429.

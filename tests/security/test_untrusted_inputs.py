@@ -1,5 +1,5 @@
-"""DESIGN.md §7 items 29 and 36: links deep in tokenizer folders, and JSON bodies and dataset rows
-that hold lone surrogates."""
+"""DESIGN.md §7 items 29, 31 and 36: links deep in tokenizer folders, template output capped in
+tokens before the server tokenizes it, and JSON bodies and dataset rows holding lone surrogates."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
+from app.dialects import jinja as jinja_dialect
 from app.errors import InputError
 from app.main import create_app
 from app.settings import Settings
 from app.tokenizers.registry import clear_cache, load_tokenizer
 from tests.helpers.errors import assert_error
-from tests.helpers.security import render_body, tight_fixture, tight_settings_fixture  # noqa: F401
+from tests.helpers.security import (  # noqa: F401
+    custom,
+    render_body,
+    tight_fixture,
+    tight_settings_fixture,
+)
 
 
 @pytest.fixture
@@ -86,6 +92,54 @@ def test_29_a_huge_folder_tree_is_refused(tok_root, monkeypatch):
         (root / "tok" / f"extra{i}").mkdir()
     with pytest.raises(InputError, match="more than 5 entries"):
         load_tokenizer("tok", settings)
+
+
+@pytest.fixture
+def encoded_lengths(monkeypatch):
+    """The length of every text the server process tokenizes for a Jinja dialect."""
+    lengths: list[int] = []
+    whole, later = jinja_dialect.encode_whole, jinja_dialect.encode_later
+
+    def spy_whole(tokenizer, text):
+        lengths.append(len(text))
+        return whole(tokenizer, text)
+
+    def spy_later(tokenizer, texts, pool):
+        lengths.extend(len(t) for t in texts)
+        return later(tokenizer, texts, pool)
+
+    monkeypatch.setattr(jinja_dialect, "encode_whole", spy_whole)
+    monkeypatch.setattr(jinja_dialect, "encode_later", spy_later)
+    return lengths
+
+
+BIG = "{{ 'a ' * 99999 }}"  # 199,998 characters (under max_render_chars), 100,000 tokens
+
+
+@pytest.mark.parametrize("route", ["/api/render", "/api/batch"])
+def test_31_template_output_over_max_tokens_is_refused_before_the_server_tokenizes_it(
+    tight, tight_settings, encoded_lengths, route
+):
+    body = custom(BIG)
+    if route == "/api/batch":
+        body["conversations"] = [body.pop("messages")]
+    err = assert_error(tight.post(route, json=body), 422, "100,000 tokens")
+    assert err["setting"] == "max_tokens"
+    assert max(encoded_lengths, default=0) <= tight_settings.max_tokens
+
+
+def test_31_long_output_that_fits_max_tokens_still_renders(tight, tight_settings):
+    # 150,000 spaces are about 1,200 Qwen tokens: far more characters than max_tokens, yet it fits.
+    source = "{{ ' ' * 150000 }}{% for m in messages %}{{ m.content }}{% endfor %}"
+    response = tight.post("/api/render", json=custom(source))
+    assert response.status_code == 200, response.text
+    assert len(response.json()["input_ids"]) <= tight_settings.max_tokens
+
+
+def test_31_max_length_still_cuts_a_long_output(tight, tight_settings):
+    response = tight.post("/api/render", json=custom(BIG, max_length=10))
+    assert response.status_code == 200, response.text
+    assert len(response.json()["input_ids"]) == 10
 
 
 TURNS = [{"role": "user", "content": "LONE"}, {"role": "assistant", "content": "ok"}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from app.templating.limits import (
     generate_limited,
     render_limited,
 )
+from app.templating.sandbox import build_environment
 
 CAP = 100_000
 RANGE = 1_000
@@ -60,6 +62,12 @@ BOMBS = [
     ("{{ ('a' * 1000) | replace('a', 'b' * 1000) }}", "max_render_chars"),
     ("{{ ['a' * 60000, 'b' * 60000] | join }}", "max_render_chars"),
     ("{{ ('a' * 99999).join(['x'] * 3) }}", "max_render_chars"),
+    ("{{ '{:{w}}'.format('a', w=99999999) }}", "max_render_chars"),
+    ("{{ '{:{}}'.format('a', 99999999) }}", "max_render_chars"),
+    ("{{ '{0:{1}}'.format('a', '99999999') }}", "max_render_chars"),
+    ("{{ '{:{w[0]}}'.format('a', w=[99999999]) }}", "max_render_chars"),
+    ("{{ '{:.{p}f}'.format(1.5, p=99999999) }}", "max_render_chars"),
+    ("{{ '{:{w}}'.format_map({'w': 99999999}) }}", "max_render_chars"),
 ]
 
 
@@ -78,6 +86,42 @@ def test_bomb_fails_fast_without_allocating(env, source, setting):
     assert caught.value.setting == setting
     if setting:
         assert setting in caught.value.message
+
+
+JSON_BOMBS = [
+    "{{ [1, 2] | tojson(indent=10**7) }}",
+    "{{ [1, 2] | tojson(indent=' ' * 99999) }}",
+    "{{ ([[[[1]]]] * 30) | tojson(indent=1000) }}",
+    "{{ ([1] * 5000) | tojson(separators=(',' * 100, ':')) }}",
+    "{{ {'a': 1} | tojson(separators=(',', ':' * 10**6)) }}",
+]
+
+
+@pytest.mark.parametrize("source", JSON_BOMBS)
+def test_tojson_indent_and_separators_are_bounded_before_dumping(source):
+    env = build_environment(RANGE, CAP)
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitError) as caught:
+            env.from_string(source).render()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * CAP, f"{peak:,} bytes allocated"
+    assert caught.value.setting == "max_render_chars"
+    assert "max_render_chars" in caught.value.message
+
+
+def test_ordinary_tojson_and_nested_formats_still_render():
+    env = build_environment(RANGE, CAP)
+    source = (
+        "{{ messages | tojson(indent=4) }}|{{ messages | tojson(separators=(', ', ': ')) }}|"
+        "{{ '{:{w}}|{:.{p}f}'.format('ab', 1.25, w=5, p=1) }}|{{ '{:>{}}'.format('x', 3) }}"
+    )
+    messages = [{"role": "user", "content": "hi", "tools": [{"a": [1, 2]}]}]
+    rendered = env.from_string(source).render(messages=messages)
+    assert rendered.split("|")[2:] == ["ab   ", "1.2", "  x"]
+    assert json.loads(rendered.split("|")[0]) == messages
 
 
 ORDINARY = [
