@@ -8,6 +8,12 @@ each step, and records the final status (or the log's tail when the process died
 the server's pid (``MASKSCOPE_SERVER_PID``) and stops by itself once that process is gone, so a
 crashed server never leaves a job holding the device.
 
+The runner outlives its store: any store error (a locked, full or unopenable database, no file
+descriptors left) is logged and retried after a bounded exponential back-off, events read but not
+yet stored are kept for the next poll, and a job's final status is retried until it is recorded,
+so once the store works again the queue moves on. Example: 4 failures in a row -> waits of
+0.25, 0.5, 1, 2 s (capped at BACKOFF_MAX_S).
+
 Design concession: polling (a few times a second) instead of inotify or pipes: portable, and the
 same code survives torchrun owning the children's output.
 """
@@ -36,6 +42,13 @@ POLL_S = 0.25
 STOP_GRACE_S = 10.0
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_PID_ENV = "MASKSCOPE_SERVER_PID"
+BACKOFF_S = 0.25
+BACKOFF_MAX_S = 4.0
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after `failures` store errors in a row. Example: 1 -> 0.25, 9 -> 4.0"""
+    return float(min(BACKOFF_MAX_S, BACKOFF_S * 2 ** max(0, failures - 1)))
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -94,14 +107,25 @@ class JobRunner:
         self.process: subprocess.Popen[bytes] | None = None
         self.current: str | None = None
         self.stopping = False
+        self.pending: tuple[str, str, str | None] | None = None
 
     def notify(self) -> None:
         """A job was queued: claim it now rather than at the next idle check."""
         self.wake.set()
 
     async def run_forever(self) -> None:
+        failures = 0
         while not self.stopping:
-            job = self.store.claim_next()
+            try:
+                self._record_pending()
+                job = self.store.claim_next()
+            except Exception:  # the store is broken for now: wait, then try again
+                failures += 1
+                delay = backoff(failures)
+                log.exception("job store error (%d in a row); retrying in %.2f s", failures, delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
             if job is None:
                 self.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -111,7 +135,19 @@ class JobRunner:
                 await self._run(job)
             except Exception as exc:  # one broken job must not stop the queue
                 log.exception("job %s crashed the runner", job.id)
-                self.store.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
+                self._finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
+
+    def _finish(self, job_id: str, status: str, error: str | None) -> None:
+        """Record a job's end; kept and retried by the queue loop while the store fails."""
+        self.pending = (job_id, status, error)
+        with contextlib.suppress(Exception):
+            self._record_pending()
+
+    def _record_pending(self) -> None:
+        # Until the end is recorded the job stays running in the store, and nothing else starts.
+        if self.pending is not None:
+            self.store.finish(*self.pending)
+            self.pending = None
 
     async def _run(self, job: Job) -> None:
         job_dir = self.settings.jobs_dir / job.id
@@ -133,17 +169,35 @@ class JobRunner:
         final: dict[str, Any] = {}
         try:
             while self.process.poll() is None:
-                final.update(self._ingest(job.id, tail))
-                self._forward_cancel(job.id, job_dir)
+                self._poll_once(job.id, job_dir, tail, final)
                 await asyncio.sleep(POLL_S)
-            final.update(self._ingest(job.id, tail))
+            failures = 0
+            # The process is gone: its last events (the status too) must reach the store first.
+            while not self._poll_once(job.id, job_dir, tail, final) and not self.stopping:
+                failures += 1
+                await asyncio.sleep(backoff(failures))
         finally:
             code, self.process, self.current = self.process.wait(), None, None
         self._record_end(job.id, job_dir, final, code)
 
+    def _poll_once(
+        self, job_id: str, job_dir: Path, tail: EventTail, final: dict[str, Any]
+    ) -> bool:
+        """Store new events and forward a cancel; False (logged) when the store failed."""
+        try:
+            final.update(self._ingest(job_id, tail))
+            self._forward_cancel(job_id, job_dir)
+        except Exception:
+            log.exception("job %s: store error while following it; retrying", job_id)
+            return False
+        return True
+
     def _ingest(self, job_id: str, tail: EventTail) -> dict[str, Any]:
+        """Store the job's new events; one that fails stays first in `tail.backlog`."""
         final: dict[str, Any] = {}
-        for event in tail.read():
+        tail.backlog.extend(tail.read())
+        while tail.backlog:
+            event = tail.backlog[0]
             kind = event.get("type")
             if kind == "metric":
                 self.store.add_metric(job_id, event)
@@ -161,6 +215,7 @@ class JobRunner:
                 self.store.update(job_id, artifacts=event["files"])
             elif kind == "status":
                 final = event
+            tail.backlog.pop(0)
         return final
 
     def _forward_cancel(self, job_id: str, job_dir: Path) -> None:
@@ -169,13 +224,13 @@ class JobRunner:
 
     def _record_end(self, job_id: str, job_dir: Path, final: dict[str, Any], code: int) -> None:
         if self.stopping and final.get("status") != "succeeded":
-            self.store.finish(job_id, "failed", "interrupted")
+            self._finish(job_id, "failed", "interrupted")
             return
         if final.get("status") in FINISHED:
-            self.store.finish(job_id, final["status"], final.get("error"))
+            self._finish(job_id, final["status"], final.get("error"))
             return
         log_tail = (job_dir / "log.txt").read_text(encoding="utf-8", errors="replace")[-800:]
-        self.store.finish(job_id, "failed", f"the job process exited with code {code}: {log_tail}")
+        self._finish(job_id, "failed", f"the job process exited with code {code}: {log_tail}")
 
     def stop(self) -> None:
         """Server shutdown: end the running job's process group; it is recorded as interrupted."""
@@ -198,6 +253,7 @@ class EventTail:
 
     def __init__(self, path: Path) -> None:
         self.path, self.offset = path, 0
+        self.backlog: list[dict[str, Any]] = []
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
