@@ -91,6 +91,12 @@ class Settings:
     max_train_conversations: int = _setting(
         20_000, "Most inline conversations in one fine-tune job."
     )
+    job_retention_days: int = _setting(
+        30, "Days a finished job's files and row are kept (pruned at start-up and hourly; 0: keep)."
+    )
+    max_job_artifacts_bytes: int = _setting(
+        20_000_000_000, "Most bytes of job artifacts on disk; new jobs beyond it get 507."
+    )
 
     @property
     def assets_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""Fine-tune jobs over HTTP: submit, list, follow (SSE), cancel, download artifacts."""
+"""Fine-tune jobs over HTTP: submit, list, follow (SSE), cancel, delete, download artifacts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from app.deps import RunnerDep, SettingsDep, StoreDep
 from app.service import jobs
@@ -49,6 +49,13 @@ def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
 def cancel_job(job_id: str, store: StoreDep) -> dict[str, Any]:
     """Queued: cancelled now. Running: stops at its next step. Finished: 409."""
     return jobs.cancel_job(store, job_id).to_json()
+
+
+@router.delete("/{job_id}", status_code=204)
+def delete_job(job_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+    """A finished job's files and row: 404 unknown, 409 queued or running (cancel first)."""
+    jobs.delete_job(store, settings, job_id)
+    return Response(status_code=204)
 
 
 @router.get("/{job_id}/artifacts/{name}")

@@ -1,4 +1,4 @@
-"""Fine-tune jobs: submit, list, get, cancel, find an artifact, follow a job's events.
+"""Fine-tune jobs: submit, list, get, cancel, delete, find an artifact, follow a job's events.
 
 /api/jobs and the jobs pages call these with a JobSpec, the store and the runner; the HTTP side
 only reads headers and writes JSON, HTML or Server-Sent Events.
@@ -20,6 +20,7 @@ from typing import Any
 
 from app.errors import NotFoundError
 from app.settings import Settings
+from app.train import retention
 from app.train.data import parse_conversations
 from app.train.record import Job
 from app.train.runner import JobRunner
@@ -42,6 +43,7 @@ def submit_job(
     check_spec(spec, settings)
     # Inline conversations must parse now: a bad one is refused, not a failed job later.
     parse_conversations(spec.data.conversations or [])
+    retention.check_quota(settings)
     job, created = store.create(spec, key=idempotency_key, max_active=settings.max_queued_jobs)
     if created:
         runner.notify()
@@ -61,6 +63,11 @@ def get_job(store: JobStore, job_id: str, *, metrics: bool = True) -> Job:
 def cancel_job(store: JobStore, job_id: str) -> Job:
     """Queued: cancelled now. Running: stops at its next step. Finished: ConflictError."""
     return store.cancel(job_id)
+
+
+def delete_job(store: JobStore, settings: Settings, job_id: str) -> None:
+    """A finished job's folder and row: gone. Unknown: NotFoundError. Active: ConflictError."""
+    retention.delete_job(store, settings, job_id)
 
 
 def artifact_path(store: JobStore, settings: Settings, job_id: str, name: str) -> Path:

@@ -36,6 +36,7 @@ from app.train import distributed
 from app.train.data import TrainingData, load_data, prompt_ids, render_examples
 from app.train.loop import LoopConfig, train
 from app.train.modeling import load_model, load_training_tokenizer, save_model, stop_token_ids
+from app.train.retention import failure_message
 from app.train.runner import SERVER_PID_ENV
 from app.train.spec import JobSpec, resolve_model
 
@@ -129,7 +130,7 @@ def run_job(spec_path: Path) -> int:
             return 1
         except Exception as exc:  # the job's error becomes its status; the server stays up
             log.exception("job failed")
-            events("status", status="failed", error=f"{type(exc).__name__}: {exc}")
+            events("status", status="failed", error=failure_message(exc, job_dir))
             return 1
         events("status", status=status)
     return 0

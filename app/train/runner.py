@@ -29,12 +29,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.settings import Settings
 from app.train.record import FINISHED, Job
+from app.train.retention import failure_message, prune_jobs
 from app.train.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER_PID_ENV = "MASKSCOPE_SERVER_PID"
 BACKOFF_S = 0.25
 BACKOFF_MAX_S = 4.0
+PRUNE_EVERY_S = 3600.0
 
 
 def backoff(failures: int) -> float:
@@ -114,10 +117,13 @@ class JobRunner:
         self.wake.set()
 
     async def run_forever(self) -> None:
-        failures = 0
+        failures, pruned_at = 0, time.monotonic()
         while not self.stopping:
             try:
                 self._record_pending()
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    prune_jobs(self.store, self.settings)
+                    pruned_at = time.monotonic()
                 job = self.store.claim_next()
             except Exception:  # the store is broken for now: wait, then try again
                 failures += 1
@@ -135,7 +141,8 @@ class JobRunner:
                 await self._run(job)
             except Exception as exc:  # one broken job must not stop the queue
                 log.exception("job %s crashed the runner", job.id)
-                self._finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
+                error = failure_message(exc, self.settings.jobs_dir / job.id)
+                self._finish(job.id, "failed", error)
 
     def _finish(self, job_id: str, status: str, error: str | None) -> None:
         """Record a job's end; kept and retried by the queue loop while the store fails."""
@@ -308,5 +315,10 @@ def start_jobs(settings: Settings) -> JobQueue:
     for job_id in store.recover():
         log.warning("job %s was running when the server stopped: marked failed", job_id)
         end_orphan(settings.jobs_dir / job_id)
+    try:
+        for job_id in prune_jobs(store, settings):
+            log.info("job %s is older than job_retention_days: deleted", job_id)
+    except Exception:  # a folder that cannot be removed must not keep the server from starting
+        log.exception("pruning old jobs failed; the runner tries again within the hour")
     runner = JobRunner(store, settings)
     return JobQueue(store, runner, asyncio.create_task(runner.run_forever()))

@@ -180,6 +180,32 @@ class JobStore:
                 db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
             return self._job(db, self._row(db, job_id), metrics=False)
 
+    def check_deletable(self, job_id: str) -> None:
+        """NotFoundError for an unknown job, ConflictError for a queued or running one."""
+        with self._connect() as db:
+            status = self._row(db, job_id, "status")["status"]
+        if status not in FINISHED:
+            raise ConflictError(
+                f"Job {job_id} is {status}; only finished jobs can be deleted: cancel it first."
+            )
+
+    def delete(self, job_id: str) -> None:
+        """Remove a finished job's row and metrics (an active job is left alone)."""
+        with self._connect(immediate=True) as db:
+            row = self._row(db, job_id, "status")
+            if row["status"] in FINISHED:
+                db.execute("DELETE FROM metrics WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def finished_before(self, cutoff: float) -> builtins.list[str]:
+        """Ids of jobs that finished before the time `cutoff` (seconds since the epoch)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id FROM jobs WHERE status IN (?, ?, ?) AND finished_at < ?",
+                (*FINISHED, cutoff),
+            )
+            return [r["id"] for r in rows]
+
     def finish(self, job_id: str, status: str, error: str | None = None) -> None:
         with self._connect() as db:
             db.execute(

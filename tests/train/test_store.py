@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from app.errors import NotFoundError
+from app.errors import ConflictError, NotFoundError
 from app.train.spec import JobSpec
 from app.train.store import JobStore
 
@@ -112,3 +112,26 @@ def test_job_json_has_the_api_shape_in_order(store):
     full = store.get(job_id).to_json()
     assert list(full) == [*keys, "metrics"]
     assert [m["step"] for m in full["metrics"]] == [1]
+
+
+def test_delete_removes_a_finished_job_and_its_metrics_only(store):
+    done, active = new_job(store), new_job(store)
+    add_metrics(store, done, 2)
+    store.cancel(done)
+    with pytest.raises(ConflictError, match="cancel it first"):
+        store.check_deletable(active)
+    store.delete(active)  # an active job is left alone even without the check
+    store.check_deletable(done)
+    store.delete(done)
+    with pytest.raises(NotFoundError, match=done):
+        store.get(done)
+    assert store.metrics(done) == [] and store.get(active).status == "queued"
+
+
+def test_finished_before_lists_only_finished_jobs_older_than_the_cutoff(store):
+    done, active = new_job(store), new_job(store)
+    store.cancel(done)
+    finished_at = store.get(done).finished_at
+    assert store.finished_before(finished_at + 1) == [done]
+    assert store.finished_before(finished_at - 1) == []
+    assert active not in store.finished_before(float("inf"))
