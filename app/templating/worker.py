@@ -348,6 +348,15 @@ class WorkerPool:
                 code = worker.process.wait(timeout=0.5)
             why = f"the worker process died (exit code {code})" if code is not None else str(exc)
             log.warning("template worker %s failed: %s", worker.pid, why)
+            if code == -signal.SIGABRT:
+                # Native code (the Rust tokenizer counting a huge rendering) aborts when an
+                # allocation fails under the memory ceiling, where Python would raise MemoryError.
+                raise errors.LimitError(
+                    "The template's output needed more memory than allowed "
+                    "(max_worker_memory_mb setting); the worker running it was stopped.",
+                    field="template",
+                    setting="max_worker_memory_mb",
+                ) from None
             raise errors.TemplateError(
                 f"Rendering the template failed: {why}.", field="template"
             ) from None

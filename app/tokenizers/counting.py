@@ -11,8 +11,10 @@ characters is not counted (tokenizing it in the server is cheap), a longer one i
 its count is over max_tokens.
 
 Design concession: the count runs under the worker's wall-clock and memory limits, so a text
-of millions of tokens is refused as "render timed out" rather than by the count; the first
+of millions of tokens (`{{ 'a ' * 1999999 }}`: 2M tokens, 4 s and over 512 MiB to encode) is
+refused by those (render_timeout_ms, max_worker_memory_mb) rather than by the count; the first
 count of a tokenizer in a fresh worker pays for loading it (about 0.3 s for Qwen's 150k vocab).
+A `max_length` of at most max_tokens accepts any length, so then the server still counts.
 
 Example: count_tokens(snapshot_file(qwen), "Hello world") -> 2
 """

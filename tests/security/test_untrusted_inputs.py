@@ -128,6 +128,17 @@ def test_31_template_output_over_max_tokens_is_refused_before_the_server_tokeniz
     assert max(encoded_lengths, default=0) <= tight_settings.max_tokens
 
 
+def test_31_millions_of_tokens_are_refused_by_the_worker_not_tokenized_here(encoded_lengths):
+    # Counting 2,000,000 tokens needs more than the worker's memory ceiling: it is refused there.
+    settings = Settings.from_env(max_worker_memory_mb=256, render_timeout_ms=10_000)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/api/render", json=custom("{{ 'a ' * 1999999 }}"))
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["setting"] in {"max_worker_memory_mb", "max_tokens"}
+        assert client.post("/api/render", json=custom("{{ 'a ' * 10 }}")).status_code == 200
+    assert max(encoded_lengths, default=0) <= 1000
+
+
 def test_31_long_output_that_fits_max_tokens_still_renders(tight, tight_settings):
     # 150,000 spaces are about 1,200 Qwen tokens: far more characters than max_tokens, yet it fits.
     source = "{{ ' ' * 150000 }}{% for m in messages %}{{ m.content }}{% endfor %}"
