@@ -110,7 +110,23 @@ def message_from_dict(
             k: v for k, v in item.items() if k not in (role_key, content_key) and v is not None
         }
     )
+    for key, value in extra.items():
+        _check_strings(value, f"{where}.{key}")
     return Message(role=role, content=content, extra=extra)
+
+
+def _check_strings(value: Any, where: str) -> None:
+    """`check_text` on every string inside a JSON value (tool_calls, name...)."""
+    pending = [(value, where)]
+    while pending:
+        node, at = pending.pop()
+        if isinstance(node, str):
+            check_text(node, at)
+        elif isinstance(node, Mapping):
+            pending += [(v, f"{at}.{k}") for k, v in node.items()]
+            pending += [(k, at) for k in node if isinstance(k, str)]
+        elif isinstance(node, list):
+            pending += [(v, f"{at}[{i}]") for i, v in enumerate(node)]
 
 
 def validate_conversation(

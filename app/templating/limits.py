@@ -29,7 +29,7 @@ from jinja2.compiler import CodeGenerator
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 
-from app.errors import LimitError, TooLargeError
+from app.errors import InputError, LimitError, TooLargeError
 from app.settings import Settings
 
 MIN_JINJA2 = (3, 1, 6)
@@ -361,8 +361,16 @@ def render_limited(
 
 
 def check_template_size(source: str, settings: Settings) -> None:
-    """TooLargeError (413) for a template over the max_template_bytes setting."""
-    size = len(source.encode("utf-8"))
+    """TooLargeError (413) for a template over the max_template_bytes setting; InputError for
+    one holding a lone surrogate (valid JSON, but no UTF-8 text)."""
+    try:
+        size = len(source.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"The template holds a lone surrogate at character {exc.start:,}; send valid "
+            "Unicode text.",
+            field="template",
+        ) from None
     if size > settings.max_template_bytes:
         raise TooLargeError(
             f"The template is {size:,} bytes; the limit is "

@@ -155,6 +155,11 @@ def test_31_max_length_still_cuts_a_long_output(tight, tight_settings):
 
 TURNS = [{"role": "user", "content": "LONE"}, {"role": "assistant", "content": "ok"}]
 SPEC = {"tokenizer": "qwen3", "dialect": "chatml"}
+CALLS = [
+    {"role": "user", "content": "hi"},
+    {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "LONE"}}]},
+]
+CUSTOM = {"tokenizer": "qwen3", "dialect": "custom", "template": "LONE"}
 
 
 def _with_lone_surrogate(value) -> str:
@@ -168,6 +173,8 @@ def _with_lone_surrogate(value) -> str:
         ("/api/render", {"messages": TURNS, **SPEC}, "messages[0].content"),
         ("/api/lint", {"messages": TURNS, **SPEC}, "messages[0].content"),
         ("/api/batch", {"conversations": [TURNS], **SPEC}, "conversations[0][0].content"),
+        ("/api/render", {"messages": CALLS, **SPEC}, "messages[1].tool_calls[0].function.name"),
+        ("/api/render", {"messages": TURNS[1:], **CUSTOM}, "template"),
     ],
 )
 def test_36_a_lone_surrogate_in_a_body_is_422_naming_the_field(client, route, body, field):
