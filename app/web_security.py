@@ -1,4 +1,4 @@
-"""What a server that people share refuses: foreign Host headers, before any route runs.
+"""What a server that people share refuses (foreign Host headers, cross-origin writes) and adds.
 
 Pure ASGI middlewares, so the refusal happens before a body is read or a route is matched, and
 each answer has the one error shape of app.errors.
@@ -11,6 +11,7 @@ Example: allowed_hosts=["localhost"] -> "localhost:8000" passes, "evil.example:8
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import MaskscopeError
 from app.settings import Settings
 from app.views.errors import error_response
+
+
+class CrossOriginError(MaskscopeError):
+    """A state-changing request that a page of another origin could have sent (403)."""
+
+    status = 403
+    code = "cross_origin"
 
 
 class HostError(MaskscopeError):
@@ -71,6 +79,54 @@ class HostMiddleware:
                     f"The host {name!r} is not served here; add it to the allowed_hosts setting."
                 )
                 await refuse(scope, receive, send, HostError(message, setting="allowed_hosts"))
+                return
+        await self.app(scope, receive, send)
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The bodies a page of any origin may send without a CORS preflight (which the app never grants).
+SIMPLE_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+
+
+def same_origin(url: str, host: str) -> bool:
+    """Whether an Origin or Referer names the host the request came to.
+
+    Example: ("http://localhost:8000/compare", "localhost:8000") -> True; ("null", ...) -> False
+    """
+    parsed = urlsplit(url)
+    return parsed.scheme in ("http", "https") and parsed.netloc.lower() == host.lower()
+
+
+def cross_origin_problem(scope: Scope) -> str | None:
+    """Why a state-changing request may come from another origin, or None when it cannot."""
+    host = header(scope, b"host") or ""
+    origin = header(scope, b"origin")
+    if origin is not None:
+        return None if same_origin(origin, host) else f"the Origin {origin!r} is another site"
+    referer = header(scope, b"referer")
+    if referer is not None:
+        return None if same_origin(referer, host) else "the Referer is another site"
+    media_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    if media_type in SIMPLE_TYPES:
+        return f"a {media_type} request names no Origin or Referer"
+    return None
+
+
+class OriginMiddleware:
+    """Refuse writes that a page of another origin could send (CSRF); JSON clients pass."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in WRITE_METHODS:
+            problem = cross_origin_problem(scope)
+            if problem is not None:
+                message = (
+                    f"Refused: {problem}. Send it from this server's own pages, or as "
+                    "application/json from a script."
+                )
+                await refuse(scope, receive, send, CrossOriginError(message))
                 return
         await self.app(scope, receive, send)
 

@@ -26,6 +26,8 @@ if os.environ.get("CI"):
 
 # TestClient sends Host "testserver"; every app the tests build from the environment answers it.
 TEST_HOSTS = ["localhost", "127.0.0.1", "::1", "testserver"]
+# Form posts need a same-origin Origin, as a browser sends on the app's own pages.
+SAME_ORIGIN = {"Origin": "http://testserver"}
 os.environ["MASKSCOPE_ALLOWED_HOSTS"] = ",".join(TEST_HOSTS)
 
 
@@ -41,7 +43,7 @@ def app(settings: Settings):
 
 @pytest.fixture(scope="session")
 def client(app) -> TestClient:
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=SAME_ORIGIN) as test_client:
         yield test_client
 
 
@@ -125,5 +127,5 @@ def tiny_client(tmp_path_factory, tiny_roots):
         "MASKSCOPE_TOKENIZER_ROOTS": str(tiny_roots),
         "MASKSCOPE_ALLOW_HUB": "false",
     }
-    with TestClient(create_app(Settings.from_env(env))) as test_client:
+    with TestClient(create_app(Settings.from_env(env)), headers=SAME_ORIGIN) as test_client:
         yield test_client

@@ -200,11 +200,16 @@ def _with_example(tokenizers: list[dict[str, Any]], base: EditorState) -> Editor
     return dataclasses.replace(base, conversations=EXAMPLE_BATCH, pack_length=DEFAULT_PACK_LENGTH)
 
 
+def _page_views(state: EditorState, settings: Settings) -> dict[str, Any]:
+    # A GET (an <img> or a link) never runs a pasted template: the htmx POST renders it.
+    return {"pending": True} if state.dialect == "custom" else views(state, settings)
+
+
 @router.get("/batch", response_class=HTMLResponse)
 async def batch_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The batch page, pre-rendered from the permalink query if there is one."""
     context, status = await run_in_threadpool(
-        page_context, request.query_params, settings, views, _with_example
+        page_context, request.query_params, settings, _page_views, _with_example
     )
     return templates.TemplateResponse(request, "batch.html", context, status_code=status)
 

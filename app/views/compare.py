@@ -80,11 +80,27 @@ def _columns(state: EditorState, settings: Settings) -> dict[str, Any]:
     return {"columns": columns(state, settings)}
 
 
+def _page_columns(state: EditorState, settings: Settings) -> dict[str, Any]:
+    """The columns of a GET: built-in and tokenizer dialects only, custom ones left pending.
+
+    A GET (an <img> or a link) never runs a pasted template: the htmx POST renders it.
+    """
+    built_in = [t for t in state.targets if t.dialect != "custom"]
+    rendered = iter(columns(dataclasses.replace(state, targets=built_in), settings))
+    out = [
+        {"tokenizer": t.tokenizer, "dialect": t.dialect, "pending": True}
+        if t.dialect == "custom"
+        else next(rendered)
+        for t in state.targets
+    ]
+    return {"columns": out}
+
+
 @router.get("/compare", response_class=HTMLResponse)
 async def compare_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The compare page, pre-rendered from the permalink query if there is one."""
     context, status = await run_in_threadpool(
-        page_context, request.query_params, settings, _columns, _with_targets
+        page_context, request.query_params, settings, _page_columns, _with_targets
     )
     return templates.TemplateResponse(request, "compare.html", context, status_code=status)
 

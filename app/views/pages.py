@@ -34,10 +34,17 @@ def _result(state: EditorState, settings: Settings) -> dict[str, Any]:
     return {"view": token_view(rendered.rendering, None, rendered.tokenizer)}
 
 
+def _page_result(state: EditorState, settings: Settings) -> dict[str, Any]:
+    # A GET (an <img> or a link) never runs a pasted template: the htmx POST renders it.
+    return {"pending": True} if state.dialect == "custom" else _result(state, settings)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The playground page, pre-rendered from the permalink query if there is one."""
-    context, status = await run_in_threadpool(page_context, request.query_params, settings, _result)
+    context, status = await run_in_threadpool(
+        page_context, request.query_params, settings, _page_result
+    )
     return templates.TemplateResponse(request, "index.html", context, status_code=status)
 
 

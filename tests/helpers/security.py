@@ -31,7 +31,7 @@ def tight_settings_fixture() -> Settings:
 
 @pytest.fixture(scope="session", name="tight")
 def tight_fixture(tight_settings: Settings):
-    with TestClient(create_app(tight_settings)) as client:
+    with TestClient(create_app(tight_settings), headers={"Origin": "http://testserver"}) as client:
         yield client
 
 

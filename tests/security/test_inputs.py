@@ -105,7 +105,7 @@ def rooted(tmp_path_factory):
         (pickles / name).write_bytes(b"\x80\x04cos\nsystem\n.")
     (pickles / "config.json").write_text('{"model_type": "gpt2"}')
     settings = Settings.from_env(tokenizer_roots=[root], allow_hub=False)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers={"Origin": "http://testserver"}) as client:
         yield client, root, outside, pickles
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,10 +18,10 @@ from tests.helpers.errors import assert_error
 
 
 @pytest.fixture(scope="module")
-def loopback(tmp_path_factory):
+def loopback(settings):
     """An app with the default allowed hosts (the loopback names and the bind host)."""
-    settings = Settings(home=tmp_path_factory.mktemp("home"), host="10.1.2.3", allow_hub=False)
-    with TestClient(create_app(settings), base_url="http://localhost:8000") as client:
+    defaults = Settings(home=settings.home, host="10.1.2.3", allow_hub=False)
+    with TestClient(create_app(defaults), base_url="http://localhost:8000") as client:
         yield client
 
 
@@ -145,8 +146,8 @@ def test_40_a_multipart_claim_gets_no_upload_cap_outside_the_upload_routes(cappe
     body = _multipart(3 * BODY_CAP)
     headers = {**SAME_ORIGIN, "Content-Type": "multipart/form-data; boundary=b"}
     for path, method in WRITES:
-        if path in UPLOAD_PATHS or (chunked and path.endswith("/cancel")):
-            continue  # the upload routes are below; cancel never reads a body to count
+        if path in UPLOAD_PATHS or (chunked and path.startswith("/api/jobs/x")):
+            continue  # the upload routes are below; a job's actions never read a body to count
         content = _chunks(body) if chunked else body
         response = capped.request(method, path, content=content, headers=headers)
         err = assert_error(response, 413, "max_body_bytes")
@@ -160,3 +161,74 @@ def test_40_the_upload_routes_have_the_upload_cap(capped, path):
     assert small.status_code != 413, small.text
     big = capped.post(path, content=_chunks(_multipart(2 * UPLOAD_CAP)), headers=headers)
     assert_error(big, 413, "max_upload_bytes")
+
+
+FORM = {"v": "1", "role": "user", "content": "Hi", "tokenizer": "qwen3", "dialect": "chatml"}
+JSON_RENDER = {"messages": [{"role": "user", "content": "Hi"}], "tokenizer": "qwen3"}
+
+
+@pytest.mark.parametrize(("path", "method"), WRITES)
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://localhost:9999"])
+def test_26_a_foreign_origin_cannot_write_anywhere(loopback, path, method, origin):
+    response = loopback.request(method, path, json={}, headers={"Origin": origin})
+    err = assert_error(response, 403, "Origin")
+    assert err["code"] == "cross_origin"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 403),
+        ({"Referer": "https://evil.example/page"}, 403),
+        ({"Referer": "http://localhost:8000/"}, 200),
+        ({"Origin": "http://localhost:8000"}, 200),
+    ],
+)
+def test_26_a_form_post_needs_a_same_origin_origin_or_referer(loopback, headers, status):
+    response = loopback.post("/fragments/render", data=FORM, headers=headers)
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert_error(response, 403, "no Origin" if not headers else "Referer")
+
+
+def test_26_text_plain_without_origin_is_refused_and_json_clients_pass(loopback):
+    plain = loopback.post(
+        "/api/render", content=json.dumps(JSON_RENDER), headers={"Content-Type": "text/plain"}
+    )
+    assert_error(plain, 403, "text/plain")
+    assert loopback.post("/api/render", json=JSON_RENDER).status_code == 200  # curl, scripts
+
+
+# '~' joins at render time: the output MARKED never appears in the template's own source.
+CONVERSATION = json.dumps([{"role": "user", "content": "Hi"}])
+MARKED = "{% for m in messages %}{{ 'MAR' ~ 'KED' }}{% endfor %}"
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/", {**FORM, "dialect": "custom", "template": MARKED}),
+        (
+            "/batch",
+            {**FORM, "dialect": "custom", "template": MARKED, "conversations": CONVERSATION},
+        ),
+        (
+            "/compare",
+            {
+                **FORM,
+                "target_tokenizer": ["qwen3", "qwen3"],
+                "target_dialect": ["custom", "chatml"],
+                "target_template": [MARKED, ""],
+            },
+        ),
+    ],
+)
+def test_26_a_get_permalink_never_runs_a_pasted_template(loopback, path, query):
+    page = loopback.get(path, params=query)
+    assert page.status_code == 200
+    assert "MARKED" not in page.text and "data-pending" in page.text
+    if path == "/compare":  # the built-in column still renders on GET
+        assert page.text.count("data-tokens") == 1
+    fragment = f"/fragments{path if path != '/' else '/render'}"
+    posted = loopback.post(fragment, data=query, headers={"Origin": "http://localhost:8000"})
+    assert posted.status_code == 200 and "data-pending" not in posted.text
