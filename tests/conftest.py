@@ -126,6 +126,7 @@ def tiny_client(tmp_path_factory, tiny_roots):
         "MASKSCOPE_HOME": str(tmp_path_factory.mktemp("tiny-home")),
         "MASKSCOPE_TOKENIZER_ROOTS": str(tiny_roots),
         "MASKSCOPE_ALLOW_HUB": "false",
+        "MASKSCOPE_ALLOWED_HOSTS": ",".join(TEST_HOSTS),
     }
     with TestClient(create_app(Settings.from_env(env)), headers=SAME_ORIGIN) as test_client:
         yield test_client

@@ -8,6 +8,7 @@ are real where they can be: the database file replaced by a folder, file descrip
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import errno
 import os
@@ -40,6 +41,13 @@ lines = [
 ]
 events.write_text("".join(json.dumps(line) + "\\n" for line in lines))
 """
+
+
+def run_async(coro):
+    """asyncio.run in a thread of its own: a test that drove a browser may leave this thread's
+    event loop running, and asyncio.run refuses to start inside one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 # Runs until it finds the CANCEL file the runner writes for a cancel request.
@@ -123,7 +131,7 @@ def test_33_runner_survives_an_unopenable_database(settings, caplog):
         db.rmdir()
         aside.rename(db)
 
-    first, _ = asyncio.run(serve_through(store, settings, unopenable))
+    first, _ = run_async(serve_through(store, settings, unopenable))
     errors = [r for r in caplog.records if "job store error" in r.getMessage()]
     assert len(errors) >= 3, "each failure is logged, then retried"
     assert len(store.get(first).metrics or []) == 1
@@ -146,7 +154,7 @@ def test_33_runner_survives_file_descriptor_exhaustion(settings, caplog):
                 os.close(fd)
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
-    asyncio.run(serve_through(store, settings, no_fds_left))
+    run_async(serve_through(store, settings, no_fds_left))
     assert any("job store error" in r.getMessage() for r in caplog.records)
 
 
@@ -168,7 +176,7 @@ def test_33_runner_survives_store_errors_while_a_job_runs(settings, monkeypatch,
         while failures["left"]:
             await asyncio.sleep(0.02)
 
-    first, _ = asyncio.run(serve_through(store, settings, until_it_failed))
+    first, _ = run_async(serve_through(store, settings, until_it_failed))
     job = store.get(first)
     assert job.progress == {"step": 1, "total_steps": 1} and job.info == {"device": "cpu"}
     assert [m["loss"] for m in job.metrics or []] == [1.0], "no event lost to the errors"
@@ -287,7 +295,7 @@ def test_34_full_disk_fails_the_job_naming_the_disk_and_the_queue_goes_on(settin
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    first, _ = asyncio.run(main())
+    first, _ = run_async(main())
     error = store.get(first).error or ""
     assert f"The disk holding {settings.jobs_dir / first} is full" in error
     assert "No space left on device" in error and "max_job_artifacts_bytes" in error
