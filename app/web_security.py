@@ -123,8 +123,9 @@ class OriginMiddleware:
             problem = cross_origin_problem(scope)
             if problem is not None:
                 message = (
-                    f"Refused: {problem}. Send it from this server's own pages, or as "
-                    "application/json from a script."
+                    f"Refused: {problem}. Send it from this server's own pages; a script "
+                    "sends application/json, or names this server in an Origin header "
+                    "(curl -H 'Origin: http://127.0.0.1:8000' for an upload)."
                 )
                 await refuse(scope, receive, send, CrossOriginError(message))
                 return
