@@ -9,16 +9,25 @@ Example: RenderRequest(messages=[...], tokenizer="qwen3", train_on="all").spec()
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.chat.spec import DEFAULT_DIALECT, DEFAULT_TOKENIZER, RenderSpec, TrainOn
 
+_SPEC_FIELDS = frozenset(f.name for f in fields(RenderSpec))
 _TOKENIZER = "Bundled name, local folder, or Hub id."
 _DIALECT = "Built-in slug, 'tokenizer' or 'custom'."
 _TEMPLATE = "Jinja source when dialect is 'custom'."
+
+
+def spec_of(body: BaseModel) -> RenderSpec:
+    """The RenderSpec of a request body: its fields that RenderSpec has, the rest defaulted.
+
+    Example: BatchRequest(conversations=[...], train_on="all") -> RenderSpec(train_on="all", ...)
+    """
+    return RenderSpec(**body.model_dump(include=set(_SPEC_FIELDS & set(type(body).model_fields))))
 
 
 class RenderRequest(BaseModel):
@@ -39,15 +48,7 @@ class RenderRequest(BaseModel):
     max_length: int | None = Field(None, ge=1)
 
     def spec(self) -> RenderSpec:
-        return RenderSpec(
-            tokenizer=self.tokenizer,
-            dialect=self.dialect,
-            template=self.template,
-            train_on=self.train_on,
-            train_on_eot=self.train_on_eot,
-            add_generation_prompt=self.add_generation_prompt,
-            max_length=self.max_length,
-        )
+        return spec_of(self)
 
 
 class CompareTarget(BaseModel):
@@ -98,11 +99,4 @@ class BatchRequest(BaseModel):
     )
 
     def spec(self) -> RenderSpec:
-        return RenderSpec(
-            tokenizer=self.tokenizer,
-            dialect=self.dialect,
-            template=self.template,
-            train_on=self.train_on,
-            train_on_eot=self.train_on_eot,
-            max_length=self.max_length,
-        )
+        return spec_of(self)
