@@ -60,7 +60,9 @@ class Summary:
             self.zero_trained_rows += 1
         fraction = stats.trained / stats.tokens if stats.tokens else 0.0
         self.histogram[min(int(fraction * BINS), BINS - 1)] += 1
-        for code in {f.code for f in findings}:
+        # Each code once per row, in the row's finding order: a set would order equal counts by
+        # string hash, which differs from one process to the next.
+        for code in dict.fromkeys(f.code for f in findings):
             self.codes[code] += 1
         for finding in findings:
             self.severities[finding.severity] += 1
