@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from app.chat.encoding import tokenizer_info
 from app.chat.layout import Layout, Layouts, Segment, Specials
-from app.chat.messages import Message
+from app.chat.messages import ROLES, Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
 from app.dialects.segments import layout_segments
@@ -38,7 +38,7 @@ class BuiltinDialect:
     builder: Builder
     split_text: bool = False
     default_eos: str | None = None
-    roles: tuple[str, ...] = field(default=("system", "user", "assistant", "tool"))
+    roles: tuple[str, ...] = field(default=ROLES)
 
     def build(self, messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
         """The labelled segments of `messages`; a role outside `roles` is refused here, once,

@@ -22,7 +22,7 @@ from typing import Any
 
 from app.chat.encoding import Encoded, encode_later, encode_whole, tokenizer_info
 from app.chat.layout import Layout, Layouts, Piece
-from app.chat.messages import Message
+from app.chat.messages import ROLES, Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan
@@ -187,7 +187,7 @@ class TemplateDialect:
             "title": self.title,
             "description": self.description,
             "special_tokens": [],
-            "roles": ["system", "user", "assistant", "tool"],
+            "roles": list(ROLES),
         }
 
 
