@@ -3,7 +3,8 @@
 - chatml: the official ChatML templates (SmolLM2, Qwen2.5 when a system message is given).
 - llama2: Meta's `chat_completion`: per (user, assistant) pair
   BOS + "[INST] {user.strip()} [/INST] {answer.strip()} " + EOS, the system prompt folded into the
-  first user turn as "<<SYS>>\\n{system}\\n<</SYS>>\\n\\n" before stripping.
+  first user turn as "<<SYS>>\\n{system}\\n<</SYS>>\\n\\n" before stripping. The prompt ends at
+  "[/INST]", so the answer's content starts at the space after it (the model generates it).
 - llama3: Meta's `ChatFormat`: <|begin_of_text|>, then per message <|start_header_id|>role
   <|end_header_id|> "\\n\\n" content.strip() <|eot_id|>, each piece encoded on its own.
 - mistral: Mistral-7B-Instruct v0.2's template; a system prompt is prepended to the first user
@@ -104,9 +105,9 @@ def build_llama2(messages: Sequence[Message], specials: Specials, gen: bool) -> 
         body = strip_segments(prompt[1:] + [Segment(messages[k].content, k, "content")])
         out += _bos(specials) + [prompt[0], *body, Segment(" [/INST]", k, "header")]
         if k + 1 < len(messages):
-            answer = messages[k + 1].content.strip()
+            # The prompt ends at "[/INST]": the space before the answer is generated with it.
+            answer = " " + messages[k + 1].content.strip()
             out += [
-                Segment(" ", k + 1, "header"),
                 Segment(answer, k + 1, "content"),
                 Segment(" ", k + 1, "gap"),
                 *_eos(specials, k + 1),

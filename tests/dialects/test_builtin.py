@@ -93,6 +93,29 @@ def ref_llama2(tok, conv: list[dict[str, str]]) -> list[int]:
     return ids
 
 
+def ref_llama2_generated(tok, conv: list[dict[str, str]]) -> list[bool]:
+    """Which of `ref_llama2`'s ids the model generates: chat_completion's prompt for an answer
+    ends at "[/INST]", so everything after it, through the EOS, is the model's output."""
+    enc = _text_encoder(tok)
+    full = ref_llama2(tok, conv)
+    generated = [False] * len(full)
+    pos = 0
+    system = conv[0]["content"] if conv[0]["role"] == "system" else None
+    turns = conv[1:] if system is not None else conv
+    for k in range(0, len(turns), 2):
+        user = turns[k]["content"]
+        if system is not None and k == 0:
+            user = f"<<SYS>>\n{system}\n<</SYS>>\n\n{user}"
+        prompt = [tok.bos_token_id] + enc(f"[INST] {user.strip()} [/INST]")
+        assert full[pos : pos + len(prompt)] == prompt  # the prompt's ids start the pair's ids
+        pos += len(prompt)
+        if k + 1 < len(turns):
+            end = full.index(tok.eos_token_id, pos) + 1
+            generated[pos:end] = [True] * (end - pos)
+            pos = end
+    return generated
+
+
 def ref_llama3(tok, conv: list[dict[str, str]]) -> list[int]:
     """Meta's llama3/tokenizer.py ChatFormat.encode_dialog_prompt without the final header."""
     sid = tok.convert_tokens_to_ids
@@ -138,6 +161,20 @@ def test_llama2_matches_meta_reference(tokenizers, name):
     tok = tokenizers(name)
     for conv in CONVERSATIONS:
         assert _ids(conv, "llama2", tok) == ref_llama2(tok, conv), conv
+
+
+@pytest.mark.parametrize("name", ["llama2", "mistral"])
+def test_llama2_trains_what_meta_chat_completion_generates(tokenizers, name):
+    """The space after "[/INST]" is generated: a CJK answer starts with a lone "▁" token, which is
+    trained like the rest of the answer."""
+    tok = tokenizers(name)
+    cjk = [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "我是AI"}]
+    for conv in [cjk, *CONVERSATIONS]:
+        r = render(_messages(conv), get_dialect("llama2"), tok, RenderSpec())
+        assert [t.trained for t in r.tokens] == ref_llama2_generated(tok, conv), conv
+    r = render(_messages(cjk), get_dialect("llama2"), tok, RenderSpec())
+    first = next(t for t in r.tokens if t.role == "assistant")
+    assert first.text == " " and first.trained
 
 
 def test_llama3_matches_meta_chatformat(tokenizers):
