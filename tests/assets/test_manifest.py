@@ -2,10 +2,16 @@ import re
 
 from app.assets.manifest import ASSETS, TOKENIZER_NAMES, Source, get_asset
 
+BUNDLED = ["smollm2", "qwen3", "llama3", "llama2", "mistral", "gemma3", "deepseek_v3", "gptoss"]
 
-def test_the_six_bundled_tokenizers_and_htmx_are_pinned():
-    assert set(TOKENIZER_NAMES) == {"smollm2", "qwen3", "llama3", "llama2", "mistral", "gemma3"}
-    assert {a.name for a in ASSETS} == set(TOKENIZER_NAMES) | {"htmx"}
+
+def test_the_bundled_tokenizers_template_sets_and_htmx_are_pinned():
+    assert list(TOKENIZER_NAMES) == BUNDLED
+    assert {a.name for a in ASSETS} == set(BUNDLED) | {
+        "templates-trl",
+        "templates-axolotl",
+        "htmx",
+    }
     for asset in ASSETS:
         assert re.fullmatch(r"[0-9a-f]{64}", asset.source.sha256), asset.name
         assert re.fullmatch(r"\d+\.\d+\.\d+", asset.source.version), asset.name

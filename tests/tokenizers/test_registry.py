@@ -13,7 +13,7 @@ from app.settings import Settings
 from app.tokenizers import registry
 from app.tokenizers.registry import bundled_names, clear_cache, list_tokenizers, load_tokenizer
 
-BUNDLED = ["smollm2", "qwen3", "llama3", "llama2", "mistral", "gemma3"]
+BUNDLED = ["smollm2", "qwen3", "llama3", "llama2", "mistral", "gemma3", "deepseek_v3", "gptoss"]
 TEXTS = [
     "Hello world, this is Maskscope.\nSecond line\twith a tab.",
     "Ünïcödé 日本語 🦙 café, x  y   z, numbers 12345 and 3.14",
@@ -45,6 +45,9 @@ def test_bundled_tokenizer_loads_and_round_trips(name, settings):
         ("qwen3", "Hello world", [9707, 1879]),
         ("gemma3", "Hello world", [2, 9259, 1902]),
         ("smollm2", "Hello world", [19556, 905]),
+        # transformers 5 loads DeepSeek-V3's byte-level tokenizer.json generically: no BOS.
+        ("deepseek_v3", "Hello world", [19923, 2058]),
+        ("gptoss", "Hello world", [13225, 2375]),
     ],
 )
 def test_known_ids_and_bos_conventions(name, text, ids, settings):
