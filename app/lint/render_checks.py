@@ -20,13 +20,15 @@ from app.lint.registry import check
 
 ROLE_WORDS = re.compile(r"\b(system|user|assistant|model|tool|human|gpt)\b", re.IGNORECASE)
 MIN_PROSE_WORDS = 3
+ROLE_HEADER = re.compile(r"^\s*(system|user|assistant|model|developer)[ \t]*(:|\n)", re.IGNORECASE)
 SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]{1,40}\|>|<[a-z_]{2,40}>|</?s>")
 
 
 @check(
     "boundary-merge",
     "warning",
-    "A token spans two messages, or whole-string and segment-wise tokenization differ.",
+    "A token spans two messages, or whole-string and segment-wise tokenization differ "
+    "(info when no such token is trained).",
     scope="rendering",
 )
 def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
@@ -44,14 +46,30 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
             if (i := bisect_left(starts, b) - 1) >= 0 and ends[i] > b
         }
     )
-    if crossing:
+    if not crossing:
+        return
+    trained = [i for i in crossing if ctx.view.trained[i]]
+    if trained and ctx.train_on != "all":
+        # A trained token that reaches into the prompt trains those prompt characters too.
         yield ctx.finding(
             "boundary-merge",
-            f"{len(crossing)} token(s) span two messages, so their role and label are ambiguous. "
-            "End the message with whitespace the template keeps, or use a dialect whose markers "
-            "are special tokens.",
-            crossing,
+            f"{len(trained)} trained token(s) span two messages (token {trained[0]}: "
+            f"{ctx.token_text(trained[0])!r}), so characters of the other message are trained "
+            "with them. End the message with whitespace the template keeps, or use a dialect "
+            "whose markers are special tokens.",
+            trained,
         )
+        return
+    yield ctx.finding(
+        "boundary-merge",
+        f"{len(crossing)} token(s) span two messages (token {crossing[0]}: "
+        f"{ctx.token_text(crossing[0])!r}); the role shown for them is one of the two, but "
+        "their labels do not depend on it"
+        + (" (train_on=all trains both)." if trained else " (neither side is trained).")
+        + " The tokenizer merges them the same way at inference: nothing to change.",
+        crossing,
+        severity="info",
+    )
 
 
 @check(
@@ -154,7 +172,7 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
 @check(
     "truncation-cuts-answer",
     "error",
-    "max_length cut an assistant answer or its end-of-turn token.",
+    "max_length cut an assistant answer or its end-of-turn token (warning: dropped whole).",
     scope="rendering",
 )
 def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
@@ -162,22 +180,37 @@ def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
     if rendering is None or not rendering.truncated_tokens or not rendering.tokens:
         return
     cut = ctx.index().ends[-1]
-    # Spans are clipped at the cut; a begun assistant turn whose end-of-turn was dropped is cut.
-    for span in rendering.spans:
-        if (
-            span.role == "assistant"
-            and span.start < cut
-            and span.eot_end is None
-            and span.end >= cut
-        ):
-            yield ctx.finding(
-                "truncation-cuts-answer",
-                f"max_length={ctx.spec.max_length if ctx.spec else None} cuts assistant message "
-                f"{span.message} before its end-of-turn token ({rendering.truncated_tokens} "
-                "tokens dropped): the model learns an answer that never ends. Raise max_length, "
-                "or drop or split over-long conversations.",
-                [len(rendering.tokens) - 1],
-            )
+    limit = f"max_length={ctx.spec.max_length if ctx.spec else None}"
+    dropped_tokens = f"{rendering.truncated_tokens} tokens dropped"
+    # Spans are clipped at the cut: a begun assistant turn whose end-of-turn was dropped is cut,
+    # one that starts at the cut was dropped whole.
+    answers = [s for s in rendering.spans if s.role == "assistant" and s.eot_end is None]
+    cut_one = next((s for s in answers if s.start < cut and s.end >= cut), None)
+    dropped = [s.message for s in answers if s.start >= cut]
+    later = f"; assistant message(s) {_listed(dropped)} are dropped whole" if dropped else ""
+    if cut_one is not None:
+        yield ctx.finding(
+            "truncation-cuts-answer",
+            f"{limit} cuts assistant message {cut_one.message} before its end-of-turn token "
+            f"({dropped_tokens}{later}): the model learns an answer that never ends. Raise "
+            "max_length, or drop or split over-long conversations.",
+            [len(rendering.tokens) - 1],
+        )
+    elif dropped:
+        yield ctx.finding(
+            "truncation-cuts-answer",
+            f"{limit} drops assistant message(s) {_listed(dropped)} whole ({dropped_tokens}): "
+            "they are never trained, and the row ends in a prompt that no answer follows. "
+            "Raise max_length, or split the conversation into shorter rows.",
+            [len(rendering.tokens) - 1],
+            severity="warning",
+        )
+
+
+def _listed(numbers: list[int], most: int = 8) -> str:
+    """Example: [3, 5] -> "3, 5"; eleven numbers -> the first eight, then "… (11 in all)" """
+    shown = ", ".join(map(str, numbers[:most]))
+    return shown if len(numbers) <= most else f"{shown} … ({len(numbers)} in all)"
 
 
 @check(
@@ -187,20 +220,41 @@ def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
     scope="rendering",
 )
 def generation_prompt_in_training(ctx: LintContext) -> Iterator[Finding]:
-    rendering = ctx.rendering
-    if rendering is None or (ctx.spec is not None and ctx.spec.add_generation_prompt):
+    rendering, spec = ctx.rendering, ctx.spec
+    if rendering is None:
         return
     tail_start = max((s.end for s in rendering.spans), default=0)
     tail = rendering.text[tail_start:]
+    where = ctx.tokens_in(tail_start, len(rendering.text))
+    trained = any(ctx.view.trained[i] for i in where) and ctx.train_on == "all"
+    consequence = (
+        "Its tokens are untrained here, but every sample then ends in a turn nobody answers: "
+        "packing puts the next sample right after it, and a collator that trains whole "
+        "sequences teaches the model to open a new turn after its own end-of-turn."
+        if not trained
+        else "train_on=all trains it: the model learns to open a new assistant turn after "
+        "finishing one."
+    )
+    if spec is not None and spec.add_generation_prompt:
+        conversation = ctx.conversation or []
+        if tail.strip() and conversation and conversation[-1].role == "assistant":
+            yield ctx.finding(
+                "generation-prompt-in-training",
+                f"add_generation_prompt is ticked on a training render: after the last answer "
+                f"the text ends with the inference prompt {tail.strip()!r}. {consequence} "
+                "Untick add_generation_prompt for training data; it is for inference prompts "
+                "(conversations that end with a user message).",
+                where,
+            )
+        return
     header = _assistant_header(ctx)
     if header and tail.strip() and tail.strip().endswith(header.strip()):
         yield ctx.finding(
             "generation-prompt-in-training",
             f"The training text ends with an open assistant header {header.strip()!r} although "
-            "add_generation_prompt is false: the template appends it unconditionally, so the "
-            "model learns that a finished conversation continues with a new assistant turn. "
-            "Fix the template to emit it only `{% if add_generation_prompt %}`.",
-            ctx.tokens_in(tail_start, len(rendering.text)),
+            f"add_generation_prompt is false: the template appends it unconditionally. "
+            f"{consequence} Fix the template to emit it only `{{% if add_generation_prompt %}}`.",
+            where,
         )
 
 
@@ -229,14 +283,15 @@ def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
         return
     # Everything the template wrote before the first message's content: markers only, normally.
     first = min(s.content_start for s in rendering.spans)
-    words = _plain_words(ctx, rendering.text[:first])
-    if len(words) >= MIN_PROSE_WORDS:
+    before = rendering.text[:first]
+    if len(_plain_words(ctx, before)) >= MIN_PROSE_WORDS:
         yield ctx.finding(
             "default-system-injected",
-            f"The template wrote {' '.join(words[:12])!r}... before the first message, though "
-            "the conversation has no system message: a default system prompt. Every sample then "
-            "trains with it; pass an explicit system message or remove the default from the "
-            "template.",
+            f"The template wrote {' then '.join(map(_quoted, _prose(ctx, before)))} before the "
+            "first message, "
+            "though the conversation has no system message: a default system prompt. Every "
+            "sample then trains with it; pass an explicit system message or remove the default "
+            "from the template.",
             ctx.tokens_in(0, first),
         )
 
@@ -253,6 +308,30 @@ def _plain_words(ctx: LintContext, text: str) -> list[str]:
         for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text)
         if not ROLE_WORDS.fullmatch(w) and not w.isupper()
     ]
+
+
+def _prose(ctx: LintContext, text: str) -> list[str]:
+    """The pieces of `text` between special tokens that hold prose, each as the template wrote
+    it, less a leading role name ("system\n").
+
+    Example: "<|im_start|>system\nYou are a helpful AI<|im_end|>\n<|im_start|>user\n"
+             -> ["You are a helpful AI"]
+    """
+    pieces = ctx.facts.special_pattern.split(text) if ctx.facts.special_pattern else [text]
+    kept = []
+    for piece in pieces:
+        piece = ROLE_HEADER.sub("", piece).strip()
+        if len(_plain_words(ctx, piece)) >= MIN_PROSE_WORDS:
+            kept.append(piece)
+    return kept or [text.strip()]
+
+
+def _quoted(text: str, most: int = 160) -> str:
+    """`text` quoted; cut at the end with "…" when long, never in the middle.
+
+    Example: _quoted("You are a helpful AI assistant") -> "'You are a helpful AI assistant'"
+    """
+    return repr(text) if len(text) <= most else repr(text[:most].rstrip()) + "…"
 
 
 @check(

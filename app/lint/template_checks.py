@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from app.chat.tokens import Finding, Rendering
+from app.chat.tokens import IGNORE_INDEX, Finding, Rendering
 from app.lint.context import LintContext
+from app.lint.markers import TokenIndex
 from app.lint.registry import check
 
 MAX_CUTS = 4
@@ -56,7 +57,8 @@ def _first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
 @check(
     "template-not-prefix-stable",
     "warning",
-    "Rendering the first k messages is not a prefix of rendering all of them.",
+    "Rendering the first k messages is not a prefix of rendering all of them (info when no "
+    "trained token differs).",
     scope="deep",
 )
 def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
@@ -72,17 +74,34 @@ def template_not_prefix_stable(ctx: LintContext) -> Iterator[Finding]:
             at = len(full)
         if at is None:
             continue
+        trained = _trained_from(rendering, k, at)
         yield ctx.finding(
             "template-not-prefix-stable",
             f"Rendering messages 0..{k} is not a prefix of rendering all {len(conversation)}"
             f"{' (of a sample: the system message and the last turns)' if sampled else ''}: "
             f"they differ from token {at} on (the template rewrites earlier turns, e.g. strips "
-            "reasoning, or closes the text differently). The model is trained on turns it will "
-            "never see at inference in that form; train on one sample per assistant turn "
-            "(train_on=last_assistant on each prefix).",
+            "reasoning, or closes the text differently). "
+            + (
+                f"Assistant message {k} is trained as the whole conversation writes it, not as "
+                "the model generates it (where it is the last turn); train on one sample per "
+                "assistant turn (train_on=last_assistant on each prefix)."
+                if trained
+                else f"No trained token of assistant message {k} differs: the earlier turns "
+                "are context, written as the template writes them at inference too."
+            ),
             [] if sampled else list(range(at, min(at + 8, len(full)))),
+            severity=None if trained else "info",
         )
         return
+
+
+def _trained_from(rendering: Rendering, message: int, at: int) -> bool:
+    """Whether any token of `message`'s turn from token `at` on is trained."""
+    span = next((s for s in rendering.spans if s.message == message), None)
+    if span is None:
+        return False
+    end = TokenIndex(rendering).overlapping(span.start, span.end).stop
+    return any(label != IGNORE_INDEX for label in rendering.labels[at:end])
 
 
 @check(
@@ -99,6 +118,8 @@ def train_inference_mismatch(ctx: LintContext) -> Iterator[Finding]:
     span = next((s for s in rendering.spans if s.message == last), None)
     if not last or span is None:
         return
+    if rendering.truncated_tokens and span.eot_end is None:
+        return  # max_length cut or dropped the last answer: truncation-cuts-answer says so
     prompt = ctx.rerender(conversation[:last], add_generation_prompt=True, max_length=None)
     cut = next(
         (t.index for t in rendering.tokens if t.end > span.content_start), len(rendering.tokens)

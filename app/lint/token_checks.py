@@ -61,24 +61,35 @@ def eot_untrained(ctx: LintContext) -> Iterator[Finding]:
     )
 
 
-@check("pad-is-eos", "warning", "The pad token equals the EOS/end-of-turn token.", scope="tokens")
+@check(
+    "pad-is-eos",
+    "info",
+    "The pad token equals the EOS/end-of-turn token (a hazard for collators that mask by id).",
+    scope="tokens",
+)
 def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
     pad = ctx.facts.pad_id
     if pad is None or (pad != ctx.facts.eos_id and pad not in ctx.eot_ids):
         return
     name = ctx.facts.token_text(ctx.tokenizer, pad)
     where = ctx.search().find_all((pad,))
-    # Labels Maskscope renders come from message attribution, not from pad ids: only a hazard
-    # for other collators there, a likely cause of damage in labels made elsewhere.
-    ours = ctx.rendering is not None
+    # A property of the tokenizer, not of these labels: damage done by a collator that masked
+    # padding by id shows as eot-untrained, so this stays info wherever it is found.
+    trained, ids = ctx.view.trained, ctx.view.ids
+    masked = ctx.rendering is None and any(
+        i > 0 and ids[i] == pad and trained[i - 1] and not trained[i] for i in ctx.view.eots
+    )
     yield ctx.finding(
         "pad-is-eos",
         f"The pad token {name} is also the end-of-turn/EOS token: a collator that masks padding "
         "by id also masks every EOS, and the model never learns to stop. Set a distinct pad token "
         "(e.g. a reserved special token) or mask padding by attention_mask, not by id."
-        + (" These labels are unaffected." if ours else ""),
+        + (
+            " This row's end-of-turn tokens are masked (see eot-untrained): a likely cause."
+            if masked
+            else " These labels are unaffected."
+        ),
         where,
-        severity="info" if ours else None,
     )
 
 

@@ -185,3 +185,32 @@ def test_overlapped_batches_equal_batch_by_batch_evaluation(mixed_rows, tmp_path
     assert out.getvalue() == plain_out.getvalue()
     assert [r for _, r in reports] == [128, 256, 310, 310]
     assert reports[-1][0] == path.stat().st_size
+
+
+def test_pad_is_eos_has_one_severity_in_renders_rows_and_summary(tmp_path):
+    """SmolLM2 ships pad == <|im_end|>: a property of the tokenizer, reported as info on
+    conversation rows, on pre-tokenized rows (clean or with their end-of-turns masked, which
+    eot-untrained reports as the error) and in the summary's worst severity."""
+    from tests.helpers.lint import answer_ranges, chat_text, label_by_chars
+
+    tokenizer = bundled("smollm2")
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    text = chat_text(tokenizer, CHAT)
+    answers = [m["content"] for m in CHAT if m["role"] == "assistant"]
+    rows = [{"messages": CHAT}]
+    for closer in ("<|im_end|>", ""):
+        ids, labels = label_by_chars(tokenizer, text, answer_ranges(text, answers, closer))
+        rows.append({"input_ids": ids, "labels": labels})
+    path = tmp_path / "d.jsonl"
+    write_jsonl(path, rows)
+    options = options_for(
+        Settings.from_env(), tokenizer=tokenizer, spec=RenderSpec(dialect="tokenizer")
+    )
+    with open(path, "rb") as fh:
+        result = inspect_stream(fh, options).result()
+    found = {r["line"]: {f["code"]: f for f in r["lints"]} for r in result["rows"]}
+    assert {found[line]["pad-is-eos"]["severity"] for line in (1, 2, 3)} == {"info"}
+    assert "These labels are unaffected" in found[2]["pad-is-eos"]["message"]
+    assert "a likely cause" in found[3]["pad-is-eos"]["message"]
+    assert found[3]["eot-untrained"]["severity"] == "error"
+    assert result["summary"]["worst_severity"]["pad-is-eos"] == "info"

@@ -121,9 +121,15 @@ def test_truncation_cuts_answer():
     rendering, findings, _ = lint_conversation("qwen3", "chatml", CHAT, max_length=cut_inside)
     assert rendering.truncated_tokens > 0
     assert by_code(findings, "truncation-cuts-answer")
-    # Cutting inside the second user turn drops whole turns but cuts no answer.
+    assert by_code(findings, "train-inference-mismatch") == []
+    # Cutting inside the second user turn drops the last answer whole: never trained.
     cut_user = next(t.index for t in full.tokens if t.start >= full.text.index("Italy"))
     _, findings, _ = lint_conversation("qwen3", "chatml", CHAT, max_length=cut_user)
+    (hit,) = by_code(findings, "truncation-cuts-answer")
+    assert hit.severity == "warning" and "drops assistant message(s) 3 whole" in hit.message
+    assert by_code(findings, "train-inference-mismatch") == []
+    # Cutting only the glue after the last end-of-turn cuts nothing that is trained.
+    _, findings, _ = lint_conversation("qwen3", "chatml", CHAT, max_length=len(full.tokens) - 1)
     assert by_code(findings, "truncation-cuts-answer") == []
 
 
@@ -448,3 +454,83 @@ def test_dataset_renderings_lint_exactly_like_single_renders(tokenizer, dialect)
             "settings": Settings.from_env(),
         }
         assert lint_rendering(columns, **lint) == lint_rendering(single, **lint)
+
+
+@pytest.mark.parametrize("tokenizer, dialect", [("llama2", "llama2"), ("mistral", "mistral")])
+def test_boundary_merge_is_info_where_the_reference_merges_alike(tokenizer, dialect):
+    """A system prompt folded into the first [INST]: Meta's formatter and the Mistral template
+    tokenize "[INST] <<SYS>>" (or "[INST] You") into a token that spans both messages too. Both
+    are prompt, nothing trained depends on it: info, with nothing to change."""
+    from tests.dialects.test_builtin import ref_llama2
+
+    rendering, findings, tokenizer_ = lint_conversation(tokenizer, dialect, SYSTEM + CHAT)
+    if dialect == "llama2":
+        assert rendering.input_ids == ref_llama2(tokenizer_, SYSTEM + CHAT)
+    (hit,) = by_code(findings, "boundary-merge")
+    assert hit.severity == "info" and "nothing to change" in hit.message
+    assert hit.tokens and not any(rendering.tokens[i].trained for i in hit.tokens)
+
+
+def test_boundary_merge_is_a_warning_where_a_trained_token_takes_in_the_prompt():
+    template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+    pair = [{"role": "user", "content": "Hel"}, {"role": "assistant", "content": "lo world"}]
+    rendering, findings, _ = lint_conversation("qwen3", "custom", pair, template=template)
+    (hit,) = by_code(findings, "boundary-merge")
+    assert hit.severity == "warning" and "trained token(s) span two messages" in hit.message
+    assert [rendering.tokens[i].text for i in hit.tokens] == ["Hello"]
+    _, findings, _ = lint_conversation("qwen3", "custom", pair, template=template, train_on="all")
+    assert [h.severity for h in by_code(findings, "boundary-merge")] == ["info"]
+
+
+def test_default_system_injected_quotes_the_prompt_as_written():
+    text = bundled("smollm2").apply_chat_template(CHAT, tokenize=False)
+    prompt = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    assert f"system\n{prompt}<|im_end|>" in text
+    _, findings, _ = lint_conversation("smollm2", "tokenizer", CHAT)
+    (hit,) = by_code(findings, "default-system-injected")
+    assert f"wrote {prompt!r} before the first message" in hit.message
+    words = " ".join(f"word{k}" for k in range(60))
+    template = (
+        "<|im_start|>system\nYou are a careful assistant. " + words + "<|im_end|>\n"
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    )
+    _, findings, _ = lint_conversation("qwen3", "custom", CHAT, template=template)
+    (hit,) = by_code(findings, "default-system-injected")
+    quoted = hit.message.split("wrote '")[1].split("'…")[0]
+    assert ("You are a careful assistant. " + words).startswith(quoted) and len(quoted) > 100
+
+
+@pytest.mark.parametrize("tokenizer", ["smollm2", "qwen3", "gemma3"])
+def test_generation_prompt_ticked_on_a_training_render_says_to_untick_it(tokenizer):
+    text = bundled(tokenizer).apply_chat_template(
+        SYSTEM + CHAT, tokenize=False, add_generation_prompt=True
+    )
+    assert not text.rstrip().endswith(("<|im_end|>", "<end_of_turn>"))  # an open header last
+    rendering, findings, _ = lint_conversation(
+        tokenizer, "tokenizer", SYSTEM + CHAT, add_generation_prompt=True
+    )
+    (hit,) = by_code(findings, "generation-prompt-in-training")
+    assert hit.severity == "error" and "Untick add_generation_prompt" in hit.message
+    assert all(rendering.tokens[i].message is None for i in hit.tokens)
+    _, findings, _ = lint_conversation(tokenizer, "tokenizer", SYSTEM + CHAT)
+    assert by_code(findings, "generation-prompt-in-training") == []
+
+
+@pytest.mark.parametrize(
+    "train_on, severity", [("assistant", "warning"), ("last_assistant", "info")]
+)
+def test_template_not_prefix_stable_warns_only_where_a_trained_turn_differs(train_on, severity):
+    """Qwen3 writes an empty think block on the last turn only: the first answer is trained
+    without it, unlike when the model generates it (a warning), unless only the last turn is
+    trained (then the earlier turns are context, written as at inference: info)."""
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", CHAT, train_on=train_on)
+    (hit,) = by_code(findings, "template-not-prefix-stable")
+    assert hit.severity == severity
+
+
+def test_template_not_prefix_stable_is_info_for_a_trailing_header():
+    # The bundled Llama 3 template's unconditional header differs after the answer, in context
+    # nothing trains; generation-prompt-in-training is the finding that says what to fix.
+    _, findings, _ = lint_conversation("llama3", "tokenizer", CHAT)
+    assert [h.severity for h in by_code(findings, "template-not-prefix-stable")] == ["info"]
+    assert by_code(findings, "generation-prompt-in-training")
