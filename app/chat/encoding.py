@@ -423,3 +423,51 @@ def text_starts(raw_starts: Sequence[int]) -> list[int]:
              -> [0, 0, 1], i.e. texts "", "<char>", "<rest>"; raw starts [2, 3] -> [0, 3]
     """
     return list(accumulate(raw_starts[1:], max, initial=0)) if raw_starts else []
+
+
+_ADDED: weakref.WeakKeyDictionary[Any, tuple[tuple[int, ...], tuple[int, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def added_specials(tokenizer: Tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The ids `tokenizer(text)` (add_special_tokens=True) puts before and after a text's own.
+
+    Example: gemma3 -> ((2,), ()); qwen3 -> ((), ())
+    """
+    with contextlib.suppress(KeyError, TypeError):
+        return _ADDED[tokenizer]
+    plain = list(tokenizer.encode("a", add_special_tokens=False))
+    full = list(tokenizer.encode("a", add_special_tokens=True))
+    at = next((i for i in range(len(full)) if full[i : i + len(plain)] == plain), len(full))
+    found = (tuple(full[:at]), tuple(full[at + len(plain) :]))
+    with contextlib.suppress(TypeError):
+        _ADDED[tokenizer] = found
+    return found
+
+
+def with_added_specials(tokenizer: Tokenizer, encoded: Encoded, length: int) -> Encoded:
+    """`encoded` (of a text `length` characters long) with the ids that `tokenizer(text)` adds
+    (`added_specials`), as tokens of no characters at the text's start and end: the pipeline
+    "apply_chat_template(tokenize=False), then tokenizer(text)".
+
+    Example (gemma3, text "<bos>Hi"): ids [2, 10979] -> [2, 2, 10979], the first at (0, 0)
+    """
+    before, after = added_specials(tokenizer)
+    if not before and not after:
+        return encoded
+    out = Encoded(list(before), [0] * len(before), [0] * len(before), ordered=True)
+    out.extend(encoded)
+    out.extend(Encoded(list(after), [length] * len(after), [length] * len(after), ordered=True))
+    return out
+
+
+def with_specials_later(
+    tokenizer: Tokenizer, finish: Callable[[], list[Encoded]], texts: Sequence[str]
+) -> Callable[[], list[Encoded]]:
+    """`finish` (what `encode_later(tokenizer, texts)` returned), each encoding given
+    `tokenizer(text)`'s own special tokens (see `with_added_specials`)."""
+    return lambda: [
+        with_added_specials(tokenizer, enc, len(text))
+        for enc, text in zip(finish(), texts, strict=True)
+    ]

@@ -30,6 +30,10 @@ class RenderSpec:
 
     `template`: the Jinja source when `dialect` is "custom". `max_length`: cut the rendering at
     this many tokens (None: keep all). `train_on_eot`: train the marker that closes a trained turn.
+    `add_special_tokens`: tokenize the rendered text as `tokenizer(text)` does by default, adding
+    the tokenizer's own BOS (and EOS, where it adds one) around it: the common pipeline
+    "apply_chat_template(tokenize=False), then tokenizer(text)", which doubles the BOS of
+    templates that write `bos_token` (Llama 3, Gemma).
     """
 
     tokenizer: str = DEFAULT_TOKENIZER
@@ -39,3 +43,4 @@ class RenderSpec:
     train_on_eot: bool = True
     add_generation_prompt: bool = False
     max_length: int | None = None
+    add_special_tokens: bool = False

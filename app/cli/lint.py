@@ -78,6 +78,7 @@ def _inspect(
         train_on_eot=args.train_on_eot,
         max_length=args.max_length,
         template=template,
+        add_special_tokens=args.add_special_tokens,
     )
     total = os.path.getsize(args.path)
     show = not args.quiet and (sys.stderr.isatty() or total >= LONG_FILE_BYTES)

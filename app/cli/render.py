@@ -46,6 +46,12 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-on", default="assistant", choices=TRAIN_ON)
     parser.add_argument("--no-train-on-eot", dest="train_on_eot", action="store_false")
     parser.add_argument("--max-length", type=int, default=None)
+    parser.add_argument(
+        "--add-special-tokens",
+        action="store_true",
+        help="Tokenize the rendered text as tokenizer(text) does, adding the tokenizer's BOS "
+        "(the apply_chat_template(tokenize=False) then tokenizer(text) pipeline).",
+    )
 
 
 def render_spec(args: argparse.Namespace) -> RenderSpec:
@@ -59,6 +65,7 @@ def render_spec(args: argparse.Namespace) -> RenderSpec:
         train_on_eot=args.train_on_eot,
         add_generation_prompt=getattr(args, "add_generation_prompt", False),
         max_length=args.max_length,
+        add_special_tokens=args.add_special_tokens,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
-from app.chat.encoding import tokenizer_info
+from app.chat.encoding import tokenizer_info, with_added_specials
 from app.chat.layout import Layout, Layouts, Segment, Specials
 from app.chat.messages import ROLES, Message
 from app.chat.spec import RenderSpec
@@ -57,7 +57,10 @@ class BuiltinDialect:
         info = tokenizer_info(tokenizer)
         specials = Specials(bos=info.bos, eos=info.eos or self.default_eos)
         segments = self.build(conversation, specials, spec.add_generation_prompt)
-        return layout_segments(segments, conversation, tokenizer, info, self.split_text)
+        layout = layout_segments(segments, conversation, tokenizer, info, self.split_text)
+        if spec.add_special_tokens:
+            layout.encoded = with_added_specials(tokenizer, layout.encoded, len(layout.text))
+        return layout
 
     def start_layouts(
         self,

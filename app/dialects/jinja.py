@@ -20,7 +20,14 @@ from itertools import compress
 from pathlib import Path
 from typing import Any
 
-from app.chat.encoding import Encoded, encode_later, encode_whole, tokenizer_info
+from app.chat.encoding import (
+    Encoded,
+    encode_later,
+    encode_whole,
+    tokenizer_info,
+    with_added_specials,
+    with_specials_later,
+)
 from app.chat.layout import Layout, Layouts, Piece
 from app.chat.messages import ROLES, Message
 from app.chat.spec import RenderSpec
@@ -141,7 +148,10 @@ class TemplateDialect:
         """Render the template with role attribution and tokenize it as one string."""
         template = prepare_template(self.name, tokenizer, spec, settings)
         att = attribute_conversation(conversation, template, settings)
-        return layout_from_attributed(att, conversation, tokenizer, template.tagged)
+        encoded = encode_whole(tokenizer, att.text)
+        if spec.add_special_tokens:  # tokenizer(text): the pipeline that doubles a BOS
+            encoded = with_added_specials(tokenizer, encoded, len(att.text))
+        return layout_from_attributed(att, conversation, tokenizer, template.tagged, encoded)
 
     def start_layouts(
         self,
@@ -161,6 +171,8 @@ class TemplateDialect:
         staged = [_attributed(c, template, settings) for c in conversations]
         texts = [att.text for att in staged if not isinstance(att, MaskscopeError)]
         encoding = encode_later(tokenizer, texts, pool)
+        if spec.add_special_tokens:
+            encoding = with_specials_later(tokenizer, encoding, texts)
 
         def finish() -> list[Layout | MaskscopeError]:
             encoded = iter(encoding())

@@ -52,6 +52,7 @@ def prepare(
     train_on_eot: bool = True,
     max_length: int | None = None,
     template: str | None = None,
+    add_special_tokens: bool = False,
 ) -> InspectOptions:
     """Check the request's fields and load the tokenizer: errors name the field to change."""
     if dialect not in dialect_names():
@@ -78,6 +79,7 @@ def prepare(
         train_on=train_on,
         train_on_eot=train_on_eot,
         max_length=max_length,
+        add_special_tokens=add_special_tokens,
     )
     return load_options(spec, settings)
 

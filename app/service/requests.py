@@ -46,6 +46,12 @@ class RenderRequest(BaseModel):
     train_on_eot: bool = True
     add_generation_prompt: bool = False
     max_length: int | None = Field(None, ge=1)
+    add_special_tokens: bool = Field(
+        False,
+        description="Tokenize the rendered text as tokenizer(text) does by default: "
+        "with the tokenizer's own BOS (and EOS), like apply_chat_template(tokenize=False) "
+        "followed by tokenizer(text). Doubles the BOS of templates that write bos_token.",
+    )
 
     def spec(self) -> RenderSpec:
         return spec_of(self)

@@ -45,6 +45,7 @@ class EditorState:
     train_on_eot: bool = True
     add_generation_prompt: bool = False
     max_length: int | None = None
+    add_special_tokens: bool = False
     targets: list[Target] = field(default_factory=list)
     padding_side: str = "right"
     conversations: str = ""
@@ -62,6 +63,7 @@ class EditorState:
             "train_on_eot": self.train_on_eot,
             "add_generation_prompt": self.add_generation_prompt,
             "max_length": self.max_length,
+            "add_special_tokens": self.add_special_tokens,
         }
 
 
@@ -132,6 +134,7 @@ def parse_state(data: MultiMapping, defaults: EditorState, submitted: bool = Fal
         train_on_eot="train_on_eot" in data,
         add_generation_prompt="add_generation_prompt" in data,
         max_length=_length(data),
+        add_special_tokens="add_special_tokens" in data,
         targets=_targets(data) or defaults.targets,
         padding_side=_choice(data, "padding_side", PADDING_SIDES, defaults.padding_side),
         conversations=(data.get("conversations") or "").replace("\r\n", "\n"),

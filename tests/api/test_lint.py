@@ -62,3 +62,12 @@ def test_finding_shape(client):
 def test_bad_requests_name_the_field(client, body, field):
     err = assert_error(client.post("/api/lint", json=body), 422)
     assert err["field"] == field
+
+
+def test_add_special_tokens_shows_the_double_bos_of_tokenizing_rendered_text(client):
+    body = {"messages": CHAT, "tokenizer": "gemma3", "dialect": "tokenizer"}
+    plain = client.post("/api/lint", json=body).json()["lints"]
+    doubled = client.post("/api/lint", json={**body, "add_special_tokens": True}).json()["lints"]
+    assert "double-bos" not in {f["code"] for f in plain}
+    (hit,) = [f for f in doubled if f["code"] == "double-bos"]
+    assert hit["severity"] == "error" and hit["tokens"] == [0, 1]

@@ -45,6 +45,18 @@ def test_render_json_on_a_jsonl_row(tmp_path, capsys):
     assert [t["text"] for t in body["tokens"] if t["trained"]] == ["A", "<|eot_id|>"]
 
 
+def test_add_special_tokens_flag_adds_the_tokenizers_bos(tmp_path, capsys):
+    path = tmp_path / "conv.json"
+    path.write_text(json.dumps(CONV))
+    argv = ["render", str(path), "--tokenizer", "gemma3", "--dialect", "gemma", "--json"]
+    assert main(argv) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--add-special-tokens"]) == 0
+    doubled = json.loads(capsys.readouterr().out)
+    assert doubled["input_ids"] == [2, *plain["input_ids"]] and plain["input_ids"][0] == 2
+    assert "double-bos" in {f["code"] for f in doubled["lints"]}
+
+
 def test_render_errors_exit_2_with_a_sentence(tmp_path, capsys):
     path = tmp_path / "conv.json"
     path.write_text(json.dumps([{"role": "robot", "content": "x"}]))

@@ -534,3 +534,27 @@ def test_template_not_prefix_stable_is_info_for_a_trailing_header():
     _, findings, _ = lint_conversation("llama3", "tokenizer", CHAT)
     assert [h.severity for h in by_code(findings, "template-not-prefix-stable")] == ["info"]
     assert by_code(findings, "generation-prompt-in-training")
+
+
+@pytest.mark.parametrize("tokenizer, dialect", [("gemma3", "tokenizer"), ("gemma3", "gemma")])
+def test_add_special_tokens_reproduces_the_double_bos_pipeline(tokenizer, dialect):
+    """apply_chat_template(tokenize=False) then tokenizer(text): Gemma's template writes <bos>
+    and the tokenizer adds another. The render option shows exactly those ids."""
+    tok = bundled(tokenizer)
+    ids = tok(tok.apply_chat_template(CHAT, tokenize=False))["input_ids"]
+    assert ids[:2] == [tok.bos_token_id] * 2
+    rendering, findings, _ = lint_conversation(tokenizer, dialect, CHAT, add_special_tokens=True)
+    assert rendering.input_ids == ids
+    assert "".join(t.text for t in rendering.tokens) == rendering.text
+    (hit,) = by_code(findings, "double-bos")
+    assert hit.severity == "error" and hit.tokens == [0, 1]
+    _, findings, _ = lint_conversation(tokenizer, dialect, CHAT)
+    assert by_code(findings, "double-bos") == []
+
+
+def test_add_special_tokens_changes_nothing_where_the_tokenizer_adds_nothing():
+    tok = bundled("qwen3")
+    assert tok("Hi")["input_ids"] == tok("Hi", add_special_tokens=False)["input_ids"]
+    plain, _, _ = lint_conversation("qwen3", "tokenizer", CHAT)
+    added, _, _ = lint_conversation("qwen3", "tokenizer", CHAT, add_special_tokens=True)
+    assert added.input_ids == plain.input_ids and added.labels == plain.labels

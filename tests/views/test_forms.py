@@ -29,7 +29,13 @@ def test_a_submitted_form_round_trips_into_the_render_body():
         "train_on_eot": False,
         "add_generation_prompt": False,
         "max_length": 12,
+        "add_special_tokens": False,
     }
+
+
+def test_the_add_special_tokens_box_reaches_the_render_body():
+    state = parse_state(QueryParams("v=1&role=user&content=a&add_special_tokens=on"), EditorState())
+    assert state.render_request()["add_special_tokens"] is True
 
 
 def test_targets_pair_up_and_custom_keeps_its_template():
