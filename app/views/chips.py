@@ -2,10 +2,11 @@
 
 Design concession: chips are joined in Python rather than looped in Jinja, and carry only what
 cannot be derived: the index is the chip's position (its run's `data-o` plus its place in the
-run), the label follows from the id and the `t` class, and the exact text is re-derived from
-the visible text by static/js/app.js unless a `data-x` attribute holds it. That keeps an
-8k-token conversation near 50 bytes of HTML per token; every detail the tooltip shows is read
-from these attributes, never from per-token markup.
+run), the label follows from the id and the `t` class unless a `data-l` attribute holds the
+row's own (pre-tokenized rows with shifted labels), and the exact text is re-derived from the
+visible text by static/js/app.js unless a `data-x` attribute holds it. That keeps an 8k-token
+conversation near 50 bytes of HTML per token; every detail the tooltip shows is read from these
+attributes, never from per-token markup.
 
 Example: Token(id=9690, text=" Hi\\n", role="user", message=1, trained=False, special=False)
          -> <span class="u b" data-id="9690" data-m="1">·Hi↵</span>
@@ -124,8 +125,10 @@ def _face(text: str, partial: str | None) -> tuple[str, bool, str]:
     return str(escape(shown or "∅")), escaped, data_x
 
 
-def chip(token: Token, partial: str | None = None) -> str:
-    """One token as HTML (see the module docstring); `partial`: its bytes, if a split character."""
+def chip(token: Token, partial: str | None = None, label: int | None = None) -> str:
+    """One token as HTML (see the module docstring); `partial`: its bytes, if a split character;
+    `label`: the row's own label, written out (data-l) only where it is not what the id and the
+    trained flag give (a pre-tokenized row with shifted labels)."""
     shown, escaped, data_x = _face(token.text, partial)
     role = ROLE_CLASS.get(token.role, "x")
     classes = role + " t" * token.trained + " k" * token.special + " e" * escaped
@@ -136,6 +139,8 @@ def chip(token: Token, partial: str | None = None) -> str:
         attrs += f' data-m="{token.message}"'
     if role == "x":
         attrs += f' data-r="{escape(token.role)}"'
+    if label is not None and label != token.label:
+        attrs += f' data-l="{label}"'
     return f'<span class="{classes}"{attrs}{data_x}>{shown}</span>'
 
 
@@ -185,11 +190,11 @@ def runs(tokens: Sequence[Token], size: int = RUN_TOKENS) -> list[tuple[int, int
 def chips_html(rendering: Rendering, tokenizer: Tokenizer | None = None) -> Markup:
     """All tokens of a rendering as chips, grouped in runs that carry their first index."""
     partials = token_partials(rendering, tokenizer)
-    tokens = rendering.tokens
+    tokens, labels = rendering.tokens, rendering.labels
     return Markup(
         "".join(
             f'<div class="run" data-o="{start}">'
-            + "".join(chip(tokens[i], partials[i]) for i in range(start, end))
+            + "".join(chip(tokens[i], partials[i], labels[i]) for i in range(start, end))
             + "</div>"
             for start, end in runs(tokens)
         )

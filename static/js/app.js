@@ -31,6 +31,11 @@
     return last ? Number(last.dataset.o) + last.children.length : 0;
   }
 
+  // A chip's label is its id when trained, else -100, unless data-l gives the row's own label
+  // (a pre-tokenized row whose labels are shifted, or otherwise differ from its ids).
+  const labelOf = (el) => (el.dataset.l !== undefined ? Number(el.dataset.l)
+    : el.classList.contains("t") ? Number(el.dataset.id) : -100);
+
   function chipInfo(el) {
     const id = Number(el.dataset.id);
     const trained = el.classList.contains("t");
@@ -39,7 +44,7 @@
       ?? JSON.stringify(Array.from(el.textContent, (c) => UNSHOW[c] ?? c).join(""));
     return {
       index: indexOf(el), id, trained, text,
-      label: trained ? id : -100,
+      label: labelOf(el),
       role: el.dataset.r ?? ROLES[roleClass] ?? roleClass,
       message: el.dataset.m ?? "—",
       special: el.classList.contains("k"),
@@ -125,7 +130,7 @@
     const chips = Array.from(document.querySelectorAll(`${scope} .chips[data-tokens] .run > span`));
     return {
       input_ids: chips.map((c) => Number(c.dataset.id)),
-      labels: chips.map((c) => (c.classList.contains("t") ? Number(c.dataset.id) : -100)),
+      labels: chips.map(labelOf),
     };
   }
 

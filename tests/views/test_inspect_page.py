@@ -70,6 +70,23 @@ def test_drill_into_a_row_shows_chips_and_findings(client, finished):
     assert "labels-shifted" in body
 
 
+def test_drilled_shifted_row_chips_carry_the_rows_own_labels(client, finished):
+    """A shifted row's trained label is the next token's id: the chips must say so (data-l),
+    since the tooltip otherwise shows label = id, which is exactly what the row does not do."""
+    run_id, _ = finished
+    row = tokenized_row("shifted")
+    body = client.get(f"/inspect/runs/{run_id}/rows/3", headers=HX).text
+    chips = re.findall(r'<span class="([^"]*)" data-id="(\d+)"((?: data-[a-z]+="[^"]*")*)>', body)
+    assert [int(i) for _, i, _ in chips] == row["input_ids"]
+    shown = []
+    for classes, tid, attrs in chips:
+        own = re.search(r'data-l="(-?\d+)"', attrs)
+        shown.append(int(own.group(1)) if own else int(tid) if " t" in classes else -100)
+    assert shown == row["labels"]
+    pairs = zip(row["input_ids"], row["labels"], strict=True)
+    assert any(label not in (-100, tid) for tid, label in pairs)
+
+
 def test_drill_into_unreadable_line_is_422(client, finished):
     run_id, _ = finished
     response = client.get(f"/inspect/runs/{run_id}/rows/2", headers=HX)
