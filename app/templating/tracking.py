@@ -19,8 +19,11 @@ Example: render_attributed("{% for m in messages %}[{{ m.content }}]{% endfor %}
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import jinja2
@@ -35,16 +38,42 @@ Region = tuple[int, int, int | None]
 
 
 class _Tracker:
-    """Which message the template is emitting right now."""
+    """Which message the template is emitting right now.
+
+    Loops over the messages form a stack: a loop nested in a turn that looks at other messages
+    (gpt-oss scans the messages after a tool call) hands the turn back to the loop around it
+    when it ends, and a loop over the same list as one left by `{% break %}` (Cohere's scan for
+    a system prompt) takes its place.
+    """
 
     def __init__(self, messages: list[dict[str, Any]]) -> None:
         self.index_of = {id(m): i for i, m in enumerate(messages)}
         self.current: int | None = None
+        self.loops: list[list[Any]] = []  # [loop, the list it iterates, its message index]
 
-    def visit(self, item: Any) -> None:
+    def visit(self, item: Any, loop: object, items: object) -> None:
+        at = self._find(loop, items)
+        if at is None:
+            self.loops.append([loop, items, None])
+        else:
+            del self.loops[at + 1 :]
+            self.loops[at][0] = loop
         index = self.index_of.get(id(item))
         if index is not None:
-            self.current = index
+            self.loops[-1][2] = index
+        self.current = self.loops[-1][2]
+
+    def finish(self, loop: object, items: object) -> None:
+        at = self._find(loop, items)
+        if at is not None:
+            del self.loops[at:]
+        self.current = self.loops[-1][2] if self.loops else None
+
+    def _find(self, loop: object, items: object) -> int | None:
+        for at in range(len(self.loops) - 1, -1, -1):
+            if self.loops[at][0] is loop or self.loops[at][1] is items:
+                return at
+        return None
 
 
 _TRACKER: ContextVar[_Tracker | None] = ContextVar("message_tracker", default=None)
@@ -53,9 +82,10 @@ _TRACKER: ContextVar[_Tracker | None] = ContextVar("message_tracker", default=No
 class _TrackingIterator:
     """Iterator over messages for plain `{% for %}` loops (no `loop` variable used)."""
 
-    __slots__ = ("_it",)
+    __slots__ = ("_it", "_items")
 
     def __init__(self, items: list[Any]) -> None:
+        self._items = items
         self._it = list.__iter__(items)
 
     def __iter__(self) -> _TrackingIterator:
@@ -67,10 +97,10 @@ class _TrackingIterator:
             item = next(self._it)
         except StopIteration:
             if tracker is not None:
-                tracker.current = None
+                tracker.finish(self, self._items)
             raise
         if tracker is not None:
-            tracker.visit(item)
+            tracker.visit(item, self, self._items)
         return item
 
 
@@ -103,16 +133,42 @@ class _TrackingLoopContext(LoopContext):
         try:
             item, loop = super().__next__()
         except StopIteration:
-            if (
-                tracker is not None
-                and tracker.current is not None
-                and isinstance(self._iterable, TrackedMessages)
-            ):
-                tracker.current = None
+            if tracker is not None and isinstance(self._iterable, TrackedMessages):
+                tracker.finish(self, self._iterable)
             raise
-        if tracker is not None:
-            tracker.visit(item)
+        if tracker is not None and isinstance(self._iterable, TrackedMessages):
+            tracker.visit(item, self, self._iterable)
         return item, loop
+
+
+class _TrackingIndices:
+    """`range(messages | length)`: an index loop over the messages (EXAONE 4 loops so), tracked
+    like a loop over the messages themselves."""
+
+    def __init__(self, indices: Any, messages: TrackedMessages) -> None:
+        self._indices, self._messages = indices, messages
+
+    def __iter__(self) -> Any:
+        tracker = _TRACKER.get()
+        for i in self._indices:
+            if tracker is not None:
+                tracker.visit(list.__getitem__(self._messages, i), self, self._messages)
+            yield i
+        if tracker is not None:
+            tracker.finish(self, self._messages)
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+
+def _tracking_range(bounded: Any, messages: TrackedMessages) -> Any:
+    def tracking_range(*args: Any) -> Any:
+        indices = bounded(*args)
+        if args in ((len(messages),), (0, len(messages))):
+            return _TrackingIndices(indices, messages)
+        return indices
+
+    return tracking_range
 
 
 def _install_tracking(template: jinja2.Template) -> None:
@@ -122,27 +178,59 @@ def _install_tracking(template: jinja2.Template) -> None:
         namespace["LoopContext"] = _TrackingLoopContext
 
 
+@dataclass(frozen=True)
+class Cue:
+    """Where a template's assistant turn starts being generated, learned from a probe.
+
+    `head`: what the assistant's own chunk writes before the generation starts (its header,
+    `<|im_start|>assistant\n`); `back`: text written before the assistant's chunk that the model
+    still generates (rare: a space that a user turn writes after its prompt ended); `missing`: the
+    tail of the generation prompt that the training text lacks (DeepSeek-R1's `<think>\n`), ''
+    when the prompt is a prefix of the training text, as it should be.
+    """
+
+    head: str
+    back: str = ""
+    missing: str = ""
+    after_tool: Cue | None = None  # the same, for a turn that follows a tool result
+
+    def to_json(self) -> list[Any]:
+        tool = self.after_tool
+        return [self.head, self.back, self.missing, None if tool is None else tool.to_json()]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Cue:
+        head, back, missing, tool = data
+        return cls(head, back, missing, None if tool is None else cls.from_json(tool))
+
+
 @dataclass
 class Attributed:
-    """A rendered template: the text, chunk regions by message, and `{% generation %}` spans."""
+    """A rendered template: the text, chunk regions by message, `{% generation %}` spans and the
+    template's generation cue (None when no probe conversation renders)."""
 
     text: str
     regions: list[Region]
     generation: list[tuple[int, int]] = field(default_factory=list)
+    cue: Cue | None = None
 
     def to_json(self) -> dict[str, Any]:
+        cue = self.cue
         return {
             "text": self.text,
             "regions": [list(r) for r in self.regions],
             "generation": [list(g) for g in self.generation],
+            "cue": None if cue is None else cue.to_json(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attributed:
+        cue = data.get("cue")
         return cls(
             text=data["text"],
             regions=[tuple(r) for r in data["regions"]],
             generation=[tuple(g) for g in data["generation"]],
+            cue=None if cue is None else Cue.from_json(cue),
         )
 
 
@@ -168,7 +256,12 @@ def render_attributed(
     token = _TRACKER.set(tracker)
     try:
         with recording(recorder):
-            for chunk in generate_limited(template, max_chars, {**context, "messages": tracked}):
+            variables = {
+                **context,
+                "messages": tracked,
+                "range": _tracking_range(template.environment.globals["range"], tracked),
+            }
+            for chunk in generate_limited(template, max_chars, variables):
                 if not chunk:
                     continue
                 start = recorder.produced
@@ -203,6 +296,7 @@ def render_untrusted(
     file, max_tokens); a text longer than max_tokens characters is counted here and refused when
     over it, so the server never tokenizes it (see app.tokenizers.counting)."""
     att = render_attributed(source, messages, context, max_range=max_range, max_chars=max_chars)
+    att.cue = generation_cue(source, context, max_range, max_chars)
     if token_cap is not None and len(att.text) > token_cap[1]:
         check_token_count(att.text, *token_cap)
     return att.to_json()
@@ -218,3 +312,88 @@ def check_token_count(text: str, tokenizer_file: str, max_tokens: int) -> None:
             field="messages",
             setting="max_tokens",
         )
+
+
+_PROBE_USER = {"role": "user", "content": "Probe question?"}
+_PROBES: tuple[tuple[dict[str, Any], ...], ...] = (
+    (_PROBE_USER,),
+    ({"role": "system", "content": "Probe system."}, _PROBE_USER),
+)
+_PROBE_ANSWER = {"role": "assistant", "content": "Probe answer."}
+# A tool round before the answer: templates write the turn after a tool result differently.
+_PROBE_TOOL_ROUND: tuple[dict[str, Any], ...] = (
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": "probe_tool", "arguments": {}}}],
+    },
+    {"role": "tool", "name": "probe_tool", "tool_call_id": "probe", "content": "Probe result."},
+)
+
+
+def generation_cue(
+    source: str,
+    context: dict[str, Any],
+    max_range: int,
+    max_chars: int,
+    limited: bool = True,
+) -> Cue | None:
+    """Where this template's assistant turns start being generated, from one probe: the prompt
+    (`add_generation_prompt=True` on a user turn) against the same turn answered; and the same
+    after a tool result (`Cue.after_tool`). Cached per template and variables, so a dataset
+    pays it once."""
+    key = json.dumps(context, sort_keys=True, default=str)
+    return _cached_cue(source, key, max_range, max_chars, limited)
+
+
+@lru_cache(maxsize=64)
+def _cached_cue(
+    source: str, context_key: str, max_range: int, max_chars: int, limited: bool
+) -> Cue | None:
+    context = json.loads(context_key)
+
+    def probe(before: tuple[dict[str, Any], ...]) -> Cue | None:
+        try:
+            prompt = render_attributed(
+                source,
+                [dict(m) for m in before],
+                {**context, "add_generation_prompt": True},
+                max_range=max_range,
+                max_chars=max_chars,
+                limited=limited,
+            ).text
+            answered = render_attributed(
+                source,
+                [*(dict(m) for m in before), dict(_PROBE_ANSWER)],
+                {**context, "add_generation_prompt": False},
+                max_range=max_range,
+                max_chars=max_chars,
+                limited=limited,
+            )
+        except Exception:  # any failure of the probe only means: no cue
+            return None
+        owned = [r for r in answered.regions if r[2] == len(before)]
+        return cue_from(prompt, answered.text, owned[0][0]) if owned else None
+
+    for messages in _PROBES:
+        cue = probe(messages)
+        if cue is not None:
+            after_tool = probe((*messages, *_PROBE_TOOL_ROUND))
+            return dataclasses.replace(cue, after_tool=after_tool)
+    return None
+
+
+def cue_from(prompt: str, answered: str, turn_start: int) -> Cue:
+    """The cue of a template whose prompt renders as `prompt` and whose answered conversation
+    renders as `answered`, the answer's own chunk starting at `turn_start`.
+
+    Example: cue_from("<s>U:x\nA:", "<s>U:x\nA:y</s>", 7) -> Cue(head="A:")
+    """
+    common = 0
+    limit = min(len(prompt), len(answered))
+    while common < limit and prompt[common] == answered[common]:
+        common += 1
+    missing = prompt[common:]
+    if common >= turn_start:
+        return Cue(answered[turn_start:common], "", missing)
+    return Cue("", answered[common:turn_start], missing)
