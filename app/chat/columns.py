@@ -31,6 +31,9 @@ def token_columns(
     roles: dict[int | None, str],  # None (no message) is never a key: its role is None
     special: frozenset[int],
     keep: int,
+    parts: Sequence[tuple[int, int, str]] = (),
+    unowned_roles: Sequence[tuple[int, int, str]] = (),
+    tool_holes: Sequence[tuple[int, int]] = (),
 ) -> TokenColumns:
     """The first `keep` tokens as columns.
 
@@ -72,16 +75,37 @@ def token_columns(
                 labels[i0:i1] = ids[i0:i1]
                 if owner is not None:
                     owners[i0:i1] = [owner] * (i1 - i0)
+    for h0, h1 in tool_holes:  # a tool result inside an assistant turn: the tool's, untrained
+        for i in range(bisect_left(starts, h0), bisect_left(starts, h1)):
+            if not trained[i]:
+                owners[i] = None
+    role_column = list(map(roles.get, owners))
+    for h0, h1 in tool_holes:
+        for i in range(bisect_left(starts, h0), bisect_left(starts, h1)):
+            if owners[i] is None:
+                role_column[i] = "tool"
+    for r0, r1, role in unowned_roles:  # text of no message with a role (an injected system)
+        for i in range(bisect_left(starts, r0), bisect_left(starts, r1)):
+            if owners[i] is None:
+                role_column[i] = role
+    part_column = ["markup"] * n
+    if parts:
+        first_reaching = _first_reaching(raw_starts, raw_ends, enc.ordered)
+        for r0, r1, part in reversed(parts):  # the earliest part wins a token two overlap
+            i0, i1 = first_reaching(r0), bisect_left(raw_starts, r1)
+            if i1 > i0:
+                part_column[i0:i1] = [part] * (i1 - i0)
     return TokenColumns(
         text,
         ids,
-        list(map(roles.get, owners)),
+        role_column,
         owners,
         special,
         trained,
         starts,
         ends,
         labels,
+        part_column,
     )
 
 
@@ -117,6 +141,7 @@ class TokenColumns(Sequence[Token]):
         "ids",
         "labels",
         "messages",
+        "parts",
         "roles",
         "starts",
         "trained",
@@ -134,10 +159,11 @@ class TokenColumns(Sequence[Token]):
         starts: list[int],
         ends: list[int],
         labels: list[int],
+        parts: list[str],
     ) -> None:
         self._text, self._special = text, special
         self.ids, self.roles, self.messages, self.trained = ids, roles, messages, trained
-        self.starts, self.ends, self.labels = starts, ends, labels
+        self.starts, self.ends, self.labels, self.parts = starts, ends, labels, parts
 
     @property
     def texts(self) -> TokenTexts:
@@ -160,6 +186,7 @@ class TokenColumns(Sequence[Token]):
             self.trained[i],
             self.starts[i],
             self.ends[i],
+            self.parts[i],
         )
 
     def __iter__(self) -> Iterator[Token]:
@@ -175,6 +202,7 @@ class TokenColumns(Sequence[Token]):
             self.trained,
             self.starts,
             self.ends,
+            self.parts,
         )
 
     def __eq__(self, other: object) -> bool:

@@ -30,6 +30,10 @@ from app.errors import MaskscopeError
 from app.settings import Settings
 
 Part = Literal["bos", "header", "content", "gap", "eot", "glue", "prompt"]
+# What a token is within its turn, as views shade it (DESIGN §3.1); every other token is markup.
+TokenPart = Literal["content", "reasoning", "tool_call", "image", "markup"]
+# (start, end, label) character ranges, sorted and disjoint.
+Labelled = list[tuple[int, int, str]]
 
 
 class Piece(NamedTuple):
@@ -73,6 +77,13 @@ class Layout:
     generation: list[tuple[int, int]] | None = None
     findings: list[Finding] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # Token parts other than markup (None: the content pieces are the content).
+    parts: Labelled | None = None
+    # Roles of text that belongs to no message (a template-injected system prompt).
+    roles: Labelled = field(default_factory=list)
+    # Text inside a trained stretch that the model does not write (a tool result a template
+    # puts inside the assistant's turn): never trained.
+    holes: list[tuple[int, int]] = field(default_factory=list)
 
 
 Layouts = Callable[[], list[Layout | MaskscopeError]]

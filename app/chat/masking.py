@@ -1,7 +1,9 @@
 """Which characters, then which tokens, are trained: the loss mask.
 
-A policy picks character ranges from the message spans (content, plus the end-of-turn marker and
-any whitespace before it when `train_on_eot`); a token is trained when its character offsets
+A policy picks character ranges from the message spans: what the model generates in each chosen
+assistant turn (`gen_start:gen_end`, up to and including the end-of-turn marker, which
+`train_on_eot=false` leaves out), or, where a dialect gives no generated stretch, the content plus
+the end-of-turn marker and any whitespace before it; a token is trained when its character offsets
 overlap a range, which is the rule transformers uses for `return_assistant_tokens_mask`.
 
 Example: ChatML "<|im_start|>assistant\\nHi<|im_end|>\\n", train_on="assistant":
@@ -43,14 +45,34 @@ def trained_ranges(
     policy: MaskPolicy,
     text_len: int,
     generation: Sequence[tuple[int, int]] | None = None,
+    holes: Sequence[tuple[int, int]] = (),
 ) -> list[Range]:
     """Sorted, disjoint (start, end, message) character ranges to train on.
 
     With `generation` (the template's `{% generation %}` spans) those spans are the assistant
-    output, exactly as transformers' `return_assistant_tokens_mask` sees it.
+    output, exactly as transformers' `return_assistant_tokens_mask` sees it. `holes`: text the
+    model does not write inside an assistant turn (a tool result), cut out of every range.
     """
     if policy.train_on == "all":
         return [(0, text_len, None)]
+    ranges = _chosen_ranges(spans, policy, generation)
+    for a, b in holes:
+        ranges = [(s, e, m) for r in ranges for s, e, m in _cut(r, a, b)]
+    return ranges
+
+
+def _cut(r: Range, a: int, b: int) -> list[Range]:
+    s, e, m = r
+    if e <= a or s >= b:
+        return [r]
+    return [x for x in ((s, a, m), (b, e, m)) if x[1] > x[0]]
+
+
+def _chosen_ranges(
+    spans: Sequence[MessageSpan],
+    policy: MaskPolicy,
+    generation: Sequence[tuple[int, int]] | None,
+) -> list[Range]:
     chosen = [s for s in spans if s.role == "assistant"]
     if policy.train_on == "last_assistant":
         chosen = chosen[-1:]
@@ -58,9 +80,15 @@ def trained_ranges(
         return _from_generation(spans, chosen, policy, generation)
     out: list[Range] = []
     for s in chosen:
-        end = s.eot_end if policy.train_on_eot and s.eot_end is not None else s.content_end
-        if end > s.content_start:
-            out.append((s.content_start, end, s.message))
+        if s.gen_start is not None and s.gen_end is not None:
+            start, end = s.gen_start, s.gen_end
+            if not policy.train_on_eot and s.eot_start is not None and s.eot_end == end:
+                end = s.eot_start
+        else:
+            start = s.content_start
+            end = s.eot_end if policy.train_on_eot and s.eot_end is not None else s.content_end
+        if end > start:
+            out.append((start, end, s.message))
     return sorted(out)
 
 

@@ -24,7 +24,7 @@ from concurrent.futures import Executor
 from functools import lru_cache
 
 from app.chat.collector import collector_paused
-from app.chat.columns import token_columns
+from app.chat.columns import TokenColumns, token_columns
 from app.chat.encoding import TokenizerInfo, tokenizer_info
 from app.chat.layout import Dialect, Layout
 from app.chat.masking import MaskPolicy, trained_ranges
@@ -170,9 +170,9 @@ def assemble(
             field="messages",
             setting="max_tokens",
         )
-    ranges = trained_ranges(layout.spans, policy, len(text), layout.generation)
+    ranges = trained_ranges(layout.spans, policy, len(text), layout.generation, layout.holes)
     roles: dict[int | None, str] = {s.message: s.role for s in layout.spans}
-    table = token_columns(text, enc, layout.pieces, ranges, roles, info.special_ids, keep)
+    table = _columns(layout, ranges, roles, info, keep)
     tokens: Sequence[Token] = table if columns else list(table)
     cut = table.ends[-1] if table.ends else 0
     truncated = len(enc.ids) - keep
@@ -190,6 +190,32 @@ def assemble(
     )
 
 
+def _columns(
+    layout: Layout,
+    ranges: list[tuple[int, int, int | None]],
+    roles: dict[int | None, str],
+    info: TokenizerInfo,
+    keep: int,
+) -> TokenColumns:
+    """The token columns of a layout; where the dialect names no parts, its content pieces
+    are the content."""
+    parts = layout.parts
+    if parts is None:
+        parts = [(p.start, p.end, "content") for p in layout.pieces if p.part == "content"]
+    return token_columns(
+        layout.text,
+        layout.encoded,
+        layout.pieces,
+        ranges,
+        roles,
+        info.special_ids,
+        keep,
+        parts,
+        layout.roles,
+        layout.holes,
+    )
+
+
 def _clip_spans(spans: list[MessageSpan], cut: int) -> list[MessageSpan]:
     out = []
     for s in spans:
@@ -204,6 +230,8 @@ def _clip_spans(spans: list[MessageSpan], cut: int) -> list[MessageSpan]:
                 min(s.content_end, cut),
                 s.eot_start if eot_ok else None,
                 s.eot_end if eot_ok else None,
+                None if s.gen_start is None else min(s.gen_start, cut),
+                None if s.gen_end is None else min(s.gen_end, cut),
             )
         )
     return out

@@ -23,7 +23,7 @@ class Token:
     """One token of a rendering.
 
     Example: Token(index=0, id=1, text="<|im_start|>", role="system", message=0,
-                   special=True, trained=False, start=0, end=12)
+                   special=True, trained=False, start=0, end=12, part="markup")
     """
 
     index: int
@@ -35,6 +35,7 @@ class Token:
     trained: bool
     start: int
     end: int
+    part: str = "markup"
 
     @property
     def label(self) -> int:
@@ -50,6 +51,7 @@ class Token:
             "trained": self.trained,
             "start": self.start,
             "end": self.end,
+            "part": self.part,
         }
 
 
@@ -59,7 +61,9 @@ class MessageSpan:
 
     `start:end` is the whole turn (header, content, end-of-turn token); `content_start:content_end`
     the message content as it appears after the template's own transformation (e.g. strip());
-    `eot_start:eot_end` the end-of-turn marker that closes the turn, if any.
+    `eot_start:eot_end` the end-of-turn marker that closes the turn, if any; for an assistant
+    turn, `gen_start:gen_end` is what the model generates (after the generation prompt, up to and
+    including the end-of-turn marker), when the dialect knows it.
     """
 
     message: int
@@ -70,6 +74,8 @@ class MessageSpan:
     content_end: int
     eot_start: int | None = None
     eot_end: int | None = None
+    gen_start: int | None = None
+    gen_end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

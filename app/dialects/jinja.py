@@ -11,6 +11,7 @@ runs in-process in the same limited sandbox, trading the kill switch for speed.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -28,17 +29,23 @@ from app.chat.encoding import (
     with_added_specials,
     with_specials_later,
 )
-from app.chat.layout import Layout, Layouts, Piece
+from app.chat.layout import Labelled, Layout, Layouts, Piece
 from app.chat.messages import ROLES, Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan
+from app.dialects.turns import Scan, end_pattern, generated_turn, injected_prefix, turn_parts
 from app.errors import InputError, MaskscopeError
 from app.settings import Settings
 from app.templating.limits import check_template_size
 from app.templating.locating import Locator, locate_messages
 from app.templating.sandbox import has_generation_tags
-from app.templating.tracking import Attributed, render_attributed, render_untrusted
+from app.templating.tracking import (
+    Attributed,
+    generation_cue,
+    render_attributed,
+    render_untrusted,
+)
 from app.templating.worker import run_in_worker
 from app.tokenizers.counting import snapshot_file
 
@@ -238,7 +245,7 @@ def attribute_template(
     """Render with role attribution: in-process when `trusted`, else in a killable worker
     (which refuses output over `token_cap`, see `render_untrusted`)."""
     if trusted:
-        return render_attributed(
+        att = render_attributed(
             source,
             messages,
             context,
@@ -246,6 +253,10 @@ def attribute_template(
             max_chars=settings.max_render_chars,
             limited=False,
         )
+        att.cue = generation_cue(
+            source, context, settings.max_range, settings.max_render_chars, limited=False
+        )
+        return att
     return Attributed.from_json(
         run_in_worker(
             render_untrusted,
@@ -300,9 +311,41 @@ def layout_from_attributed(
     spans, missing = locate_messages(
         att, [m.content for m in conversation], [m.role for m in conversation], locator, calls
     )
+    ends = end_pattern(info.eot_texts)
+    bos = len(info.bos) if info.bos and text.startswith(info.bos) else 0
+    parts, unowned_roles, holes, found = _turns(att, spans, conversation, ends, bos, missing)
+    layout = Layout(
+        text=text,
+        encoded=encoded,
+        spans=spans,
+        pieces=_pieces(att, spans, bos, unowned_roles),
+        generation=list(att.generation) if tagged else None,
+        parts=parts,
+        roles=unowned_roles,
+        holes=holes,
+        meta={"tagged": True} if tagged else {},
+    )
+    missing = [k for k in missing if k not in found]
+    if missing:
+        layout.findings.append(_missing_finding(missing, spans, conversation))
+    return layout
+
+
+def _pieces(
+    att: Attributed, spans: list[MessageSpan], bos: int, unowned_roles: Labelled
+) -> list[Piece]:
+    """Who owns every character: the chunk regions, with a leading BOS, an injected turn and
+    the contents and end-of-turn markers that sit in another message's chunk painted over."""
     overlays: list[Piece] = []
-    if info.bos and text.startswith(info.bos) and att.regions and att.regions[0][2] is not None:
-        overlays.append(Piece(0, len(info.bos), None, "bos"))  # a leading BOS belongs to no message
+    if (
+        bos
+        and att.regions
+        and att.regions[0][2] is not None
+        and not any(a == 0 for a, _, _ in unowned_roles)
+    ):
+        overlays.append(Piece(0, bos, None, "bos"))  # a leading BOS belongs to no message
+    for a, b, _ in unowned_roles:
+        overlays.append(Piece(a, b, None, "injected"))
     region_starts = [r[0] for r in att.regions]
     for s in spans:
         # Only text owned by another message's chunk needs painting (a folded system prompt).
@@ -315,16 +358,59 @@ def layout_from_attributed(
         ):
             overlays.append(Piece(s.eot_start, s.eot_end, s.message, "eot"))
     base = [Piece(s, e, owner, "turn") for s, e, owner in att.regions]
-    layout = Layout(
-        text=text,
-        encoded=encoded,
-        spans=spans,
-        pieces=overlay(base, overlays),
-        generation=list(att.generation) if tagged else None,
-    )
-    if missing:
-        layout.findings.append(_missing_finding(missing, spans, conversation))
-    return layout
+    return overlay(base, overlays)
+
+
+def _turns(
+    att: Attributed,
+    spans: list[MessageSpan],
+    conversation: Sequence[Message],
+    ends: re.Pattern[str],
+    bos: int,
+    missing: list[int],
+) -> tuple[Labelled, Labelled, list[tuple[int, int]], set[int]]:
+    """Set each assistant span's generated stretch (and its end-of-turn marker, found as text);
+    return the token parts, the roles of text that belongs to no message, and the assistant
+    messages whose turn was found although their content was not (a template that rewrites
+    it, e.g. drops the reasoning: what it writes is what the model learns)."""
+    text = att.text
+    own: dict[int, list[tuple[int, int]]] = {}
+    for start, end, owner in att.regions:
+        if owner is not None:
+            own.setdefault(owner, []).append((start, end))
+    scan = Scan.of(text)
+    parts: Labelled = []
+    found: set[int] = set()
+    holes: list[tuple[int, int]] = []
+    unowned_roles: Labelled = []
+    for s in spans:
+        regions = own.get(s.message)
+        if s.role == "assistant" and regions:
+            after_tool = s.message > 0 and conversation[s.message - 1].role == "tool"
+            turn = generated_turn(text, regions, s, att.cue, ends, scan, after_tool)
+            holes.extend(turn.holes)
+            s.gen_start, s.gen_end = turn.start, turn.end
+            if turn.eot is not None:
+                s.eot_start, s.eot_end = turn.eot
+            # The content lies inside what the model writes (never in a later tool result).
+            stop = turn.eot[0] if turn.eot is not None else turn.end
+            s.content_start = min(max(s.content_start, turn.start), stop)
+            s.content_end = min(max(s.content_end, s.content_start), stop)
+            if s.message in missing and turn.end > turn.start:
+                found.add(s.message)
+            parts.extend(
+                turn_parts(text, turn, s, conversation[s.message], scan, s.message not in missing)
+            )
+        elif s.content_end > s.content_start:
+            parts.append((s.content_start, s.content_end, "content"))
+    if spans and own and 0 not in missing:  # (an index loop owns nothing: nothing to go by)
+        # A BOS that opens a role header (SmolLM2's is `<|im_start|>`) is part of that turn.
+        opens = bos and text[bos : bos + 1].isalnum()
+        injected = injected_prefix(text, spans[0], ends, 0 if opens else bos)
+        if injected is not None:
+            unowned_roles.append((*injected, "system"))
+    parts.sort()
+    return parts, unowned_roles, holes, found
 
 
 def _inside_own(

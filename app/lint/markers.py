@@ -103,9 +103,10 @@ def lead_ins(rendering: Rendering) -> list[LeadIn]:
     """Every message's lead-in ("[/INST] " in Llama 2, which attributes it to the user turn)."""
     out, previous_end, text = [], 0, rendering.text
     for span in rendering.spans:
-        lead = text[previous_end : span.content_start].lstrip()
+        begin = span.content_start if span.gen_start is None else span.gen_start
+        lead = text[previous_end:begin].lstrip()
         if lead:  # lstripped: empty unless it holds more than whitespace
-            out.append(LeadIn(span.message, span.role, lead, span.content_start - len(lead)))
+            out.append(LeadIn(span.message, span.role, lead, begin - len(lead)))
         previous_end = span.eot_end if span.eot_end is not None else span.content_end
     return out
 

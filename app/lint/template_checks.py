@@ -121,9 +121,8 @@ def train_inference_mismatch(ctx: LintContext) -> Iterator[Finding]:
     if rendering.truncated_tokens and span.eot_end is None:
         return  # max_length cut or dropped the last answer: truncation-cuts-answer says so
     prompt = ctx.rerender(conversation[:last], add_generation_prompt=True, max_length=None)
-    cut = next(
-        (t.index for t in rendering.tokens if t.end > span.content_start), len(rendering.tokens)
-    )
+    begins = span.content_start if span.gen_start is None else span.gen_start
+    cut = next((t.index for t in rendering.tokens if t.end > begins), len(rendering.tokens))
     train_ids = list(rendering.input_ids[:cut])
     infer_ids = list(prompt.input_ids)
     if train_ids == infer_ids:

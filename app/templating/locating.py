@@ -16,6 +16,7 @@ Example: for "<|im_start|>user\\nHi<|im_end|>\\n" with regions [(0, 30, 0)],
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
@@ -39,12 +40,18 @@ _TRANSFORMS = (
 
 
 def _variants(content: str) -> Iterator[str]:
-    """The content as templates commonly transform it, most faithful first (lazily)."""
+    """The content as templates commonly transform it, most faithful first (lazily): stripped
+    in some way, or JSON-encoded (`content | tojson`, gpt-oss's tool results)."""
     yield content
     seen = {content}
     for transform in _TRANSFORMS:
         variant = transform(content)
         if variant and variant not in seen:
+            seen.add(variant)
+            yield variant
+    for ascii_only in (False, True):
+        variant = json.dumps(content, ensure_ascii=ascii_only)
+        if variant not in seen:
             seen.add(variant)
             yield variant
 

@@ -38,6 +38,7 @@ def test_render_shape_matches_the_contract(client, tokenizers):
         "special",
         "trained",
         "start",
+        "part",
         "end",
     }
     assert "".join(t["text"] for t in body["tokens"]) == body["text"]
@@ -69,10 +70,21 @@ def test_tokenizer_dialect_and_lints_are_present(client):
 
 
 def test_custom_template_renders_in_the_worker(client):
-    template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+    template = (
+        "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+        "{% if add_generation_prompt %}[assistant] {% endif %}"
+    )
     body = _post(client, tokenizer="qwen3", dialect="custom", template=template).json()
     assert body["text"] == "[system] Be kind.\n[user] Hi <script>\n[assistant] Hello!\n"
     assert "".join(t["text"] for t in body["tokens"] if t["trained"]).strip() == "Hello!"
+
+
+def test_a_template_without_generation_prompt_trains_the_header_the_model_must_write(client):
+    """Nothing prompts the model for its turn, so at inference it writes "[assistant] " too."""
+    template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+    body = _post(client, tokenizer="qwen3", dialect="custom", template=template).json()
+    trained = "".join(t["text"] for t in body["tokens"] if t["trained"])
+    assert trained.strip() == "[assistant] Hello!"
 
 
 @pytest.mark.parametrize(

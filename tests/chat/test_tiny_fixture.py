@@ -99,11 +99,6 @@ def test_generation_prompt_equals_apply_chat_template_and_is_untrained(tiny_clie
     assert trained_text(body, 2) == "Paris.<|im_end|>"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN 3.1: a template-injected system prompt has role system and message null; "
-    "the engine attributes it to the first user message",
-)
 def test_injected_system_prompt_belongs_to_no_message(tiny_client):
     body = render(tiny_client, CHAT[1:3], dialect="tokenizer")
     assert body["text"].startswith("<|im_start|>system\nYou are a tiny test model.<|im_end|>\n")

@@ -166,15 +166,31 @@ def test_template_not_prefix_stable_qwen3_reasoning():
     assert by_code(findings, "template-not-prefix-stable") == []
 
 
-def test_train_inference_mismatch_qwen3_empty_think_block():
+def test_qwen3_empty_think_block_is_generated_not_a_mismatch():
+    """Qwen3 writes `<think>\n\n</think>\n\n` on the last turn; its generation prompt (thinking
+    on) does not, so the prompt is a prefix of the training text and the model generates the
+    block (DESIGN §4): trained, and no train-inference-mismatch."""
     tokenizer = bundled("qwen3")
     chat = CHAT[:2]
     train = tokenizer.apply_chat_template(chat, tokenize=False)
     prompt = tokenizer.apply_chat_template(chat[:1], tokenize=False, add_generation_prompt=True)
-    assert not train.startswith(prompt + "Paris")  # training puts <think></think> before it
-    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    assert train.startswith(prompt + "<think>\n\n</think>\n\n")
+    rendering, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    assert by_code(findings, "train-inference-mismatch") == []
+    trained = "".join(t.text for t in rendering.tokens if t.trained)
+    assert trained.startswith("<think>\n\n</think>\n\n")
+
+
+def test_train_inference_mismatch_when_the_prompt_opens_a_think_block():
+    """DeepSeek-R1-Distill's prompt ends with `<think>\n`, which its training text lacks."""
+    template = (
+        "{% for m in messages %}{% if m.role == 'user' %}<|im_start|>user\n{{ m.content }}"
+        "<|im_end|>\n{% else %}<|im_start|>assistant\n{{ m.content }}<|im_end|>\n{% endif %}"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
+    )
+    _, findings, _ = lint_conversation("qwen3", "custom", CHAT[:2], template=template)
     assert by_code(findings, "train-inference-mismatch")
-    _, findings, _ = lint_conversation("gemma3", "tokenizer", chat)
+    _, findings, _ = lint_conversation("gemma3", "tokenizer", CHAT[:2])
     assert by_code(findings, "train-inference-mismatch") == []
 
 
@@ -251,7 +267,7 @@ HEADER_IN_GENERATION = (
     "{% for m in messages %}{% if m['role'] == 'assistant' %}{% generation %}"
     "{{ '<|im_start|>assistant\\n' + m['content'] + '<|im_end|>' }}{% endgeneration %}"
     "{{ '\\n' }}{% else %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
-    "{% endif %}{% endfor %}"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
 
