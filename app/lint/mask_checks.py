@@ -21,14 +21,19 @@ GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
 def mask_by_attribution(ctx: LintContext) -> list[bool]:
-    """Tokens inside an assistant message's content or its end-of-turn marker."""
+    """Tokens the model generates in an assistant turn (its content or, where the dialect
+    knows it, everything after the generation prompt), through its end-of-turn marker."""
     assert ctx.rendering is not None
     mask = [False] * len(ctx.rendering.tokens)
     for span in ctx.rendering.spans:
         if span.role != "assistant":
             continue
-        end = span.eot_end if span.eot_end is not None else span.content_end
-        hit = ctx.index().overlapping(span.content_start, end)
+        if span.gen_start is not None and span.gen_end is not None:
+            start, end = span.gen_start, span.gen_end
+        else:
+            start = span.content_start
+            end = span.eot_end if span.eot_end is not None else span.content_end
+        hit = ctx.index().overlapping(start, end)
         mask[hit.start : hit.stop] = [True] * len(hit)
     return mask
 
@@ -112,3 +117,43 @@ def mask_methods_disagree(ctx: LintContext) -> Iterator[Finding]:
         "message attribution, or fix the data/markers where they disagree.",
         differ,
     )
+
+
+@check(
+    "tags-differ-from-generated",
+    "info",
+    "The template's {% generation %} tags train other tokens than the model generates.",
+    scope="rendering",
+)
+def tags_differ_from_generated(ctx: LintContext) -> Iterator[Finding]:
+    """Tags decide what trains (as in TRL and transformers); say where they part from trained =
+    generated: extra tokens (glue, a header the prompt wrote) are info, generated tokens the
+    tags leave out are a warning (the model never learns to write them)."""
+    rendering = ctx.rendering
+    if rendering is None or not rendering.meta.get("tagged") or ctx.train_on != "assistant":
+        return
+    if not ctx.train_on_eot:
+        return
+    rule = mask_by_attribution(ctx)
+    trained = [bool(t.trained) for t in rendering.tokens]
+    missing = [i for i, (r, t) in enumerate(zip(rule, trained, strict=True)) if r and not t]
+    extra = [i for i, (r, t) in enumerate(zip(rule, trained, strict=True)) if t and not r]
+    if missing:
+        yield ctx.finding(
+            "tags-differ-from-generated",
+            f"{len(missing)} token(s) the model writes at inference are outside the template's "
+            f"{{% generation %}} tags (first: token {missing[0]}, "
+            f"{ctx.token_text(missing[0])!r}): a trainer using the tags never teaches them. "
+            "Widen the tags to what follows the generation prompt, up to the end-of-turn marker.",
+            missing,
+            severity="warning",
+        )
+    if extra:
+        yield ctx.finding(
+            "tags-differ-from-generated",
+            f"{len(extra)} token(s) inside the template's {{% generation %}} tags are not "
+            f"generated at inference (first: token {extra[0]}, {ctx.token_text(extra[0])!r}, "
+            "e.g. glue after the end-of-turn marker or a header the prompt already wrote): "
+            "trainers that use the tags (TRL, transformers) train them; harmless as a rule.",
+            extra,
+        )
