@@ -130,9 +130,10 @@ def format_rendering(rendering: Rendering, lints: list[Finding], *, colour: bool
     """Tokens (a role prefix where the role changes, one line per message), stats, lints."""
     parts: list[str] = []
     current: Any = object()
+    part = "markup"
     for tok in rendering.tokens:
-        if tok.message != current:
-            current = tok.message
+        if (tok.message, tok.role) != current:
+            current = (tok.message, tok.role)
             name = tok.role or "-"
             prefix = (
                 f"\x1b[{ROLE_COLOURS.get(tok.role, '90')}m[{name}]\x1b[0m "
@@ -140,6 +141,10 @@ def format_rendering(rendering: Rendering, lints: list[Finding], *, colour: bool
                 else f"[{name}] "
             )
             parts.append(("\n" if parts else "") + prefix)
+        if tok.part != part:  # where reasoning or a tool call starts inside a turn
+            part = tok.part
+            if part in ("reasoning", "tool_call", "image"):
+                parts.append(f"<{part}> ")
         parts.append(format_token(tok, colour) + " ")
     stats = rendering.stats()
     legend = "trained tokens are bold+underlined" if colour else "trained tokens are *starred*"

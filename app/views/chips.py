@@ -25,6 +25,8 @@ from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering, Token
 
 ROLE_CLASS = {"system": "s", "user": "u", "assistant": "a", "tool": "o", None: "n"}
+# What a token is inside its turn, where it is not plain content or markup (DESIGN §3.1).
+PART_CLASS = {"reasoning": " q", "tool_call": " f", "image": " i"}
 # Whitespace gets a visible stand-in; anything else unprintable becomes an escape sequence.
 VISIBLE = {" ": "·", "\n": "↵", "\t": "→"}
 # A raw text holding one of these cannot be recovered from its visible form, so it gets data-x.
@@ -132,6 +134,7 @@ def chip(token: Token, partial: str | None = None, label: int | None = None) -> 
     shown, escaped, data_x = _face(token.text, partial)
     role = ROLE_CLASS.get(token.role, "x")
     classes = role + " t" * token.trained + " k" * token.special + " e" * escaped
+    classes += PART_CLASS.get(token.part, "")
     if token.text.endswith("\n"):
         classes += " b"
     attrs = f' data-id="{token.id}"'

@@ -49,6 +49,8 @@
       message: el.dataset.m ?? "—",
       special: el.classList.contains("k"),
       escaped: el.classList.contains("e"),
+      part: el.classList.contains("q") ? "reasoning" : el.classList.contains("f") ? "tool call"
+        : el.classList.contains("i") ? "image" : "",
     };
   }
 
@@ -62,7 +64,8 @@
     const flags = [i.special ? "special token" : "", i.escaped ? "shown escaped: " + el.textContent : ""]
       .filter(Boolean).join(" · ");
     tip.textContent = `#${i.index}  id ${i.id}  label ${i.label}${i.trained ? "" : " (not trained)"}\n`
-      + `role ${i.role} · message ${i.message}${flags ? "\n" + flags : ""}\ntext ${i.text}`;
+      + `role ${i.role} · message ${i.message}${i.part ? " · " + i.part : ""}`
+      + `${flags ? "\n" + flags : ""}\ntext ${i.text}`;
     if (!tip.isConnected) document.body.append(tip);
     tip.hidden = false;
     const r = el.getBoundingClientRect();
