@@ -89,12 +89,10 @@ def token_columns(
             if owners[i] is None:
                 role_column[i] = role
     part_column = ["markup"] * n
-    if parts:
-        first_reaching = _first_reaching(raw_starts, raw_ends, enc.ordered)
-        for r0, r1, part in reversed(parts):  # the earliest part wins a token two overlap
-            i0, i1 = first_reaching(r0), bisect_left(raw_starts, r1)
-            if i1 > i0:
-                part_column[i0:i1] = [part] * (i1 - i0)
+    for r0, r1, part in reversed(parts):  # the earliest part wins a token two overlap
+        i0, i1 = bisect_right(ends, r0), bisect_left(starts, r1)
+        if i1 > i0:
+            part_column[i0:i1] = [part] * (i1 - i0)
     return TokenColumns(
         text,
         ids,

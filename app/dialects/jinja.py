@@ -379,6 +379,8 @@ def _turns(
         if owner is not None:
             own.setdefault(owner, []).append((start, end))
     scan = Scan.of(text)
+    plain = not (scan.think or scan.analysis or scan.tool_results)
+    missed = set(missing)
     parts: Labelled = []
     found: set[int] = set()
     holes: list[tuple[int, int]] = []
@@ -396,11 +398,15 @@ def _turns(
             stop = turn.eot[0] if turn.eot is not None else turn.end
             s.content_start = min(max(s.content_start, turn.start), stop)
             s.content_end = min(max(s.content_end, s.content_start), stop)
-            if s.message in missing and turn.end > turn.start:
-                found.add(s.message)
-            parts.extend(
-                turn_parts(text, turn, s, conversation[s.message], scan, s.message not in missing)
-            )
+            message = conversation[s.message]
+            if s.message in missed:
+                if turn.end > turn.start:
+                    found.add(s.message)
+            elif plain and not message.extra:  # the common case: the content is all there is
+                if s.content_end > s.content_start:
+                    parts.append((s.content_start, s.content_end, "content"))
+                continue
+            parts.extend(turn_parts(text, turn, s, message, scan, s.message not in missed))
         elif s.content_end > s.content_start:
             parts.append((s.content_start, s.content_end, "content"))
     if spans and own and 0 not in missing:  # (an index loop owns nothing: nothing to go by)
@@ -409,7 +415,8 @@ def _turns(
         injected = injected_prefix(text, spans[0], ends, 0 if opens else bos)
         if injected is not None:
             unowned_roles.append((*injected, "system"))
-    parts.sort()
+    if not plain:
+        parts.sort()
     return parts, unowned_roles, holes, found
 
 

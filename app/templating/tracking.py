@@ -52,6 +52,13 @@ class _Tracker:
         self.loops: list[list[Any]] = []  # [loop, the list it iterates, its message index]
 
     def visit(self, item: Any, loop: object, items: object) -> None:
+        loops = self.loops
+        if loops and loops[-1][0] is loop:  # the usual case: the same loop moves on
+            index = self.index_of.get(id(item))
+            if index is not None:
+                loops[-1][2] = index
+            self.current = loops[-1][2]
+            return
         at = self._find(loop, items)
         if at is None:
             self.loops.append([loop, items, None])
