@@ -396,8 +396,9 @@ def _turns(
                 s.eot_start, s.eot_end = turn.eot
             # The content lies inside what the model writes (never in a later tool result).
             stop = turn.eot[0] if turn.eot is not None else turn.end
-            s.content_start = min(max(s.content_start, turn.start), stop)
-            s.content_end = min(max(s.content_end, s.content_start), stop)
+            if s.content_start < turn.start or s.content_end > stop:
+                s.content_start = min(max(s.content_start, turn.start), stop)
+                s.content_end = min(max(s.content_end, s.content_start), stop)
             message = conversation[s.message]
             if s.message in missed:
                 if turn.end > turn.start:

@@ -53,6 +53,7 @@ END_MARKERS = (
 _NEXT_STOPS = {"<|assistant|>": re.compile(r"\s*(<\|user\|>|<\|observation\|>|<\|system\|>)")}
 # Tool results some templates write inside the assistant's own turn (Gemma 4): the model stops
 # at the opener, which it generates; what follows up to the closer is the tool's.
+_TOOL_OPENERS = ("tool_response>", "<｜tool▁output▁begin｜>", "<tool_result>", "[TOOL_RESULTS]")
 _TOOL_RESULTS = re.compile(
     r"(<\|tool_response>|<tool_response>|<｜tool▁output▁begin｜>|<tool_result>|\[TOOL_RESULTS\])"
     r".*?(<tool_response\|>|</tool_response>|<｜tool▁output▁end｜>|</tool_result>|\[/TOOL_RESULTS\])",
@@ -78,7 +79,7 @@ class Scan(NamedTuple):
         return cls(
             "<think>" in text,
             "<|channel|>analysis" in text,
-            _TOOL_RESULTS.search(text) is not None,
+            any(opener in text for opener in _TOOL_OPENERS),
         )
 
 
@@ -165,10 +166,17 @@ def _common(a: str, text: str, at: int) -> int:
 
 
 def _last_end(ends: re.Pattern[str], text: str, lo: int, hi: int) -> tuple[int, int] | None:
-    last = None
-    for m in ends.finditer(text, lo, hi):
-        last = m
-    return None if last is None else last.span()
+    """The last end marker wholly inside text[lo:hi]: looked for near the end first, where it
+    almost always is (only the glue follows it), then, if none is there, everywhere."""
+    for a in (max(lo, hi - 64), lo):
+        last = None
+        for m in ends.finditer(text, a, hi):
+            last = m
+        if last is not None:
+            return last.span()
+        if a == lo:
+            break
+    return None
 
 
 def turn_parts(

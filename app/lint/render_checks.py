@@ -224,38 +224,45 @@ def generation_prompt_in_training(ctx: LintContext) -> Iterator[Finding]:
     if rendering is None:
         return
     tail_start = max((s.end for s in rendering.spans), default=0)
-    tail = rendering.text[tail_start:]
-    where = ctx.tokens_in(tail_start, len(rendering.text))
-    trained = any(ctx.view.trained[i] for i in where) and ctx.train_on == "all"
-    consequence = (
-        "Its tokens are untrained here, but every sample then ends in a turn nobody answers: "
-        "packing puts the next sample right after it, and a collator that trains whole "
-        "sequences teaches the model to open a new turn after its own end-of-turn."
-        if not trained
-        else "train_on=all trains it: the model learns to open a new assistant turn after "
-        "finishing one."
-    )
+    tail = rendering.text[tail_start:].strip()
+    if not tail:  # the usual case: nothing after the last message
+        return
     if spec is not None and spec.add_generation_prompt:
         conversation = ctx.conversation or []
-        if tail.strip() and conversation and conversation[-1].role == "assistant":
+        if conversation and conversation[-1].role == "assistant":
+            where = ctx.tokens_in(tail_start, len(rendering.text))
             yield ctx.finding(
                 "generation-prompt-in-training",
                 f"add_generation_prompt is ticked on a training render: after the last answer "
-                f"the text ends with the inference prompt {tail.strip()!r}. {consequence} "
+                f"the text ends with the inference prompt {tail!r}. {_consequence(ctx, where)} "
                 "Untick add_generation_prompt for training data; it is for inference prompts "
                 "(conversations that end with a user message).",
                 where,
             )
         return
     header = _assistant_header(ctx)
-    if header and tail.strip() and tail.strip().endswith(header.strip()):
+    if header and tail.endswith(header.strip()):
+        where = ctx.tokens_in(tail_start, len(rendering.text))
         yield ctx.finding(
             "generation-prompt-in-training",
             f"The training text ends with an open assistant header {header.strip()!r} although "
             f"add_generation_prompt is false: the template appends it unconditionally. "
-            f"{consequence} Fix the template to emit it only `{{% if add_generation_prompt %}}`.",
+            f"{_consequence(ctx, where)} Fix the template to emit it only "
+            "`{% if add_generation_prompt %}`.",
             where,
         )
+
+
+def _consequence(ctx: LintContext, where: list[int]) -> str:
+    if not (ctx.train_on == "all" and any(ctx.view.trained[i] for i in where)):
+        return (
+            "Its tokens are untrained here, but every sample then ends in a turn nobody answers: "
+            "packing puts the next sample right after it, and a collator that trains whole "
+            "sequences teaches the model to open a new turn after its own end-of-turn."
+        )
+    return (
+        "train_on=all trains it: the model learns to open a new assistant turn after finishing one."
+    )
 
 
 def _assistant_header(ctx: LintContext) -> str | None:

@@ -109,10 +109,19 @@ def role_order(ctx: LintContext) -> Iterator[Finding]:
     rendering, conversation = ctx.rendering, ctx.conversation
     if rendering is None or not conversation:
         return
-    spans = {s.message: s for s in rendering.spans}
     roles = [m.role for m in conversation]
     opening = next((k for k, role in enumerate(roles) if role != "system"), None)
-    for k in range(len(roles)):
+    odd = [
+        k
+        for k in range(1, len(roles))
+        if roles[k] == roles[k - 1] and roles[k] in ("user", "assistant")
+    ]
+    if opening is not None and roles[opening] == "assistant":
+        odd.insert(0, opening)
+    if not odd:  # the usual case: nothing to look at
+        return
+    spans = {s.message: s for s in rendering.spans}
+    for k in odd:
         span = spans.get(k)
         trained = span is not None and _trained(ctx, span)
         said = _out_of_order(k, roles, opening, trained)

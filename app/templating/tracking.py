@@ -349,8 +349,23 @@ def generation_cue(
     (`add_generation_prompt=True` on a user turn) against the same turn answered; and the same
     after a tool result (`Cue.after_tool`). Cached per template and variables, so a dataset
     pays it once."""
+    last = _LAST_CUE
+    if (
+        last
+        and last[0] is source
+        and last[1] is context
+        and last[2] == (max_range, max_chars, limited)
+    ):
+        cached: Cue | None = last[3]  # a dataset renders every row with one source, one context
+        return cached
     key = json.dumps(context, sort_keys=True, default=str)
-    return _cached_cue(source, key, max_range, max_chars, limited)
+    cue = _cached_cue(source, key, max_range, max_chars, limited)
+    _LAST_CUE[:] = [source, context, (max_range, max_chars, limited), cue]
+    return cue
+
+
+# (source, context, limits, cue) of the last call: the same objects come back for every row.
+_LAST_CUE: list[Any] = []
 
 
 @lru_cache(maxsize=64)
