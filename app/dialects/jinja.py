@@ -361,6 +361,16 @@ def _pieces(
     return overlay(base, overlays)
 
 
+def _injected_system(text: str, first: MessageSpan, ends: re.Pattern[str], bos: int) -> Labelled:
+    """The system turn a template writes on its own before the first message, if any."""
+    # A BOS that opens a role header (SmolLM2's is `<|im_start|>`) is part of that turn.
+    opens = bos and text[bos : bos + 1].isalnum()
+    injected = injected_prefix(text, first, ends, 0 if opens else bos)
+    return [] if injected is None else [(*injected, "system")]
+
+
+# Long: one pass over the spans sets every assistant turn and gathers parts, holes and found
+# contents; split, it would hand five accumulators between helpers on every dataset row.
 def _turns(
     att: Attributed,
     spans: list[MessageSpan],
@@ -411,11 +421,7 @@ def _turns(
         elif s.content_end > s.content_start:
             parts.append((s.content_start, s.content_end, "content"))
     if spans and own and 0 not in missing:  # (an index loop owns nothing: nothing to go by)
-        # A BOS that opens a role header (SmolLM2's is `<|im_start|>`) is part of that turn.
-        opens = bos and text[bos : bos + 1].isalnum()
-        injected = injected_prefix(text, spans[0], ends, 0 if opens else bos)
-        if injected is not None:
-            unowned_roles.append((*injected, "system"))
+        unowned_roles.extend(_injected_system(text, spans[0], ends, bos))
     if not plain:
         parts.sort()
     return parts, unowned_roles, holes, found
