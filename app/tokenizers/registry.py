@@ -17,6 +17,7 @@ from transformers import PreTrainedTokenizerBase
 
 from app.assets.manifest import TOKENIZER_FILES, TOKENIZER_NAMES, get_asset
 from app.assets.store import check_asset
+from app.assets.zoo import zoo_templates
 from app.errors import InputError, UnavailableError
 from app.settings import Settings
 from app.tokenizers import hub, paths
@@ -62,6 +63,17 @@ def _bundled_key(name: str, settings: Settings) -> tuple[tuple[str, ...], Path]:
     return ("bundled", str(folder), state.marker["files"]["tokenizer.json"]), folder
 
 
+def _attach_template(tokenizer: PreTrainedTokenizerBase, name: str, settings: Settings) -> None:
+    """Give a bundled tokenizer that ships no chat template the one its project publishes (the
+    manifest names it in the template zoo), once the zoo is installed."""
+    zoo_name = get_asset(name).chat_template
+    if zoo_name is None or tokenizer.chat_template:
+        return
+    path = zoo_templates(settings.assets_dir).get(zoo_name)
+    if path is not None:
+        tokenizer.chat_template = path.read_text(encoding="utf-8")
+
+
 def _local_key(folder: Path) -> tuple[str, ...]:
     config = folder / "tokenizer.json"
     stamp = config.stat().st_mtime_ns if config.exists() else 0
@@ -87,7 +99,9 @@ def load_tokenizer(
     size = settings.tokenizer_cache_size
     if ref in TOKENIZER_NAMES:
         key, folder = _bundled_key(ref, settings)
-        return _cached(key, folder, size)
+        tokenizer = _cached(key, folder, size)
+        _attach_template(tokenizer, ref, settings)
+        return tokenizer
     local = paths.resolve_local(
         ref, settings.tokenizer_roots, must_exist=paths.looks_like_path(ref)
     )
@@ -133,7 +147,11 @@ def _bundled_entry(name: str, settings: Settings) -> dict[str, Any]:
         "available": state.ok,
         "source": "bundled",
         "vocab_size": info.get("vocab_size"),
-        "has_chat_template": info.get("has_chat_template"),
+        "has_chat_template": info.get("has_chat_template")
+        or (
+            asset.chat_template is not None
+            and asset.chat_template in zoo_templates(settings.assets_dir)
+        ),
         "origin": f"{asset.source.registry}:{asset.source.spec}",
         "description": asset.description,
         "problem": state.problem,

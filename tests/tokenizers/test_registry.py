@@ -272,3 +272,21 @@ def test_broken_tokenizer_json_is_a_clear_input_error(content, root, settings):
     (root / "mytok" / "tokenizer.json").write_text(content)
     with pytest.raises(InputError, match="could not be loaded as a tokenizer"):
         load_tokenizer("mytok", _roots(settings, root))
+
+
+def test_gptoss_gets_the_harmony_template_its_project_publishes(settings):
+    """The npm gpt-oss tokenizer ships no chat template; TRL's gptoss.jinja is its template."""
+    from app.assets.zoo import zoo_templates
+    from tests.helpers.assets import require_asset
+
+    path = require_asset(
+        zoo_templates(settings.assets_dir).get("trl/gptoss")
+        or settings.assets_dir / "templates-trl" / "gptoss.jinja",
+        "templates-trl",
+    )
+    tokenizer = load_tokenizer("gptoss", settings)
+    assert tokenizer.chat_template == path.read_text(encoding="utf-8")
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False)
+    assert text.startswith("<|start|>system<|message|>")
+    entry = next(e for e in list_tokenizers(settings) if e["name"] == "gptoss")
+    assert entry["has_chat_template"] is True
