@@ -1,6 +1,17 @@
 """JSON routers under /api. Each module exposes `router`; add it to `routers` below."""
 
-from app.api import batch, compare, dialects, health, inspect, jobs, lint, render, tokenizers
+from app.api import (
+    batch,
+    compare,
+    dialects,
+    health,
+    inspect,
+    jobs,
+    lint,
+    render,
+    templates,
+    tokenizers,
+)
 
 routers = [
     health.router,
@@ -12,4 +23,5 @@ routers = [
     batch.router,
     lint.router,
     inspect.router,
+    templates.router,
 ]

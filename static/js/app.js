@@ -215,6 +215,32 @@
     changed(form);
   });
 
+  // "Start from a known template": the list is fetched on first use, the source on choice.
+  document.addEventListener("focusin", async (e) => {
+    const pick = e.target.closest?.("select[data-known-templates]");
+    if (!pick || pick.dataset.loaded) return;
+    pick.dataset.loaded = "1";
+    const res = await fetch("/api/templates");
+    if (!res.ok) return;
+    for (const t of await res.json()) {
+      if (!t.available) continue;
+      pick.append(new Option(t.name, t.name));
+    }
+  });
+
+  document.addEventListener("change", async (e) => {
+    const pick = e.target.closest?.("select[data-known-templates]");
+    if (!pick || !pick.value) return;
+    const res = await fetch("/api/templates/" + pick.value);
+    const box = pick.closest(".template-editor")?.querySelector("textarea[name=template]");
+    if (!res.ok || !box) return;
+    box.value = (await res.json()).source;
+    const dialect = pick.form?.querySelector("select[name=dialect]");
+    if (dialect && [...dialect.options].some((o) => o.value === "custom")) dialect.value = "custom";
+    pick.value = "";
+    changed(pick.form);
+  });
+
   // Compare columns: clone the last one (or the template) on add; keep at least one.
   document.addEventListener("click", (e) => {
     const btn = e.target.closest?.("button[data-column]");

@@ -198,3 +198,22 @@ def test_playground_screenshot(page):
         docs.parent.mkdir(exist_ok=True)
         docs.write_bytes(shot)
     assert Path(ARTIFACTS / "playground.png").stat().st_size > 10_000
+
+
+def test_a_known_template_loads_into_the_editor_and_renders_with_its_parts(page):
+    """Start from TRL's Qwen3 template: the editor fills, the dialect becomes custom, and a
+    reasoning turn is shaded as reasoning."""
+    type_conversation(
+        page, [("user", "2+2?"), ("assistant", "<think>\nadd them\n</think>\n\nIt is 4.")]
+    )
+    page.locator("select[name=tokenizer]").select_option("qwen3")
+    page.locator("select[name=dialect]").select_option("custom")
+    pick = page.locator("select[data-known-templates]")
+    pick.focus()
+    expect(pick.locator("option[value='trl/qwen3']")).to_have_count(1)
+    pick.select_option("trl/qwen3")
+    expect(page.locator("textarea[name=template]")).to_have_value(re.compile(r"<\|im_start\|>"))
+    chips = page.locator("#result .chips[data-tokens]")
+    # A pasted template renders in a worker: the first one may be starting.
+    expect(chips.locator("span.q.t").first).to_be_visible(timeout=20_000)
+    assert "add" in "".join(chips.locator("span.q").all_inner_texts())
