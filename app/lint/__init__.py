@@ -24,6 +24,7 @@ from app.lint import (  # noqa: F401
     template_checks,
     token_checks,
     tokenized_checks,
+    tool_checks,
     turn_checks,
 )
 from app.lint.context import LintContext, TokenView, view_of_rendering

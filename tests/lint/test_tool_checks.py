@@ -1,0 +1,317 @@
+"""The modern-conversation codes (tool calls, tool lists, tool results, reasoning): a real case
+that triggers each, on the bundled tokenizers and their own or zoo templates, and a near-identical
+one that does not. Where the cause is a template, transformers' apply_chat_template shows it."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from app.chat.spec import RenderSpec
+from tests.helpers.lint import by_code, lint_conversation
+from tests.helpers.tokenizers import bundled
+from tests.zoo.templates import template_source
+
+WEATHER = {"name": "get_weather", "arguments": {"city": "Paris"}}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+SPEC_HAS_TOOLS = "tools" in {f.name for f in fields(RenderSpec)}
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: str, **extra) -> dict:
+    return {"role": "assistant", "content": text, **extra}
+
+
+def call(*functions: dict, ids: tuple[str, ...] = ()) -> dict:
+    calls = [{"type": "function", "function": f} for f in functions]
+    for item, ident in zip(calls, ids, strict=False):
+        item["id"] = ident
+    return assistant("", tool_calls=calls)
+
+
+def tool(content: str, **extra) -> dict:
+    return {"role": "tool", "content": content, **extra}
+
+
+WEATHER_CHAT = [
+    user("Weather in Paris?"),
+    call(WEATHER, ids=("call_1",)),
+    tool("18", tool_call_id="call_1", name="get_weather"),
+    assistant("It is 18 °C."),
+]
+
+
+@pytest.mark.parametrize("tokenizer", ["smollm2", "llama3"])
+def test_tool_calls_dropped_by_templates_that_write_only_content(tokenizer):
+    tok = bundled(tokenizer)
+    text = tok.apply_chat_template(WEATHER_CHAT, tokenize=False)
+    assert "get_weather" not in text and "Paris" in text  # only the user's words, no call
+    rendering, findings, _ = lint_conversation(tokenizer, "tokenizer", WEATHER_CHAT)
+    assert rendering.text == text
+    (hit,) = by_code(findings, "tool-calls-dropped")
+    assert hit.severity == "error"
+    assert "assistant message(s) 1 (get_weather)" in hit.message
+    assert "never learns to call" in hit.message
+    # What is trained of that turn is its bare end-of-turn marker.
+    trained = [rendering.tokens[i] for i in hit.tokens if rendering.tokens[i].trained]
+    assert trained and all(t.message == 1 and t.part == "markup" for t in trained)
+    assert by_code(findings, "empty-answer") == []  # the data has an answer: its call
+
+
+@pytest.mark.parametrize("tokenizer", ["qwen3", "gptoss"])
+def test_tool_calls_written_by_tool_templates_are_quiet(tokenizer):
+    rendering, findings, _ = lint_conversation(tokenizer, "tokenizer", WEATHER_CHAT)
+    assert "get_weather" in rendering.text
+    assert by_code(findings, "tool-calls-dropped") == []
+    assert by_code(findings, "tool-call-unmatched") == []
+
+
+def test_tool_calls_dropped_is_a_warning_for_untrained_turns():
+    chat = [*WEATHER_CHAT, user("And in Rome?"), assistant("Let me check.")]
+    _, findings, _ = lint_conversation("smollm2", "chatml", chat, train_on="last_assistant")
+    (hit,) = by_code(findings, "tool-calls-dropped")
+    assert hit.severity == "warning" and "untrained" in hit.message
+
+
+def test_tool_calls_with_string_arguments_are_recognised():
+    chat = [
+        user("Weather in Paris?"),
+        call({"name": "get_weather", "arguments": '{"city": "Paris"}'}),
+        tool("18"),
+        assistant("18 °C."),
+    ]
+    _, findings, _ = lint_conversation(
+        "qwen3", "custom", chat, template=template_source("trl/qwen3")
+    )
+    assert by_code(findings, "tool-calls-dropped") == []
+
+
+def lint_with_tools(tokenizer: str, dialect: str, chat: list[dict], tools: list[dict]):
+    return lint_conversation(tokenizer, dialect, chat, tools=tools)[1]
+
+
+@pytest.mark.skipif(not SPEC_HAS_TOOLS, reason="RenderSpec.tools comes with the tools option")
+def test_tools_not_rendered_by_a_template_without_a_tool_list():
+    chat = [user("Weather in Paris?"), assistant("I will look it up.")]
+    text = bundled("smollm2").apply_chat_template(chat, tools=TOOLS, tokenize=False)
+    assert "get_weather" not in text  # transformers passes the tools; the template ignores them
+    (hit,) = by_code(lint_with_tools("smollm2", "tokenizer", chat, TOOLS), "tools-not-rendered")
+    assert hit.severity == "warning"
+    assert "1 tool(s) (get_weather)" in hit.message and "never shown" in hit.message
+    # Quiet where the tools reach the text another way: the system message describes them.
+    described = [{"role": "system", "content": "You may call get_weather(city)."}, *chat]
+    assert (
+        by_code(lint_with_tools("smollm2", "tokenizer", described, TOOLS), "tools-not-rendered")
+        == []
+    )
+    # And quiet without tools at all.
+    assert by_code(lint_conversation("smollm2", "tokenizer", chat)[1], "tools-not-rendered") == []
+
+
+@pytest.mark.skipif(not SPEC_HAS_TOOLS, reason="RenderSpec.tools comes with the tools option")
+def test_tools_rendered_by_qwen3_are_quiet():
+    chat = [user("Weather in Paris?"), assistant("I will look it up.")]
+    assert "get_weather" in bundled("qwen3").apply_chat_template(chat, tools=TOOLS, tokenize=False)
+    assert by_code(lint_with_tools("qwen3", "tokenizer", chat, TOOLS), "tools-not-rendered") == []
+
+
+THINKING = [
+    user("2+2?"),
+    assistant("4.", reasoning_content="Two plus two is four."),
+    user("3+3?"),
+    assistant("6.", reasoning_content="Three and three make six."),
+]
+
+
+@pytest.mark.parametrize(
+    "chat",
+    [
+        THINKING,
+        [
+            user("2+2?"),
+            assistant("<think>Two plus two is four.</think>4."),
+            user("3+3?"),
+            assistant("<think>Three and three make six.</think>6."),
+        ],
+    ],
+    ids=["reasoning_content", "inline"],
+)
+def test_reasoning_dropped_by_qwen3_before_the_last_user_message(chat):
+    text = bundled("qwen3").apply_chat_template(chat, tokenize=False)
+    assert "Two plus two" not in text and "Three and three make six." in text
+    rendering, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    (hit,) = by_code(findings, "reasoning-dropped")
+    assert hit.severity == "warning"
+    assert "assistant message(s) 1 " in hit.message and "without thinking" in hit.message
+    assert {rendering.tokens[i].message for i in hit.tokens} == {1}
+    # One turn per row keeps it: the reasoning turn is the last.
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat[:2])
+    assert by_code(findings, "reasoning-dropped") == []
+
+
+def test_reasoning_dropped_is_info_when_those_turns_are_untrained():
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", THINKING, train_on="last_assistant")
+    (hit,) = by_code(findings, "reasoning-dropped")
+    assert hit.severity == "info" and "untrained" in hit.message
+
+
+@pytest.mark.parametrize(
+    "content, how",
+    [
+        ("<think>Two plus two is four. So 4.", "is never closed"),
+        ("<think>Two plus two is four. So 4.</think>", "has nothing after it"),
+    ],
+)
+def test_answer_in_think(content, how):
+    rendering, findings, _ = lint_conversation(
+        "qwen3", "chatml", [user("2+2?"), assistant(content)]
+    )
+    (hit,) = by_code(findings, "answer-in-think")
+    assert hit.severity == "warning" and how in hit.message
+    assert rendering.tokens[hit.tokens[0]].text == "<think>"
+    assert all(rendering.tokens[i].trained for i in hit.tokens)
+    fixed = [user("2+2?"), assistant("<think>Two plus two is four.</think>4.")]
+    _, findings, _ = lint_conversation("qwen3", "chatml", fixed)
+    assert by_code(findings, "answer-in-think") == []
+
+
+def test_answer_in_think_under_qwen3s_template_which_splits_it_off():
+    chat = [user("2+2?"), assistant("<think>Two plus two is four. So 4.</think>")]
+    text = bundled("qwen3").apply_chat_template(chat, tokenize=False)
+    assert text.endswith("So 4.\n</think>\n\n<|im_end|>\n")  # no answer after the block
+    (hit,) = by_code(lint_conversation("qwen3", "tokenizer", chat)[1], "answer-in-think")
+    assert "has nothing after it" in hit.message
+
+
+def test_empty_think_trained_where_the_generation_prompt_does_not_write_it():
+    chat = [user("2+2?"), assistant("4.")]
+    rendering, findings, tok = lint_conversation("qwen3", "tokenizer", chat)
+    prompt = tok.apply_chat_template(chat[:1], add_generation_prompt=True, tokenize=False)
+    assert prompt.endswith("<|im_start|>assistant\n")  # the block is the model's to write
+    assert "<think>\n\n</think>\n\n4." in rendering.text
+    (hit,) = by_code(findings, "empty-think-trained")
+    assert hit.severity == "info" and "skip thinking" in hit.message
+    assert "masking" not in hit.message and "That is right" in hit.message
+    assert "".join(rendering.tokens[i].text for i in hit.tokens) == "<think>\n\n</think>"
+    # With reasoning the block is not empty.
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", THINKING[:2])
+    assert by_code(findings, "empty-think-trained") == []
+
+
+def test_empty_think_written_by_the_generation_prompt_is_untrained_and_quiet():
+    source = template_source("trl/qwen3_5_nothink")
+    chat = [user("2+2?"), assistant("4.")]
+    rendering, findings, _ = lint_conversation("qwen3", "custom", chat, template=source)
+    assert "<think>\n\n</think>" in rendering.text
+    think = rendering.text.index("<think>")
+    assert not any(t.trained for t in rendering.tokens if t.start >= think and t.end <= think + 7)
+    assert by_code(findings, "empty-think-trained") == []
+
+
+@pytest.mark.parametrize(
+    "chat, says",
+    [
+        (
+            [user("w?"), call(WEATHER, ids=("call_1",)), tool("18", tool_call_id="call_2")],
+            [
+                "messages[2] (tool) (tool_call_id 'call_2') answers no tool call",
+                "messages[1] calls",
+            ],
+        ),
+        ([user("w?"), tool("18"), assistant("18.")], ["messages[1] (tool) answers no tool call"]),
+        (
+            [user("w?"), call(WEATHER), user("Well?"), assistant("18.")],
+            ["messages[1] calls get_weather, but no tool message answers it"],
+        ),
+        (
+            [user("w?"), call(WEATHER), tool("18", name="get_time"), assistant("18.")],
+            ["messages[2] (tool) answers no tool call", "messages[1] calls get_weather"],
+        ),
+    ],
+    ids=["wrong-id", "no-call", "no-result", "wrong-name"],
+)
+def test_tool_call_unmatched(chat, says):
+    rendering, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    hits = by_code(findings, "tool-call-unmatched")
+    assert [h.severity for h in hits] == ["warning"] * len(says)
+    for hit, said in zip(hits, says, strict=True):
+        assert said in hit.message
+        k = int(said.split("[")[1].split("]")[0])
+        assert hit.tokens and {rendering.tokens[i].message for i in hit.tokens} == {k}
+
+
+@pytest.mark.parametrize(
+    "chat",
+    [
+        WEATHER_CHAT,
+        [  # no ids: by order, two parallel calls and their two results
+            user("w?"),
+            call(WEATHER, {"name": "get_time", "arguments": {"city": "Paris"}}),
+            tool("18"),
+            tool("12:00"),
+            assistant("18 °C at noon."),
+        ],
+        [user("w?"), call(WEATHER)],  # the row ends on the call: its result comes at inference
+    ],
+    ids=["by-id", "by-order", "last-call"],
+)
+def test_tool_call_matched_is_quiet(chat):
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    assert by_code(findings, "tool-call-unmatched") == []
+
+
+def test_tool_arguments_mixed_in_one_conversation():
+    as_string = {"name": "get_weather", "arguments": '{"city": "Rome"}'}
+    chat = [*WEATHER_CHAT, user("And Rome?"), call(as_string), tool("21"), assistant("21 °C.")]
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    (hit,) = by_code(findings, "tool-arguments-mixed")
+    assert hit.severity == "info"
+    assert "JSON strings in message(s) 5 and objects in message(s) 1" in hit.message
+    same = [*WEATHER_CHAT, user("And Rome?"), call(WEATHER), tool("21"), assistant("21 °C.")]
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", same)
+    assert by_code(findings, "tool-arguments-mixed") == []
+
+
+@pytest.mark.parametrize("tokenizer", ["qwen3", "gptoss"])
+def test_tool_call_eot_untrained(tokenizer):
+    rendering, findings, _ = lint_conversation(
+        tokenizer, "tokenizer", WEATHER_CHAT, train_on_eot=False
+    )
+    (hit,) = by_code(findings, "tool-call-eot-untrained")
+    assert hit.severity == "error" and "never learns to stop after a call" in hit.message
+    assert "Assistant message(s) 1 call a tool" in hit.message
+    marker = "".join(rendering.tokens[i].text for i in hit.tokens)
+    assert marker == {"qwen3": "<|im_end|>", "gptoss": "<|call|>"}[tokenizer]
+    assert not any(rendering.tokens[i].trained for i in hit.tokens)
+    _, findings, _ = lint_conversation(tokenizer, "tokenizer", WEATHER_CHAT)
+    assert by_code(findings, "tool-call-eot-untrained") == []
+
+
+def test_plain_rows_raise_none_of_these_codes():
+    chat = [user("Hi"), assistant("Hello."), user("Bye"), assistant("Bye.")]
+    for tokenizer in ("smollm2", "llama3", "gemma3"):
+        _, findings, _ = lint_conversation(tokenizer, "tokenizer", chat)
+        codes = {f.code for f in findings}
+        assert not codes & {
+            "tool-calls-dropped",
+            "tools-not-rendered",
+            "reasoning-dropped",
+            "answer-in-think",
+            "empty-think-trained",
+            "tool-call-unmatched",
+            "tool-arguments-mixed",
+            "tool-call-eot-untrained",
+        }
