@@ -14,6 +14,7 @@ from app.chat.render import render
 from app.chat.spec import RenderSpec
 from app.chat.tokens import Rendering
 from app.dialects.registry import get_dialect
+from tests.helpers.lint import lint_conversation
 from tests.helpers.tokenizers import bundled
 from tests.zoo.templates import template_source
 
@@ -151,21 +152,10 @@ def test_a_tool_result_written_inside_the_assistant_turn_is_cut_out_gemma4():
 
 
 def _lint(tokenizer: str, messages: list[dict], template: str) -> list:
-    from app.lint import lint_rendering
-    from app.settings import Settings
-
-    conversation = parse_row({"messages": messages})
-    spec = RenderSpec(dialect="custom", template=template_source(template))
-    tok = bundled(tokenizer)
-    rendering = render(conversation, get_dialect("custom"), tok, spec)
-    return lint_rendering(
-        rendering,
-        conversation=conversation,
-        tokenizer=tok,
-        dialect=get_dialect("custom"),
-        spec=spec,
-        settings=Settings.from_env(),
+    _, findings, _ = lint_conversation(
+        tokenizer, "custom", messages, template=template_source(template)
     )
+    return findings
 
 
 def test_tags_that_train_the_glue_are_said_as_info_trl_qwen3_twin():
