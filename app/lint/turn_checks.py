@@ -172,3 +172,38 @@ def _out_of_order(
         )
         return said, "info"
     return None
+
+
+@check(
+    "history-end-trained",
+    "warning",
+    "Earlier harmony answers are trained with <|end|>, which is no stop token at inference.",
+    scope="rendering",
+)
+def history_end_trained(ctx: LintContext) -> Iterator[Finding]:
+    """gpt-oss's template closes the last answer with `<|return|>` (a stop token) and rewrites
+    every earlier final answer to end with `<|end|>` (not one): trained, those turns teach the
+    model to end an answer with a token generation does not stop at."""
+    rendering = ctx.rendering
+    if rendering is None or "<|channel|>final" not in rendering.text:
+        return
+    text = rendering.text
+    hit = [
+        s
+        for s in rendering.spans
+        if s.role == "assistant"
+        and s.eot_start is not None
+        and text[s.eot_start : s.eot_end] == "<|end|>"
+        and "<|channel|>final" in text[s.start : s.eot_start]
+        and _trained(ctx, s)
+    ]
+    if not hit:
+        return
+    yield ctx.finding(
+        "history-end-trained",
+        f"Assistant message(s) {', '.join(str(s.message) for s in hit[:8])} are earlier final "
+        "answers, which the harmony template closes with <|end|> instead of <|return|>; they are "
+        "trained, so the model learns to end answers with a token generation does not stop at. "
+        "Train only the last answer (train_on=last_assistant, one sample per turn).",
+        [i for s in hit for i in ctx.tokens_in(s.eot_start or 0, s.eot_end or 0)],
+    )

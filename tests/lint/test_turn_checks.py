@@ -140,3 +140,20 @@ def test_templates_that_refuse_an_order_say_so_before_any_lint():
     with pytest.raises(InputError) as err:
         lint_conversation("gemma3", "tokenizer", [user("a"), user("b"), assistant("c")])
     assert "alternate" in err.value.message
+
+
+def test_history_answers_trained_with_harmony_end_are_said():
+    chat = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Bye"},
+        {"role": "assistant", "content": "Goodbye."},
+    ]
+    _, findings, _ = lint_conversation("gptoss", "tokenizer", chat)
+    hits = by_code(findings, "history-end-trained")
+    assert len(hits) == 1
+    assert hits[0].message.startswith("Assistant message(s) 1 are earlier final answers")
+    _, quiet, _ = lint_conversation("gptoss", "tokenizer", chat, train_on="last_assistant")
+    assert by_code(quiet, "history-end-trained") == []
+    _, single, _ = lint_conversation("gptoss", "tokenizer", chat[:2])
+    assert by_code(single, "history-end-trained") == []
