@@ -145,6 +145,14 @@ def _checked(conversation: Sequence[Message], spec: RenderSpec, settings: Settin
     )
     if spec.max_length is not None and spec.max_length < 1:
         raise InputError("max_length must be a positive number of tokens.", field="max_length")
+    extra = spec.template_json_chars()
+    if extra > settings.max_chars:
+        raise LimitError(
+            f"tools and chat_template_kwargs hold {extra:,} characters of JSON; the limit is "
+            f"{settings.max_chars:,} (max_chars setting).",
+            field="tools" if spec.tools else "chat_template_kwargs",
+            setting="max_chars",
+        )
     return policy
 
 
@@ -170,7 +178,13 @@ def assemble(
             field="messages",
             setting="max_tokens",
         )
-    ranges = trained_ranges(layout.spans, policy, len(text), layout.generation, layout.holes)
+    ranges = trained_ranges(
+        layout.spans,
+        policy,
+        len(text),
+        layout.generation,
+        [*layout.holes, *_untrained_parts(layout, spec)],
+    )
     roles: dict[int | None, str] = {s.message: s.role for s in layout.spans}
     table = _columns(layout, ranges, roles, info, keep)
     tokens: Sequence[Token] = table if columns else list(table)
@@ -188,6 +202,16 @@ def assemble(
         truncated_tokens=truncated,
         meta=dict(layout.meta, full_text_chars=len(text)),
     )
+
+
+def _untrained_parts(layout: Layout, spec: RenderSpec) -> list[tuple[int, int]]:
+    """The reasoning and tool-call parts that `train_reasoning`/`train_tool_calls` leave out."""
+    if spec.train_reasoning and spec.train_tool_calls or not layout.parts:
+        return []
+    skip = {"reasoning"} if not spec.train_reasoning else set()
+    if not spec.train_tool_calls:
+        skip.add("tool_call")
+    return [(a, b) for a, b, part in layout.parts if part in skip]
 
 
 def _columns(

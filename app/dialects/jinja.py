@@ -61,8 +61,9 @@ def template_source(dialect: str, tokenizer: Tokenizer, spec: RenderSpec) -> str
             )
         return spec.template
     source = getattr(tokenizer, "chat_template", None)
-    if isinstance(source, dict):
-        source = source.get("default")
+    if isinstance(source, dict):  # named templates: transformers takes "tool_use" for tools
+        named = source.get("tool_use") if spec.tools is not None else None
+        source = named or source.get("default")
     if not source:
         raise InputError(
             "This tokenizer has no chat_template; choose a built-in dialect "
@@ -87,12 +88,14 @@ def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def template_context(tokenizer: Tokenizer, add_generation_prompt: bool) -> dict[str, Any]:
+def template_context(tokenizer: Tokenizer, spec: RenderSpec) -> dict[str, Any]:
+    """The variables besides `messages`, as apply_chat_template(messages, tools=..., **kwargs)
+    gives them: the special tokens, then the spec's tools and extra variables."""
     return {
         **tokenizer.special_tokens_map,
-        "tools": None,
         "documents": None,
-        "add_generation_prompt": add_generation_prompt,
+        **spec.template_variables(),
+        "add_generation_prompt": spec.add_generation_prompt,
     }
 
 
@@ -118,7 +121,7 @@ def prepare_template(
     trusted = trusted_template(dialect, tokenizer, settings)
     return PreparedTemplate(
         source,
-        template_context(tokenizer, spec.add_generation_prompt),
+        template_context(tokenizer, spec),
         trusted,
         has_generation_tags(source),
         None if trusted else _token_cap(tokenizer, spec, settings),

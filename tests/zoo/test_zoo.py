@@ -37,12 +37,14 @@ TAGGED_ORIGINALS = (
 TAGGED = [t for t in ALL_TEMPLATES if t.endswith("_training")] + list(TAGGED_ORIGINALS)
 
 # (template, conversation) -> why Maskscope's trained tokens differ from transformers' mask there.
+_EMPTY_BLOCK = (
+    "the template opens an empty {% generation %} block after the tool response; "
+    "transformers marks the one token at its position (`><`, the end of <tool_response|> "
+    "and the start of <|turn>), Maskscope trains nothing for an empty block"
+)
 MASK_CONVENTIONS: dict[tuple[str, str], str] = {
-    ("trl/diffusion_gemma_training", "tool_call_no_tools"): (
-        "the template opens an empty {% generation %} block after the tool response; "
-        "transformers marks the one token at its position (`><`, the end of <tool_response|> "
-        "and the start of <|turn>), Maskscope trains nothing for an empty block"
-    ),
+    ("trl/diffusion_gemma_training", "tool_call_no_tools"): _EMPTY_BLOCK,
+    ("trl/diffusion_gemma_training", "tool_call"): _EMPTY_BLOCK,
 }
 
 _GLUE = "the newline after the end-of-turn marker (glue the model never generates)"
