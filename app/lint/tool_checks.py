@@ -235,38 +235,48 @@ def reasoning_dropped(ctx: LintContext) -> Iterator[Finding]:
     if not any(m.extra or "<think>" in m.content for m in conversation if m.role == "assistant"):
         return
     spans, text = _spans(ctx), rendering.text
-    dropped = []
+    dropped: list[int] = []
+    kept: list[int] = []
     for k, message in enumerate(conversation):
         reasoning = _reasoning_of(message) if message.role == "assistant" else None
         span = spans.get(k)
-        if (
-            reasoning
-            and span is not None
-            and reasoning[:_PROBE_CHARS] not in text[span.start : span.end]
-        ):
-            dropped.append(k)
+        if reasoning and span is not None:
+            found = reasoning[:_PROBE_CHARS] in text[span.start : span.end]
+            (kept if found else dropped).append(k)
     if not dropped:
         return
     trained = [k for k in dropped if _trained(ctx, spans[k])]
+    yield ctx.finding(
+        "reasoning-dropped",
+        _reasoning_dropped_said(dropped, trained, kept),
+        [i for k in (trained or dropped) for i in _turn_tokens(ctx, spans[k])],
+        severity=None if trained else "info",
+    )
+
+
+def _reasoning_dropped_said(dropped: list[int], trained: list[int], kept: list[int]) -> str:
+    """The advice for reasoning the template left out: some turns' (Qwen3 keeps only the turns
+    after the last user message) or every turn's (a template that writes no reasoning)."""
     said = (
         f"The template leaves out the reasoning of assistant message(s) {_messages(dropped)} "
         "(the data has it; the rendered turns do not)"
     )
-    if trained:
-        said += (
-            f", and message(s) {_messages(trained)} are trained: they teach the model to give "
-            "those answers without thinking first, while the rows' last answers teach it to "
-            "think. Split the conversation so that each reasoning turn is the last one of its "
-            "row, train only the last answer (train_on=last_assistant), or use a template that "
-            "keeps the reasoning of every turn."
+    if kept:
+        said += f" but keeps that of message(s) {_messages(kept)}"
+    if not trained:
+        return said + "; they are untrained context, so only the prompt differs from the data."
+    said += f", and message(s) {_messages(trained)} are trained: they teach the model to give "
+    if kept:
+        return said + (
+            "those answers without thinking first, while the later answers teach it to think. "
+            "Split the conversation so that each reasoning turn is the last one of its row, "
+            "train only the last answer (train_on=last_assistant), or use a template that keeps "
+            "the reasoning of every turn."
         )
-    else:
-        said += "; they are untrained context, so only the prompt differs from the data."
-    yield ctx.finding(
-        "reasoning-dropped",
-        said,
-        [i for k in (trained or dropped) for i in _turn_tokens(ctx, spans[k])],
-        severity=None if trained else "info",
+    return said + (
+        "those answers without the reasoning that led to them. Use a template that renders "
+        "`reasoning_content` (a thinking model's own), or drop the reasoning from the data if "
+        "the model should not think."
     )
 
 

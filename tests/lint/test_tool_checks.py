@@ -155,11 +155,22 @@ def test_reasoning_dropped_by_qwen3_before_the_last_user_message(chat):
     rendering, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
     (hit,) = by_code(findings, "reasoning-dropped")
     assert hit.severity == "warning"
-    assert "assistant message(s) 1 " in hit.message and "without thinking" in hit.message
+    assert "assistant message(s) 1 " in hit.message and "keeps that of message(s) 3" in hit.message
+    assert "without thinking" in hit.message
     assert {rendering.tokens[i].message for i in hit.tokens} == {1}
     # One turn per row keeps it: the reasoning turn is the last.
     _, findings, _ = lint_conversation("qwen3", "tokenizer", chat[:2])
     assert by_code(findings, "reasoning-dropped") == []
+
+
+@pytest.mark.parametrize("tokenizer", ["smollm2", "llama3"])
+def test_reasoning_dropped_by_templates_that_write_no_reasoning(tokenizer):
+    chat = THINKING[:2]
+    assert "Two plus two" not in bundled(tokenizer).apply_chat_template(chat, tokenize=False)
+    _, findings, _ = lint_conversation(tokenizer, "tokenizer", chat)
+    (hit,) = by_code(findings, "reasoning-dropped")
+    assert hit.severity == "warning" and "message(s) 1 " in hit.message
+    assert "without the reasoning that led to them" in hit.message and "keeps" not in hit.message
 
 
 def test_reasoning_dropped_is_info_when_those_turns_are_untrained():
