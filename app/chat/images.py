@@ -1,0 +1,162 @@
+"""Image placeholders, expanded as each model family's processor expands them.
+
+A chat template writes one placeholder per image; the model's processor then replaces it with the
+tokens the vision encoder's output fills, and that is what the model is trained on. The counts
+follow transformers' processors for the families whose tokenizers are bundled or common:
+
+- Gemma 3 (`Gemma3Processor`): `<start_of_image>` becomes
+  `\\n\\n<start_of_image>` + 256 × `<image_soft_token>` + `<end_of_image>\\n\\n`.
+- Qwen2.5-VL (`Qwen2VLImageProcessor`): each `<|image_pad|>` becomes N pads, N = (H/14 · W/14) / 4,
+  where H×W is the image resized by `smart_resize` (both sides multiples of 28, area between
+  56·56 and 28·28·1280 pixels, aspect kept): a 640×480 image is resized to 644×476, 46·34
+  patches, 391 tokens.
+- LLaVA 1.5 (`LlavaProcessor`, CLIP ViT-L/14 at 336 px): each `<image>` becomes 576 × `<image>`.
+
+Example: expand_images("a<image>b", LLAVA, [ImageSize(640, 480)])
+         -> Expanded(text="a" + "<image>" * 576 + "b", images=[(1, 4033)], ...)
+
+Design concession: the family is recognised from the tokenizer's vocabulary (its image tokens),
+not from a processor config, which the bundled assets do not ship; Qwen3-VL (16-pixel patches)
+is not covered until its processor configuration can be checked offline.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from app.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSize:
+    """An image's size in pixels, where the family needs it (Qwen-VL)."""
+
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one family's processor expands the placeholder its template writes."""
+
+    name: str
+    placeholder: str  # what the template writes per image
+    image_token: str  # the token repeated for the encoder's output
+    expand: Callable[[ImageSize, int], str]  # (size, image index) -> replacement text
+
+
+def _gemma3(_size: ImageSize, _index: int) -> str:
+    return "\n\n<start_of_image>" + "<image_soft_token>" * 256 + "<end_of_image>\n\n"
+
+
+def smart_resize(
+    height: int,
+    width: int,
+    factor: int = 28,
+    min_pixels: int = 56 * 56,
+    max_pixels: int = 28 * 28 * 1280,
+) -> tuple[int, int]:
+    """Qwen2-VL's resize: both sides multiples of `factor`, area within bounds, aspect kept."""
+    if max(height, width) / min(height, width) > 200:
+        raise InputError(
+            f"an image of {width}x{height} pixels is too narrow for Qwen-VL (aspect ratio over "
+            "200): change its width or height",
+            field="messages",
+        )
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def qwen_vl_tokens(size: ImageSize, index: int = 0) -> int:
+    """How many `<|image_pad|>` one image becomes (patch 14, merge 2)."""
+    if not size.width or not size.height or size.width < 1 or size.height < 1:
+        raise InputError(
+            f"image {index} needs its width and height (pixels) for Qwen-VL's token count: "
+            'give the image part "width" and "height"',
+            field="messages",
+        )
+    h_bar, w_bar = smart_resize(size.height, size.width)
+    return (h_bar // 14) * (w_bar // 14) // 4
+
+
+def _qwen_vl(size: ImageSize, index: int) -> str:
+    return "<|image_pad|>" * qwen_vl_tokens(size, index)
+
+
+def _llava(_size: ImageSize, _index: int) -> str:
+    return "<image>" * 576
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("gemma3", "<start_of_image>", "<image_soft_token>", _gemma3),
+    Family("qwen-vl", "<|image_pad|>", "<|image_pad|>", _qwen_vl),
+    Family("llava", "<image>", "<image>", _llava),
+)
+
+
+def family_for(vocabulary: Sequence[str] | set[str] | frozenset[str]) -> Family | None:
+    """The family whose image tokens the tokenizer has (its added tokens' texts)."""
+    for family in FAMILIES:
+        if family.image_token in vocabulary and family.placeholder in vocabulary:
+            return family
+    return None
+
+
+@dataclass
+class Expanded:
+    """A text with its image placeholders expanded: the new text, each image's character range,
+    and a map from old character offsets to new ones."""
+
+    text: str
+    images: list[tuple[int, int]]
+    _olds: list[int]
+    _shifts: list[int]
+
+    def position(self, old: int) -> int:
+        """Where old offset `old` lies in the new text (a placeholder's start stays its start)."""
+        i = bisect_right(self._olds, old) - 1
+        return old + (self._shifts[i] if i >= 0 else 0)
+
+
+def expand_images(text: str, family: Family, sizes: Sequence[ImageSize]) -> Expanded:
+    """Replace each placeholder, in order, with its expansion for the matching image size.
+
+    The count of placeholders must equal the count of images given (`image-count-mismatch`
+    reports it otherwise; here extra placeholders expand with an unknown size where the family
+    needs none, and are refused where it does)."""
+    out: list[str] = []
+    images: list[tuple[int, int]] = []
+    olds: list[int] = []
+    shifts: list[int] = []
+    pos = shift = 0
+    index = 0
+    while True:
+        at = text.find(family.placeholder, pos)
+        if at == -1:
+            break
+        out.append(text[pos:at])
+        size = sizes[index] if index < len(sizes) else ImageSize()
+        replacement = family.expand(size, index)
+        start = at + shift
+        out.append(replacement)
+        images.append((start, start + len(replacement)))
+        end = at + len(family.placeholder)
+        shift += len(replacement) - len(family.placeholder)
+        olds.append(end)
+        shifts.append(shift)
+        pos = end
+        index += 1
+    out.append(text[pos:])
+    return Expanded("".join(out), images, olds, shifts)
