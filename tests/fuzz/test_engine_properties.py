@@ -184,3 +184,46 @@ def test_a_normalizing_tokenizer_keeps_the_typed_text_and_encodes_the_normalized
     assert "\u6599" in decoded and "\uf9be" not in decoded
     assert "".join(t.text for t in r.tokens) == r.text
     assert any(t.trained and t.text == "\uf9be" for t in r.tokens)
+
+
+@st.composite
+def _agentic(draw: st.DrawFn) -> list[Message]:
+    """A user turn, then one or two tool rounds (a call, its result) and a final answer, with
+    optional reasoning: hostile text in every content."""
+    conv = [Message("user", draw(text))]
+    for k in range(draw(st.integers(1, 2))):
+        call = {"type": "function", "function": {"name": f"tool_{k}", "arguments": {"q": "x"}}}
+        conv.append(Message("assistant", "", {"tool_calls": [call]}))
+        conv.append(Message("tool", draw(text), {"name": f"tool_{k}", "tool_call_id": f"c{k}"}))
+    extra = {"reasoning_content": draw(text)} if draw(st.booleans()) else {}
+    conv.append(Message("assistant", draw(text), extra))
+    return conv
+
+
+AGENTIC_TEMPLATES = [("qwen3", "trl/qwen3"), ("gptoss", "trl/gptoss"), ("llama3", "axolotl/llama4")]
+
+
+@pytest.mark.parametrize(("tokenizer_name", "template"), AGENTIC_TEMPLATES)
+@PROPERTY
+@given(conversation=_agentic())
+def test_tool_results_and_prompts_are_never_trained_on_real_templates(
+    real, tokenizer_name, template, conversation
+):
+    """DESIGN §4: tool results (role tool) and prompts are never trained, whatever the content;
+    reasoning and tool-call parts only ever sit in assistant turns."""
+    from tests.zoo.templates import template_source
+
+    tokenizer = load_tokenizer(tokenizer_name, real)
+    spec = RenderSpec(dialect="custom", template=template_source(template))
+    try:
+        r = render(conversation, get_dialect("custom"), tokenizer, spec, real)
+    except Exception as exc:  # a template may refuse hostile content (raise_exception)
+        if type(exc).__name__ in ("TemplateError", "InputError"):
+            return
+        raise
+    for token, label in zip(r.tokens, r.labels, strict=True):
+        assert label == (token.id if token.trained else -100)
+        if token.role in ("system", "user", "tool") or token.role is None:
+            assert not token.trained, token
+        if token.part in ("reasoning", "tool_call"):
+            assert token.role == "assistant", token
