@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from app.cli.render import add_render_arguments
+from app.cli.render import add_render_arguments, template_inputs
 from app.errors import MaskscopeError
 from app.inspect.options import InspectOptions
 from app.inspect.report import Report
@@ -79,6 +79,7 @@ def _inspect(
         max_length=args.max_length,
         template=template,
         add_special_tokens=args.add_special_tokens,
+        **template_inputs(args),
     )
     total = os.path.getsize(args.path)
     show = not args.quiet and (sys.stderr.isatty() or total >= LONG_FILE_BYTES)

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from app.chat.messages import Conversation, parse_row
-from app.chat.spec import TRAIN_ON, RenderSpec
+from app.chat.spec import (
+    TRAIN_ON,
+    FrozenKwargs,
+    FrozenTools,
+    RenderSpec,
+    freeze_kwargs,
+    freeze_tools,
+)
 from app.chat.tokens import Finding, Rendering, Token
 from app.errors import InputError, MaskscopeError
 from app.service.render import lint_rendered, render_conversation, rendering_json
@@ -52,6 +59,15 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
         help="Tokenize the rendered text as tokenizer(text) does, adding the tokenizer's BOS "
         "(the apply_chat_template(tokenize=False) then tokenizer(text) pipeline).",
     )
+    parser.add_argument(
+        "--tools", type=Path, help="JSON file: a list of tool specs (apply_chat_template tools)."
+    )
+    parser.add_argument(
+        "--chat-template-kwargs",
+        help="Extra template variables as a JSON object, e.g. '{\"enable_thinking\": false}'.",
+    )
+    parser.add_argument("--no-train-reasoning", dest="train_reasoning", action="store_false")
+    parser.add_argument("--no-train-tool-calls", dest="train_tool_calls", action="store_false")
 
 
 def render_spec(args: argparse.Namespace) -> RenderSpec:
@@ -66,7 +82,49 @@ def render_spec(args: argparse.Namespace) -> RenderSpec:
         add_generation_prompt=getattr(args, "add_generation_prompt", False),
         max_length=args.max_length,
         add_special_tokens=args.add_special_tokens,
+        **template_inputs(args),
     )
+
+
+def template_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """The RenderSpec fields of --tools, --chat-template-kwargs, --no-train-reasoning and
+    --no-train-tool-calls (files read, JSON parsed and frozen)."""
+    return {
+        "tools": _tools(args.tools),
+        "chat_template_kwargs": _json_object(args.chat_template_kwargs),
+        "train_reasoning": args.train_reasoning,
+        "train_tool_calls": args.train_tool_calls,
+    }
+
+
+def _tools(path: Path | None) -> FrozenTools | None:
+    """The tool specs in a JSON file (a list of objects), frozen for the spec."""
+    if path is None:
+        return None
+    try:
+        tools = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror}.", field="tools") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--tools {path} is not JSON: {exc.msg}.", field="tools") from None
+    return freeze_tools(tools, "--tools")
+
+
+def _json_object(raw: str | None) -> FrozenKwargs:
+    """--chat-template-kwargs: a JSON object of template variables, frozen for the spec."""
+    if raw is None:
+        return ()
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"--chat-template-kwargs is not JSON: {exc.msg}.", field="chat_template_kwargs"
+        ) from None
+    if not isinstance(value, dict):
+        raise InputError(
+            "--chat-template-kwargs must be a JSON object.", field="chat_template_kwargs"
+        )
+    return freeze_kwargs(value, "--chat-template-kwargs")
 
 
 def read_conversation(path: Path, row: int = 0) -> Conversation:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard
 
-from app.chat.spec import TRAIN_ON, RenderSpec, TrainOn
+from app.chat.spec import TRAIN_ON, FrozenKwargs, FrozenTools, RenderSpec, TrainOn
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import dialect_names
 from app.errors import ConflictError, InputError, NotFoundError
@@ -53,8 +53,13 @@ def prepare(
     max_length: int | None = None,
     template: str | None = None,
     add_special_tokens: bool = False,
+    tools: FrozenTools | None = None,
+    chat_template_kwargs: FrozenKwargs = (),
+    train_reasoning: bool = True,
+    train_tool_calls: bool = True,
 ) -> InspectOptions:
-    """Check the request's fields and load the tokenizer: errors name the field to change."""
+    """Check the request's fields and load the tokenizer: errors name the field to change.
+    `tools` and `chat_template_kwargs` apply to every row (see RenderSpec)."""
     if dialect not in dialect_names():
         raise InputError(
             f"Unknown dialect {dialect!r}; choose one of {', '.join(dialect_names())}.",
@@ -80,6 +85,10 @@ def prepare(
         train_on_eot=train_on_eot,
         max_length=max_length,
         add_special_tokens=add_special_tokens,
+        tools=tools,
+        chat_template_kwargs=chat_template_kwargs,
+        train_reasoning=train_reasoning,
+        train_tool_calls=train_tool_calls,
     )
     return load_options(spec, settings)
 

@@ -20,6 +20,23 @@ _SPEC_FIELDS = frozenset(f.name for f in fields(RenderSpec))
 _TOKENIZER = "Bundled name, local folder, or Hub id."
 _DIALECT = "Built-in slug, 'tokenizer' or 'custom'."
 _TEMPLATE = "Jinja source when dialect is 'custom'."
+_TOOLS = "OpenAI function specs, given to the template as apply_chat_template(tools=...) does."
+_KWARGS = (
+    "Extra template variables, as **kwargs to apply_chat_template (e.g. enable_thinking); "
+    "names the template gets from the request itself (messages, bos_token...) are refused."
+)
+_TRAIN_REASONING = "Train the reasoning an assistant turn writes (false: leave it untrained)."
+_TRAIN_TOOL_CALLS = "Train the tool calls an assistant turn writes (false: leave them untrained)."
+
+
+class TemplateInputs(BaseModel):
+    """The fields every render-family body shares for what the template sees beyond the
+    messages, and for masking reasoning and tool calls (DESIGN §3.1)."""
+
+    tools: list[dict[str, Any]] | None = Field(None, description=_TOOLS)
+    chat_template_kwargs: dict[str, Any] | None = Field(None, description=_KWARGS)
+    train_reasoning: bool = Field(True, description=_TRAIN_REASONING)
+    train_tool_calls: bool = Field(True, description=_TRAIN_TOOL_CALLS)
 
 
 def spec_of(body: BaseModel) -> RenderSpec:
@@ -30,14 +47,15 @@ def spec_of(body: BaseModel) -> RenderSpec:
     return RenderSpec(**body.model_dump(include=set(_SPEC_FIELDS & set(type(body).model_fields))))
 
 
-class RenderRequest(BaseModel):
+class RenderRequest(TemplateInputs):
     """The body of POST /api/render (DESIGN.md §3)."""
 
     # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
     model_config = ConfigDict(extra="forbid")
 
     messages: list[dict[str, Any]] = Field(
-        ..., description="[{role: system|user|assistant|tool, content: str}, ...]"
+        ...,
+        description="[{role: system|developer|user|assistant|tool, content: str or parts}, ...]",
     )
     tokenizer: str = Field(DEFAULT_TOKENIZER, description=_TOKENIZER)
     dialect: str = Field(DEFAULT_DIALECT, description=_DIALECT)
@@ -81,7 +99,7 @@ class CompareRequest(RenderRequest):
         )
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(TemplateInputs):
     """The body of POST /api/batch."""
 
     # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.

@@ -147,3 +147,44 @@ def test_dialects_listing(client):
         assert listed[name]["title"] and listed[name]["description"]
         assert "special_tokens" in listed[name]
     assert "<|eot_id|>" in listed["llama3"]["special_tokens"]
+
+
+TOOL_CONV = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {
+        "role": "assistant",
+        "reasoning_content": "Call the tool.",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "18"},
+    {"role": "assistant", "content": "It is 18."},
+]
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+
+
+def test_render_takes_tools_kwargs_and_part_training(client, tokenizers):
+    body = {"messages": TOOL_CONV, "tokenizer": "qwen3", "dialect": "tokenizer", "tools": WEATHER}
+    response = client.post(
+        "/api/render",
+        json={**body, "chat_template_kwargs": {"enable_thinking": True}, "train_tool_calls": False},
+    )
+    assert response.status_code == 200, response.text
+    got = response.json()
+    want = tokenizers("qwen3").apply_chat_template(TOOL_CONV, tools=WEATHER, tokenize=False)
+    assert got["text"] == want
+    parts = {t["part"] for t in got["tokens"] if t["trained"]}
+    assert "reasoning" in parts and "tool_call" not in parts
+
+
+@pytest.mark.parametrize("name", ["messages", "add_generation_prompt", "eos_token"])
+def test_reserved_chat_template_kwargs_are_refused(client, name):
+    response = _post(client, chat_template_kwargs={name: True})
+    err = assert_error(response, 422, "chat_template_kwargs", repr(name))
+    assert err["field"] == "chat_template_kwargs"

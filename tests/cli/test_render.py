@@ -66,3 +66,61 @@ def test_render_errors_exit_2_with_a_sentence(tmp_path, capsys):
 
 def test_show_text_escapes_control_characters():
     assert show_text("a\n\x00\x1b b") == "a\\n\\x00\\x1b b"
+
+
+TOOL_TURNS = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {
+        "role": "assistant",
+        "reasoning_content": "Call the tool.",
+        "content": "",
+        "tool_calls": [
+            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "P"}}}
+        ],
+    },
+]
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+
+
+def _render_json(tmp_path, capsys, *flags):
+    conv, tools = tmp_path / "conv.json", tmp_path / "tools.json"
+    conv.write_text(json.dumps(TOOL_TURNS))
+    tools.write_text(json.dumps(WEATHER))
+    argv = ["render", str(conv), "--tokenizer", "qwen3", "--dialect", "tokenizer", "--json"]
+    code = main([*argv, *(str(tools) if f == "TOOLS" else f for f in flags)])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else captured.err)
+
+
+def test_render_passes_tools_and_template_kwargs_to_the_template(tmp_path, capsys):
+    code, body = _render_json(
+        tmp_path, capsys, "--tools", "TOOLS", "--chat-template-kwargs", '{"enable_thinking": true}'
+    )
+    assert code == 0
+    assert '"name": "get_weather", "parameters": {}' in body["text"]  # the tools system block
+
+
+def test_render_no_train_reasoning_and_no_train_tool_calls(tmp_path, capsys):
+    _, body = _render_json(tmp_path, capsys, "--tools", "TOOLS")
+    trained = {t["part"] for t in body["tokens"] if t["trained"]}
+    assert {"reasoning", "tool_call"} <= trained
+    flags = ("--tools", "TOOLS", "--no-train-reasoning", "--no-train-tool-calls")
+    _, body = _render_json(tmp_path, capsys, *flags)
+    trained = {t["part"] for t in body["tokens"] if t["trained"]}
+    assert not trained & {"reasoning", "tool_call"}
+    assert any(t["trained"] for t in body["tokens"])  # the end-of-turn marker still is
+
+
+def test_render_refuses_a_reserved_template_kwarg(tmp_path, capsys):
+    code, err = _render_json(tmp_path, capsys, "--chat-template-kwargs", '{"bos_token": "x"}')
+    assert code == 2 and "'bos_token'" in err and "--chat-template-kwargs" in err
+
+
+def test_lint_takes_the_same_template_inputs(tmp_path, capsys):
+    rows, tools = tmp_path / "rows.jsonl", tmp_path / "tools.json"
+    rows.write_text(json.dumps({"messages": TOOL_TURNS}) + "\n")
+    tools.write_text(json.dumps(WEATHER))
+    argv = ["lint", str(rows), "--tokenizer", "qwen3", "--dialect", "tokenizer", "--quiet"]
+    assert main([*argv, "--tools", str(tools), "--no-train-tool-calls"]) in (0, 1)
+    assert main([*argv, "--chat-template-kwargs", '{"messages": []}']) == 2
+    assert "'messages'" in capsys.readouterr().err
