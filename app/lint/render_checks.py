@@ -291,16 +291,30 @@ def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
     # Everything the template wrote before the first message's content: markers only, normally.
     first = min(s.content_start for s in rendering.spans)
     before = rendering.text[:first]
-    if len(_plain_words(ctx, before)) >= MIN_PROSE_WORDS:
+    if len(_plain_words(ctx, before)) < MIN_PROSE_WORDS:
+        return
+    if before.startswith("<|start|>system<|message|>"):
+        # Harmony (gpt-oss) writes its system message always: a system message of the
+        # conversation becomes the developer message instead, so there is nothing to remove.
         yield ctx.finding(
             "default-system-injected",
-            f"The template wrote {' then '.join(map(_quoted, _prose(ctx, before)))} before the "
-            "first message, "
-            "though the conversation has no system message: a default system prompt. Every "
-            "sample then trains with it; pass an explicit system message or remove the default "
-            "from the template.",
+            f"The harmony template wrote its system message {_quoted(_prose(ctx, before)[0])} "
+            "before the first message, as it does for every conversation (a system message of "
+            "yours becomes the developer message). Its knowledge cutoff, date and reasoning "
+            "effort are in every sample: set them through chat_template_kwargs "
+            "(reasoning_effort, model_identity) if they should differ.",
             ctx.tokens_in(0, first),
+            severity="info",
         )
+        return
+    yield ctx.finding(
+        "default-system-injected",
+        f"The template wrote {' then '.join(map(_quoted, _prose(ctx, before)))} before the "
+        "first message, though the conversation has no system message: a default system prompt. "
+        "Every sample then trains with it; pass an explicit system message or remove the default "
+        "from the template.",
+        ctx.tokens_in(0, first),
+    )
 
 
 def _plain_words(ctx: LintContext, text: str) -> list[str]:

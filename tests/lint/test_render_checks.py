@@ -574,3 +574,11 @@ def test_add_special_tokens_changes_nothing_where_the_tokenizer_adds_nothing():
     plain, _, _ = lint_conversation("qwen3", "tokenizer", CHAT)
     added, _, _ = lint_conversation("qwen3", "tokenizer", CHAT, add_special_tokens=True)
     assert added.input_ids == plain.input_ids and added.labels == plain.labels
+
+
+def test_harmonys_own_system_message_is_info_not_advice_that_cannot_be_followed():
+    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]
+    _, findings, _ = lint_conversation("gptoss", "tokenizer", chat)
+    hits = by_code(findings, "default-system-injected")
+    assert [f.severity for f in hits] == ["info"]
+    assert "You are ChatGPT" in hits[0].message and "chat_template_kwargs" in hits[0].message
