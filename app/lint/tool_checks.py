@@ -345,24 +345,39 @@ def empty_think_trained(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None or "</think>" not in rendering.text:
         return
-    trained = ctx.view.trained
-    hits = [
-        [i for i in ctx.tokens_in(m.start(), m.end()) if trained[i]]
-        for m in _EMPTY_THINK.finditer(rendering.text)
-    ]
-    tokens = [i for hit in hits for i in hit]
-    if not tokens:
+    trained, tokens, spans = ctx.view.trained, rendering.tokens, _spans(ctx)
+    turns: list[int] = []
+    prompted: list[int] = []  # turns whose block the generation prompt writes
+    found: list[int] = []
+    for m in _EMPTY_THINK.finditer(rendering.text):
+        hit = [i for i in ctx.tokens_in(m.start(), m.end()) if trained[i]]
+        owner = next((tokens[i].message for i in hit if tokens[i].message is not None), None)
+        if not hit or owner is None:
+            continue
+        found += hit
+        turns.append(owner)
+        start = spans[owner].gen_start if owner in spans else None
+        if start is not None and m.start() < start:
+            prompted.append(owner)
+    if not found:
         return
-    turns = {t.message for t in (rendering.tokens[i] for i in tokens) if t.message is not None}
     yield ctx.finding(
         "empty-think-trained",
-        f"{sum(1 for hit in hits if hit)} empty think block(s) are trained (assistant "
-        f"message(s) {_messages(sorted(turns))}). That is right for this template: its "
-        "generation prompt does not write the block, so the model writes it at inference. "
-        "But each row with an empty block teaches a thinking model to skip thinking; if the "
+        f"{len(turns)} empty think block(s) are trained (assistant message(s) "
+        f"{_messages(turns)}). "
+        + (
+            f"In message(s) {_messages(prompted)} the generation prompt already writes the "
+            "block, so the model never generates it; it is trained there because the "
+            "template's {% generation %} tags or train_on include it (see "
+            "tags-differ-from-generated). "
+            if prompted
+            else "That is right for this template: its generation prompt does not write the "
+            "block, so the model writes it at inference. "
+        )
+        + "But each row with an empty block teaches a thinking model to skip thinking; if the "
         "model should think, give those turns their reasoning, and keep the rows without it "
         "for the thinking-off mode (enable_thinking=false), where the prompt writes the block.",
-        tokens,
+        found,
     )
 
 

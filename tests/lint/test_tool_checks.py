@@ -24,7 +24,9 @@ TOOLS = [
         },
     }
 ]
-SPEC_HAS_TOOLS = "tools" in {f.name for f in fields(RenderSpec)}
+SPEC_FIELDS = {f.name for f in fields(RenderSpec)}
+SPEC_HAS_TOOLS = "tools" in SPEC_FIELDS
+SPEC_HAS_KWARGS = "chat_template_kwargs" in SPEC_FIELDS
 
 
 def user(text: str) -> dict:
@@ -220,6 +222,29 @@ def test_empty_think_trained_where_the_generation_prompt_does_not_write_it():
     # With reasoning the block is not empty.
     _, findings, _ = lint_conversation("qwen3", "tokenizer", THINKING[:2])
     assert by_code(findings, "empty-think-trained") == []
+
+
+@pytest.mark.skipif(not SPEC_HAS_KWARGS, reason="chat_template_kwargs comes with that option")
+def test_empty_think_of_qwen3s_thinking_off_prompt_is_untrained_and_quiet():
+    chat = [user("2+2?"), assistant("4.")]
+    off = {"enable_thinking": False}
+    prompt = bundled("qwen3").apply_chat_template(
+        chat[:1], add_generation_prompt=True, tokenize=False, **off
+    )
+    assert prompt.endswith("<think>\n\n</think>\n\n")  # the prompt writes the block
+    rendering, findings, _ = lint_conversation("qwen3", "tokenizer", chat, chat_template_kwargs=off)
+    assert "<think>\n\n</think>" in rendering.text
+    assert by_code(findings, "empty-think-trained") == []
+
+
+def test_empty_think_trained_by_generation_tags_says_the_prompt_writes_it():
+    source = template_source("trl/qwen3_5_nothink_training")
+    chat = [user("2+2?"), assistant("4.")]
+    _, findings, _ = lint_conversation("qwen3", "custom", chat, template=source)
+    assert by_code(findings, "tags-differ-from-generated")
+    (hit,) = by_code(findings, "empty-think-trained")
+    assert "the generation prompt already writes the block" in hit.message
+    assert "That is right" not in hit.message
 
 
 def test_empty_think_written_by_the_generation_prompt_is_untrained_and_quiet():
