@@ -27,10 +27,17 @@ Range = tuple[int, int, int | None]
 
 @dataclass(frozen=True, slots=True)
 class MaskPolicy:
-    """`train_on`: assistant | last_assistant | all; `train_on_eot`: train the closing marker."""
+    """`train_on`: assistant | last_assistant | all; `train_on_eot`: train the closing marker.
+    `overrides`: (message, trained) pairs from a message's own `train` / `weight`, which win
+    over `train_on` for that message.
+
+    Example: MaskPolicy("last_assistant", overrides=((1, True),)) trains messages[1] (an
+             assistant turn) as well as the last assistant turn
+    """
 
     train_on: TrainOn = "assistant"
     train_on_eot: bool = True
+    overrides: tuple[tuple[int, bool], ...] = ()
 
     def __post_init__(self) -> None:
         if self.train_on not in TRAIN_ON:
@@ -54,11 +61,26 @@ def trained_ranges(
     model does not write inside an assistant turn (a tool result), cut out of every range.
     """
     if policy.train_on == "all":
-        return [(0, text_len, None)]
-    ranges = _chosen_ranges(spans, policy, generation)
+        ranges: list[Range] = [(0, text_len, None)]
+        off = {k for k, trained in policy.overrides if not trained}
+        holes = [*holes, *((s.start, s.end) for s in spans if s.message in off)]
+    else:
+        ranges = _chosen_ranges(spans, policy, generation)
     for a, b in holes:
         ranges = [(s, e, m) for r in ranges for s, e, m in _cut(r, a, b)]
     return ranges
+
+
+def _chosen(spans: Sequence[MessageSpan], policy: MaskPolicy) -> list[MessageSpan]:
+    """The spans `train_on` picks, with the messages' own `train` / `weight` applied."""
+    chosen = [s for s in spans if s.role == "assistant"]
+    if policy.train_on == "last_assistant":
+        chosen = chosen[-1:]
+    if not policy.overrides:
+        return chosen
+    say = dict(policy.overrides)
+    picked = {s.message for s in chosen}
+    return [s for s in spans if say.get(s.message, s.message in picked)]
 
 
 def _cut(r: Range, a: int, b: int) -> list[Range]:
@@ -73,9 +95,7 @@ def _chosen_ranges(
     policy: MaskPolicy,
     generation: Sequence[tuple[int, int]] | None,
 ) -> list[Range]:
-    chosen = [s for s in spans if s.role == "assistant"]
-    if policy.train_on == "last_assistant":
-        chosen = chosen[-1:]
+    chosen = _chosen(spans, policy)
     if generation is not None:
         return _from_generation(spans, chosen, policy, generation)
     out: list[Range] = []
@@ -103,7 +123,7 @@ def _from_generation(
     out: list[Range] = []
     for g0, g1 in generation:
         owner = next((s for s in assistants if s.start <= g0 < max(s.end, s.start + 1)), None)
-        if policy.train_on == "last_assistant" and (owner is None or owner.message not in keep):
+        if owner.message not in keep if owner else policy.train_on == "last_assistant":
             continue
         pieces = [(g0, g1)]
         if not policy.train_on_eot and owner is not None and owner.eot_start is not None:

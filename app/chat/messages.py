@@ -18,7 +18,16 @@ from typing import Any
 
 from app.errors import InputError, LimitError
 
-ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+# `developer`: OpenAI's name for the system message of newer models.
+ROLES: tuple[str, ...] = ("system", "developer", "user", "assistant", "tool")
+# Content part types a message may carry (OpenAI and HF spellings), and what each one is.
+PART_KINDS: dict[str, str] = {
+    "text": "text",
+    "image": "image",
+    "image_url": "image",
+    "audio": "audio",
+    "input_audio": "audio",
+}
 
 # Spellings found in public datasets, mapped to the four roles.
 ROLE_ALIASES: dict[str, str] = {
@@ -35,14 +44,31 @@ ROLE_ALIASES: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One turn. `extra`: template-visible fields beyond role/content (tool_calls, name...)."""
+    """One turn. `extra`: template-visible fields beyond role/content (tool_calls, name...).
+    `parts`: the content as a list of parts ({"type": "text", "text": ...}, images...) when it
+    was given so; templates get that list, and `content` is its text parts joined."""
 
     role: str
     content: str
     extra: dict[str, Any] = field(default_factory=dict)
+    parts: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.extra, "role": self.role, "content": self.content}
+        content = self.content if self.parts is None else self.parts
+        return {**self.extra, "role": self.role, "content": content}
+
+    def train_override(self) -> bool | None:
+        """Whether `train` / `weight` (0 or 1) says this message is trained; None: not said."""
+        if "train" in self.extra:
+            return bool(self.extra["train"])
+        if "weight" in self.extra:
+            return bool(self.extra["weight"])
+        return None
+
+    def media(self) -> list[str]:
+        """The kinds of the non-text parts (image, audio), in order."""
+        kinds = (PART_KINDS[p["type"]] for p in self.parts or ())
+        return [kind for kind in kinds if kind != "text"]
 
 
 Conversation = list[Message]
@@ -97,6 +123,10 @@ def message_from_dict(
     content = item.get(content_key)
     if content is None and (item.get("tool_calls") or role == "assistant"):
         content = ""  # an assistant turn carrying only tool calls
+    parts = None
+    if isinstance(content, list):
+        parts = content
+        content = _parts_text(parts, f"{where}.{content_key}")
     if not isinstance(content, str):
         raise InputError(
             f"{where}.{content_key} must be a string, got {type(content).__name__}.",
@@ -112,7 +142,48 @@ def message_from_dict(
     )
     for key, value in extra.items():
         _check_strings(value, f"{where}.{key}")
-    return Message(role=role, content=content, extra=extra)
+    if "train" in extra or "weight" in extra:
+        _check_train(extra, where)
+    return Message(role=role, content=content, extra=extra, parts=parts)
+
+
+def _parts_text(parts: list[Any], where: str) -> str:
+    """The text parts of a content list joined; every part is checked.
+
+    Example: [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"}]
+             -> "ab"
+    """
+    texts = []
+    for i, part in enumerate(parts):
+        at = f"{where}[{i}]"
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind not in PART_KINDS:
+            raise InputError(
+                f"{at} must be an object whose 'type' is one of {', '.join(PART_KINDS)}.",
+                field=at,
+            )
+        if kind == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise InputError(f"{at}.text must be a string.", field=f"{at}.text")
+            texts.append(check_text(text, f"{at}.text"))
+        else:
+            _check_strings(part, at)
+    return "".join(texts)
+
+
+def _check_train(extra: Mapping[str, Any], where: str) -> None:
+    """`train` is a bool and `weight` 0 or 1 (OpenAI's fine-tuning format), and they agree."""
+    train, weight = extra.get("train"), extra.get("weight")
+    if "train" in extra and not isinstance(train, bool):
+        raise InputError(f"{where}.train must be true or false.", field=f"{where}.train")
+    if "weight" in extra and (isinstance(weight, bool) or weight not in (0, 1)):
+        raise InputError(f"{where}.weight must be 0 or 1.", field=f"{where}.weight")
+    if "train" in extra and "weight" in extra and bool(weight) != train:
+        raise InputError(
+            f"{where} has train {str(train).lower()} but weight {weight}; give one of them.",
+            field=f"{where}.weight",
+        )
 
 
 def _check_strings(value: Any, where: str) -> None:

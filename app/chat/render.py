@@ -139,7 +139,12 @@ def _policy_or_error(
 
 def _checked(conversation: Sequence[Message], spec: RenderSpec, settings: Settings) -> MaskPolicy:
     """The mask policy, once the conversation and spec are known to be acceptable."""
-    policy = MaskPolicy(spec.train_on, spec.train_on_eot)
+    overrides = [(k, m.train_override()) for k, m in enumerate(conversation) if m.extra]
+    policy = MaskPolicy(
+        spec.train_on,
+        spec.train_on_eot,
+        tuple((k, said) for k, said in overrides if said is not None),
+    )
     validate_conversation(
         conversation, max_messages=settings.max_messages, max_chars=settings.max_chars
     )

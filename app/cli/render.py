@@ -30,7 +30,14 @@ from app.errors import InputError, MaskscopeError
 from app.service.render import lint_rendered, render_conversation, rendering_json
 from app.settings import Settings
 
-ROLE_COLOURS = {"system": "35", "user": "34", "assistant": "32", "tool": "33", None: "90"}
+ROLE_COLOURS = {
+    "system": "35",
+    "developer": "35",
+    "user": "34",
+    "assistant": "32",
+    "tool": "33",
+    None: "90",
+}
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 

@@ -40,10 +40,21 @@ class BuiltinDialect:
     default_eos: str | None = None
     roles: tuple[str, ...] = field(default=ROLES)
 
+    def __post_init__(self) -> None:
+        # A developer message is written as system wherever the format has a system role.
+        if "system" in self.roles and "developer" not in self.roles:
+            at = self.roles.index("system") + 1
+            object.__setattr__(self, "roles", (*self.roles[:at], "developer", *self.roles[at:]))
+
     def build(self, messages: Sequence[Message], specials: Specials, gen: bool) -> list[Segment]:
         """The labelled segments of `messages`; a role outside `roles` is refused here, once,
-        so builders only check the order their format needs."""
+        so builders only check the order their format needs. A developer message is the
+        system message under its newer name: every built-in writes it as system (and refuses
+        it where it has no system role)."""
         check_roles(messages, self.name, self.roles)
+        check_media(messages, self.name)
+        if any(m.role == "developer" for m in messages):
+            messages = [as_system(m) if m.role == "developer" else m for m in messages]
         return self.builder(messages, specials, gen)
 
     def layout(
@@ -103,6 +114,24 @@ def check_roles(messages: Sequence[Message], dialect: str, allowed: Sequence[str
                 f"not support (it knows {', '.join(allowed)}).",
                 field=f"messages[{i}].role",
             )
+
+
+def check_media(messages: Sequence[Message], dialect: str) -> None:
+    """No image or audio parts: a built-in has no placeholder tokens for them (text parts are
+    joined into the content)."""
+    for i, m in enumerate(messages):
+        media = m.media() if m.parts is not None else []
+        if media:
+            raise InputError(
+                f"messages[{i}].content has an {media[0]} part, which the {dialect} format "
+                "cannot write (it has no placeholder for it); send text parts only, or "
+                "render with dialect 'tokenizer' or 'custom' for a multimodal template.",
+                field=f"messages[{i}].content",
+            )
+
+
+def as_system(message: Message) -> Message:
+    return Message("system", message.content, message.extra, message.parts)
 
 
 def check_alternation(messages: Sequence[Message], dialect: str, start: int) -> None:

@@ -77,7 +77,7 @@ def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
     """Messages as the template sees them (reasoning aliases as transformers adds them)."""
     out = []
     for m in conversation:
-        if not m.extra:  # most dataset messages: nothing to filter or alias
+        if not m.extra and m.parts is None:  # most dataset messages: nothing to alias
             out.append({"role": m.role, "content": m.content})
             continue
         item = {k: v for k, v in m.to_dict().items() if v is not None}
