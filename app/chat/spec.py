@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from app.errors import InputError
@@ -147,3 +147,31 @@ class RenderSpec:
     def template_json_chars(self) -> int:
         """Characters of JSON the tools and the extra variables add (bounded by max_chars)."""
         return sum(map(len, self.tools or ())) + sum(len(v) for _, v in self.chat_template_kwargs)
+
+
+def row_spec(spec: RenderSpec, row: Any) -> RenderSpec:
+    """The spec of one dataset row: a row's own `tools` column replaces the spec's tools, its
+    `chat_template_kwargs` are added over the spec's (a row without either: `spec` itself).
+
+    Example: row_spec(RenderSpec(), {"messages": [...], "tools": [{...}]}).tools -> ('{...}',)
+    """
+    if not has_row_inputs(row):
+        return spec
+    tools = row.get("tools")
+    kwargs = row.get("chat_template_kwargs")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise InputError(
+            "The row's chat_template_kwargs must be a JSON object.", field="chat_template_kwargs"
+        )
+    return replace(
+        spec,
+        tools=spec.tools if tools is None else freeze_tools(tools),
+        chat_template_kwargs=tuple(
+            (dict(spec.chat_template_kwargs) | dict(freeze_kwargs(kwargs))).items()
+        ),
+    )
+
+
+def has_row_inputs(row: Any) -> bool:
+    """Whether a dataset row carries its own tools or template variables (see `row_spec`)."""
+    return isinstance(row, Mapping) and ("tools" in row or "chat_template_kwargs" in row)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.chat.messages import Conversation, parse_row
+from app.chat.messages import parse_row
 from app.chat.spec import (
     TRAIN_ON,
     FrozenKwargs,
@@ -24,6 +24,7 @@ from app.chat.spec import (
     RenderSpec,
     freeze_kwargs,
     freeze_tools,
+    row_spec,
 )
 from app.chat.tokens import Finding, Rendering, Token
 from app.errors import InputError, MaskscopeError
@@ -134,21 +135,21 @@ def _json_object(raw: str | None) -> FrozenKwargs:
     return freeze_kwargs(value, "--chat-template-kwargs")
 
 
-def read_conversation(path: Path, row: int = 0) -> Conversation:
-    """A conversation from a JSON file (messages list or row) or row `row` of a JSONL file."""
+def read_row(path: Path, row: int = 0) -> Any:
+    """A JSON file's value (a messages list or a row) or row `row` of a JSONL file."""
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror}.", field="path") from None
     try:
-        return parse_row(json.loads(raw))
+        return json.loads(raw)
     except json.JSONDecodeError:
         pass
     lines = [line for line in raw.splitlines() if line.strip()]
     if not 0 <= row < len(lines):
         raise InputError(f"{path} has {len(lines)} rows; --row {row} does not exist.", field="row")
     try:
-        return parse_row(json.loads(lines[row]))
+        return json.loads(lines[row])
     except json.JSONDecodeError as exc:
         raise InputError(f"Row {row} of {path} is not JSON: {exc.msg}.", field="row") from None
 
@@ -156,8 +157,9 @@ def read_conversation(path: Path, row: int = 0) -> Conversation:
 def run_render(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
-        conversation = read_conversation(args.path, args.row)
-        rendered = render_conversation(conversation, render_spec(args), settings)
+        row = read_row(args.path, args.row)
+        spec = row_spec(render_spec(args), row)  # a row's own tools column wins
+        rendered = render_conversation(parse_row(row), spec, settings)
         rendering, lints = rendered.rendering, lint_rendered(rendered, settings)
     except MaskscopeError as exc:
         sys.stderr.write(f"maskscope render: {exc.message}\n")

@@ -20,6 +20,7 @@ from typing import Any
 from app.chat.collector import collector_paused
 from app.chat.messages import Conversation, parse_row
 from app.chat.render import Renderings
+from app.chat.spec import has_row_inputs
 from app.chat.tokens import Finding, Rendering
 from app.errors import MaskscopeError
 from app.inspect.options import InspectOptions
@@ -104,14 +105,17 @@ class RowEvaluator:
         return Outcome(raw.line, raw.offset, kind, stats, findings, line)
 
     def _conversation_row(self, row: dict[str, Any], rendered: Rendered | None) -> Evaluated:
+        renderer = self.renderer
         if rendered is not None:
-            conversation, rendering = rendered
-            if isinstance(rendering, MaskscopeError):
-                raise rendering
-        else:
+            conversation, made = rendered
+            if isinstance(made, MaskscopeError):
+                raise made
+            rendering = made
+        else:  # a row the batch left out renders under its own spec (its tools, if any)
+            renderer = renderer.for_row(row)
             conversation = parse_row(row)
-            rendering = self.renderer.render(conversation)
-        ctx = self.renderer.context(rendering, conversation)
+            rendering = renderer.render(conversation)
+        ctx = renderer.context(rendering, conversation)
         deep = self._conversations < self.probe_rows
         self._conversations += 1
         scopes: tuple[Scope, ...] = (
@@ -137,8 +141,9 @@ class RowEvaluator:
         """One row as a Rendering with all its findings (deep checks included), for the page."""
         if not is_token_row(row):
             conversation = parse_row(row)
-            rendering = self.renderer.render(conversation)
-            ctx = self.renderer.context(rendering, conversation)
+            renderer = self.renderer.for_row(row)
+            rendering = renderer.render(conversation)
+            ctx = renderer.context(rendering, conversation)
             return rendering, _checked(ctx, rendering, deep=True)
         parsed = parse_token_row(row)
         view, findings = self.tokens.lint(parsed)
@@ -168,10 +173,14 @@ def row_stats(view: TokenView, tokens: int, kind: str) -> RowStats:
 
 def _conversations(raws: list[RawRow]) -> list[tuple[int, Conversation]]:
     """(position in the batch, parsed conversation) of each conversation row that parses; a
-    row that does not is left to `evaluate`, which reports it with its line."""
+    row that does not, or that brings its own tools or template variables (rendered under its
+    own spec), is left to `evaluate`, which reports it with its line."""
     parsed: list[tuple[int, Conversation]] = []
     for k, raw in enumerate(raws):
-        if raw.error is None and raw.row is not None and not is_token_row(raw.row):
+        row = raw.row
+        if raw.error is None and row is not None and not is_token_row(row):
+            if has_row_inputs(row):
+                continue
             try:
                 parsed.append((k, parse_row(raw.row)))
             except Exception:

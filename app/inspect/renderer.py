@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from app.chat.layout import Dialect
 from app.chat.messages import Message
 from app.chat.render import Renderings, render, start_many
-from app.chat.spec import RenderSpec
+from app.chat.spec import RenderSpec, row_spec
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
 from app.dialects.registry import get_dialect
@@ -40,6 +41,11 @@ class RowRenderer:
         return cls(
             get_dialect(options.spec.dialect), options.tokenizer, options.spec, options.settings
         )
+
+    def for_row(self, row: Any) -> RowRenderer:
+        """This renderer, or one under the row's own tools and template variables."""
+        spec = row_spec(self.spec, row)
+        return self if spec is self.spec else replace(self, spec=spec)
 
     def render(self, conversation: Sequence[Message]) -> Rendering:
         """One conversation under the inspection's dialect, tokenizer, spec and limits."""
