@@ -165,6 +165,19 @@ def test_reasoning_dropped_by_qwen3_before_the_last_user_message(chat):
     assert by_code(findings, "reasoning-dropped") == []
 
 
+def test_reasoning_dropped_by_harmony_before_the_last_user_message():
+    # gpt-oss reads the `thinking` spelling; its template keeps the analysis of the last turn only.
+    chat = [
+        {**m, "thinking": m.pop("reasoning_content")} if "reasoning_content" in m else m
+        for m in (dict(m) for m in THINKING)
+    ]
+    text = bundled("gptoss").apply_chat_template(chat, tokenize=False)
+    assert "Two plus two" not in text and "<|channel|>analysis<|message|>Three and" in text
+    (hit,) = by_code(lint_conversation("gptoss", "tokenizer", chat)[1], "reasoning-dropped")
+    assert hit.severity == "warning" and "message(s) 1 " in hit.message
+    assert "keeps that of message(s) 3" in hit.message
+
+
 @pytest.mark.parametrize("tokenizer", ["smollm2", "llama3"])
 def test_reasoning_dropped_by_templates_that_write_no_reasoning(tokenizer):
     chat = THINKING[:2]
@@ -312,12 +325,16 @@ def test_tool_call_matched_is_quiet(chat):
 def test_tool_arguments_mixed_in_one_conversation():
     as_string = {"name": "get_weather", "arguments": '{"city": "Rome"}'}
     chat = [*WEATHER_CHAT, user("And Rome?"), call(as_string), tool("21"), assistant("21 °C.")]
-    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat)
+    qwen2_5 = template_source("trl/qwen2_5")  # writes `arguments | tojson`
+    rendering, findings, _ = lint_conversation("qwen3", "custom", chat, template=qwen2_5)
+    # One conversation, two formats for one call: an object, and a string encoded again.
+    assert '"arguments": {"city": "Paris"}' in rendering.text
+    assert '"arguments": "{\\"city\\": \\"Rome\\"}"' in rendering.text
     (hit,) = by_code(findings, "tool-arguments-mixed")
     assert hit.severity == "info"
     assert "JSON strings in message(s) 5 and objects in message(s) 1" in hit.message
     same = [*WEATHER_CHAT, user("And Rome?"), call(WEATHER), tool("21"), assistant("21 °C.")]
-    _, findings, _ = lint_conversation("qwen3", "tokenizer", same)
+    _, findings, _ = lint_conversation("qwen3", "custom", same, template=qwen2_5)
     assert by_code(findings, "tool-arguments-mixed") == []
 
 
