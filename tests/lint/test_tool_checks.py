@@ -368,3 +368,26 @@ def test_plain_rows_raise_none_of_these_codes():
             "tool-arguments-mixed",
             "tool-call-eot-untrained",
         }
+
+
+def test_dataset_rows_get_these_codes_and_no_check_breaks(tmp_path, capsys, caplog):
+    # Dataset rows take another path (token columns, a shared batch, per-row specs), where a
+    # check that raised would only be logged: the summary must name the codes, the log nothing.
+    from app.cli import main
+    from tests.helpers.datasets import write_jsonl
+
+    rows = [
+        {"messages": WEATHER_CHAT},
+        {"messages": THINKING},
+        {"messages": [user("w?"), tool("18"), assistant("<think>hmm")]},
+        {"messages": [user("Hi"), assistant("Hello.")]},
+    ]
+    path = tmp_path / "modern.jsonl"
+    write_jsonl(path, rows * 2)
+    code = main(["lint", str(path), "--tokenizer", "smollm2", "--dialect", "tokenizer", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1  # tool-calls-dropped is an error
+    for said in ("tool-calls-dropped", "reasoning-dropped", "answer-in-think"):
+        assert said in out
+    assert "tool-call-unmatched" in out
+    assert not [r for r in caplog.records if r.name.startswith("app.lint")]
