@@ -89,16 +89,16 @@ def _messages(numbers: Sequence[int]) -> str:
 
 
 def _argument_keys(arguments: Any) -> list[str]:
-    """What of a call's arguments should show in the text: the keys of an object (or of the
-    object a JSON string holds), else the start of the string itself.
+    """What of a call's arguments should show in the text: the keys of an object, or of the
+    object a JSON string holds (other strings: nothing, as a template may escape them any way).
 
-    Example: '{"city": "Paris"}' -> ["city"]; {"a": 1, "b": 2} -> ["a", "b"]; "" -> []
+    Example: '{"city": "Paris"}' -> ["city"]; {"a": 1, "b": 2} -> ["a", "b"]; "x=1" -> []
     """
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
         except ValueError:
-            return [arguments.strip()[:_PROBE_CHARS]] if arguments.strip() else []
+            return []
     if isinstance(arguments, Mapping):
         return [str(key) for key in arguments]
     return []

@@ -88,6 +88,24 @@ def test_tool_calls_dropped_is_a_warning_for_untrained_turns():
     assert hit.severity == "warning" and "untrained" in hit.message
 
 
+NAME_ONLY = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
+    "{% for tc in m.tool_calls or [] %}<tool_call>{{ tc.function.name }}"
+    "{{ ARGS }}</tool_call>{% endfor %}<|im_end|>\n{% endfor %}"
+)
+
+
+@pytest.mark.parametrize(
+    "args, dropped", [("()", True), ("({{ tc.function.arguments | tojson }})", False)]
+)
+def test_tool_calls_dropped_when_only_the_name_is_written(args, dropped):
+    template = NAME_ONLY.replace("{{ ARGS }}", args)
+    rendering, findings, _ = lint_conversation("qwen3", "custom", WEATHER_CHAT, template=template)
+    assert "<tool_call>get_weather(" in rendering.text
+    assert ('"city"' not in rendering.text) is dropped
+    assert bool(by_code(findings, "tool-calls-dropped")) is dropped
+
+
 def test_tool_calls_with_string_arguments_are_recognised():
     chat = [
         user("Weather in Paris?"),
