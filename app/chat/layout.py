@@ -84,6 +84,8 @@ class Layout:
     # Text inside a trained stretch that the model does not write (a tool result a template
     # puts inside the assistant's turn): never trained.
     holes: list[tuple[int, int]] = field(default_factory=list)
+    # Image placeholder ranges (the vision encoder's positions): never trained either.
+    images: list[tuple[int, int]] = field(default_factory=list)
 
 
 Layouts = Callable[[], list[Layout | MaskscopeError]]

@@ -188,7 +188,7 @@ def assemble(
         policy,
         len(text),
         layout.generation,
-        [*layout.holes, *_untrained_parts(layout, spec)],
+        [*layout.holes, *layout.images, *_untrained_parts(layout, spec)],
     )
     roles: dict[int | None, str] = {s.message: s.role for s in layout.spans}
     table = _columns(layout, ranges, roles, info, keep)

@@ -29,8 +29,9 @@ from app.chat.encoding import (
     with_added_specials,
     with_specials_later,
 )
+from app.chat.images import Family, ImageSize, expand_images, family_for
 from app.chat.layout import Labelled, Layout, Layouts, Piece
-from app.chat.messages import ROLES, Message
+from app.chat.messages import PART_KINDS, ROLES, Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan
@@ -110,6 +111,8 @@ class PreparedTemplate:
     tagged: bool
     # (tokenizer file, max_tokens) for the worker's token count; see app.tokenizers.counting.
     token_cap: tuple[str, int] | None = None
+    # How this tokenizer's model expands image placeholders (None: its vocabulary has none).
+    images: Family | None = None
 
 
 def prepare_template(
@@ -125,6 +128,7 @@ def prepare_template(
         trusted,
         has_generation_tags(source),
         None if trusted else _token_cap(tokenizer, spec, settings),
+        family_for(frozenset(tokenizer_info(tokenizer).added)),
     )
 
 
@@ -225,14 +229,44 @@ def _attributed(
 def attribute_conversation(
     conversation: Sequence[Message], template: PreparedTemplate, settings: Settings
 ) -> Attributed:
-    """The template's text for `conversation`, with role attribution."""
-    return attribute_template(
+    """The template's text for `conversation`, with role attribution; image placeholders
+    expanded as the model's processor expands them."""
+    att = attribute_template(
         template.source,
         template_messages(conversation),
         template.context,
         settings=settings,
         trusted=template.trusted,
         token_cap=template.token_cap,
+    )
+    sizes = [
+        ImageSize(_pixels(p.get("width")), _pixels(p.get("height")))
+        for m in conversation
+        if m.parts
+        for p in m.parts
+        if PART_KINDS.get(p.get("type", "")) == "image"
+    ]
+    if template.images is None or not sizes:
+        return att
+    return expand_attributed(att, template.images, sizes)
+
+
+def _pixels(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def expand_attributed(att: Attributed, family: Family, sizes: Sequence[ImageSize]) -> Attributed:
+    """`att` with its image placeholders expanded; regions and tag spans moved to match."""
+    out = expand_images(att.text, family, sizes)
+    move = out.position
+    return Attributed(
+        out.text,
+        [(move(a), move(b), owner) for a, b, owner in att.regions],
+        [(move(a), move(b)) for a, b in att.generation],
+        att.cue,
+        images=out.images,
+        placeholders=len(out.images),
+        image_count=len(sizes),
     )
 
 
@@ -317,6 +351,8 @@ def layout_from_attributed(
     ends = end_pattern(info.eot_texts)
     bos = len(info.bos) if info.bos and text.startswith(info.bos) else 0
     parts, unowned_roles, holes, found = _turns(att, spans, conversation, ends, bos, missing)
+    if att.images:  # placeholder tokens are the vision encoder's: never trained
+        parts = _with_images(parts, att.images)
     layout = Layout(
         text=text,
         encoded=encoded,
@@ -326,12 +362,37 @@ def layout_from_attributed(
         parts=parts,
         roles=unowned_roles,
         holes=holes,
-        meta={"tagged": True} if tagged else {},
+        images=att.images,
+        meta=_meta(att, tagged),
     )
     missing = [k for k in missing if k not in found]
     if missing:
         layout.findings.append(_missing_finding(missing, spans, conversation))
     return layout
+
+
+def _meta(att: Attributed, tagged: bool) -> dict[str, Any]:
+    meta: dict[str, Any] = {"tagged": True} if tagged else {}
+    if att.image_count or att.placeholders:
+        meta["images"] = {"placeholders": att.placeholders, "images": att.image_count}
+    return meta
+
+
+def _with_images(parts: Labelled, images: list[tuple[int, int]]) -> Labelled:
+    """The parts with each image range labelled `image` (cut out of any part it lies in)."""
+    out: Labelled = []
+    for a, b, part in parts:
+        pieces = [(a, b)]
+        for i0, i1 in images:
+            pieces = [
+                x
+                for s, e in pieces
+                for x in (((s, e),) if e <= i0 or s >= i1 else ((s, i0), (i1, e)))
+                if x[1] > x[0]
+            ]
+        out.extend((s, e, part) for s, e in pieces)
+    out.extend((a, b, "image") for a, b in images)
+    return sorted(out)
 
 
 def _pieces(

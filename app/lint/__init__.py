@@ -20,6 +20,7 @@ from app.chat.tokens import SEVERITY_RANK, Finding, Rendering
 # Importing the check modules registers their checks, in this order.
 from app.lint import (  # noqa: F401
     mask_checks,
+    media_checks,
     render_checks,
     template_checks,
     token_checks,

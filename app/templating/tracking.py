@@ -220,6 +220,11 @@ class Attributed:
     regions: list[Region]
     generation: list[tuple[int, int]] = field(default_factory=list)
     cue: Cue | None = None
+    # Image placeholders expanded after the render (app.chat.images): their character ranges,
+    # how many the template wrote and how many images the messages hold.
+    images: list[tuple[int, int]] = field(default_factory=list)
+    placeholders: int = 0
+    image_count: int = 0
 
     def to_json(self) -> dict[str, Any]:
         cue = self.cue
