@@ -191,14 +191,48 @@ def runs(tokens: Sequence[Token], size: int = RUN_TOKENS) -> list[tuple[int, int
 
 
 def chips_html(rendering: Rendering, tokenizer: Tokenizer | None = None) -> Markup:
-    """All tokens of a rendering as chips, grouped in runs that carry their first index."""
+    """All tokens of a rendering as chips, grouped in runs that carry their first index; a
+    repeated image token (256 `<image_soft_token>`) shows as one chip with its count, the
+    repeats hidden until that chip is clicked (they stay in place, so indices hold)."""
     partials = token_partials(rendering, tokenizer)
     tokens, labels = rendering.tokens, rendering.labels
+    repeats = image_repeats(tokens)
+
+    def one(i: int) -> str:
+        html = chip(tokens[i], partials[i], labels[i])
+        count = repeats.get(i)
+        if count is None:
+            return html
+        if count == 0:  # a hidden repeat
+            return html.replace('" data-id=', ' ih" data-id=', 1)  # role class stays first
+        return html.replace("<span ", f'<span data-rep="{count}" ', 1)
+
     return Markup(
         "".join(
             f'<div class="run" data-o="{start}">'
-            + "".join(chip(tokens[i], partials[i], labels[i]) for i in range(start, end))
+            + "".join(one(i) for i in range(start, end))
             + "</div>"
             for start, end in runs(tokens)
         )
     )
+
+
+def image_repeats(tokens: Sequence[Token]) -> dict[int, int]:
+    """For runs of one image token: the first's index -> the run's length, each repeat -> 0.
+
+    Example: parts [content, image×3 of one id] -> {1: 3, 2: 0, 3: 0}
+    """
+    out: dict[int, int] = {}
+    i, n = 0, len(tokens)
+    while i < n:
+        if tokens[i].part != "image":
+            i += 1
+            continue
+        j = i + 1
+        while j < n and tokens[j].part == "image" and tokens[j].id == tokens[i].id:
+            j += 1
+        if j - i > 1:
+            out[i] = j - i
+            out.update(dict.fromkeys(range(i + 1, j), 0))
+        i = j
+    return out

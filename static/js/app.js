@@ -215,6 +215,19 @@
     changed(form);
   });
 
+  // An image's repeated tokens show as one chip with its count; a click shows or hides them.
+  document.addEventListener("click", (e) => {
+    const first = e.target.closest?.(".chips span[data-rep]");
+    if (!first) return;
+    const open = first.classList.toggle("open");
+    let el = first;
+    for (let n = Number(first.dataset.rep) - 1; n > 0; n--) {
+      el = el.nextElementSibling ?? el.parentElement.nextElementSibling?.firstElementChild;
+      if (!el) break;
+      el.classList.toggle("ih", !open);
+    }
+  });
+
   // "Start from a known template": the list is fetched on first use, the source on choice.
   document.addEventListener("focusin", async (e) => {
     const pick = e.target.closest?.("select[data-known-templates]");

@@ -140,3 +140,23 @@ def test_runs_carry_their_first_index():
     sizes = [len(CHIP.findall(run)) for run in markup.split('<div class="run"')[1:]]
     assert offsets[0] == 0 and len(offsets) > 1
     assert offsets[1:] == [sum(sizes[:i]) for i in range(1, len(sizes))]
+
+
+def test_an_images_repeated_tokens_collapse_into_one_chip_with_its_count():
+    from app.chat.messages import parse_row
+    from app.chat.render import render
+    from app.chat.spec import RenderSpec
+    from app.dialects.registry import get_dialect
+    from tests.helpers.tokenizers import bundled
+    from tests.zoo.templates import template_source
+
+    rows = [
+        {"role": "user", "content": [{"type": "text", "text": "What?"}, {"type": "image"}]},
+        {"role": "assistant", "content": "A cat."},
+    ]
+    spec = RenderSpec(dialect="custom", template=template_source("trl/gemma3"))
+    r = render(parse_row({"messages": rows}), get_dialect("custom"), bundled("gemma3"), spec)
+    html = str(chips_html(r))
+    assert html.count('data-rep="256"') == 1
+    assert html.count(' ih"') == 255
+    assert html.count("<span ") == len(r.tokens)  # every token keeps its chip: indices hold
