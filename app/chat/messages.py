@@ -141,7 +141,7 @@ def message_from_dict(
         }
     )
     for key, value in extra.items():
-        _check_strings(value, f"{where}.{key}")
+        check_strings(value, f"{where}.{key}")
     if "train" in extra or "weight" in extra:
         _check_train(extra, where)
     return Message(role=role, content=content, extra=extra, parts=parts)
@@ -168,7 +168,7 @@ def _parts_text(parts: list[Any], where: str) -> str:
                 raise InputError(f"{at}.text must be a string.", field=f"{at}.text")
             texts.append(check_text(text, f"{at}.text"))
         else:
-            _check_strings(part, at)
+            check_strings(part, at)
     return "".join(texts)
 
 
@@ -186,7 +186,7 @@ def _check_train(extra: Mapping[str, Any], where: str) -> None:
         )
 
 
-def _check_strings(value: Any, where: str) -> None:
+def check_strings(value: Any, where: str) -> None:
     """`check_text` on every string inside a JSON value (tool_calls, name...)."""
     pending = [(value, where)]
     while pending:

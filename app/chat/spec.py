@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
+from app.chat.messages import check_strings
 from app.errors import InputError
 
 TrainOn = Literal["assistant", "last_assistant", "all"]
@@ -69,6 +70,7 @@ def freeze_tools(tools: Sequence[Any] | None, where: str = "tools") -> FrozenToo
             continue
         if not isinstance(tool, Mapping):
             raise InputError(f"{where}[{i}] must be a JSON object (a tool spec).", field=where)
+        check_strings(tool, f"{where}[{i}]")
         out.append(json.dumps(tool, ensure_ascii=False))
     return tuple(out)
 
@@ -95,6 +97,7 @@ def freeze_kwargs(
                 f"(reserved: {', '.join(sorted(RESERVED_VARIABLES))}).",
                 field=where,
             )
+        check_strings(kwargs[name], f"{where}.{name}")
     return tuple((k, json.dumps(v, ensure_ascii=False)) for k, v in kwargs.items())
 
 

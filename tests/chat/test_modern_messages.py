@@ -60,18 +60,20 @@ def test_a_builtin_refuses_an_image_part_naming_the_dialect():
     assert "image part" in err.value.message and "llama3 format" in err.value.message
 
 
+# Writes each message's content as JSON: what the template was given, list or string.
+AS_GIVEN = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content | tojson }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 def test_a_template_gets_the_parts_list_as_transformers_passes_it():
-    messages = [
-        {
-            "role": "user",
-            "content": [{"type": "image"}, {"type": "text", "text": "What is in this picture?"}],
-        },
-        {"role": "assistant", "content": "A cat."},
-    ]
-    want = bundled("gemma3").apply_chat_template(messages, tokenize=False)
-    got = _render(messages, "tokenizer", "gemma3")
-    assert got.text == want and "<start_of_image>" in got.text
-    assert _trained(got).startswith("A cat.")
+    parts = [{"type": "audio"}, {"type": "text", "text": "What is this sound?"}]
+    messages = [{"role": "user", "content": parts}, {"role": "assistant", "content": "A cat."}]
+    want = bundled("qwen3").apply_chat_template(messages, chat_template=AS_GIVEN, tokenize=False)
+    got = _render(messages, "custom", template=AS_GIVEN)
+    assert got.text == want and '[{"type": "audio"}, {"type": "text"' in got.text
+    assert _trained(got) == '"A cat."<|im_end|>'
 
 
 def test_a_bad_part_is_refused_by_name():

@@ -130,3 +130,16 @@ def test_train_tool_calls_false_leaves_the_tool_call_untrained():
     trained = _trained_text(rendering)
     assert "get_weather" not in trained and "I should call the tool." in trained
     assert "It is 18 °C.<|im_end|>" in trained
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "a\ud800"}}]}, "tools[0]"),
+        ({"chat_template_kwargs": {"note": "a\ud800"}}, "chat_template_kwargs.note"),
+    ],
+)
+def test_a_lone_surrogate_in_tools_or_kwargs_is_refused_by_name(options, field):
+    with pytest.raises(InputError) as err:
+        RenderSpec(**options)
+    assert err.value.field.startswith(field) and "surrogate" in err.value.message
