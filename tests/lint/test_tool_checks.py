@@ -4,11 +4,8 @@ one that does not. Where the cause is a template, transformers' apply_chat_templ
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import pytest
 
-from app.chat.spec import RenderSpec
 from tests.helpers.lint import by_code, lint_conversation
 from tests.helpers.tokenizers import bundled
 from tests.zoo.templates import template_source
@@ -24,9 +21,6 @@ TOOLS = [
         },
     }
 ]
-SPEC_FIELDS = {f.name for f in fields(RenderSpec)}
-SPEC_HAS_TOOLS = "tools" in SPEC_FIELDS
-SPEC_HAS_KWARGS = "chat_template_kwargs" in SPEC_FIELDS
 
 
 def user(text: str) -> dict:
@@ -119,33 +113,29 @@ def test_tool_calls_with_string_arguments_are_recognised():
     assert by_code(findings, "tool-calls-dropped") == []
 
 
-def lint_with_tools(tokenizer: str, dialect: str, chat: list[dict], tools: list[dict]):
-    return lint_conversation(tokenizer, dialect, chat, tools=tools)[1]
+def tools_not_rendered(tokenizer: str, chat: list[dict], **options) -> list:
+    return by_code(
+        lint_conversation(tokenizer, "tokenizer", chat, **options)[1], "tools-not-rendered"
+    )
 
 
-@pytest.mark.skipif(not SPEC_HAS_TOOLS, reason="RenderSpec.tools comes with the tools option")
 def test_tools_not_rendered_by_a_template_without_a_tool_list():
     chat = [user("Weather in Paris?"), assistant("I will look it up.")]
     text = bundled("smollm2").apply_chat_template(chat, tools=TOOLS, tokenize=False)
     assert "get_weather" not in text  # transformers passes the tools; the template ignores them
-    (hit,) = by_code(lint_with_tools("smollm2", "tokenizer", chat, TOOLS), "tools-not-rendered")
+    (hit,) = tools_not_rendered("smollm2", chat, tools=TOOLS)
     assert hit.severity == "warning"
     assert "1 tool(s) (get_weather)" in hit.message and "never shown" in hit.message
     # Quiet where the tools reach the text another way: the system message describes them.
     described = [{"role": "system", "content": "You may call get_weather(city)."}, *chat]
-    assert (
-        by_code(lint_with_tools("smollm2", "tokenizer", described, TOOLS), "tools-not-rendered")
-        == []
-    )
-    # And quiet without tools at all.
-    assert by_code(lint_conversation("smollm2", "tokenizer", chat)[1], "tools-not-rendered") == []
+    assert tools_not_rendered("smollm2", described, tools=TOOLS) == []
+    assert tools_not_rendered("smollm2", chat) == []  # and without tools at all
 
 
-@pytest.mark.skipif(not SPEC_HAS_TOOLS, reason="RenderSpec.tools comes with the tools option")
 def test_tools_rendered_by_qwen3_are_quiet():
     chat = [user("Weather in Paris?"), assistant("I will look it up.")]
     assert "get_weather" in bundled("qwen3").apply_chat_template(chat, tools=TOOLS, tokenize=False)
-    assert by_code(lint_with_tools("qwen3", "tokenizer", chat, TOOLS), "tools-not-rendered") == []
+    assert tools_not_rendered("qwen3", chat, tools=TOOLS) == []
 
 
 THINKING = [
@@ -255,7 +245,6 @@ def test_empty_think_trained_where_the_generation_prompt_does_not_write_it():
     assert by_code(findings, "empty-think-trained") == []
 
 
-@pytest.mark.skipif(not SPEC_HAS_KWARGS, reason="chat_template_kwargs comes with that option")
 def test_empty_think_of_qwen3s_thinking_off_prompt_is_untrained_and_quiet():
     chat = [user("2+2?"), assistant("4.")]
     off = {"enable_thinking": False}
@@ -399,13 +388,19 @@ def test_dataset_rows_get_these_codes_and_no_check_breaks(tmp_path, capsys, capl
         {"messages": THINKING},
         {"messages": [user("w?"), tool("18"), assistant("<think>hmm")]},
         {"messages": [user("Hi"), assistant("Hello.")]},
+        {"messages": [user("Hi"), assistant("Hello.")], "tools": TOOLS},  # the row's own tools
     ]
     path = tmp_path / "modern.jsonl"
     write_jsonl(path, rows * 2)
     code = main(["lint", str(path), "--tokenizer", "smollm2", "--dialect", "tokenizer", "--quiet"])
     out = capsys.readouterr().out
     assert code == 1  # tool-calls-dropped is an error
-    for said in ("tool-calls-dropped", "reasoning-dropped", "answer-in-think"):
+    for said in (
+        "tool-calls-dropped",
+        "reasoning-dropped",
+        "answer-in-think",
+        "tool-call-unmatched",
+    ):
         assert said in out
-    assert "tool-call-unmatched" in out
+    assert "tools-not-rendered" in out
     assert not [r for r in caplog.records if r.name.startswith("app.lint")]
