@@ -188,7 +188,7 @@ def _tool_names(tools: Any) -> list[str]:
     scope="rendering",
 )
 def tools_not_rendered(ctx: LintContext) -> Iterator[Finding]:
-    names = _tool_names(getattr(ctx.spec, "tools", None))
+    names = _tool_names(ctx.spec.tools if ctx.spec is not None else None)
     if not names or ctx.rendering is None:
         return
     text = ctx.rendering.text
