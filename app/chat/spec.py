@@ -87,7 +87,9 @@ def freeze_kwargs(
     if not kwargs:
         return ()
     if not isinstance(kwargs, Mapping):
-        return tuple((str(k), str(v)) for k, v in kwargs)  # already frozen
+        if _frozen_pairs(kwargs):
+            return tuple((k, v) for k, v in kwargs)
+        raise InputError(f"{where} must be a JSON object of template variables.", field=where)
     for name in kwargs:
         if not isinstance(name, str) or not name.isidentifier():
             raise InputError(f"{where} has the name {name!r}; names are identifiers.", field=where)
@@ -150,6 +152,26 @@ class RenderSpec:
     def template_json_chars(self) -> int:
         """Characters of JSON the tools and the extra variables add (bounded by max_chars)."""
         return sum(map(len, self.tools or ())) + sum(len(v) for _, v in self.chat_template_kwargs)
+
+
+def _frozen_pairs(value: Any) -> bool:
+    return isinstance(value, tuple | list) and all(
+        isinstance(p, tuple) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value
+    )
+
+
+def json_field(raw: str | None, where: str, field: str) -> Any:
+    """A field given as JSON text (a form field, a CLI flag) parsed; None stays None.
+
+    Example: json_field('{"enable_thinking": false}', "--chat-template-kwargs",
+                        "chat_template_kwargs") -> {"enable_thinking": False}
+    """
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where} is not JSON: {exc.msg}.", field=field) from None
 
 
 def row_spec(spec: RenderSpec, row: Any) -> RenderSpec:

@@ -24,6 +24,7 @@ from app.chat.spec import (
     RenderSpec,
     freeze_kwargs,
     freeze_tools,
+    json_field,
     row_spec,
 )
 from app.chat.tokens import Finding, Rendering, Token
@@ -120,18 +121,7 @@ def _tools(path: Path | None) -> FrozenTools | None:
 
 def _json_object(raw: str | None) -> FrozenKwargs:
     """--chat-template-kwargs: a JSON object of template variables, frozen for the spec."""
-    if raw is None:
-        return ()
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"--chat-template-kwargs is not JSON: {exc.msg}.", field="chat_template_kwargs"
-        ) from None
-    if not isinstance(value, dict):
-        raise InputError(
-            "--chat-template-kwargs must be a JSON object.", field="chat_template_kwargs"
-        )
+    value = json_field(raw, "--chat-template-kwargs", "chat_template_kwargs")
     return freeze_kwargs(value, "--chat-template-kwargs")
 
 

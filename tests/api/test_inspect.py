@@ -56,3 +56,28 @@ def test_missing_file_is_422(client):
     response = client.post("/api/inspect", data={"tokenizer": "qwen3", "dialect": "chatml"})
     err = assert_error(response, 422)
     assert err["field"] == "file"
+
+
+TOOL_ROW = {
+    "messages": [
+        {"role": "user", "content": "Weather?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"type": "function", "function": {"name": "get_weather", "arguments": {"c": 1}}}
+            ],
+        },
+    ]
+}
+
+
+def test_inspect_takes_tools_kwargs_and_part_training(client):
+    data = jsonl([TOOL_ROW])
+    form = {"dialect": "tokenizer", "tools": json.dumps([{"type": "function"}])}
+    trained = post(client, data, **form).json()["summary"]
+    untrained = post(client, data, **form, train_tool_calls="false").json()["summary"]
+    assert trained["trained_tokens"] > untrained["trained_tokens"] > 0
+    bad = post(client, data, chat_template_kwargs='{"messages": []}')
+    assert_error(bad, 422, "'messages'")
+    assert_error(post(client, data, tools="[not json"), 422, "tools is not JSON")
