@@ -10,7 +10,7 @@ from app.main import create_app
 from app.tokenizers.registry import load_tokenizer
 
 BUNDLED = ["smollm2", "qwen3", "llama3", "llama2", "mistral", "gemma3", "deepseek_v3", "gptoss"]
-WITH_TEMPLATE = {"smollm2", "qwen3", "llama3", "gemma3", "deepseek_v3"}
+WITH_TEMPLATE = {"smollm2", "qwen3", "llama3", "gemma3", "deepseek_v3", "gptoss"}
 KEYS = {"name", "available", "source", "vocab_size", "has_chat_template"}
 
 
