@@ -14,7 +14,7 @@ from typing import Any
 
 from app.chat.messages import Message, parse_row
 from app.chat.render import render
-from app.chat.spec import RenderSpec
+from app.chat.spec import RenderSpec, has_row_inputs
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import IGNORE_INDEX
 from app.dialects.registry import get_dialect
@@ -62,6 +62,12 @@ def parse_conversations(rows: list[Any]) -> list[list[Message]]:
     """
     conversations = []
     for index, row in enumerate(rows):
+        if has_row_inputs(row):  # silently dropped, the labels would differ from inspection's
+            raise InputError(
+                f"data.conversations[{index}] carries its own tools or chat_template_kwargs, "
+                "which fine-tune jobs do not take yet; render those rows without them.",
+                field=f"data.conversations[{index}]",
+            )
         try:
             conversations.append(parse_row(row if isinstance(row, dict) else {"messages": row}))
         except (InputError, KeyError, TypeError, ValueError) as exc:
