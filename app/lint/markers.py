@@ -101,7 +101,7 @@ class LeadIn(NamedTuple):
 
 def lead_ins(rendering: Rendering) -> list[LeadIn]:
     """Every message's lead-in ("[/INST] " in Llama 2, which attributes it to the user turn)."""
-    out, previous_end, text = [], 0, rendering.text
+    out, previous_end, text = [], _injected_end(rendering), rendering.text
     for span in rendering.spans:
         begin = span.content_start if span.gen_start is None else span.gen_start
         lead = text[previous_end:begin].lstrip()
@@ -109,6 +109,19 @@ def lead_ins(rendering: Rendering) -> list[LeadIn]:
             out.append(LeadIn(span.message, span.role, lead, begin - len(lead)))
         previous_end = span.eot_end if span.eot_end is not None else span.content_end
     return out
+
+
+def _injected_end(rendering: Rendering) -> int:
+    """Where a turn the template writes on its own before the first message ends (a default
+    system prompt, Qwen's tools block: role system, no message); 0 when there is none. Its
+    markup is not the first message's lead-in."""
+    end = 0
+    for tok in rendering.tokens:
+        if tok.message is not None:
+            break
+        if tok.role == "system":
+            end = tok.end
+    return end
 
 
 def best_lead_ins(leads: list[LeadIn]) -> dict[str, LeadIn]:

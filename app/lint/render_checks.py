@@ -7,10 +7,12 @@ for any Jinja template without knowing its source.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import Any
 
 from app.chat.sequences import differing_window
 from app.chat.tokens import Finding, Severity
@@ -293,6 +295,10 @@ def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
     before = rendering.text[:first]
     if len(_plain_words(ctx, before)) < MIN_PROSE_WORDS:
         return
+    tools = ctx.spec.tools if ctx.spec is not None else None
+    names = [n for n in map(_tool_name, tools or ()) if n]
+    if any(n in before for n in names):
+        return  # the block that lists the tools the row was given: asked for, not a default
     if before.startswith("<|start|>system<|message|>"):
         # Harmony (gpt-oss) writes its system message always: a system message of the
         # conversation becomes the developer message instead, so there is nothing to remove.
@@ -315,6 +321,18 @@ def default_system_injected(ctx: LintContext) -> Iterator[Finding]:
         "from the template.",
         ctx.tokens_in(0, first),
     )
+
+
+def _tool_name(tool: Any) -> str | None:
+    """A tool spec's function name (the spec holds each tool as JSON text)."""
+    if isinstance(tool, str):
+        try:
+            tool = json.loads(tool)
+        except ValueError:
+            return None
+    function = tool.get("function", tool) if isinstance(tool, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _plain_words(ctx: LintContext, text: str) -> list[str]:

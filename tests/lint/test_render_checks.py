@@ -582,3 +582,21 @@ def test_harmonys_own_system_message_is_info_not_advice_that_cannot_be_followed(
     hits = by_code(findings, "default-system-injected")
     assert [f.severity for f in hits] == ["info"]
     assert "You are ChatGPT" in hits[0].message and "chat_template_kwargs" in hits[0].message
+
+
+def test_the_tools_block_a_row_asked_for_is_no_default_system_prompt_nor_a_marker():
+    tools = (
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
+    )
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "P"}}}
+    chat = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "content": "18C"},
+        {"role": "assistant", "content": "18C."},
+    ]
+    _, findings, _ = lint_conversation("qwen3", "tokenizer", chat, tools=tools)
+    assert by_code(findings, "dialect-mismatch") == []
+    assert by_code(findings, "default-system-injected") == []
+    _, plain, _ = lint_conversation("smollm2", "tokenizer", chat[:1] + [chat[3]])
+    assert by_code(plain, "default-system-injected")  # a real default still is one
