@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.errors import assert_error
+from tests.helpers.tool_calls import TOOL_CALL_TURNS, WEATHER_TOOLS
 
 CONV = [
     {"role": "system", "content": "Be kind."},
@@ -149,35 +150,22 @@ def test_dialects_listing(client):
     assert "<|eot_id|>" in listed["llama3"]["special_tokens"]
 
 
-TOOL_CONV = [
-    {"role": "user", "content": "Weather in Paris?"},
-    {
-        "role": "assistant",
-        "reasoning_content": "Call the tool.",
-        "content": "",
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-            }
-        ],
-    },
-    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "18"},
-    {"role": "assistant", "content": "It is 18."},
-]
-WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
-
-
 def test_render_takes_tools_kwargs_and_part_training(client, tokenizers):
-    body = {"messages": TOOL_CONV, "tokenizer": "qwen3", "dialect": "tokenizer", "tools": WEATHER}
+    body = {
+        "messages": TOOL_CALL_TURNS,
+        "tokenizer": "qwen3",
+        "dialect": "tokenizer",
+        "tools": WEATHER_TOOLS,
+    }
     response = client.post(
         "/api/render",
         json={**body, "chat_template_kwargs": {"enable_thinking": True}, "train_tool_calls": False},
     )
     assert response.status_code == 200, response.text
     got = response.json()
-    want = tokenizers("qwen3").apply_chat_template(TOOL_CONV, tools=WEATHER, tokenize=False)
+    want = tokenizers("qwen3").apply_chat_template(
+        TOOL_CALL_TURNS, tools=WEATHER_TOOLS, tokenize=False
+    )
     assert got["text"] == want
     parts = {t["part"] for t in got["tokens"] if t["trained"]}
     assert "reasoning" in parts and "tool_call" not in parts

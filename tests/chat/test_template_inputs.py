@@ -15,34 +15,9 @@ from app.dialects.registry import get_dialect
 from app.errors import InputError, LimitError
 from app.settings import Settings
 from tests.helpers.tokenizers import bundled
+from tests.helpers.tool_calls import TOOL_CALL_TURNS, WEATHER_TOOLS
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather in a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
-]
-MESSAGES = [
-    {"role": "user", "content": "Weather in Paris?"},
-    {
-        "role": "assistant",
-        "reasoning_content": "I should call the tool.",
-        "content": "",
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
-            }
-        ],
-    },
-    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": '{"temp": 18}'},
-    {"role": "assistant", "reasoning_content": "It is mild.", "content": "It is 18 °C."},
-]
+TOOLS, MESSAGES = WEATHER_TOOLS, TOOL_CALL_TURNS
 
 
 def _render(messages=MESSAGES, **options):

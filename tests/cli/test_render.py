@@ -6,6 +6,7 @@ import json
 
 from app.cli import main
 from app.cli.render import show_text
+from tests.helpers.tool_calls import TOOL_CALL_TURNS, WEATHER_TOOLS
 
 CONV = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello\tthere"}]
 
@@ -68,24 +69,13 @@ def test_show_text_escapes_control_characters():
     assert show_text("a\n\x00\x1b b") == "a\\n\\x00\\x1b b"
 
 
-TOOL_TURNS = [
-    {"role": "user", "content": "Weather in Paris?"},
-    {
-        "role": "assistant",
-        "reasoning_content": "Call the tool.",
-        "content": "",
-        "tool_calls": [
-            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "P"}}}
-        ],
-    },
-]
-WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+TOOL_TURNS = TOOL_CALL_TURNS[:2]
 
 
 def _render_json(tmp_path, capsys, *flags):
     conv, tools = tmp_path / "conv.json", tmp_path / "tools.json"
     conv.write_text(json.dumps(TOOL_TURNS))
-    tools.write_text(json.dumps(WEATHER))
+    tools.write_text(json.dumps(WEATHER_TOOLS))
     argv = ["render", str(conv), "--tokenizer", "qwen3", "--dialect", "tokenizer", "--json"]
     code = main([*argv, *(str(tools) if f == "TOOLS" else f for f in flags)])
     captured = capsys.readouterr()
@@ -97,7 +87,9 @@ def test_render_passes_tools_and_template_kwargs_to_the_template(tmp_path, capsy
         tmp_path, capsys, "--tools", "TOOLS", "--chat-template-kwargs", '{"enable_thinking": true}'
     )
     assert code == 0
-    assert '"name": "get_weather", "parameters": {}' in body["text"]  # the tools system block
+    assert (
+        '"name": "get_weather", "description": "Weather in a city"' in body["text"]
+    )  # the tools system block
 
 
 def test_render_no_train_reasoning_and_no_train_tool_calls(tmp_path, capsys):
@@ -119,7 +111,7 @@ def test_render_refuses_a_reserved_template_kwarg(tmp_path, capsys):
 def test_lint_takes_the_same_template_inputs(tmp_path, capsys):
     rows, tools = tmp_path / "rows.jsonl", tmp_path / "tools.json"
     rows.write_text(json.dumps({"messages": TOOL_TURNS}) + "\n")
-    tools.write_text(json.dumps(WEATHER))
+    tools.write_text(json.dumps(WEATHER_TOOLS))
     argv = ["lint", str(rows), "--tokenizer", "qwen3", "--dialect", "tokenizer", "--quiet"]
     assert main([*argv, "--tools", str(tools), "--no-train-tool-calls"]) in (0, 1)
     assert main([*argv, "--chat-template-kwargs", '{"messages": []}']) == 2
