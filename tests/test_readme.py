@@ -71,3 +71,11 @@ def _rewrite() -> None:
 
 if __name__ == "__main__":
     _rewrite()
+
+
+def test_every_lint_code_is_in_the_readmes_table():
+    from app.lint import codes
+
+    text = README.read_text(encoding="utf-8")
+    missing = [code for code in codes() if f"| `{code}` |" not in text]
+    assert not missing, f"add these to the README's lint table: {missing}"
