@@ -5,12 +5,14 @@ train_reasoning / train_tool_calls switch off are untrained."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from app.chat.messages import parse_messages
 from app.chat.render import render
 from app.chat.spec import RenderSpec
+from app.dialects.jinja import template_source
 from app.dialects.registry import get_dialect
 from app.errors import InputError, LimitError
 from app.settings import Settings
@@ -118,3 +120,9 @@ def test_a_lone_surrogate_in_tools_or_kwargs_is_refused_by_name(options, field):
     with pytest.raises(InputError) as err:
         RenderSpec(**options)
     assert err.value.field.startswith(field) and "surrogate" in err.value.message
+
+
+def test_a_named_tool_use_template_is_chosen_when_tools_are_given():
+    tokenizer = SimpleNamespace(chat_template={"default": "plain", "tool_use": "with tools"})
+    assert template_source("tokenizer", tokenizer, RenderSpec()) == "plain"
+    assert template_source("tokenizer", tokenizer, RenderSpec(tools=TOOLS)) == "with tools"
