@@ -15,7 +15,7 @@ from app.chat.tokens import Finding
 from app.lint.context import LintContext
 from app.lint.registry import check
 
-PROMPT_ROLES = frozenset({"system", "user", "tool"})
+PROMPT_ROLES = frozenset({"system", "developer", "user", "tool"})
 
 
 @check("double-bos", "error", "Two BOS tokens at the start of a sequence.", scope="tokens")

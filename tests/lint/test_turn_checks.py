@@ -157,3 +157,14 @@ def test_history_answers_trained_with_harmony_end_are_said():
     assert by_code(quiet, "history-end-trained") == []
     _, single, _ = lint_conversation("gptoss", "tokenizer", chat[:2])
     assert by_code(single, "history-end-trained") == []
+
+
+def test_a_trained_developer_message_is_a_trained_prompt():
+    chat = [
+        {"role": "developer", "content": "Be terse."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+    ]
+    _, findings, _ = lint_conversation("gptoss", "tokenizer", chat, train_on="all")
+    hits = by_code(findings, "prompt-trained")
+    assert hits and "developer" in hits[0].message
