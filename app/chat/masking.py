@@ -127,12 +127,16 @@ def _from_generation(
             continue
         pieces = [(g0, g1)]
         if not policy.train_on_eot and owner is not None and owner.eot_start is not None:
-            pieces = _subtract(pieces, owner.eot_start, owner.eot_end or owner.eot_start)
+            pieces = subtract(pieces, owner.eot_start, owner.eot_end or owner.eot_start)
         out += [(a, b, owner.message if owner else None) for a, b in pieces if b > a]
     return sorted(out)
 
 
-def _subtract(pieces: list[tuple[int, int]], a: int, b: int) -> list[tuple[int, int]]:
+def subtract(pieces: list[tuple[int, int]], a: int, b: int) -> list[tuple[int, int]]:
+    """`pieces` (character ranges) with [a, b) cut out of them.
+
+    Example: subtract([(0, 10)], 3, 5) -> [(0, 3), (5, 10)]
+    """
     out = []
     for s, e in pieces:
         if e <= a or s >= b:

@@ -31,6 +31,7 @@ from app.chat.encoding import (
 )
 from app.chat.images import Family, ImageSize, expand_images, family_for
 from app.chat.layout import Labelled, Layout, Layouts, Piece
+from app.chat.masking import subtract
 from app.chat.messages import PART_KINDS, ROLES, Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
@@ -384,13 +385,8 @@ def _with_images(parts: Labelled, images: list[tuple[int, int]]) -> Labelled:
     for a, b, part in parts:
         pieces = [(a, b)]
         for i0, i1 in images:
-            pieces = [
-                x
-                for s, e in pieces
-                for x in (((s, e),) if e <= i0 or s >= i1 else ((s, i0), (i1, e)))
-                if x[1] > x[0]
-            ]
-        out.extend((s, e, part) for s, e in pieces)
+            pieces = subtract(pieces, i0, i1)
+        out.extend((s, e, part) for s, e in pieces if e > s)
     out.extend((a, b, "image") for a, b in images)
     return sorted(out)
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
+from app.chat.masking import subtract
 from app.chat.messages import Message
 from app.chat.tokens import MessageSpan
 from app.templating.tracking import Cue
@@ -236,16 +237,7 @@ def _minus(
 ) -> list[tuple[int, int, str]]:
     pieces = [rng]
     for a, b, _ in others:
-        nxt = []
-        for s, e in pieces:
-            if e <= a or s >= b:
-                nxt.append((s, e))
-                continue
-            if s < a:
-                nxt.append((s, a))
-            if e > b:
-                nxt.append((b, e))
-        pieces = nxt
+        pieces = subtract(pieces, a, b)
     return [(s, e, part) for s, e in pieces if e > s]
 
 
