@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from app.errors import InputError
@@ -106,8 +106,9 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
-def family_for(vocabulary: Sequence[str] | set[str] | frozenset[str]) -> Family | None:
-    """The family whose image tokens the tokenizer has (its added tokens' texts)."""
+def family_for(vocabulary: Collection[str]) -> Family | None:
+    """The family whose image tokens the tokenizer has (its added tokens' texts, or any
+    collection of token texts: a dict's keys are looked up without a copy)."""
     for family in FAMILIES:
         if family.image_token in vocabulary and family.placeholder in vocabulary:
             return family

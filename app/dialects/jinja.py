@@ -129,7 +129,7 @@ def prepare_template(
         trusted,
         has_generation_tags(source),
         None if trusted else _token_cap(tokenizer, spec, settings),
-        family_for(frozenset(tokenizer_info(tokenizer).added)),
+        family_for(tokenizer_info(tokenizer).added),
     )
 
 

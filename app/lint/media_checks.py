@@ -65,8 +65,8 @@ def image_trained(ctx: LintContext) -> Iterator[Finding]:
 
 
 def _image_token_id(ctx: LintContext) -> int | None:
-    """The id of the tokenizer's image token, where its family is known (cached per tokenizer)."""
-    family = family_for(frozenset(ctx.facts.added))
+    """The id of the tokenizer's image token, where its family is known."""
+    family = family_for(ctx.facts.added)
     if family is None:
         return None
     entry = ctx.facts.added.get(family.image_token)
