@@ -20,6 +20,9 @@ from app.errors import InputError, LimitError
 
 # `developer`: OpenAI's name for the system message of newer models.
 ROLES: tuple[str, ...] = ("system", "developer", "user", "assistant", "tool")
+# Where an assistant message's reasoning is held: transformers' `reasoning_content`, and the
+# spellings other datasets and templates use (gpt-oss's `thinking`).
+REASONING_FIELDS: tuple[str, ...] = ("reasoning_content", "thinking", "reasoning")
 # Content part types a message may carry (OpenAI and HF spellings), and what each one is.
 PART_KINDS: dict[str, str] = {
     "text": "text",

@@ -32,7 +32,7 @@ from app.chat.encoding import (
 from app.chat.images import Family, ImageSize, expand_images, family_for
 from app.chat.layout import Labelled, Layout, Layouts, Piece
 from app.chat.masking import subtract
-from app.chat.messages import PART_KINDS, ROLES, Message
+from app.chat.messages import PART_KINDS, REASONING_FIELDS, ROLES, Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, MessageSpan
@@ -50,8 +50,6 @@ from app.templating.tracking import (
 )
 from app.templating.worker import run_in_worker
 from app.tokenizers.counting import snapshot_file
-
-_REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
 
 def template_source(dialect: str, tokenizer: Tokenizer, spec: RenderSpec) -> str:
@@ -83,7 +81,7 @@ def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
             out.append({"role": m.role, "content": m.content})
             continue
         item = {k: v for k, v in m.to_dict().items() if v is not None}
-        reasoning = next((item[k] for k in _REASONING_FIELDS if item.get(k) is not None), None)
+        reasoning = next((item[k] for k in REASONING_FIELDS if item.get(k) is not None), None)
         if reasoning is not None:
             item = {"thinking": reasoning, **item, "reasoning_content": reasoning}
         out.append(item)

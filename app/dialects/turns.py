@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from app.chat.masking import subtract
-from app.chat.messages import Message
+from app.chat.messages import REASONING_FIELDS, Message
 from app.chat.tokens import MessageSpan
 from app.templating.tracking import Cue
 
@@ -64,7 +64,6 @@ _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
 _ANALYSIS = re.compile(r"<\|channel\|>analysis<\|message\|>.*?(?:<\|end\|>|$)", re.DOTALL)
 _SPACES = re.compile(r"\s*")
 _OPENER = re.compile(r"<[^<>\s/]{1,40}>\n?$")
-_REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
 
 class Scan(NamedTuple):
@@ -196,7 +195,7 @@ def turn_parts(
                 parts.append((m.start(), m.end(), "reasoning"))
     if not parts and message.extra:
         reasoning = next(
-            (message.extra.get(k) for k in _REASONING_FIELDS if message.extra.get(k)), None
+            (message.extra.get(k) for k in REASONING_FIELDS if message.extra.get(k)), None
         )
         if isinstance(reasoning, str) and reasoning.strip():
             at = text.find(reasoning.strip(), lo, hi)

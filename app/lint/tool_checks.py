@@ -18,11 +18,11 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from app.chat.messages import Message
+from app.chat.messages import REASONING_FIELDS, Message
 from app.chat.tokens import Finding, MessageSpan
 from app.lint.context import LintContext
 from app.lint.registry import check
-from app.lint.turn_checks import REASONING_KEYS, _trained, _turn_tokens
+from app.lint.turn_checks import _trained, _turn_tokens
 
 _INLINE_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 _EMPTY_THINK = re.compile(r"<think>\s*</think>")
@@ -209,7 +209,7 @@ def _reasoning_of(message: Message) -> str | None:
 
     Example: Message("assistant", "<think>2+2=4</think>4") -> "2+2=4"
     """
-    for key in REASONING_KEYS:
+    for key in REASONING_FIELDS:
         value = message.extra.get(key) if message.extra else None
         if isinstance(value, str) and value.strip():
             return value.strip()

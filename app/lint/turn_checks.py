@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from app.chat.messages import REASONING_FIELDS
 from app.chat.tokens import Finding, MessageSpan, Severity
 from app.lint.context import LintContext
 from app.lint.registry import check
-
-# Fields that hold the reasoning of an assistant message in common dataset formats.
-REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
 
 
 def _turn_tokens(ctx: LintContext, span: MessageSpan) -> list[int]:
@@ -86,7 +84,7 @@ def empty_answer(ctx: LintContext) -> Iterator[Finding]:
     ]
     if not empty:
         return
-    thinks = any(conversation[s.message].extra.get(k) for s in empty for k in REASONING_KEYS)
+    thinks = any(conversation[s.message].extra.get(k) for s in empty for k in REASONING_FIELDS)
     yield ctx.finding(
         "empty-answer",
         f"Assistant message(s) {', '.join(str(s.message) for s in empty[:8])} are empty (no "
