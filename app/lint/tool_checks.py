@@ -22,7 +22,7 @@ from app.chat.messages import REASONING_FIELDS, Message
 from app.chat.tokens import Finding, MessageSpan
 from app.lint.context import LintContext
 from app.lint.registry import check
-from app.lint.turn_checks import _trained, _turn_tokens
+from app.lint.turn_checks import turn_tokens, turn_trained
 
 _INLINE_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 _EMPTY_THINK = re.compile(r"<think>\s*</think>")
@@ -132,7 +132,7 @@ def tool_calls_dropped(ctx: LintContext) -> Iterator[Finding]:
             dropped.setdefault(call.message, []).append(call)
     if not dropped:
         return
-    trained = [k for k in dropped if _trained(ctx, spans[k])]
+    trained = [k for k in dropped if turn_trained(ctx, spans[k])]
     names = sorted({c.name or "(unnamed)" for group in dropped.values() for c in group})
     said = (
         f"The template does not write the tool calls of assistant message(s) "
@@ -154,7 +154,7 @@ def tool_calls_dropped(ctx: LintContext) -> Iterator[Finding]:
         "tool-calls-dropped",
         said + " Use a template that renders `tool_calls` (the model's own, if it was tuned for "
         "tools), or drop these rows.",
-        [i for k in dropped for i in _turn_tokens(ctx, spans[k])],
+        [i for k in dropped for i in turn_tokens(ctx, spans[k])],
         severity=None if trained else "warning",
     )
 
@@ -245,11 +245,11 @@ def reasoning_dropped(ctx: LintContext) -> Iterator[Finding]:
             (kept if found else dropped).append(k)
     if not dropped:
         return
-    trained = [k for k in dropped if _trained(ctx, spans[k])]
+    trained = [k for k in dropped if turn_trained(ctx, spans[k])]
     yield ctx.finding(
         "reasoning-dropped",
         _reasoning_dropped_said(dropped, trained, kept),
-        [i for k in (trained or dropped) for i in _turn_tokens(ctx, spans[k])],
+        [i for k in (trained or dropped) for i in turn_tokens(ctx, spans[k])],
         severity=None if trained else "info",
     )
 
@@ -321,7 +321,7 @@ def answer_in_think(ctx: LintContext) -> Iterator[Finding]:
             continue
         lo, hi = _generated(span)
         problem = _think_problem(text[lo:hi], conversation[span.message])
-        if problem is None or not _trained(ctx, span):
+        if problem is None or not turn_trained(ctx, span):
             continue
         at, how = problem
         yield ctx.finding(
@@ -507,7 +507,7 @@ def tool_call_eot_untrained(ctx: LintContext) -> Iterator[Finding]:
         if span is None or span.eot_start is None or span.eot_end is None:
             continue  # no marker at all is no-end-of-turn's to report
         eot = ctx.tokens_in(span.eot_start, span.eot_end)
-        if eot and not any(trained[i] for i in eot) and _trained(ctx, span):
+        if eot and not any(trained[i] for i in eot) and turn_trained(ctx, span):
             silent.append((k, eot))
     if not silent:
         return

@@ -16,13 +16,13 @@ from app.lint.context import LintContext
 from app.lint.registry import check
 
 
-def _turn_tokens(ctx: LintContext, span: MessageSpan) -> list[int]:
+def turn_tokens(ctx: LintContext, span: MessageSpan) -> list[int]:
     end = span.eot_end if span.eot_end is not None else max(span.content_end, span.end)
     return ctx.tokens_in(span.content_start, end)
 
 
-def _trained(ctx: LintContext, span: MessageSpan) -> bool:
-    return any(ctx.view.trained[i] for i in _turn_tokens(ctx, span))
+def turn_trained(ctx: LintContext, span: MessageSpan) -> bool:
+    return any(ctx.view.trained[i] for i in turn_tokens(ctx, span))
 
 
 def _complete(ctx: LintContext, span: MessageSpan) -> bool:
@@ -45,7 +45,10 @@ def no_end_of_turn(ctx: LintContext) -> Iterator[Finding]:
     open_turns = [
         s
         for s in rendering.spans
-        if s.role == "assistant" and s.eot_start is None and _complete(ctx, s) and _trained(ctx, s)
+        if s.role == "assistant"
+        and s.eot_start is None
+        and _complete(ctx, s)
+        and turn_trained(ctx, s)
     ]
     if not open_turns:
         return
@@ -59,7 +62,7 @@ def no_end_of_turn(ctx: LintContext) -> Iterator[Finding]:
         f"{first.message} the text goes on with {after!r}): no trained token tells the model "
         "to stop, so at inference it runs on into the next turn. Make the template write "
         f"{eos} right after each assistant message.",
-        [i for s in open_turns for i in _turn_tokens(ctx, s)[-1:]],
+        [i for s in open_turns for i in turn_tokens(ctx, s)[-1:]],
     )
 
 
@@ -80,7 +83,7 @@ def empty_answer(ctx: LintContext) -> Iterator[Finding]:
         and s.message < len(conversation)
         and not conversation[s.message].content.strip()
         and not conversation[s.message].extra.get("tool_calls")
-        and _trained(ctx, s)
+        and turn_trained(ctx, s)
     ]
     if not empty:
         return
@@ -92,7 +95,7 @@ def empty_answer(ctx: LintContext) -> Iterator[Finding]:
         + ("their reasoning and " if thinks else "")
         + "the template's markup around them (the end-of-turn marker) is learned, so the row "
         "teaches the model to answer nothing. Drop these rows or turns, or fill in the answer.",
-        [i for s in empty for i in _turn_tokens(ctx, s)],
+        [i for s in empty for i in turn_tokens(ctx, s)],
     )
 
 
@@ -121,7 +124,7 @@ def role_order(ctx: LintContext) -> Iterator[Finding]:
     spans = {s.message: s for s in rendering.spans}
     for k in odd:
         span = spans.get(k)
-        trained = span is not None and _trained(ctx, span)
+        trained = span is not None and turn_trained(ctx, span)
         said = _out_of_order(k, roles, opening, trained)
         if said is not None:
             where = [] if span is None else ctx.tokens_in(span.start, span.end)
@@ -193,7 +196,7 @@ def history_end_trained(ctx: LintContext) -> Iterator[Finding]:
         and s.eot_start is not None
         and text[s.eot_start : s.eot_end] == "<|end|>"
         and "<|channel|>final" in text[s.start : s.eot_start]
-        and _trained(ctx, s)
+        and turn_trained(ctx, s)
     ]
     if not hit:
         return
