@@ -91,6 +91,9 @@ class Settings:
     max_train_conversations: int = _setting(
         20_000, "Most inline conversations in one fine-tune job."
     )
+    max_sample_prompt_tokens: int = _setting(
+        512, "Longest sample prompt a fine-tune job answers before and after training, in tokens."
+    )
     job_retention_days: int = _setting(
         30, "Days a finished job's files and row are kept (pruned at start-up and hourly; 0: keep)."
     )
