@@ -100,6 +100,31 @@ class Settings:
     max_job_artifacts_bytes: int = _setting(
         20_000_000_000, "Most bytes of job artifacts on disk; new jobs beyond it get 507."
     )
+    max_score_tokens: int = _setting(
+        16_384, "Most tokens one scoring request runs through the model (one forward pass)."
+    )
+    score_model_cache_size: int = _setting(
+        2,
+        "Models kept loaded for scoring (least recently used dropped); 2 lets a job's model "
+        "and its base model stay side by side for before/after.",
+    )
+    score_wait_s: int = _setting(
+        30, "Seconds a scoring request waits for the model device to be free before a 429."
+    )
+    max_score_rows: int = _setting(
+        2_000,
+        "Most dataset rows one ranking by loss (`maskscope score --dataset`, /inspect) scores.",
+    )
+    lint_min_stop_probability: float = _setting(
+        0.2,
+        "model-does-not-stop: a trained end-of-turn marker the model gives less than this "
+        "probability is flagged.",
+    )
+    lint_max_token_loss: float = _setting(
+        12.0,
+        "extreme-token-loss: trained tokens whose loss (-log p, in nats) is above this are "
+        "flagged.",
+    )
 
     @property
     def assets_dir(self) -> Path:
@@ -135,6 +160,8 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if kind == "int":
         return int(raw)
+    if kind == "float":
+        return float(raw)
     if kind == "Path":
         return Path(os.path.expanduser(raw))
     if kind == "list[str]":
