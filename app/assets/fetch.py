@@ -26,7 +26,7 @@ from app.assets.archives import ArchiveError
 from app.assets.built import load_built_tokenizer
 from app.assets.llama2 import build_llama2
 from app.assets.manifest import ASSETS, TEMPLATE_SETS, Asset, Source, get_asset
-from app.assets.npm_files import build_htmx, build_npm_tokenizer
+from app.assets.npm_files import build_axe, build_htmx, build_npm_tokenizer
 from app.assets.smollm2 import build_smollm2
 from app.assets.store import AssetState, check_asset, sha256_file, write_marker
 from app.assets.wheel_files import build_templates
@@ -43,6 +43,7 @@ class FetchError(RuntimeError):
 BUILDERS: dict[str, Builder] = {
     "npm_tokenizer": build_npm_tokenizer,
     "htmx": build_htmx,
+    "axe-core": build_axe,
     "llama2": build_llama2,
     "smollm2": build_smollm2,
     **{s.asset: functools.partial(build_templates, s) for s in TEMPLATE_SETS},

@@ -306,6 +306,19 @@ ASSETS: tuple[Asset, ...] = (
         ("htmx.min.js",),
         is_tokenizer=False,
     ),
+    Asset(
+        "axe-core",
+        "axe-core, the accessibility checker the browser tests inject into every page",
+        Source(
+            "npm",
+            "axe-core",
+            "4.11.0",
+            "39bed7d72308f6d620789c169d699bfd7e8da80f65b545821a6b2215c3e83107",
+        ),
+        "axe-core",
+        ("axe.min.js",),
+        is_tokenizer=False,
+    ),
 )
 
 BY_NAME: dict[str, Asset] = {a.name: a for a in ASSETS}

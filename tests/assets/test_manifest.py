@@ -11,6 +11,7 @@ def test_the_bundled_tokenizers_template_sets_and_htmx_are_pinned():
         "templates-trl",
         "templates-axolotl",
         "htmx",
+        "axe-core",
     }
     for asset in ASSETS:
         assert re.fullmatch(r"[0-9a-f]{64}", asset.source.sha256), asset.name
