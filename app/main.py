@@ -14,7 +14,12 @@ from app.views import STATIC_DIR
 from app.views import routers as view_routers
 from app.views.errors import install_error_handlers
 from app.views.vendor import vendor_files
-from app.web_security import HostMiddleware, OriginMiddleware, SecurityHeadersMiddleware
+from app.web_security import (
+    HostMiddleware,
+    OriginMiddleware,
+    SecurityHeadersMiddleware,
+    TokenMiddleware,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(OriginMiddleware)
+    app.add_middleware(TokenMiddleware, settings=settings)
     app.add_middleware(HostMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware)
     for router in (*api_routers, *view_routers):

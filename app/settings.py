@@ -35,6 +35,18 @@ class Settings:
         "Host header names (comma-separated, any port) the server answers; the `host` setting is "
         "always added, `*` allows any. Others get 400, so DNS rebinding cannot reach the API.",
     )
+    token: str = _setting(
+        "",
+        "Secret every request but /healthz must present (Authorization: Bearer, or the cookie the "
+        "login URL printed at start-up sets); empty: no token, and `serve` refuses a non-loopback "
+        "host unless given --insecure-public.",
+    )
+    request_header_timeout_s: int = _setting(
+        10, "Seconds a connection may take to send a request's headers before it is closed."
+    )
+    idle_timeout_s: int = _setting(
+        5, "Seconds an idle keep-alive connection stays open between requests."
+    )
     tokenizer_roots: list[Path] = _setting(
         [], "Folders (os.pathsep-separated) under which local tokenizer directories may be opened."
     )

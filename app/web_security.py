@@ -10,8 +10,11 @@ Example: allowed_hosts=["localhost"] -> "localhost:8000" passes, "evil.example:8
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -130,6 +133,106 @@ class OriginMiddleware:
                 await refuse(scope, receive, send, CrossOriginError(message))
                 return
         await self.app(scope, receive, send)
+
+
+class AuthError(MaskscopeError):
+    """The server has a token (token setting) and the request did not present it (401)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+TOKEN_COOKIE = "maskscope_token"
+# Reachable without the token: a health probe (container orchestrators, load balancers).
+PUBLIC_PATHS = frozenset({"/healthz"})
+
+
+def token_cookie_value(token: str) -> str:
+    """What the login cookie holds: a digest of the token, so the cookie is not the token itself.
+
+    Example: token_cookie_value("s3cret") -> "a1b4..." (64 hex digits, the same for every login)
+    """
+    return hmac.new(token.encode(), b"maskscope login cookie", hashlib.sha256).hexdigest()
+
+
+def login_url(base: str, token: str) -> str:
+    """The login link printed at start-up.
+
+    Example: ("http://127.0.0.1:8000", "t0k") -> "http://127.0.0.1:8000/?token=t0k"
+    """
+    return f"{base.rstrip('/')}/?{urlencode({'token': token})}"
+
+
+def presented_token(scope: Scope) -> tuple[str | None, str | None]:
+    """(token from a header, digest from the login cookie) as the request presents them."""
+    bearer = header(scope, b"authorization") or ""
+    token = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
+    token = token or header(scope, b"x-maskscope-token")
+    cookie = SimpleCookie()
+    try:
+        cookie.load(header(scope, b"cookie") or "")
+    except Exception:  # a malformed Cookie header presents nothing
+        return token, None
+    morsel = cookie.get(TOKEN_COOKIE)
+    return token, morsel.value if morsel is not None else None
+
+
+class TokenMiddleware:
+    """With the token setting: every route but /healthz needs the token, as Jupyter does it.
+
+    A script sends `Authorization: Bearer <token>` (or `X-Maskscope-Token`); a browser opens the
+    login URL `/?token=<token>` once, is redirected to the same page without it and from then on
+    presents an HttpOnly, SameSite=Strict cookie that another site's page never sends.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.token = settings.token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.token or scope.get("path") in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        given = [value for key, value in query if key == "token"]
+        if given and scope["method"] in ("GET", "HEAD") and self._matches(given[-1]):
+            await self._log_in(scope, receive, send, [(k, v) for k, v in query if k != "token"])
+            return
+        token, cookie = presented_token(scope)
+        if (token is not None and self._matches(token)) or (
+            cookie is not None and hmac.compare_digest(cookie, token_cookie_value(self.token))
+        ):
+            await self.app(scope, receive, send)
+            return
+        why = "the token given is wrong" if token or given else "it needs the server's token"
+        message = (
+            f"Refused: {why} (token setting). Open the login URL printed when the server "
+            "started (/?token=…), or send 'Authorization: Bearer <token>'."
+        )
+        error = AuthError(message, setting="token", headers={"WWW-Authenticate": "Bearer"})
+        await refuse(scope, receive, send, error)
+
+    def _matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self.token.encode())
+
+    async def _log_in(
+        self, scope: Scope, receive: Receive, send: Send, rest: list[tuple[str, str]]
+    ) -> None:
+        """Set the login cookie and send the browser to the same page without the token."""
+        location = scope.get("path", "/") + (f"?{urlencode(rest)}" if rest else "")
+        cookie = (
+            f"{TOKEN_COOKIE}={token_cookie_value(self.token)}; Path=/; HttpOnly; SameSite=Strict"
+        )
+        if scope.get("scheme") == "https":
+            cookie += "; Secure"
+        headers = [
+            (b"location", location.encode()),
+            (b"set-cookie", cookie.encode()),
+            (b"cache-control", b"no-store"),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 303, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
 
 # Only the app's own files: no inline script or style, no frames, no plugins, forms post here.

@@ -7,11 +7,22 @@ tests/security would shadow the shared one in tests/).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 TIGHT = {
     "render_timeout_ms": 1_000,
@@ -57,3 +68,37 @@ BOMB = (
     "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}"
     "{% endfor %}{% endfor %}{% endfor %}"
 )
+
+
+@contextlib.contextmanager
+def maskscope_serve(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`maskscope serve` itself (its uvicorn config, its checks) on a free loopback port.
+
+    Yields (base URL, process); the process's stderr (the start-up log) is a pipe."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), *args],
+        cwd=REPO,
+        env={**os.environ, "MASKSCOPE_ALLOW_HUB": "false", **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while process.poll() is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("maskscope serve did not start")
+            time.sleep(0.2)
+        yield base, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
