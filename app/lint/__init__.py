@@ -21,6 +21,7 @@ from app.chat.tokens import SEVERITY_RANK, Finding, Rendering
 from app.lint import (  # noqa: F401
     mask_checks,
     media_checks,
+    model_checks,
     render_checks,
     template_checks,
     token_checks,

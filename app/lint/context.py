@@ -69,6 +69,21 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
     )
 
 
+@dataclass(frozen=True)
+class ModelView:
+    """What a causal LM made of a rendering, for the model-backed checks (scope "model").
+
+    `logprobs[i]` is log p(token i | the tokens before it), None for token 0; `stops` holds
+    (first token, message, probability) of each trained end-of-turn marker; the thresholds come
+    from the lint_min_stop_probability and lint_max_token_loss settings.
+    """
+
+    logprobs: Sequence[float | None]
+    stops: Sequence[tuple[int, int, float]]
+    min_stop_probability: float
+    max_token_loss: float
+
+
 # Renders a conversation again under the linted rendering's dialect, tokenizer and limits.
 Renderer = Callable[[Sequence[Message], RenderSpec], Rendering]
 
@@ -90,6 +105,7 @@ class LintContext:
     renderer: Renderer | None = None
     eot_ids: frozenset[int] = frozenset()
     deep: bool = False
+    model: ModelView | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _index: TokenIndex | None = field(default=None, repr=False)
     _search: IdSearch | None = field(default=None, repr=False)

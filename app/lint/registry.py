@@ -9,7 +9,8 @@ Scopes say what a check needs:
 - "rendering": a Rendering with spans and text;
 - "deep": re-renders the conversation (prefix stability, train vs inference): skipped when a dataset
   is linted row by row and run on probe rows instead;
-- "tokenized": only pre-tokenized dataset rows (input_ids/labels given by the user).
+- "tokenized": only pre-tokenized dataset rows (input_ids/labels given by the user);
+- "model": per-token scores of a causal LM (`ctx.model`): run only when a model scored the row.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from app.chat.tokens import Finding, Severity
 
-Scope = Literal["tokens", "rendering", "deep", "tokenized"]
+Scope = Literal["tokens", "rendering", "deep", "tokenized", "model"]
 CheckFunc = Callable[[Any], Iterable[Finding]]
 
 
