@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.service.streams import StreamSlots
 from app.settings import Settings
 from app.train.runner import JobRunner
 from app.train.store import JobStore
@@ -30,6 +31,12 @@ def get_runner(request: Request) -> JobRunner:
     return runner
 
 
+def get_stream_slots(request: Request) -> StreamSlots:
+    slots: StreamSlots = request.app.state.event_streams
+    return slots
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+StreamSlotsDep = Annotated[StreamSlots, Depends(get_stream_slots)]

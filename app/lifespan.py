@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 
+from app.service.streams import StreamSlots
 from app.templating.worker import shutdown_pools, start_workers
 from app.train.runner import start_jobs
 
@@ -35,8 +36,13 @@ async def _start_jobs(app: FastAPI) -> Cleanup:
     return queue.stop
 
 
+async def _count_streams(app: FastAPI) -> None:
+    """The open event streams, counted against their caps by the events route."""
+    app.state.event_streams = StreamSlots(app.state.settings)
+
+
 # Each hook runs at start-up and may return an async cleanup run at shut-down.
-STARTUP_HOOKS: list[StartupHook] = [_start_workers, _start_jobs]
+STARTUP_HOOKS: list[StartupHook] = [_start_workers, _start_jobs, _count_streams]
 
 
 @contextlib.asynccontextmanager

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
-from app.deps import RunnerDep, SettingsDep, StoreDep
+from app.deps import RunnerDep, SettingsDep, StoreDep, StreamSlotsDep
 from app.service import jobs
 from app.train.spec import JobSpec
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+# The largest seq SQLite can compare with (a larger ?after= is a 422, not an OverflowError).
+MAX_SEQ = 2**63 - 1
 
 
 @router.post("", status_code=202)
@@ -71,8 +74,9 @@ async def job_events(
     job_id: str,
     request: Request,
     store: StoreDep,
-    after: Annotated[int, Query(ge=0)] = 0,
-    last_event_id: Annotated[str | None, Header()] = None,
+    slots: StreamSlotsDep,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: every metric as it happens, progress, then the final status.
 
@@ -81,20 +85,28 @@ async def job_events(
     Example: GET /api/jobs/ab12/events?after=40 -> metric events with id 41, 42, ...
     """
     if last_event_id and last_event_id.isdecimal():
-        after = max(after, int(last_event_id))
+        after = max(after, min(int(last_event_id), MAX_SEQ))
     events = jobs.follow_job(store, job_id, after, request.is_disconnected)
+    # Streams are capped in all and per job (429 beyond); the slot is freed however it ends.
+    release = slots.claim(job_id)
     return StreamingResponse(
-        _sse(events),
+        _sse(events, release),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(release),
     )
 
 
-async def _sse(events: AsyncIterator[jobs.JobEvent | None]) -> AsyncIterator[str]:
+async def _sse(
+    events: AsyncIterator[jobs.JobEvent | None], release: Callable[[], None]
+) -> AsyncIterator[str]:
     """Each event as SSE text; a quiet spell (None) as a comment that keeps proxies open."""
-    async for event in events:
-        if event is None:
-            yield ": keep-alive\n\n"
-            continue
-        head = f"id: {event.id}\n" if event.id is not None else ""
-        yield f"{head}event: {event.name}\ndata: {json.dumps(event.data)}\n\n"
+    try:
+        async for event in events:
+            if event is None:
+                yield ": keep-alive\n\n"
+                continue
+            head = f"id: {event.id}\n" if event.id is not None else ""
+            yield f"{head}event: {event.name}\ndata: {json.dumps(event.data)}\n\n"
+    finally:
+        release()
