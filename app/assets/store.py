@@ -65,11 +65,20 @@ def asset_path(assets_dir: Path, name: str) -> Path:
 
 
 def read_marker(folder: Path) -> dict[str, Any] | None:
+    """The marker file's record, or None when it is missing, unreadable or of the wrong shape
+    (valid JSON that is not an object, or whose source/files/info are not objects).
+
+    Example: '{"source": {...}, "files": {...}}' -> that dict; '[]' or '{"files": 3}' -> None
+    """
     try:
-        marker: dict[str, Any] | None = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-        return marker
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(marker, dict):
+        return None
+    if not all(isinstance(marker.get(key, {}), dict) for key in ("source", "files", "info")):
+        return None
+    return marker
 
 
 def write_marker(folder: Path, asset: Asset, info: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +114,9 @@ def check_asset(
     folder = asset_path(assets_dir, asset.name)
     marker = read_marker(folder)
     if marker is None:
+        if (folder / MARKER).exists():
+            problem = f"asset '{asset.name}' has a malformed marker file in {folder}"
+            return AssetState(asset.name, "corrupt", f"{problem}; {_fix(asset)}")
         what = "not fetched" if not folder.exists() else "incomplete (no marker file)"
         return AssetState(
             asset.name, "missing", f"asset '{asset.name}' is {what} in {folder}; {_fix(asset)}"

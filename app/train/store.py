@@ -14,6 +14,7 @@ import builtins
 import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
 import time
 import uuid
@@ -24,6 +25,8 @@ from typing import Any
 from app.errors import BusyError, ConflictError, InputError, NotFoundError
 from app.train.record import ACTIVE, FINISHED, Job
 from app.train.spec import JobSpec
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -68,10 +71,27 @@ class JobStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=30)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked or unopenable: not damage
+                raise
+            # A truncated or overwritten file: keep it for a post-mortem and start afresh.
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.with_name(path.name + suffix).rename(aside.with_name(aside.name + suffix))
+            log.warning("job database %s was damaged (%s); moved to %s", path, exc, aside)
+            self._open()
+
+    def _open(self) -> None:
+        db = sqlite3.connect(self.path, timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            problem = db.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {problem}")
         finally:
             db.close()
 
