@@ -190,10 +190,10 @@ def runs(tokens: Sequence[Token], size: int = RUN_TOKENS) -> list[tuple[int, int
     return out
 
 
-def chips_html(rendering: Rendering, tokenizer: Tokenizer | None = None) -> Markup:
-    """All tokens of a rendering as chips, grouped in runs that carry their first index; a
-    repeated image token (256 `<image_soft_token>`) shows as one chip with its count, the
-    repeats hidden until that chip is clicked (they stay in place, so indices hold)."""
+def chip_strings(rendering: Rendering, tokenizer: Tokenizer | None = None) -> list[str]:
+    """Every token of a rendering as its chip's HTML; a repeated image token (256
+    `<image_soft_token>`) shows as one chip with its count, the repeats hidden until that chip
+    is clicked (they stay in place, so indices hold)."""
     partials = token_partials(rendering, tokenizer)
     tokens, labels = rendering.tokens, rendering.labels
     repeats = image_repeats(tokens)
@@ -204,17 +204,35 @@ def chips_html(rendering: Rendering, tokenizer: Tokenizer | None = None) -> Mark
         if count is None:
             return html
         if count == 0:  # a hidden repeat
-            return html.replace('" data-id=', ' ih" data-id=', 1)  # role class stays first
+            return mark(html, "ih")
         return html.replace("<span ", f'<span data-rep="{count}" ', 1)
 
+    return [one(i) for i in range(len(tokens))]
+
+
+def mark(html: str, cls: str) -> str:
+    """A chip's HTML with one more class (after the role class, which stays first).
+
+    Example: ('<span class="u" data-id="5">Hi</span>', "dx")
+             -> '<span class="u dx" data-id="5">Hi</span>'
+    """
+    return html.replace('" data-id=', f' {cls}" data-id=', 1)
+
+
+def runs_html(chips: Sequence[str], bounds: Sequence[tuple[int, int]], between: str = "") -> Markup:
+    """Chips grouped in runs (start, end), each carrying its first index (data-o); `between`
+    goes between two chips (a zero-width space lets a line break there and only there)."""
     return Markup(
         "".join(
-            f'<div class="run" data-o="{start}">'
-            + "".join(one(i) for i in range(start, end))
-            + "</div>"
-            for start, end in runs(tokens)
+            f'<div class="run" data-o="{start}">' + between.join(chips[start:end]) + "</div>"
+            for start, end in bounds
         )
     )
+
+
+def chips_html(rendering: Rendering, tokenizer: Tokenizer | None = None) -> Markup:
+    """All tokens of a rendering as chips, in runs of about RUN_TOKENS (see `runs`)."""
+    return runs_html(chip_strings(rendering, tokenizer), runs(rendering.tokens))
 
 
 def image_repeats(tokens: Sequence[Token]) -> dict[int, int]:

@@ -2,45 +2,101 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlencode
+
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.helpers.e2e import ARTIFACTS
+
 pytestmark = pytest.mark.e2e
 
 
-def test_compare_shows_four_columns_with_their_own_counts(page, server):
-    page.goto("/compare")
-    columns = page.locator("#columns .column")
-    expect(columns).to_have_count(4)
-    messages = [
-        {"role": r, "content": c}
-        for r, c in zip(
-            page.locator(".turn select[name=role]").evaluate_all("els => els.map(e => e.value)"),
-            page.locator(".turn textarea").evaluate_all("els => els.map(e => e.value)"),
-            strict=True,
-        )
-    ]
-    targets = [
-        {"tokenizer": t, "dialect": d}
-        for t, d in zip(
-            page.locator("select[name=target_tokenizer]").evaluate_all("e => e.map(x => x.value)"),
-            page.locator("select[name=target_dialect]").evaluate_all("e => e.map(x => x.value)"),
-            strict=True,
-        )
-    ]
+MESSAGES = [
+    ("system", "Be brief."),
+    ("user", "Hi"),
+    ("assistant", "Hello!"),
+    ("user", "2+2?"),
+    ("assistant", "4"),
+]
+PAIRS = [("qwen3", "tokenizer"), ("smollm2", "chatml"), ("llama3", "llama3"), ("llama2", "llama2")]
+
+
+def compare_url(pairs=PAIRS) -> str:
+    query = [("v", "1"), ("train_on", "assistant"), ("train_on_eot", "on")]
+    for role, content in MESSAGES:
+        query += [("role", role), ("content", content)]
+    for tokenizer, dialect in pairs:
+        query += [("target_tokenizer", tokenizer), ("target_dialect", dialect)]
+        query += [("target_template", "")]
+    return "/compare?" + urlencode(query)
+
+
+def test_compare_of_four_pairs_aligns_messages_and_highlights_a_difference(page, server):
+    page.goto(compare_url())
+    expect(page.locator("#columns .column")).to_have_count(4)
+    messages = [{"role": r, "content": c} for r, c in MESSAGES]
     results = httpx.post(
-        f"{server}/api/compare", json={"messages": messages, "targets": targets}, timeout=60
-    ).json()
+        f"{server}/api/compare",
+        json={
+            "messages": messages,
+            "targets": [{"tokenizer": t, "dialect": d} for t, d in PAIRS],
+        },
+        timeout=60,
+    ).json()["results"]
     shown = [int(c) for c in page.locator("#columns [data-stat=tokens]").all_inner_texts()]
-    assert shown == [len(r["input_ids"]) for r in results["results"]]
-    # Side by side at 1280 px: the four columns share one row.
-    tops = {round(box["y"]) for box in (c.bounding_box() for c in columns.all())}
-    assert len(tops) == 1
-    page.get_by_role("button", name="+ Column").click()
-    expect(columns).to_have_count(5)
-    page.locator("#columns .column").first.locator(".chips span").first.hover()
+    assert shown == [len(r["input_ids"]) for r in results]
+    for k in range(len(MESSAGES)):
+        row = page.locator(f"tr.arow[data-row='{k}']")
+        cells = row.locator("td")
+        expect(cells).to_have_count(4)
+        # Aligned: message k starts at the same height in every column.
+        tops = {round(cell.bounding_box()["y"]) for cell in cells.all()}
+        assert len(tops) == 1, (k, tops)
+        # Each cell holds the tokens the API gives message k (or none where another takes them).
+        for cell, result in zip(cells.all(), results, strict=True):
+            ids = [
+                int(i)
+                for i in cell.locator(".chips span").evaluate_all(
+                    "els => els.map(e => e.dataset.id)"
+                )
+            ]
+            mine = [t["id"] for t in result["tokens"] if t["message"] == k]
+            assert set(mine) <= set(ids) or not ids, (k, ids, mine)
+            assert len(ids) >= len(mine)
+    last = page.locator("tr.arow[data-row='4']")
+    expect(last.locator(".diffs")).to_contain_text("qwen3 trains <think>")
+    expect(last.locator(".diffs")).to_contain_text("llama2 trains a space after the content")
+    qwen3 = last.locator("td").nth(0)
+    expect(qwen3).to_have_class(re.compile(r"\bdiff\b"))
+    expect(qwen3.locator(".chips .dx").first).to_have_text("<think>")
+    expect(last.locator("td").nth(1)).not_to_have_class(re.compile(r"\bdiff\b"))
+    # Lint messages are text on the page, not a title attribute.
+    expect(page.locator("#columns .lints .lint").first).to_be_visible()
+    # No chip is broken across two lines (a line may end only between chips).
+    broken = page.evaluate(
+        """() => [...document.querySelectorAll('#columns .chips span:not(.b)')]
+             .filter(s => s.getClientRects().length > 1).map(s => s.textContent)"""
+    )
+    assert broken == []
+    page.locator("#columns .column").first.hover()
+    page.locator("#columns .chips span").first.hover()
     expect(page.locator("#tip")).to_contain_text("id ")
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+
+def test_a_fifth_column_scrolls_sideways_instead_of_wrapping(page):
+    page.goto(compare_url([*PAIRS, ("gemma3", "gemma")]))
+    expect(page.locator("#columns .column")).to_have_count(5)
+    tops = {round(c.bounding_box()["y"]) for c in page.locator("#columns .column").all()}
+    assert len(tops) == 1
+    wide = page.evaluate(
+        "() => { const w = document.querySelector('#columns');"
+        " return [w.scrollWidth > w.clientWidth, document.documentElement.scrollWidth]; }"
+    )
+    assert wide == [True, 1280]
 
 
 def test_batch_left_padding_and_packing(page):

@@ -1,0 +1,45 @@
+"""The compare page's facts about BOS and EOS mean what they say, checked against the ids."""
+
+from __future__ import annotations
+
+from app.chat.spec import RenderSpec
+from app.service.render import render_messages
+from app.views.compare import contiguous, facts
+
+MESSAGES = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello!"},
+    {"role": "user", "content": "2+2?"},
+    {"role": "assistant", "content": "4"},
+]
+
+
+def rendered(settings, tokenizer: str, dialect: str):
+    return render_messages(MESSAGES, RenderSpec(tokenizer=tokenizer, dialect=dialect), settings)
+
+
+def test_smollm2s_turn_opener_is_not_called_a_bos(settings):
+    r = rendered(settings, "smollm2", "chatml")
+    bos = r.tokenizer.bos_token_id
+    opens = r.rendering.input_ids.count(bos)
+    assert opens == 5 and r.tokenizer.bos_token == "<|im_start|>"
+    said = facts(r.rendering, r.tokenizer)
+    assert "no BOS token before the messages" in said
+    assert "the BOS id `<|im_start|>` opens 5 turns" in said
+    assert not any(f.startswith("BOS ") for f in said)
+
+
+def test_llama2_has_one_bos_per_pair_and_an_eos_closing_each_answer(settings):
+    r = rendered(settings, "llama2", "llama2")
+    ids = r.rendering.input_ids
+    bos_at = [i for i, x in enumerate(ids) if x == r.tokenizer.bos_token_id]
+    said = facts(r.rendering, r.tokenizer)
+    assert f"BOS `<s>` at {', '.join(map(str, bos_at))}" in said
+    assert f"EOS `</s>` closes {ids.count(r.tokenizer.eos_token_id)} turns" in said
+    assert "end of turn: `</s>`" in said
+
+
+def test_contiguous_runs():
+    assert contiguous([1, 2, 3, 7, 8]) == [(1, 4), (7, 9)]
+    assert contiguous([]) == []
