@@ -1,8 +1,10 @@
 """`maskscope lint` and `maskscope inspect`: dataset checks from the command line.
 
-`lint` prints a summary table and exits 1 when any row has an error-severity finding or cannot
-be read (usable as a CI gate); `inspect` also lists per-row findings, prints JSON on request and
-writes the exports.
+`lint` prints a summary table and exits 1 when any row has an error-severity finding (or a
+warning, with `--fail-on warning`) or cannot be read (usable as a CI gate); `inspect` also
+lists per-row findings, prints JSON on request and writes the exports. The dataset is a file
+(JSONL, JSON array, Parquet, Arrow, CSV), a `datasets.save_to_disk` folder or a Hub dataset id;
+a bad option or an unreadable dataset exits 2 with one sentence saying why.
 
 Design concession: progress goes to stderr as a single redrawn line on a terminal and, for long
 files only, as one line per tenth of the file otherwise, so CI logs stay short.
@@ -12,18 +14,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
 from app.cli.render import add_render_arguments, template_inputs
 from app.errors import MaskscopeError
+from app.inspect.columns import ColumnMap, column_map
 from app.inspect.options import InspectOptions
 from app.inspect.report import Report
 from app.inspect.summary import Summary
-from app.service.inspect import annotated_template, inspect_stream, prepare, worker_count
+from app.service.inspect import (
+    annotated_template,
+    inspect_source,
+    open_dataset,
+    prepare,
+    worker_count,
+)
 from app.settings import Settings
 
 BAR = 30
@@ -31,10 +40,16 @@ LONG_FILE_BYTES = 4_000_000  # below this, a file is read in about a second: no 
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    lint = sub.add_parser("lint", help="Lint a JSONL dataset; exit 1 on any error finding.")
+    lint = sub.add_parser("lint", help="Lint a dataset; exit 1 on any error finding.")
     _dataset_args(lint)
+    lint.add_argument(
+        "--fail-on",
+        choices=("error", "warning"),
+        default="error",
+        help="Exit 1 when a row has a finding this severe or worse (default: error).",
+    )
     lint.set_defaults(func=run_lint)
-    inspect = sub.add_parser("inspect", help="Inspect a JSONL dataset: summary, rows, exports.")
+    inspect = sub.add_parser("inspect", help="Inspect a dataset: summary, rows, exports.")
     _dataset_args(inspect)
     inspect.add_argument("--json", action="store_true", help="Print the full result as JSON.")
     inspect.add_argument("--rows", type=int, default=20, help="Rows with findings to list.")
@@ -54,7 +69,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _dataset_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="JSONL: conversations or pre-tokenized rows.")
+    parser.add_argument(
+        "path",
+        help="JSONL, JSON array, Parquet, Arrow or CSV file, a datasets.save_to_disk folder, "
+        "or a Hugging Face dataset id (org/name; needs the Hub or its cache).",
+    )
+    parser.add_argument("--config", default=None, help="Hub dataset: the config (subset).")
+    parser.add_argument("--split", default="train", help="Hub dataset: the split.")
+    parser.add_argument("--revision", default=None, help="Hub dataset: branch, tag or commit.")
+    for name in ("messages", "prompt", "completion", "chosen", "rejected", "label"):
+        parser.add_argument(
+            f"--{name}-column", dest=f"column_{name}", metavar="COLUMN", help=f"Column of {name}."
+        )
+    parser.add_argument("--role-key", dest="column_role", help="Message key holding the role.")
+    parser.add_argument(
+        "--content-key", dest="column_content", help="Message key holding the content."
+    )
     add_render_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="No progress output.")
     parser.add_argument(
@@ -65,11 +95,16 @@ def _dataset_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _columns(args: argparse.Namespace) -> ColumnMap:
+    prefix = "column_"
+    return column_map({k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix)})
+
+
 def _inspect(
     args: argparse.Namespace, export: IO[str] | None = None
 ) -> tuple[Report, InspectOptions]:
     settings = Settings.from_env()
-    template = args.template.read_text(encoding="utf-8") if args.template else None
+    template = _read_text(args.template, "--template") if args.template else None
     options = prepare(
         settings,
         tokenizer=args.tokenizer,
@@ -79,40 +114,67 @@ def _inspect(
         max_length=args.max_length,
         template=template,
         add_special_tokens=args.add_special_tokens,
+        columns=_columns(args),
         **template_inputs(args),
     )
-    total = os.path.getsize(args.path)
-    show = not args.quiet and (sys.stderr.isatty() or total >= LONG_FILE_BYTES)
-    progress = Progress(total, sys.stderr) if show else None
-    workers = worker_count(total, settings, args.workers)
-    with open(args.path, "rb") as stream:
-        report = inspect_stream(stream, options, progress=progress, export=export, workers=workers)
+    with ExitStack() as stack:
+        source, total = open_dataset(
+            args.path,
+            options,
+            stack,
+            config=args.config,
+            split=args.split,
+            revision=args.revision,
+        )
+        show = not args.quiet and (sys.stderr.isatty() or total >= LONG_FILE_BYTES)
+        progress = Progress(total, sys.stderr) if show else None
+        workers = worker_count(total, settings, args.workers)
+        report = inspect_source(source, options, progress=progress, export=export, workers=workers)
     if progress is not None:
         progress.finish()
     return report, options
 
 
+def _read_text(path: Path, flag: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{flag} {path}: {exc}") from None
+
+
+class CommandError(Exception):
+    """A command-line input that cannot be used (a file that cannot be read or written)."""
+
+
+def _failed(command: str, exc: Exception) -> int:
+    message = exc.message if isinstance(exc, MaskscopeError) else str(exc)
+    print(f"maskscope {command}: {message}", file=sys.stderr)
+    return 2
+
+
 def run_lint(args: argparse.Namespace) -> int:
     try:
         report, _ = _inspect(args)
-    except MaskscopeError as exc:
-        print(f"maskscope lint: {exc.message}", file=sys.stderr)
-        return 2
+    except (MaskscopeError, CommandError) as exc:
+        return _failed("lint", exc)
     print(summary_table(report.summary))
-    return 1 if report.summary.has_errors else 0
+    return 1 if report.summary.fails(args.fail_on) else 0
 
 
 def run_inspect(args: argparse.Namespace) -> int:
     try:
         if args.export_processed:
-            with open(args.export_processed, "w", encoding="utf-8") as out:
+            try:
+                out = open(args.export_processed, "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise CommandError(f"--export-processed {args.export_processed}: {exc}") from None
+            with out:
                 report, options = _inspect(args, export=out)
         else:
             report, options = _inspect(args)
         exported = _export_template(args, options)
-    except MaskscopeError as exc:
-        print(f"maskscope inspect: {exc.message}", file=sys.stderr)
-        return 2
+    except (MaskscopeError, CommandError) as exc:
+        return _failed("inspect", exc)
     result = report.result()
     if args.json:
         print(json.dumps(result, indent=2))
@@ -200,9 +262,11 @@ def summary_table(summary: Summary) -> str:
             f"{b['rows']:,}"
         )
     if data["codes"]:
-        lines.append(f"{'code':32} {'worst':8} rows")
+        lines.append(f"{'code':32} {'worst':8} {'rows':>7}  first lines")
         for code, rows in data["codes"].items():
-            lines.append(f"{code:32} {summary.worst.get(code, ''):8} {rows:,}")
+            first = ", ".join(map(str, data["code_lines"].get(code, ())))
+            more = " …" if rows > len(data["code_lines"].get(code, ())) else ""
+            lines.append(f"{code:32} {summary.worst.get(code, ''):8} {rows:>7,}  {first}{more}")
     for err in data["errors"][:10]:
         lines.append(f"unreadable: {err['message']}")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
+from app.inspect.columns import ColumnMap
 from app.settings import Settings
 from app.tokenizers.registry import load_tokenizer
 
@@ -33,6 +34,7 @@ class InspectOptions:
     max_row_reports: int = 2_000
     max_rows: int = 200_000
     max_line_bytes: int = 16_000_000
+    columns: ColumnMap = ColumnMap()
 
 
 def options_for(
@@ -41,8 +43,10 @@ def options_for(
     tokenizer: Tokenizer,
     spec: RenderSpec,
     reloadable: bool = False,
+    columns: ColumnMap | None = None,
 ) -> InspectOptions:
-    """InspectOptions for an already loaded tokenizer, the limits taken from `settings`."""
+    """InspectOptions for an already loaded tokenizer, the limits taken from `settings`;
+    `columns` says where the rows' messages (prompt, answers...) are."""
     return InspectOptions(
         spec=spec,
         tokenizer=tokenizer,
@@ -52,10 +56,13 @@ def options_for(
         max_row_reports=settings.inspect_max_row_reports,
         max_rows=settings.max_upload_rows,
         max_line_bytes=settings.max_line_bytes,
+        columns=columns or ColumnMap(),
     )
 
 
-def load_options(spec: RenderSpec, settings: Settings) -> InspectOptions:
+def load_options(
+    spec: RenderSpec, settings: Settings, columns: ColumnMap | None = None
+) -> InspectOptions:
     """Load the tokenizer `spec` names; the options can then be handed to worker processes."""
     tokenizer = load_tokenizer(spec.tokenizer, settings)
-    return options_for(settings, tokenizer=tokenizer, spec=spec, reloadable=True)
+    return options_for(settings, tokenizer=tokenizer, spec=spec, reloadable=True, columns=columns)

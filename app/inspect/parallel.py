@@ -23,8 +23,9 @@ from app.chat.spec import RenderSpec
 from app.inspect.evaluator import RowEvaluator
 from app.inspect.options import InspectOptions, load_options
 from app.inspect.outcome import Outcome
-from app.inspect.reader import JsonlReader, RawRow, parse_line
+from app.inspect.reader import RawRow, parse_line
 from app.inspect.report import Progress, Report
+from app.inspect.sources import RowSource, open_source
 from app.settings import Settings
 
 CHUNK_ROWS = 256
@@ -75,16 +76,17 @@ def workers_for(total_bytes: int, settings: Settings, wanted: int | None = None)
 
 def run_parallel(
     options: InspectOptions,
-    stream: BinaryIO,
+    stream: BinaryIO | RowSource,
     workers: int,
     *,
     progress: Progress | None = None,
     export: IO[str] | None = None,
 ) -> Report:
-    """Inspect `stream` (options made by `load_options`) using `workers` processes."""
+    """Inspect `stream` or a source's rows (options made by `load_options`) using `workers`
+    processes."""
     report = Report(options.max_row_reports)
     job = Job(options.settings, options.spec)
-    reader = JsonlReader(stream, max_rows=options.max_rows, max_line_bytes=options.max_line_bytes)
+    reader = stream if isinstance(stream, RowSource) else open_source(stream, options)
     context = multiprocessing.get_context("spawn")
     pending: deque[Pending] = deque()
     with ProcessPoolExecutor(
@@ -113,7 +115,7 @@ class _Chunk:
     bad: list[RawRow]
 
 
-def _chunks(reader: JsonlReader) -> Iterator[_Chunk]:
+def _chunks(reader: RowSource) -> Iterator[_Chunk]:
     chunk = _Chunk([], [])
     for item in reader.lines():
         if isinstance(item, RawRow):

@@ -1,7 +1,9 @@
-"""Inspect a JSONL stream: read it in batches, evaluate each, record the outcomes in file order.
+"""Inspect a dataset: read it in batches, evaluate each, record the outcomes in file order.
 
-`inspect_stream` is the one entry point the service (and so the API, the page and the CLI)
-uses; with `workers` > 1 it hands the stream to `app.inspect.parallel`.
+`inspect_stream` (a file or upload in any format `app.inspect.sources` reads) and
+`inspect_source` (a source already opened: a folder, a Hub dataset) are the entry points the
+service (and so the API, the page and the CLI) uses; with `workers` > 1 they hand the rows to
+`app.inspect.parallel`.
 
 Example: inspect_stream(open("data.jsonl", "rb"), options).result()
          -> {"summary": {"rows": 10, ...}, "rows": [{"line": 7, "lints": [...]}]}
@@ -20,8 +22,9 @@ from app.inspect.evaluator import RowEvaluator
 from app.inspect.options import InspectOptions
 from app.inspect.outcome import Outcome
 from app.inspect.parallel import run_parallel
-from app.inspect.reader import JsonlReader, RawRow
+from app.inspect.reader import RawRow
 from app.inspect.report import Progress, Report
+from app.inspect.sources import RowSource, open_source
 
 BATCH_ROWS = 128  # rows rendered and tokenized together; progress is reported per batch
 
@@ -33,19 +36,34 @@ def inspect_stream(
     progress: Progress | None = None,
     export: IO[str] | None = None,
     workers: int = 1,
+    name: str | None = None,
 ) -> Report:
-    """Inspect every row of a binary JSONL stream; write processed rows to `export` if given.
+    """Inspect every row of a seekable binary stream (its format sniffed; `name`, the file's
+    name, only for the message when it is not what it says); write processed rows to `export`.
 
     `workers` > 1 spreads rows over that many processes (reloadable options only).
     """
+    source = open_source(stream, options, name)
+    return inspect_source(source, options, progress=progress, export=export, workers=workers)
+
+
+def inspect_source(
+    source: RowSource,
+    options: InspectOptions,
+    *,
+    progress: Progress | None = None,
+    export: IO[str] | None = None,
+    workers: int = 1,
+) -> Report:
+    """`inspect_stream` of rows from an opened source."""
     if workers > 1 and options.reloadable:
-        return run_parallel(options, stream, workers, progress=progress, export=export)
-    return run_threaded(options, stream, progress=progress, export=export)
+        return run_parallel(options, source, workers, progress=progress, export=export)
+    return run_threaded(options, source, progress=progress, export=export)
 
 
 def run_threaded(
     options: InspectOptions,
-    stream: BinaryIO,
+    stream: BinaryIO | RowSource,
     *,
     progress: Progress | None = None,
     export: IO[str] | None = None,
@@ -57,7 +75,7 @@ def run_threaded(
     time on a machine with a spare core.
     """
     evaluator, report = RowEvaluator(options), Report(options.max_row_reports)
-    reader = JsonlReader(stream, max_rows=options.max_rows, max_line_bytes=options.max_line_bytes)
+    reader = stream if isinstance(stream, RowSource) else open_source(stream, options)
     want_export = export is not None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskscope-tokens") as pool:
         # The batch whose tokens are being made, and the (bytes, rows) read up to its end.

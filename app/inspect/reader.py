@@ -32,6 +32,8 @@ class JsonlReader:
              -> RawRow(1, 0, {"a": 1}), RawRow(3, 10, None, "line 3: ...")
     """
 
+    kind = "jsonl"
+
     def __init__(self, stream: BinaryIO, *, max_rows: int, max_line_bytes: int) -> None:
         self.stream = stream
         self.max_rows = max_rows

@@ -79,7 +79,7 @@ class Report:
             self.summary.add_error(outcome.line, outcome.error or "unreadable row")
             self._keep(RowReport(outcome.line, outcome.offset, outcome.kind, error=outcome.error))
             return
-        self.summary.add_row(outcome.stats, outcome.findings)
+        self.summary.add_row(outcome.stats, outcome.findings, outcome.line)
         if outcome.findings:
             self._keep(
                 RowReport(

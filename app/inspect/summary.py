@@ -13,6 +13,7 @@ from typing import Any
 from app.chat.tokens import SEVERITY_RANK, Finding
 
 BINS = 10
+CODE_LINES = 10  # lines kept per lint code, the first ones found
 
 
 @dataclass
@@ -45,8 +46,9 @@ class Summary:
     severities: Counter[str] = field(default_factory=Counter)
     worst: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    lines: dict[str, list[int]] = field(default_factory=dict)
 
-    def add_row(self, stats: RowStats, findings: list[Finding]) -> None:
+    def add_row(self, stats: RowStats, findings: list[Finding], line: int = 0) -> None:
         self.rows += 1
         if stats.kind == "tokenized":
             self.tokenized_rows += 1
@@ -64,6 +66,9 @@ class Summary:
         # string hash, which differs from one process to the next.
         for code in dict.fromkeys(f.code for f in findings):
             self.codes[code] += 1
+            kept = self.lines.setdefault(code, [])
+            if len(kept) < CODE_LINES:
+                kept.append(line)
         for finding in findings:
             self.severities[finding.severity] += 1
             known = self.worst.get(finding.code)
@@ -78,7 +83,13 @@ class Summary:
 
     @property
     def has_errors(self) -> bool:
-        return self.bad_rows > 0 or self.severities["error"] > 0
+        return self.fails("error")
+
+    def fails(self, level: str) -> bool:
+        """Whether a row is unreadable or has a finding of `level` ("error" or "warning") or
+        worse: what `maskscope lint --fail-on` exits 1 on."""
+        worse = [s for s, rank in SEVERITY_RANK.items() if rank <= SEVERITY_RANK[level]]
+        return self.bad_rows > 0 or any(self.severities[s] > 0 for s in worse)
 
     def to_json(self) -> dict[str, Any]:
         good = self.rows - self.bad_rows
@@ -100,6 +111,7 @@ class Summary:
             "eot_trained_rate": self.eot_trained / self.eot_closing if self.eot_closing else None,
             "codes": dict(self.codes.most_common()),
             "worst_severity": dict(self.worst),
+            "code_lines": {code: list(self.lines.get(code, ())) for code in self.codes},
             "severities": {s: self.severities[s] for s in ("error", "warning", "info")},
             "errors": list(self.errors),
             "rows_ok": good,

@@ -12,6 +12,7 @@ along unchanged, so the page's drill-down and template export see exactly what t
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard
 
@@ -19,13 +20,22 @@ from app.chat.spec import TRAIN_ON, FrozenKwargs, FrozenTools, RenderSpec, Train
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import dialect_names
 from app.errors import ConflictError, InputError, NotFoundError
+from app.inspect.columns import ColumnMap
 from app.inspect.evaluator import RowEvaluator
 from app.inspect.export import export_generation_template
 from app.inspect.options import InspectOptions, load_options
 from app.inspect.parallel import workers_for
-from app.inspect.pipeline import inspect_stream
-from app.inspect.reader import RawRow, read_line
+from app.inspect.pipeline import inspect_source, inspect_stream
+from app.inspect.reader import JsonlReader, RawRow, read_line
 from app.inspect.runs import Run, RunStore, store_for
+from app.inspect.sources import (
+    HUB_ID,
+    RowSource,
+    is_hub_id,
+    open_hub,
+    open_path,
+    open_source,
+)
 from app.settings import Settings
 from app.templating.limits import check_template_size
 
@@ -35,7 +45,10 @@ __all__ = [
     "drill_row",
     "finished_run",
     "get_run",
+    "inspect_source",
     "inspect_stream",
+    "open_dataset",
+    "open_hub_dataset",
     "prepare",
     "run_store",
     "start_run",
@@ -57,9 +70,11 @@ def prepare(
     chat_template_kwargs: FrozenKwargs = (),
     train_reasoning: bool = True,
     train_tool_calls: bool = True,
+    columns: ColumnMap | None = None,
 ) -> InspectOptions:
     """Check the request's fields and load the tokenizer: errors name the field to change.
-    `tools` and `chat_template_kwargs` apply to every row (see RenderSpec)."""
+    `tools` and `chat_template_kwargs` apply to every row (see RenderSpec); `columns` maps
+    the dataset's columns (guessed from the first row when not given and unambiguous)."""
     if dialect not in dialect_names():
         raise InputError(
             f"Unknown dialect {dialect!r}; choose one of {', '.join(dialect_names())}.",
@@ -90,7 +105,57 @@ def prepare(
         train_reasoning=train_reasoning,
         train_tool_calls=train_tool_calls,
     )
-    return load_options(spec, settings)
+    return load_options(spec, settings, columns)
+
+
+def open_dataset(
+    where: str,
+    options: InspectOptions,
+    stack: ExitStack,
+    *,
+    config: str | None = None,
+    split: str = "train",
+    revision: str | None = None,
+) -> tuple[RowSource, int]:
+    """The rows of a local file, a `save_to_disk` folder or a Hub dataset id (`org/name`), and
+    the bytes to read (0 when unknown); files opened are closed by `stack`.
+
+    Example: open_dataset("data.parquet", options, stack) -> (<parquet rows>, 52_113)
+    """
+    path = Path(where)
+    if not path.exists() and is_hub_id(where):
+        return open_hub(where, options, config=config, split=split, revision=revision), 0
+    source, stream = open_path(path, options)
+    if stream is not None:
+        stack.enter_context(stream)
+        return source, path.stat().st_size
+    return source, 0
+
+
+def open_hub_dataset(
+    dataset: str,
+    options: InspectOptions,
+    *,
+    config: str | None = None,
+    split: str = "train",
+    revision: str | None = None,
+) -> RowSource:
+    """A Hub dataset by id only (what a web request may name): never a local path."""
+    # `datasets` would read a local folder of that name: a web request must not reach one.
+    if not HUB_ID.match(dataset) or Path(dataset).exists():
+        raise InputError(
+            f"dataset is {dataset[:100]!r}; give a Hugging Face dataset id such as "
+            "'org/name' (upload files as file).",
+            field="dataset",
+        )
+    return open_hub(dataset, options, config=config, split=split, revision=revision)
+
+
+def check_upload(upload: BinaryIO, options: InspectOptions, name: str | None) -> None:
+    """Refuse an upload before it is stored: empty, or not the format its name says
+    (InputError naming the file); the stream is left at its start."""
+    open_source(upload, options, name)
+    upload.seek(0)
 
 
 def _is_train_on(value: str) -> TypeGuard[TrainOn]:
@@ -137,7 +202,7 @@ def finished_run(settings: Settings, run_id: str) -> Run:
 def drill_row(run: Run, line: int) -> tuple[Rendering, list[Finding]]:
     """Row `line` of a finished run as a Rendering with all its findings (deep checks too)."""
     offset = run.report.offset_of(line) if run.report is not None else None
-    raw = _read_row(run.path, line, offset)
+    raw = _read_row(run.path, line, offset, run.options)
     if raw is None:
         raise NotFoundError(f"The file has no line {line}.", field="line")
     if raw.row is None:
@@ -145,9 +210,13 @@ def drill_row(run: Run, line: int) -> tuple[Rendering, list[Finding]]:
     return RowEvaluator(run.options).drill(raw.row)
 
 
-def _read_row(path: Path, line: int, offset: int | None) -> RawRow | None:
+def _read_row(path: Path, line: int, offset: int | None, options: InspectOptions) -> RawRow | None:
+    """Row `line` again: by its byte offset in JSONL, else by reading the rows up to it."""
     with open(path, "rb") as stream:
-        try:
-            return read_line(stream, line, offset=offset)
-        except LookupError:
-            return None
+        source = open_source(stream, options)
+        if isinstance(source, JsonlReader):
+            try:
+                return read_line(stream, line, offset=offset)
+            except LookupError:
+                return None
+        return next((raw for raw in source if raw.line == line), None)

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 
 from app.deps import SettingsDep
 from app.errors import InputError, MaskscopeError
+from app.inspect.columns import column_map
 from app.inspect.runs import Run, run_summary
 from app.service import inspect as inspection
 from app.settings import Settings
@@ -33,7 +34,12 @@ def _run_context(run: Run) -> dict[str, Any]:
     # The run finishes on another thread: the page shows this one snapshot of its status, so it
     # never asks for a summary that was not there when the context was built.
     status = run.status
-    context: dict[str, Any] = {"run": run, "status": status, "progress": run_summary(run)}
+    context: dict[str, Any] = {
+        "run": run,
+        "status": status,
+        "progress": run_summary(run),
+        "form": run_form(run),
+    }
     if status == "done" and run.report is not None:
         result = run.report.result()
         most = max((b["rows"] for b in result["summary"]["trained_fraction_histogram"]), default=0)
@@ -41,6 +47,37 @@ def _run_context(run: Run) -> dict[str, Any]:
             summary=result["summary"], rows=result["rows"], most=most or 1, options=run.options.spec
         )
     return context
+
+
+def run_form(run: Run) -> dict[str, Any]:
+    """The settings a run was made with, as the form shows them (and the summary prints)."""
+    spec, options = run.options.spec, run.options
+    return {
+        "tokenizer": spec.tokenizer,
+        "dialect": spec.dialect,
+        "train_on": spec.train_on,
+        "train_on_eot": spec.train_on_eot,
+        "max_length": spec.max_length,
+        "template": spec.template,
+        "add_special_tokens": spec.add_special_tokens,
+        "tools": len(spec.tools or ()),
+        "chat_template_kwargs": dict(spec.chat_template_kwargs),
+        "train_reasoning": spec.train_reasoning,
+        "train_tool_calls": spec.train_tool_calls,
+        "columns": options.columns.to_json(),
+    }
+
+
+COLUMN_FIELDS = {
+    "messages": "messages_column",
+    "prompt": "prompt_column",
+    "completion": "completion_column",
+    "chosen": "chosen_column",
+    "rejected": "rejected_column",
+    "label": "label_column",
+    "role": "role_key",
+    "content": "content_key",
+}
 
 
 def _page(
@@ -66,10 +103,10 @@ def inspect_page(request: Request, settings: SettingsDep, run: str | None = None
 @router.post("/inspect/runs", response_class=HTMLResponse)
 async def start_run(request: Request, settings: SettingsDep) -> Any:
     """Store the upload, start the inspection, answer with its (polling) progress block."""
-    form = await request.form(max_files=1, max_fields=16)
+    form = await request.form(max_files=1, max_fields=32)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        raise InputError("Choose a JSONL file to inspect.", field="file")
+        raise InputError("Choose a dataset file to inspect.", field="file")
     max_length = str(form.get("max_length") or "").strip()
     options = await run_in_threadpool(
         inspection.prepare,
@@ -80,11 +117,16 @@ async def start_run(request: Request, settings: SettingsDep) -> Any:
         train_on_eot=form.get("train_on_eot") == "on" or "v" not in form,
         max_length=_int(max_length, "max_length") if max_length else None,
         template=str(form.get("template") or "") or None,
+        columns=column_map({k: str(form.get(f) or "") for k, f in COLUMN_FIELDS.items()}),
     )
+    await run_in_threadpool(inspection.check_upload, upload.file, options, upload.filename)
     run = await run_in_threadpool(inspection.start_run, settings, upload.file, options)
     if not _is_htmx(request):
         return RedirectResponse(f"/inspect?run={run.id}", status_code=303)
-    return render_block(request, "inspect.html", "run", _run_context(run))
+    response = render_block(request, "inspect.html", "run", _run_context(run))
+    # The address names the run, so a reload (or a shared link) shows it with its settings.
+    response.headers["HX-Push-Url"] = f"/inspect?run={run.id}"
+    return response
 
 
 def _int(raw: str, field: str) -> int:

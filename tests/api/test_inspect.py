@@ -81,3 +81,79 @@ def test_inspect_takes_tools_kwargs_and_part_training(client):
     bad = post(client, data, chat_template_kwargs='{"messages": []}')
     assert_error(bad, 422, "'messages'")
     assert_error(post(client, data, tools="[not json"), 422, "tools is not JSON")
+
+
+def parquet_bytes(rows) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), sink)
+    return sink.getvalue()
+
+
+def test_parquet_upload_reads_as_parquet(client):
+    rows = [{"messages": CHAT}] * 3 + [{"messages": CHAT[:1]}]
+    response = client.post(
+        "/api/inspect",
+        files={"file": ("rows.parquet", parquet_bytes(rows), "application/octet-stream")},
+        data={"tokenizer": "qwen3", "dialect": "chatml"},
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["summary"]["rows"] == 4, body
+    assert body["summary"]["bad_rows"] == 0
+    assert [r["line"] for r in body["rows"]] == [4]
+
+
+@pytest.mark.parametrize(
+    "name, data, needle",
+    [
+        ("rows.parquet", b'{"messages": []}\n', "rows.parquet is not a Parquet file"),
+        ("rows.jsonl", b"", "The file is empty"),
+    ],
+)
+def test_upload_not_what_it_says_is_422(client, name, data, needle):
+    response = client.post(
+        "/api/inspect",
+        files={"file": (name, data, "application/octet-stream")},
+        data={"tokenizer": "qwen3", "dialect": "chatml"},
+    )
+    assert assert_error(response, 422, needle)["field"] == "file"
+
+
+def test_column_mapping_fields(client):
+    rows = [{"dialog": [{"speaker": "user", "text": "Hi"}, {"speaker": "assistant", "text": "Yo"}]}]
+    body = post(
+        client, jsonl(rows), messages_column="dialog", role_key="speaker", content_key="text"
+    ).json()
+    assert body["summary"]["bad_rows"] == 0 and body["summary"]["trained_tokens"] == 2
+
+
+@pytest.mark.parametrize("dataset", ["../etc", "tests/..", "/etc/passwd", "a/..", "x"])
+def test_dataset_field_takes_only_hub_ids(client, dataset):
+    response = client.post(
+        "/api/inspect", data={"tokenizer": "qwen3", "dialect": "chatml", "dataset": dataset}
+    )
+    assert assert_error(response, 422, "Hugging Face dataset id")["field"] == "dataset"
+
+
+def test_hub_dataset_unreachable_is_422(client, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a closed port: the Hub is away
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    response = client.post(
+        "/api/inspect",
+        data={"tokenizer": "qwen3", "dialect": "chatml", "dataset": "HuggingFaceH4/ultrachat_200k"},
+    )
+    assert assert_error(response, 422, "not reachable")["field"] == "dataset"
+
+
+def test_file_and_dataset_together_is_422(client):
+    response = client.post(
+        "/api/inspect",
+        files={"file": ("d.jsonl", jsonl([{"messages": CHAT}]), "application/jsonl")},
+        data={"tokenizer": "qwen3", "dialect": "chatml", "dataset": "org/name"},
+    )
+    assert assert_error(response, 422, "either")["field"] == "file"

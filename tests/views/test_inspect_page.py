@@ -153,3 +153,25 @@ def test_store_bounds_uploads_and_clears_stale_files(tmp_path):
     store.start(_io.BytesIO(b"{}\n"), options)
     assert len(store.runs) == 2
     assert not runs[0].path.exists() and not runs[1].path.exists() and runs[2].path.exists()
+
+
+def test_upload_that_is_not_what_its_name_says_is_refused_at_once(client):
+    response = client.post(
+        "/inspect/runs",
+        files={"file": ("rows.parquet", b'{"messages": []}\n')},
+        data=FORM,
+        headers=HX,
+    )
+    assert response.status_code == 422 and "is not a Parquet file" in response.text
+
+
+def test_run_keeps_its_settings_in_the_form_the_summary_and_the_url(client):
+    response = upload(client, [{"messages": CHAT}], dialect="tokenizer", max_length="77")
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    assert response.headers["HX-Push-Url"] == f"/inspect?run={run_id}"
+    body = wait_done(client, run_id)
+    assert '<code data-setting="dialect">tokenizer</code>' in body
+    assert '<code data-setting="max_length">77</code>' in body
+    page = client.get(f"/inspect?run={run_id}").text
+    assert '<option value="tokenizer" selected>' in page
+    assert re.search(r'name="max_length"[^>]*value="77"', page)
