@@ -1,4 +1,5 @@
-"""Fine-tune jobs over HTTP: submit, list, follow (SSE), cancel, delete, download artifacts."""
+"""Fine-tune jobs over HTTP: submit, list, follow (SSE), cancel, delete, download artifacts (one
+file, or the whole model as a zip) and the metrics as CSV."""
 
 from __future__ import annotations
 
@@ -67,6 +68,31 @@ def download_artifact(
 ) -> FileResponse:
     """One file of the fine-tuned model (only names the job itself listed)."""
     return FileResponse(jobs.artifact_path(store, settings, job_id, name), filename=name)
+
+
+@router.get("/{job_id}/artifacts.zip")
+def download_artifacts_zip(
+    job_id: str, store: StoreDep, settings: SettingsDep
+) -> StreamingResponse:
+    """The fine-tuned model folder as one zip, streamed (no copy of it is made on disk)."""
+    name, chunks = jobs.artifacts_zip(store, settings, job_id)
+    return StreamingResponse(
+        chunks,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/{job_id}/metrics.csv")
+def download_metrics_csv(job_id: str, store: StoreDep) -> Response:
+    """Every metric as CSV: training loss per step and held-out loss at its intervals, per arm."""
+    return Response(
+        jobs.metrics_csv(store, job_id),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="maskscope-job-{job_id}-metrics.csv"'
+        },
+    )
 
 
 @router.get("/{job_id}/events")

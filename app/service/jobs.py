@@ -1,4 +1,5 @@
-"""Fine-tune jobs: submit, list, get, cancel, delete, find an artifact, follow a job's events.
+"""Fine-tune jobs: submit, list, get, cancel, delete, find an artifact, download the model as
+one zip and the metrics as CSV, follow a job's events.
 
 /api/jobs and the jobs pages call these with a JobSpec, the store and the runner; the HTTP side
 only reads headers and writes JSON, HTML or Server-Sent Events.
@@ -13,14 +14,14 @@ waiting on the runner, so any process that can open the database can follow any 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.errors import NotFoundError
 from app.settings import Settings
-from app.train import retention
+from app.train import export, retention
 from app.train.data import parse_conversations
 from app.train.record import Job
 from app.train.runner import JobRunner
@@ -82,6 +83,28 @@ def artifact_path(store: JobStore, settings: Settings, job_id: str, name: str) -
     return settings.jobs_dir / job_id / "model" / name
 
 
+def artifacts_zip(store: JobStore, settings: Settings, job_id: str) -> tuple[str, Iterator[bytes]]:
+    """(file name, chunks) of the job's saved model as one zip, entries under "<id>/".
+
+    Example: artifacts_zip(store, settings, "ab12") -> ("maskscope-job-ab12.zip", <chunks>)
+    """
+    job = store.get(job_id, metrics=False)
+    if not job.artifacts:
+        raise NotFoundError(
+            f"Job {job_id} has no artifacts yet (it is {job.status}); the model is saved when "
+            "its first arm finishes training.",
+            field="id",
+        )
+    folder = settings.jobs_dir / job_id / "model"
+    return f"maskscope-job-{job_id}.zip", export.zip_chunks(folder, job.artifacts, f"{job_id}/")
+
+
+def metrics_csv(store: JobStore, job_id: str) -> str:
+    """Every metric of the job as CSV, training and held-out points in the order recorded."""
+    store.get(job_id, metrics=False)
+    return export.metrics_csv(store.metrics(job_id))
+
+
 @dataclass(frozen=True, slots=True)
 class JobEvent:
     """One event of a followed job. Example: JobEvent("metric", {"seq": 41, ...}, id=41)"""
@@ -100,8 +123,9 @@ def follow_job(
     poll_s: float = POLL_S,
     heartbeat_s: float = HEARTBEAT_S,
 ) -> AsyncIterator[JobEvent | None]:
-    """Every metric with a seq above `after` as it is recorded, progress (with the device) when
-    it changes, status changes, and at the end the finished job with its metrics.
+    """Every metric with a seq above `after` as it is recorded, progress (with the device, the
+    phase and each arm's steps) when it changes, the samples as soon as there are any and
+    whenever they grow, status changes, and at the end the finished job with its metrics.
 
     A None means nothing happened for `heartbeat_s`: the caller keeps its connection alive. The
     stream ends when the job finishes or `disconnected()` says the reader is gone. The job is
@@ -119,7 +143,7 @@ async def _follow(
     poll_s: float,
     heartbeat_s: float,
 ) -> AsyncIterator[JobEvent | None]:
-    last_progress, last_status, quiet = None, None, 0.0
+    last_progress, last_status, last_samples, quiet = None, None, None, 0.0
     while True:
         metrics, job = store.poll(job_id, after)
         for metric in metrics:
@@ -127,10 +151,13 @@ async def _follow(
             yield JobEvent("metric", metric, after)
             quiet = 0.0
         # The device is known only once the job process has started: it rides with progress.
-        progress = {**job.progress, "device": job.info.get("device")}
+        progress = {**job.to_json()["progress"], "device": job.info.get("device")}
         if progress != last_progress:
             last_progress = progress
             yield JobEvent("progress", last_progress)
+        if job.samples and job.samples != last_samples:
+            last_samples = job.samples
+            yield JobEvent("samples", {"samples": job.samples})
         if job.finished:
             yield JobEvent("status", store.get(job_id).to_json())
             return

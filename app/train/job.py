@@ -5,8 +5,13 @@ by the server: progress, metrics, samples, artifacts, final status), ``CANCEL`` 
 server to stop at the next step) and ``model/`` (safetensors + tokenizer with its chat template).
 
 A job launched by the server (``MASKSCOPE_SERVER_PID`` set) also stops once that server is gone,
-at its next step or phase, recording "interrupted: the server stopped" and saving no model: an
-orphan must not keep training, writing into the job folder or holding the device.
+at its next step, generated token or phase, recording "interrupted: the server stopped" and saving
+no model: an orphan must not keep training, sampling, writing into the job folder or holding the
+device. A cancel is honoured at the same points.
+
+Phases are events too ("loading model", "sampling before", "training arm 1 of 2", "sampling
+after", "saving"), and so are the held-out losses (metrics with ``eval_loss``) and the answers
+before training, the moment they exist.
 
 Design concession: events go through a file rather than a pipe, so the same entry point works
 alone and under torchrun (whose launcher owns the children's stdout), and a server restart can
@@ -28,25 +33,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from app.chat.batching import pad_batch
 from app.chat.tokenizer import Tokenizer
+from app.errors import LimitError
 from app.settings import Settings
 from app.train import distributed
-from app.train.data import TrainingData, load_data, prompt_ids, render_examples
-from app.train.loop import LoopConfig, train
+from app.train.data import TrainingData, load_data, render_examples
+from app.train.loop import LoopConfig, split_held_out, train
 from app.train.modeling import load_model, load_training_tokenizer, save_model, stop_token_ids
 from app.train.retention import failure_message
-from app.train.runner import SERVER_PID_ENV
-from app.train.spec import JobSpec, resolve_model
+from app.train.runner import SERVER_GONE, SERVER_PID_ENV
+from app.train.spec import JobSpec, resolve_model, sample_prompt_ids
 
 log = logging.getLogger(__name__)
-SERVER_GONE = "interrupted: the server stopped"
 PR_SET_PDEATHSIG = 1
 
 
 class ServerGoneError(Exception):
     """The server that launched this job is gone: stop without writing anything more."""
+
+
+class CancelledJobError(Exception):
+    """A cancel arrived while the job was sampling: it ends as cancelled, like during training."""
 
 
 def process_alive(pid: int) -> bool:
@@ -82,6 +92,22 @@ class StopCheck:
         if self.server_gone():
             raise ServerGoneError(SERVER_GONE)
 
+    def check(self) -> None:
+        """After an interruptible phase that saw a stop: raise why (the server's end first)."""
+        self.check_server()
+        if self():
+            raise CancelledJobError("cancelled")
+
+
+class StopGenerating(StoppingCriteria):  # type: ignore[misc]
+    """Ends `generate` at the next token once the job must stop (cancel, SIGTERM, server gone)."""
+
+    def __init__(self, stop: StopCheck) -> None:
+        self.stop = stop
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> Any:
+        return torch.full((input_ids.shape[0],), self.stop(), device=input_ids.device)
+
 
 def signal_when_parent_dies() -> None:
     """Linux: SIGTERM (stop at the next step) once the parent dies, a second line behind polling.
@@ -100,6 +126,12 @@ class Events:
 
     def __init__(self, path: Path, enabled: bool) -> None:
         self.path, self.enabled = path, enabled
+        self.phase = "starting"
+
+    def enter(self, phase: str, **payload: Any) -> None:
+        """A new phase of the job. Example: enter("training arm 1 of 2", arm="neftune")"""
+        self.phase = phase
+        self("phase", phase=phase, **payload)
 
     def __call__(self, kind: str, **payload: Any) -> None:
         if not self.enabled:
@@ -126,8 +158,10 @@ def run_job(spec_path: Path) -> int:
             status = _run(spec, job_dir, dist, events, stop)
         except ServerGoneError as exc:
             log.warning("the server that launched this job is gone: stopping")
-            events("status", status="failed", error=str(exc))
+            events("status", status="failed", error=str(exc), phase=events.phase)
             return 1
+        except CancelledJobError:
+            status = "cancelled"
         except Exception as exc:  # the job's error becomes its status; the server stays up
             log.exception("job failed")
             events("status", status="failed", error=failure_message(exc, job_dir))
@@ -136,14 +170,19 @@ def run_job(spec_path: Path) -> int:
     return 0
 
 
+# Long: the job's phases in the order they run, each followed by its stop check, read top to
+# bottom as the events it writes; split, the order of loading, sampling and saving would hide.
 def _run(
     spec: JobSpec, job_dir: Path, dist: distributed.Dist, events: Events, stop: StopCheck
 ) -> str:
     settings = Settings.from_env()
+    events.enter("loading model")
     model_path = resolve_model(spec.model, settings)
     tokenizer = load_training_tokenizer(spec, settings)
     data = load_data(spec.data.model_dump(exclude_none=True), spec.sample_prompts)
-    data.examples = render_examples(data.conversations, spec.render_spec(), tokenizer, settings)
+    prompts = _prompts(spec, data, tokenizer, settings)
+    examples = render_examples(data.conversations, spec.render_spec(), tokenizer, settings)
+    data.examples, held_out = split_held_out(examples, spec.eval_examples, spec.seed)
     stop.check_server()
     total = spec.total_steps
     events(
@@ -151,34 +190,56 @@ def _run(
         step=0,
         total_steps=total,
         examples=len(data.examples),
+        held_out=len(held_out),
         device=str(dist.device),
         world_size=dist.world,
     )
     torch.manual_seed(spec.seed)
     model = load_model(model_path, dist)
     stop.check_server()
-    samples = _sample(model, tokenizer, spec, data, dist, "before", [])
-    stop.check_server()
+    events.enter("sampling before")
+    samples = _sample(model, tokenizer, spec, data, prompts, dist, "before", [], stop)
     events("samples", samples=samples)
     offset = 0
-    for arm, alpha in spec.arms:
+    for index, (arm, alpha) in enumerate(spec.arms):
         if offset:
+            events.enter("loading model", arm=arm)
             torch.manual_seed(spec.seed)
             model = load_model(model_path, dist)
-        done = _train_arm(model, spec, data, tokenizer, dist, events, arm, alpha, offset, stop)
+        events.enter(f"training arm {index + 1} of {len(spec.arms)}", arm=arm)
+        done = _train_arm(
+            model, spec, data, tokenizer, dist, events, arm, alpha, offset, stop, held_out
+        )
         stop.check_server()
         if done < spec.steps:
             return "cancelled"
         key = "after" if offset == 0 else f"after_{arm}"
-        samples = _sample(model, tokenizer, spec, data, dist, key, samples)
-        stop.check_server()
+        events.enter("sampling after", arm=arm)
+        samples = _sample(model, tokenizer, spec, data, prompts, dist, key, samples, stop)
         events("samples", samples=samples)
         if offset == 0 and dist.is_main:
+            events.enter("saving", arm=arm)
             files = save_model(model, tokenizer, spec, job_dir / "model")
+            stop.check_server()
             events("artifacts", files=files)
         offset += spec.steps
         dist.barrier()
     return "succeeded"
+
+
+def _prompts(
+    spec: JobSpec, data: TrainingData, tokenizer: Tokenizer, settings: Settings
+) -> list[tuple[str, list[int]]]:
+    """(prompt, ids) to sample on: the spec's own (bounded, refused when over), or the first user
+    turns of the data that fit the bound."""
+    if spec.sample_prompts:
+        ids = sample_prompt_ids(spec.sample_prompts, spec, tokenizer, settings)
+        return list(zip(spec.sample_prompts, ids, strict=True))
+    fitting = []
+    for prompt in data.prompts:
+        with contextlib.suppress(LimitError):
+            fitting.append((prompt, sample_prompt_ids([prompt], spec, tokenizer, settings)[0]))
+    return fitting
 
 
 def _train_arm(
@@ -192,6 +253,7 @@ def _train_arm(
     alpha: float,
     offset: int,
     should_stop: StopCheck,
+    held_out: list[dict[str, list[int]]],
 ) -> int:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     warmup = spec.warmup_steps if spec.warmup_steps is not None else max(0, spec.steps // 10)
@@ -206,9 +268,14 @@ def _train_arm(
         pack=spec.pack,
         seed=spec.seed,
         pad_id=pad_id,
+        eval_every=spec.eval_interval,
     )
 
     def emit(metric: dict[str, Any]) -> None:
+        if "eval_loss" in metric:
+            log.info("%s step %d held-out loss %.4f", arm, metric["step"], metric["eval_loss"])
+            events("metric", arm=arm, loss=None, **metric)
+            return
         log.info(
             "%s step %d/%d loss %.4f lr %.2e %.0f tokens/s",
             arm,
@@ -221,7 +288,20 @@ def _train_arm(
         events("metric", arm=arm, **metric)
         events("progress", step=offset + metric["step"], total_steps=spec.total_steps)
 
-    return train(model, data.examples, config, dist, emit=emit, should_stop=should_stop)
+    return train(
+        model,
+        data.examples,
+        config,
+        dist,
+        emit=emit,
+        should_stop=should_stop,
+        held_out=held_out,
+    )
+
+
+def answer_tokens(row: list[int], stops: list[int]) -> int:
+    """Tokens of a generated answer, up to its first stop token. Example: [5, 9, 2, 2], [2] -> 2"""
+    return next((i for i, token in enumerate(row) if token in stops), len(row))
 
 
 @torch.no_grad()
@@ -230,22 +310,22 @@ def _sample(
     tokenizer: Tokenizer,
     spec: JobSpec,
     data: TrainingData,
+    prompts: list[tuple[str, list[int]]],
     dist: distributed.Dist,
     key: str,
     samples: list[dict[str, Any]],
+    stop: StopCheck,
 ) -> list[dict[str, Any]]:
-    """Greedy answers to the sample prompts, added under `key` (rank 0 only, one batch)."""
-    if not dist.is_main:
+    """Greedy answers to the sample prompts and their lengths in tokens, added under `key` (rank
+    0 only, one batch); a cancel or the server's end stops it at the next token (and raises)."""
+    if not dist.is_main or not prompts:
         return samples
     model.eval()
-    out = [dict(s) for s in samples] or [{"prompt": p} for p in data.prompts]
+    out = [dict(s) for s in samples] or [{"prompt": p} for p, _ in prompts]
     stops = stop_token_ids(tokenizer)
-    render_spec = spec.render_spec()
-    prompts = [
-        {"input_ids": ids, "labels": ids}
-        for ids in (prompt_ids(s["prompt"], render_spec, tokenizer) for s in out)
-    ]
-    rows = pad_batch(prompts, stops[0], padding_side="left")
+    rows = pad_batch(
+        [{"input_ids": ids, "labels": ids} for _, ids in prompts], stops[0], padding_side="left"
+    )
     ids = torch.tensor([r["input_ids"] for r in rows], device=dist.device)
     mask = torch.tensor([r["attention_mask"] for r in rows], device=dist.device)
     with dist.autocast():
@@ -256,9 +336,12 @@ def _sample(
             max_new_tokens=spec.max_new_tokens,
             eos_token_id=stops,
             pad_token_id=stops[0],
+            stopping_criteria=StoppingCriteriaList([StopGenerating(stop)]),
         )
-    for sample, row in zip(out, generated[:, ids.shape[1] :], strict=True):
+    stop.check()
+    for sample, row in zip(out, generated[:, ids.shape[1] :].tolist(), strict=True):
         sample[key] = tokenizer.decode(row, skip_special_tokens=True).strip()
+        sample[f"{key}_tokens"] = answer_tokens(row, stops)
         if data.check:
             sample[f"{key}_passes"] = bool(re.search(data.check["regex"], sample[key]))
     return out

@@ -9,6 +9,11 @@ Packed micro-batches are one padding-free row whose ``position_ids`` restart per
 transformers then masks attention across conversations (block-diagonal causal mask for SDPA/eager,
 varlen kernels for flash attention).
 
+Held-out evaluation: a few conversations are kept out of training (`split_held_out`, the same ones
+for a seed) and their mean trained-token loss is measured before the first step, every
+`eval_every` steps and after the last, in eval mode, so without NEFTune's noise: the curve that says
+whether noise helped, which the training loss (higher with noise, by design) cannot.
+
 Design concession: logits are only computed where a label is trained (``logits_to_keep``), which
 requires a transformers causal LM that accepts that argument (all current ones do).
 """
@@ -48,6 +53,7 @@ class LoopConfig:
     seed: int = 0
     pad_id: int = 0
     max_grad_norm: float = 1.0
+    eval_every: int = 0
 
 
 def windows(n_examples: int, window: int, seed: int) -> Iterator[list[int]]:
@@ -99,6 +105,40 @@ def summed_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     )
 
 
+def split_held_out(
+    examples: list[Example], count: int, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """(to train on, held out): at most `count` and at most a fifth of the examples held out.
+
+    Example: 60 examples, count 8 -> (52, 8); 4 examples -> (4, 0): too few to spare one.
+    """
+    held = min(count, len(examples) // 5)
+    if held == 0:
+        return examples, []
+    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed)).tolist()
+    out = set(order[:held])
+    return [e for i, e in enumerate(examples) if i not in out], [examples[i] for i in sorted(out)]
+
+
+@torch.no_grad()
+def held_out_loss(
+    model: nn.Module, examples: list[Example], config: LoopConfig, dist: Dist
+) -> float:
+    """Mean next-token loss per trained token over `examples`, in eval mode (no NEFTune noise)."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), device=dist.device)
+    mine = examples[dist.rank :: dist.world]
+    for start in range(0, len(mine), config.batch_size):
+        with dist.autocast():
+            batch = model_inputs(
+                mine[start : start + config.batch_size], config.pack, config.pad_id, dist.device
+            )
+            total += summed_loss(model, batch).float()
+    model.train(was_training)
+    return float(dist.sum(total)) / max(1, trained_tokens(examples))
+
+
 def lr_factor(step: int, steps: int, warmup: int) -> float:
     """Linear warm-up, then linear decay to 0. Example: lr_factor(0, 10, 2) -> 0.5"""
     if step < warmup:
@@ -116,8 +156,13 @@ def train(
     *,
     emit: Callable[[dict[str, Any]], None],
     should_stop: Callable[[], bool],
+    held_out: list[Example] | None = None,
 ) -> int:
-    """Train for config.steps optimizer steps (or until asked to stop); returns the steps done."""
+    """Train for config.steps optimizer steps (or until asked to stop); returns the steps done.
+
+    Each step emits {"step", "loss", "lr", ...}; with `held_out` and `config.eval_every`, step 0,
+    every eval_every-th step and the last one also emit {"step", "eval_loss"}.
+    """
     torch.manual_seed(config.seed)
     handle = None
     if config.neftune_alpha > 0:
@@ -130,9 +175,15 @@ def train(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, config.steps, config.warmup_steps)
     )
+
+    def evaluate(step: int) -> None:
+        if held_out and config.eval_every:
+            emit({"step": step, "eval_loss": held_out_loss(model, held_out, config, dist)})
+
     model.train()
     done = 0
     try:
+        evaluate(0)
         for step, window in zip(
             range(config.steps),
             windows(len(examples), config.batch_size * config.grad_accum, config.seed),
@@ -160,6 +211,8 @@ def train(
                     "tokens_per_s": tokens / elapsed if elapsed else 0.0,
                 }
             )
+            if done % max(1, config.eval_every) == 0 or done == config.steps:
+                evaluate(done)
     finally:
         if handle is not None:
             handle.remove()

@@ -5,7 +5,7 @@ its attributes; only `to_json()` makes the JSON shape, so every surface shows th
 
 Example: Job(id="ab12", status="queued", step=0, total_steps=30, ...).to_json()
          -> {"id": "ab12", "status": "queued", "spec": {...},
-             "progress": {"step": 0, "total_steps": 30}, ...}
+             "progress": {"step": 0, "total_steps": 30, "phase": None, "arms": [...]}, ...}
 
 Design concession: `spec` is the body as it was submitted (JobSpec dumped to JSON), kept as data
 rather than re-validated into a JobSpec on every read, so a job stored by an older version still
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from app.train.summary import arm_progress, summarize
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
@@ -56,7 +58,11 @@ class Job:
             "id": self.id,
             "status": self.status,
             "spec": self.spec,
-            "progress": self.progress,
+            "progress": {
+                **self.progress,
+                "phase": self.info.get("phase"),
+                "arms": arm_progress(self.spec, self.step),
+            },
             "samples": self.samples,
             "error": self.error,
             "artifacts": self.artifacts,
@@ -68,4 +74,5 @@ class Job:
         }
         if self.metrics is not None:
             body["metrics"] = self.metrics
+            body["summary"] = summarize(self.spec, self.metrics, self.samples)
         return body

@@ -44,6 +44,8 @@ POLL_S = 0.25
 STOP_GRACE_S = 10.0
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_PID_ENV = "MASKSCOPE_SERVER_PID"
+SERVER_GONE = "interrupted: the server stopped"
+INFO_KEYS = ("device", "world_size", "examples", "held_out")
 BACKOFF_S = 0.25
 BACKOFF_MAX_S = 4.0
 PRUNE_EVERY_S = 3600.0
@@ -209,13 +211,18 @@ class JobRunner:
             if kind == "metric":
                 self.store.add_metric(job_id, event)
             elif kind == "progress":
-                info = {k: event[k] for k in ("device", "world_size", "examples") if k in event}
+                info = {k: event[k] for k in INFO_KEYS if k in event}
                 self.store.update(
                     job_id,
                     step=event["step"],
                     total_steps=event["total_steps"],
-                    **({"info": info} if info else {}),
+                    **({"info": {**tail.info, **info}} if info else {}),
                 )
+                tail.info.update(info)
+            elif kind == "phase":
+                info = {**tail.info, "phase": event["phase"]}
+                self.store.update(job_id, info=info)
+                tail.info = info
             elif kind == "samples":
                 self.store.update(job_id, samples=event["samples"])
             elif kind == "artifacts":
@@ -224,6 +231,22 @@ class JobRunner:
                 final = event
             tail.backlog.pop(0)
         return final
+
+    def replay(self, job_id: str) -> dict[str, Any]:
+        """After a crash: store what the job wrote that the store had not taken in yet.
+
+        The metrics beyond those stored (events are taken in order, so the first n in the file
+        are the n stored), the last progress, phase, samples and artifacts; returns the job's
+        final status event, if it wrote one. Example: 3 of 5 metrics stored -> 2 added.
+        """
+        tail = EventTail(self.settings.jobs_dir / job_id / "events.jsonl")
+        stored, seen = len(self.store.metrics(job_id)), 0
+        tail.info = dict(self.store.get(job_id, metrics=False).info)
+        for event in tail.read():
+            seen += event.get("type") == "metric"
+            if event.get("type") != "metric" or seen > stored:
+                tail.backlog.append(event)
+        return self._ingest(job_id, tail)
 
     def _forward_cancel(self, job_id: str, job_dir: Path) -> None:
         if self.store.cancel_requested(job_id):
@@ -261,6 +284,7 @@ class EventTail:
     def __init__(self, path: Path) -> None:
         self.path, self.offset = path, 0
         self.backlog: list[dict[str, Any]] = []
+        self.info: dict[str, Any] = {}
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -274,7 +298,8 @@ class EventTail:
 
 
 def end_orphan(job_dir: Path) -> None:
-    """A job process that outlived a crashed server would share the device with the next job."""
+    """A job process that outlived a crashed server would share the device with the next job;
+    it is killed and waited for (a second at most), so its events file no longer grows."""
     try:
         pid = int((job_dir / "pid").read_text(encoding="utf-8"))
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -283,6 +308,26 @@ def end_orphan(job_dir: Path) -> None:
     if b"app.train" in cmdline:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+        for _ in range(20):
+            if not Path(f"/proc/{pid}/cmdline").exists():
+                break
+            time.sleep(0.05)
+
+
+def recover_jobs(store: JobStore, runner: JobRunner) -> None:
+    """Jobs left running by a crash: orphans ended, their unread events stored, then each marked
+    with the status it wrote itself (succeeded just before the crash: succeeded) or interrupted."""
+    for job_id in store.running_ids():
+        end_orphan(runner.settings.jobs_dir / job_id)
+        try:
+            final = runner.replay(job_id)
+        except Exception:  # an unreadable events file must not keep the server from starting
+            log.exception("job %s: its events could not be read back", job_id)
+            continue
+        if final.get("status") in FINISHED and final.get("error") != SERVER_GONE:
+            store.finish(job_id, final["status"], final.get("error"))
+    for job_id in store.recover():
+        log.warning("job %s was running when the server stopped: marked failed", job_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,13 +357,11 @@ def start_jobs(settings: Settings) -> JobQueue:
     Example: queue = start_jobs(settings); ...; await queue.stop()
     """
     store = JobStore(settings.db_path)
-    for job_id in store.recover():
-        log.warning("job %s was running when the server stopped: marked failed", job_id)
-        end_orphan(settings.jobs_dir / job_id)
+    runner = JobRunner(store, settings)
+    recover_jobs(store, runner)
     try:
         for job_id in prune_jobs(store, settings):
             log.info("job %s is older than job_retention_days: deleted", job_id)
     except Exception:  # a folder that cannot be removed must not keep the server from starting
         log.exception("pruning old jobs failed; the runner tries again within the hour")
-    runner = JobRunner(store, settings)
     return JobQueue(store, runner, asyncio.create_task(runner.run_forever()))

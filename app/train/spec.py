@@ -4,6 +4,10 @@ The shape (types, ranges, NaN) is checked by pydantic, so the web layer turns a 
 422; the limits that depend on settings (steps, length, dialect, model) by `check_spec`, which
 raises the core's own errors naming the setting to change.
 
+Everything a job will read is bounded here, at submit time: each sample prompt in tokens (so a
+job never spends minutes answering one huge prompt) and a Hub model id must be in the local HF
+cache or reachable now (offline, it is a 424 at once, not a job that fails later).
+
 Design concession: a model reference is either a bundled asset name, a local directory under the
 allowed roots, or a Hub id; no remote code is ever trusted.
 """
@@ -16,11 +20,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.chat.spec import RenderSpec, TrainOn
+from app.chat.tokenizer import Tokenizer
 from app.dialects.registry import dialect_names
 from app.errors import InputError, LimitError, UnavailableError
 from app.settings import Settings
 from app.tokenizers import hub, paths
 from app.tokenizers.registry import bundled_names, load_tokenizer
+from app.train.data import prompt_ids
 
 
 class DataSpec(BaseModel):
@@ -61,16 +67,18 @@ class JobSpec(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     sample_prompts: list[str] | None = Field(None, max_length=16)
     max_new_tokens: int = Field(48, ge=1, le=512)
+    eval_examples: int = Field(8, ge=0, le=256)
+    eval_every: int | None = Field(None, ge=1)
 
     @property
     def arms(self) -> list[tuple[str, float]]:
         """(arm name, alpha) in the order they train."""
-        main = ("neftune", self.neftune_alpha) if self.neftune_alpha > 0 else ("plain", 0.0)
-        return (
-            [main, ("baseline", 0.0)]
-            if self.compare_baseline and self.neftune_alpha > 0
-            else [main]
-        )
+        return arms_of(self.neftune_alpha, self.compare_baseline)
+
+    @property
+    def eval_interval(self) -> int:
+        """Steps between held-out evaluations: `eval_every`, else about ten points per arm."""
+        return self.eval_every or max(1, self.steps // 10)
 
     @property
     def total_steps(self) -> int:
@@ -89,6 +97,12 @@ class JobSpec(BaseModel):
             train_on=self.train_on,
             max_length=self.max_length,
         )
+
+
+def arms_of(alpha: float, compare_baseline: bool) -> list[tuple[str, float]]:
+    """Example: arms_of(5.0, True) -> [("neftune", 5.0), ("baseline", 0.0)]"""
+    main = ("neftune", alpha) if alpha > 0 else ("plain", 0.0)
+    return [main, ("baseline", 0.0)] if compare_baseline and alpha > 0 else [main]
 
 
 def check_spec(spec: JobSpec, settings: Settings) -> None:
@@ -118,9 +132,59 @@ def check_spec(spec: JobSpec, settings: Settings) -> None:
             setting="max_train_conversations",
         )
     _check_dialect(spec.dialect)
-    resolve_model(spec.model, settings)
-    if spec.tokenizer is not None:
-        load_tokenizer(spec.tokenizer, settings)
+    model = resolve_model(spec.model, settings)
+    if hub.is_hub_id(model) and model == spec.model:
+        _check_hub_model(model)
+    tokenizer = load_tokenizer(spec.render_spec().tokenizer, settings)
+    sample_prompt_ids(spec.sample_prompts or [], spec, tokenizer, settings)
+
+
+def sample_prompt_ids(
+    prompts: list[str], spec: JobSpec, tokenizer: Tokenizer, settings: Settings
+) -> list[list[int]]:
+    """Each prompt as the model sees it (with the assistant header); one over the bound: refused.
+
+    Example: ["Hi?"] -> [[1, 9690, ...]]; a 30k-token prompt -> LimitError naming
+    max_sample_prompt_tokens.
+    """
+    render_spec, limit = spec.render_spec(), settings.max_sample_prompt_tokens
+    out = []
+    for index, prompt in enumerate(prompts):
+        ids = prompt_ids(prompt, render_spec, tokenizer)
+        if len(ids) > limit:
+            raise LimitError(
+                f"sample_prompts[{index}] is {len(ids)} tokens, over the limit of {limit}; "
+                "it is limited by the max_sample_prompt_tokens setting.",
+                field=f"sample_prompts[{index}]",
+                setting="max_sample_prompt_tokens",
+            )
+        out.append(ids)
+    return out
+
+
+def _check_hub_model(ref: str) -> None:
+    """A Hub model must be loadable now: in the local HF cache, or on a reachable Hub."""
+    # Imported here: only a Hub id needs the Hub client.
+    from huggingface_hub import HfApi, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(ref, "config.json"), str):
+        return
+    try:
+        files = [s.rfilename for s in HfApi().model_info(ref, timeout=hub.TIMEOUT_S).siblings or []]
+    except Exception as exc:  # any failure of the Hub client (DNS, HTTP, 404) means not loadable
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise UnavailableError(
+            f"The Hub model {ref} is not in the local HF cache and the Hub is not reachable "
+            f"({reason}); use a bundled model or a folder under the tokenizer_roots setting. "
+            "Change the 'model' field.",
+            field="model",
+        ) from exc
+    if not any(name.endswith(".safetensors") for name in files):
+        raise InputError(
+            f"The Hub model {ref} has no safetensors weights (pickle weights are refused). "
+            "Change the 'model' field.",
+            field="model",
+        )
 
 
 def _check_dialect(dialect: str) -> None:

@@ -234,6 +234,10 @@ class JobStore:
                 (status, error, time.time(), job_id),
             )
 
+    def running_ids(self) -> builtins.list[str]:
+        with self._connect() as db:
+            return [r["id"] for r in db.execute("SELECT id FROM jobs WHERE status = 'running'")]
+
     def recover(self) -> builtins.list[str]:
         """After a restart: a job left running was interrupted; everything else stays as it was."""
         with self._connect(immediate=True) as db:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import http.client
+import io
 import json
 import sqlite3
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -104,20 +107,47 @@ def test_job_runs_to_the_end_with_live_events_and_artifacts(client, model_dir):
     with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
         lines = [line for line in stream.iter_lines() if line]
     events = [line.split(": ", 1)[1] for line in lines if line.startswith("event: ")]
-    assert events.count("metric") == 4
     assert events[-1] == "status"
     final = json.loads(lines[-1].split(": ", 1)[1])
     assert final["status"] == "succeeded", final["error"]
-    assert [(m["arm"], m["step"]) for m in final["metrics"]] == [
+    assert events.count("metric") == len(final["metrics"])
+    trained = [m for m in final["metrics"] if m["loss"] is not None]
+    assert [(m["arm"], m["step"]) for m in trained] == [
         ("neftune", 1),
         ("neftune", 2),
         ("baseline", 1),
         ("baseline", 2),
     ]
-    assert final["progress"] == {"step": 4, "total_steps": 4}
+    held_out = [(m["arm"], m["step"]) for m in final["metrics"] if m["loss"] is None]
+    assert held_out == [(arm, step) for arm in ("neftune", "baseline") for step in (0, 1, 2)]
+    assert final["progress"] == {
+        "step": 4,
+        "total_steps": 4,
+        "phase": "sampling after",
+        "arms": [
+            {"arm": "neftune", "step": 2, "steps": 2},
+            {"arm": "baseline", "step": 2, "steps": 2},
+        ],
+    }
+    assert final["summary"]["sentence"].startswith("NEFTune's held-out loss ended ")
     assert {"before", "after", "after_baseline"} <= set(final["samples"][0])
     weights = client.get(f"/api/jobs/{job_id}/artifacts/model.safetensors")
     assert weights.status_code == 200 and len(weights.content) > 1000
+    archive = client.get(f"/api/jobs/{job_id}/artifacts.zip")
+    assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
+    assert f"maskscope-job-{job_id}.zip" in archive.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as unzipped:
+        assert unzipped.testzip() is None
+        assert unzipped.namelist() == [f"{job_id}/{name}" for name in final["artifacts"]]
+        assert unzipped.read(f"{job_id}/model.safetensors") == weights.content
+    table = client.get(f"/api/jobs/{job_id}/metrics.csv")
+    assert table.headers["content-type"].startswith("text/csv")
+    csv_rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert [int(r["seq"]) for r in csv_rows] == [m["seq"] for m in final["metrics"]]
+    assert [r["loss"] == "" for r in csv_rows] == [m["loss"] is None for m in final["metrics"]]
+    assert float(csv_rows[0]["eval_loss"]) == pytest.approx(final["metrics"][0]["eval_loss"])
+    assert_error(client.get("/api/jobs/nope/artifacts.zip"), 404, "nope")
+    assert_error(client.get("/api/jobs/nope/metrics.csv"), 404, "nope")
     assert_error(client.get(f"/api/jobs/{job_id}/artifacts/..%2Fspec.json"), 404)
     assert_error(client.get(f"/api/jobs/{job_id}/artifacts/spec.json"), 404, "no artifact")
     assert_error(client.post(f"/api/jobs/{job_id}/cancel"), 409, "succeeded")

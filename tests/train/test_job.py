@@ -61,9 +61,11 @@ def _spec(model_dir: Path, **overrides) -> dict:
 
 
 def test_job_trains_samples_and_saves(job_settings, tiny_model_dir):
-    spec = _spec(tiny_model_dir, compare_baseline=True, pack=True, sample_prompts=["Hi?"])
+    spec = _spec(
+        tiny_model_dir, compare_baseline=True, pack=True, sample_prompts=["Hi?"], eval_every=2
+    )
     events = run_job(job_settings, spec)
-    metrics = [e for e in events if e["type"] == "metric"]
+    metrics = [e for e in events if e["type"] == "metric" and e["loss"] is not None]
     assert [(m["arm"], m["step"]) for m in metrics] == [
         ("neftune", 1),
         ("neftune", 2),
@@ -75,8 +77,30 @@ def test_job_trains_samples_and_saves(job_settings, tiny_model_dir):
     assert all(m["loss"] > 0 and m["tokens_per_s"] > 0 for m in metrics)
     # same seed and data: the first step sees the same batch, the noise makes the difference
     assert metrics[0]["loss"] != metrics[3]["loss"]
+    # held-out loss: before the first step, every 2nd step and after the last, per arm
+    evals = [(e["arm"], e["step"]) for e in events if e["type"] == "metric" and e["loss"] is None]
+    assert evals == [(arm, step) for arm in ("neftune", "baseline") for step in (0, 2, 3)]
+    held = [e["eval_loss"] for e in events if e.get("eval_loss") is not None]
+    assert all(loss > 0 for loss in held)
+    assert held[0] == pytest.approx(held[3], rel=1e-5), "both arms start from the same model"
+    phases = [e["phase"] for e in events if e["type"] == "phase"]
+    assert phases == [
+        "loading model",
+        "sampling before",
+        "training arm 1 of 2",
+        "sampling after",
+        "saving",
+        "loading model",
+        "training arm 2 of 2",
+        "sampling after",
+    ]
+    first_samples = next(i for i, e in enumerate(events) if e["type"] == "samples")
+    first_metric = next(i for i, e in enumerate(events) if e["type"] == "metric")
+    assert first_samples < first_metric, "the answers before training are written at once"
     samples = [e for e in events if e["type"] == "samples"][-1]["samples"]
     assert set(samples[0]) >= {"prompt", "before", "after", "after_baseline", "before_passes"}
+    for key in ("before", "after", "after_baseline"):
+        assert 0 <= samples[0][f"{key}_tokens"] <= spec["max_new_tokens"]
     assert events[-1] == {**events[-1], "type": "status", "status": "succeeded"}
     files = [e for e in events if e["type"] == "artifacts"][0]["files"]
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(files)
@@ -109,12 +133,17 @@ def test_two_gloo_processes_match_one_process(job_settings, tiny_model_dir):
         max_new_tokens=1,
         sample_prompts=["x"],
     )
-    one = [e["loss"] for e in run_job(job_settings, spec, name="one") if e["type"] == "metric"]
-    two = [
-        e["loss"] for e in run_job(job_settings, spec, procs=2, name="two") if e["type"] == "metric"
-    ]
-    assert len(one) == len(two) == 3
-    assert two == pytest.approx(one, rel=1e-4)
+
+    def losses(events: list[dict], key: str) -> list[float]:
+        return [e[key] for e in events if e["type"] == "metric" and e.get(key) is not None]
+
+    one = run_job(job_settings, spec, name="one")
+    two = run_job(job_settings, spec, procs=2, name="two")
+    assert len(losses(one, "loss")) == len(losses(two, "loss")) == 3
+    assert losses(two, "loss") == pytest.approx(losses(one, "loss"), rel=1e-4)
+    # the held-out loss too: each rank measures half the held-out rows, summed over ranks
+    assert len(losses(one, "eval_loss")) == 4
+    assert losses(two, "eval_loss") == pytest.approx(losses(one, "eval_loss"), rel=1e-4)
 
 
 @contextlib.contextmanager
@@ -163,7 +192,7 @@ def assert_stops_when_the_server_dies(settings, model_dir: Path, procs: int) -> 
         wait_for_no_job_processes(job_dir, timeout=15)
         assert job.wait() != 0
     events = read_events(job_dir)
-    assert events[-1] == {**INTERRUPTED, "time": events[-1]["time"]}
+    assert events[-1] == {**INTERRUPTED, "time": events[-1]["time"], "phase": events[-1]["phase"]}
     assert not [e for e in events if e["type"] == "artifacts"]
     assert not (job_dir / "model").exists()
     assert max(e["step"] for e in events if e["type"] == "metric") < 100_000
@@ -185,7 +214,9 @@ def test_job_of_a_server_already_gone_loads_nothing(job_settings, tiny_model_dir
     with started_job(command, env, job_dir) as job:
         assert job.wait(timeout=60) != 0
     events = read_events(job_dir)
-    assert [{k: v for k, v in e.items() if k != "time"} for e in events] == [INTERRUPTED]
+    assert [{k: v for k, v in e.items() if k != "time"} for e in events] == [
+        {**INTERRUPTED, "phase": "starting"}
+    ]
     assert not (job_dir / "model").exists()
 
 

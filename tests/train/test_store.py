@@ -108,9 +108,14 @@ def test_job_json_has_the_api_shape_in_order(store):
     listed = store.list()[0].to_json()
     assert list(listed) == keys
     assert listed["spec"] == JobSpec(steps=3).model_dump(mode="json")
-    assert listed["progress"] == {"step": 0, "total_steps": 3}
+    assert listed["progress"] == {
+        "step": 0,
+        "total_steps": 3,
+        "phase": None,
+        "arms": [{"arm": "neftune", "step": 0, "steps": 3}],
+    }
     full = store.get(job_id).to_json()
-    assert list(full) == [*keys, "metrics"]
+    assert list(full) == [*keys, "metrics", "summary"]
     assert [m["step"] for m in full["metrics"]] == [1]
 
 
