@@ -8,6 +8,7 @@ but the chips never wait for the slower whole-conversation checks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Finding, Rendering
+from app.dialects.jinja import template_source
 from app.dialects.registry import list_dialects
 from app.errors import MaskscopeError
 from app.service.render import Rendered, render_and_lint, render_messages
@@ -71,7 +73,8 @@ def default_state(tokenizers: list[dict[str, Any]]) -> EditorState:
 async def posted_state(request: Request, settings: Settings) -> EditorState:
     """The editor state an htmx request posted (enough form fields allowed for the longest
     conversation the settings permit)."""
-    form = await request.form(max_fields=2 * settings.max_messages + 64)
+    # A turn posts up to 7 fields and each of its tool calls 3 more.
+    form = await request.form(max_fields=16 * settings.max_messages + 64)
     return parse_state(form, EditorState(), submitted=True)
 
 
@@ -86,6 +89,18 @@ def request_of(state: EditorState, target: Target | None = None) -> RenderReques
 def render_tokens(body: RenderRequest, settings: Settings) -> Rendered:
     """What POST /api/render renders, without the lints: the live token view's fast path."""
     return render_messages(body.messages, body.spec(), settings)
+
+
+def reads_variable(rendered: Rendered, name: str) -> bool:
+    """Whether the Jinja template `rendered` came from reads template variable `name` (the
+    tokenizer's own or the pasted one; a built-in dialect reads none).
+
+    Example: qwen3 under dialect "tokenizer", "enable_thinking" -> True; chatml -> False
+    """
+    if rendered.spec.dialect not in ("tokenizer", "custom"):
+        return False
+    source = template_source(rendered.spec.dialect, rendered.tokenizer, rendered.spec)
+    return re.search(rf"\b{re.escape(name)}\b", source) is not None
 
 
 def lint_findings(state: EditorState, settings: Settings) -> list[Finding]:

@@ -19,6 +19,7 @@ from app.views.common import (
     lint_findings,
     page_context,
     posted_state,
+    reads_variable,
     render_tokens,
     request_of,
     token_view,
@@ -31,7 +32,10 @@ router = APIRouter(include_in_schema=False)
 
 def _result(state: EditorState, settings: Settings) -> dict[str, Any]:
     rendered = render_tokens(request_of(state), settings)
-    return {"view": token_view(rendered.rendering, None, rendered.tokenizer)}
+    return {
+        "view": token_view(rendered.rendering, None, rendered.tokenizer),
+        "reads_thinking": reads_variable(rendered, "enable_thinking"),
+    }
 
 
 def _page_result(state: EditorState, settings: Settings) -> dict[str, Any]:

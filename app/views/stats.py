@@ -1,4 +1,5 @@
-"""Figures shown beside the chips: counts per role, template overhead, where the markers sit.
+"""Figures shown beside the chips: counts per role and per part, template overhead, where the
+markers sit.
 
 Design concession: "template overhead" counts tokens that overlap no message content at all; a
 token that merges content with a template marker counts as content (it carries some of the
@@ -13,13 +14,22 @@ from typing import Any
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
 
-ROLE_ORDER = ("system", "user", "assistant", "tool")
+ROLE_ORDER = ("system", "developer", "user", "assistant", "tool")
+# The parts of a turn (DESIGN §3.1), in the order the stats list them.
+PART_ORDER = ("content", "reasoning", "tool_call", "image", "markup")
 MAX_POSITIONS = 8
 
 
 @dataclass
 class RoleCount:
     role: str
+    tokens: int = 0
+    trained: int = 0
+
+
+@dataclass
+class PartCount:
+    part: str
     tokens: int = 0
     trained: int = 0
 
@@ -32,6 +42,7 @@ class Summary:
     special: int
     truncated: int
     roles: list[RoleCount] = field(default_factory=list)
+    parts: list[PartCount] = field(default_factory=list)
 
     @property
     def trained_share(self) -> float:
@@ -53,15 +64,20 @@ def overlaps(rendering: Rendering, ranges: list[tuple[int, int]]) -> list[bool]:
 
 
 def summarize(rendering: Rendering) -> Summary:
-    """Token, trained, special and per-role counts, and the template overhead.
+    """Token, trained, special, per-role and per-part counts, and the template overhead.
 
-    Example: ChatML "<|im_start|>user\\nHi<|im_end|>\\n" -> 6 tokens, overhead 5 ("Hi" is content)
+    Example: ChatML "<|im_start|>user\\nHi<|im_end|>\\n" -> 6 tokens, overhead 5 ("Hi" is content);
+             parts [content: 1 token, markup: 5]
     """
     roles: dict[str, RoleCount] = {}
+    parts: dict[str, PartCount] = {}
     for tok in rendering.tokens:
         entry = roles.setdefault(tok.role or "none", RoleCount(tok.role or "none"))
         entry.tokens += 1
         entry.trained += tok.trained
+        part = parts.setdefault(tok.part, PartCount(tok.part))
+        part.tokens += 1
+        part.trained += tok.trained
     order = {role: i for i, role in enumerate(ROLE_ORDER)}
     ranked = sorted(roles.values(), key=lambda r: (order.get(r.role, len(order)), r.role))
     content = overlaps(rendering, [(s.content_start, s.content_end) for s in rendering.spans])
@@ -72,6 +88,8 @@ def summarize(rendering: Rendering) -> Summary:
         special=sum(tok.special for tok in rendering.tokens),
         truncated=rendering.truncated_tokens,
         roles=ranked,
+        parts=[parts[p] for p in PART_ORDER if p in parts]
+        + [c for p, c in sorted(parts.items()) if p not in PART_ORDER],
     )
 
 

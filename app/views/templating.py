@@ -13,8 +13,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app.views.forms import editor_turn
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+# The conversation editor shows each message through its fields (tool calls, reasoning...).
+templates.env.filters["editor_turn"] = editor_turn
 
 
 def render_block(

@@ -1,4 +1,4 @@
-// Maskscope front end: token tooltip and keyboard walk, conversation editor, permalink, copy-out.
+// Maskscope front end: token tooltip and keyboard walk, permalink, copy-out, known templates.
 // Design concession: one delegated listener per concern, so chips need no per-token handlers or
 // markup; everything a chip shows in its tooltip comes from its class and data attributes.
 (() => {
@@ -160,60 +160,8 @@
     moveTo(box, chipAt(box, wanted[0]));
   });
 
-  // ---------- conversation editor ----------
+  // ---------- editors (the conversation's turns: static/js/editor.js) ----------
   function changed(form) { form.dispatchEvent(new Event("change", { bubbles: true })); }
-
-  function renumber(list) {
-    list.querySelectorAll(".turn-no").forEach((n, i) => { n.textContent = `#${i}`; });
-  }
-
-  function addTurn(list, role, content) {
-    const tpl = document.getElementById("turn-template");
-    const node = tpl.content.firstElementChild.cloneNode(true);
-    node.querySelector("select").value = role;
-    node.querySelector("textarea").value = content;
-    list.append(node);
-    return node;
-  }
-
-  document.addEventListener("click", (e) => {
-    const btn = e.target.closest?.("button[data-turn]");
-    if (!btn) return;
-    const form = btn.form;
-    const list = form.querySelector(".turns");
-    const turn = btn.closest(".turn");
-    const action = btn.dataset.turn;
-    if (action === "add") {
-      const last = list.querySelector(".turn:last-child select")?.value;
-      const node = addTurn(list, last === "user" ? "assistant" : "user", "");
-      node.querySelector("textarea").focus();
-    } else if (action === "remove") {
-      const next = turn.nextElementSibling || turn.previousElementSibling;
-      turn.remove();
-      next?.querySelector("textarea")?.focus();
-    } else if (action === "up" && turn.previousElementSibling) {
-      turn.previousElementSibling.before(turn);
-      btn.focus();
-    } else if (action === "down" && turn.nextElementSibling) {
-      turn.nextElementSibling.after(turn);
-      btn.focus();
-    }
-    renumber(list);
-    changed(form);
-  });
-
-  document.addEventListener("change", (e) => {
-    const pick = e.target.closest?.("select[data-examples]");
-    if (!pick || !pick.value) return;
-    const examples = JSON.parse(document.getElementById(pick.dataset.examples).textContent);
-    const form = pick.form;
-    const list = form.querySelector(".turns");
-    list.replaceChildren();
-    examples[pick.value].messages.forEach((m) => addTurn(list, m.role, m.content));
-    renumber(list);
-    pick.value = "";
-    changed(form);
-  });
 
   // An image's repeated tokens show as one chip with its count; a click shows or hides them.
   document.addEventListener("click", (e) => {

@@ -36,7 +36,7 @@ def type_conversation(page, turns, keystrokes: bool = False) -> None:
         page.get_by_role("button", name="+ Turn").click()
         turn = page.locator(".turn").last
         turn.locator("select[name=role]").select_option(role)
-        box = turn.locator("textarea")
+        box = turn.locator("textarea[name=content]")
         if keystrokes:
             box.press_sequentially(content)
         else:
@@ -141,7 +141,7 @@ def test_permalink_restores_the_state_and_copy_gives_the_api_arrays(page, browse
     other = browser.new_page()
     other.goto(page.url)
     expect(other.locator("[data-stat=tokens]")).to_have_text(str(count))
-    expect(other.locator(".turn textarea").first).to_have_value("Permalink me")
+    expect(other.locator(".turn textarea[name=content]").first).to_have_value("Permalink me")
     other.close()
     for what in ("input_ids", "labels"):
         page.get_by_role("button", name=f"Copy {what}").click()
@@ -152,7 +152,7 @@ def test_permalink_restores_the_state_and_copy_gives_the_api_arrays(page, browse
 def test_examples_load_and_colour_by_label_switches_the_palette(page):
     page.goto("/")
     page.locator("select[data-examples]").select_option("hello")
-    expect(page.locator(".turn textarea").first).to_have_value("你好")
+    expect(page.locator(".turn textarea[name=content]").first).to_have_value("你好")
     expect(page.locator("#result .chips[data-tokens]")).to_contain_text("AI")
     user_chip = page.locator("#result .chips[data-tokens] span.u").first
     by_role = user_chip.evaluate("c => getComputedStyle(c).getPropertyValue('--c')")
@@ -176,9 +176,9 @@ def test_lint_findings_arrive_and_point_at_their_tokens(page):
 
 def test_turns_reorder_and_the_page_fits_a_narrow_window(page):
     page.goto("/")
-    first = page.locator(".turn textarea").first.input_value()
+    first = page.locator(".turn textarea[name=content]").first.input_value()
     page.locator(".turn button[data-turn=down]").first.click()
-    expect(page.locator(".turn textarea").nth(1)).to_have_value(first)
+    expect(page.locator(".turn textarea[name=content]").nth(1)).to_have_value(first)
     page.set_viewport_size({"width": 420, "height": 900})
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0

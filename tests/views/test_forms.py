@@ -30,6 +30,10 @@ def test_a_submitted_form_round_trips_into_the_render_body():
         "add_generation_prompt": False,
         "max_length": 12,
         "add_special_tokens": False,
+        "tools": None,
+        "chat_template_kwargs": None,
+        "train_reasoning": True,
+        "train_tool_calls": True,
     }
 
 
