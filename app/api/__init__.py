@@ -9,6 +9,7 @@ from app.api import (
     jobs,
     lint,
     render,
+    score,
     templates,
     tokenizers,
 )
@@ -24,4 +25,5 @@ routers = [
     lint.router,
     inspect.router,
     templates.router,
+    score.router,
 ]

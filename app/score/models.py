@@ -24,9 +24,11 @@ from typing import Any
 
 from app.errors import BusyError, InputError, UnavailableError
 from app.settings import Settings
+from app.tokenizers import hub
 from app.train.spec import resolve_model
 
 JOB_PREFIX = "job:"
+MODEL_FILES = ["*.json", "*.safetensors", "tokenizer.model", "*.jinja"]
 
 _device_lock = threading.Lock()
 _cache_lock = threading.Lock()
@@ -34,8 +36,31 @@ _cache: OrderedDict[str, Any] = OrderedDict()
 
 
 def resolve(ref: str, settings: Settings) -> str:
-    """A model reference that is not a job -> the folder or Hub id to load."""
-    return resolve_model(ref, settings)
+    """A model reference that is not a job -> the folder to load (a Hub model's snapshot)."""
+    target = resolve_model(ref, settings)
+    return _hub_snapshot(target) if target == ref and hub.is_hub_id(ref) else target
+
+
+def _hub_snapshot(ref: str) -> str:
+    """A local snapshot of a Hub model's config, tokenizer and safetensors (cache first);
+    pickled weights and code are never downloaded."""
+    # Imported here: only a Hub id needs the Hub client.
+    from huggingface_hub import snapshot_download
+
+    try:
+        return str(snapshot_download(ref, allow_patterns=MODEL_FILES, local_files_only=True))
+    except (OSError, ValueError):
+        pass
+    try:
+        return str(snapshot_download(ref, allow_patterns=MODEL_FILES, etag_timeout=hub.TIMEOUT_S))
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise UnavailableError(
+            f"The Hub model {ref} is not reachable from here and not in the local HF cache "
+            f"({reason}); use smollm2, a job's model or a folder under the tokenizer_roots "
+            "setting. Change the 'model' field.",
+            field="model",
+        ) from None
 
 
 def job_model_folder(job_id: str, settings: Settings) -> Path:

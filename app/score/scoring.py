@@ -77,9 +77,10 @@ def _next_token_figures(logits: torch.Tensor, targets: torch.Tensor) -> tuple[li
         z = logits[start : start + SLICE].float()
         lse = torch.logsumexp(z, dim=-1)
         picked = z.gather(1, targets[start : start + SLICE, None])[:, 0]
-        logprobs.append(picked - lse)
+        # clamped: rounding can put a near-certain token a hair above log 1 or entropy below 0
+        logprobs.append((picked - lse).clamp(max=0.0))
         # -sum p log p = lse - sum p z, with p = exp(z - lse)
-        entropies.append(lse - (torch.exp(z - lse[:, None]) * z).sum(-1))
+        entropies.append((lse - (torch.exp(z - lse[:, None]) * z).sum(-1)).clamp(min=0.0))
     return torch.cat(logprobs).tolist(), torch.cat(entropies).tolist()
 
 

@@ -42,14 +42,17 @@ def reference_model(smollm2_dir):
 
 @pytest.fixture(scope="session")
 def model_roots(tmp_path_factory) -> Path:
-    """An allowed root with two tiny random Llamas on SmolLM2's tokenizer ('base', 'tuned'),
-    and a folder holding only pickle weights ('pickled')."""
+    """An allowed root with two tiny random Llamas on SmolLM2's vocabulary ('base', 'tuned'),
+    one with a 96-token vocabulary ('small-vocab'), and a folder holding only pickle weights
+    ('pickled')."""
     root = tmp_path_factory.mktemp("model-roots")
     require_asset(SMOLLM2 / "tokenizer.json", "smollm2")
     save_tiny_model(root / "base")
     tuned = tiny_model(vocab=49152, seed=1)
     tuned.config.bos_token_id, tuned.config.eos_token_id = 1, 2
     tuned.save_pretrained(root / "tuned")
+    small = tiny_model(vocab=96)
+    small.save_pretrained(root / "small-vocab")
     shutil.copytree(root / "base", root / "pickled")
     (root / "pickled" / "model.safetensors").unlink()
     (root / "pickled" / "pytorch_model.bin").write_bytes(b"not unpickled")
@@ -66,12 +69,7 @@ def score_settings(tmp_path, model_roots):
     (home / "assets").symlink_to(SMOLLM2.parent)  # the shared bundled assets, read only
 
     def make(**overrides) -> Settings:
-        return Settings(
-            home=home,
-            allowed_hosts=TEST_HOSTS,
-            tokenizer_roots=[model_roots],
-            allow_hub=False,
-            **overrides,
-        )
+        base = {"tokenizer_roots": [model_roots], "allow_hub": False}
+        return Settings(home=home, allowed_hosts=TEST_HOSTS, **{**base, **overrides})
 
     return make
