@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
+from app.api.responses import FastJSON
 from app.deps import SettingsDep
-from app.service.render import render_and_lint, rendering_json
-from app.service.requests import RenderRequest
+from app.service.render import render_and_lint, rendering_columns_json, rendering_json
+from app.service.requests import RenderAnswerRequest
 
 router = APIRouter(prefix="/api", tags=["render"])
 
 
-@router.post("/render")
-def post_render(body: RenderRequest, settings: SettingsDep) -> dict[str, Any]:
-    """Render, tokenize and mask one conversation; lints included."""
-    rendered, lints = render_and_lint(body.messages, body.spec(), settings)
-    return rendering_json(rendered.rendering, lints)
+@router.post("/render", response_class=FastJSON)
+def post_render(body: RenderAnswerRequest, settings: SettingsDep) -> FastJSON:
+    """Render, tokenize and mask one conversation; lints included. `"format": "columns"`
+    answers with parallel arrays instead of one object per token."""
+    rendered, lints = render_and_lint(body.messages, body.spec(), settings, columns=True)
+    shape = rendering_columns_json if body.format == "columns" else rendering_json
+    return FastJSON(shape(rendered.rendering, lints))

@@ -206,6 +206,61 @@ class TokenColumns(Sequence[Token]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
 
+    def to_json(self) -> list[dict[str, Any]]:
+        """Every token as `Token.to_json` gives it, made straight from the columns (no Token
+        record in between: the JSON answer of a long conversation is built per token once)."""
+        texts = map(self._text.__getitem__, map(slice, self.starts, self.ends))
+        special = map(self._special.__contains__, self.ids)
+        return [
+            {
+                "id": i,
+                "text": text,
+                "role": role,
+                "message": message,
+                "special": sp,
+                "trained": trained,
+                "start": start,
+                "end": end,
+                "part": part,
+            }
+            for i, text, role, message, sp, trained, start, end, part in zip(
+                self.ids,
+                texts,
+                self.roles,
+                self.messages,
+                special,
+                self.trained,
+                self.starts,
+                self.ends,
+                self.parts,
+                strict=True,
+            )
+        ]
+
+    def columns_json(self) -> dict[str, Any]:
+        """The tokens as parallel arrays (the API's `"format": "columns"`): roles and parts as
+        indices into `names`, so a long conversation costs a few bytes per token.
+
+        Example: ids [1, 2], roles ["user", None] -> {"ids": [1, 2], "roles": [0, 1], ...,
+                 "names": {"roles": ["user", None], "parts": [...]}}
+        """
+        role_names = list(dict.fromkeys(self.roles))
+        part_names = list(dict.fromkeys(self.parts))
+        role_at = {name: k for k, name in enumerate(role_names)}
+        part_at = {name: k for k, name in enumerate(part_names)}
+        return {
+            "ids": self.ids,
+            "texts": list(map(self._text.__getitem__, map(slice, self.starts, self.ends))),
+            "roles": list(map(role_at.__getitem__, self.roles)),
+            "messages": self.messages,
+            "parts": list(map(part_at.__getitem__, self.parts)),
+            "trained": self.trained,
+            "starts": self.starts,
+            "ends": self.ends,
+            "special": sorted(self._special.intersection(self.ids)),
+            "names": {"roles": role_names, "parts": part_names},
+        }
+
 
 class TokenTexts(Sequence[str]):
     """Token texts cut from the rendered text when read (most rows never read them)."""

@@ -49,14 +49,19 @@ def render(
     tokenizer: Tokenizer,
     spec: RenderSpec | None = None,
     settings: Settings | None = None,
+    *,
+    columns: bool = False,
 ) -> Rendering:
-    """Render, tokenize and mask one conversation (settings: the limits; default from the env)."""
+    """Render, tokenize and mask one conversation (settings: the limits; default from the env).
+    `columns`: tokens as `TokenColumns` (what a JSON answer or a lint run reads) rather than
+    Token records (what the views walk)."""
     spec = spec or RenderSpec()
     settings = settings or _default_settings()
     policy = _checked(conversation, spec, settings)
     with collector_paused():
         layout = dialect.layout(conversation, tokenizer, spec, settings)
-        return assemble(layout, policy, spec, settings, dialect.name, tokenizer_info(tokenizer))
+        info = tokenizer_info(tokenizer)
+        return assemble(layout, policy, spec, settings, dialect.name, info, columns=columns)
 
 
 def render_many(

@@ -9,6 +9,7 @@ them, and frozen construction costs about four times as much; treat them as read
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -116,10 +117,13 @@ class Rendering:
         return sum(1 for label in self.labels if label != IGNORE_INDEX)
 
     def stats(self) -> dict[str, Any]:
+        roles = getattr(self.tokens, "roles", None)  # TokenColumns: no record made per token
+        if roles is None:
+            roles = [tok.role for tok in self.tokens]
         by_role: dict[str, int] = {}
-        for tok in self.tokens:
-            key = tok.role or "none"
-            by_role[key] = by_role.get(key, 0) + 1
+        for role, count in Counter(roles).items():  # first-seen order, as a loop would give
+            key = role or "none"
+            by_role[key] = by_role.get(key, 0) + count
         return {
             "tokens": len(self.input_ids),
             "trained": self.trained_count,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.chat.columns import TokenColumns
 from app.chat.layout import Dialect
 from app.chat.messages import Conversation, parse_messages
 from app.chat.render import render
@@ -38,19 +39,20 @@ class Rendered:
 
 
 def render_messages(
-    messages: list[dict[str, Any]], spec: RenderSpec, settings: Settings
+    messages: list[dict[str, Any]], spec: RenderSpec, settings: Settings, *, columns: bool = False
 ) -> Rendered:
-    """Parse `messages`, resolve the spec's tokenizer and dialect, render; no lints."""
-    return render_conversation(parse_messages(messages), spec, settings)
+    """Parse `messages`, resolve the spec's tokenizer and dialect, render; no lints.
+    `columns`: tokens as columns (for a JSON answer), not Token records (see `render`)."""
+    return render_conversation(parse_messages(messages), spec, settings, columns=columns)
 
 
 def render_conversation(
-    conversation: Conversation, spec: RenderSpec, settings: Settings
+    conversation: Conversation, spec: RenderSpec, settings: Settings, *, columns: bool = False
 ) -> Rendered:
     """Render an already parsed conversation (a dataset row, a file read by the CLI)."""
     tokenizer = load_tokenizer(spec.tokenizer, settings)
     dialect = get_dialect(spec.dialect)
-    rendering = render(conversation, dialect, tokenizer, spec, settings)
+    rendering = render(conversation, dialect, tokenizer, spec, settings, columns=columns)
     return Rendered(rendering, conversation, tokenizer, dialect, spec)
 
 
@@ -67,20 +69,45 @@ def lint_rendered(rendered: Rendered, settings: Settings) -> list[Finding]:
 
 
 def render_and_lint(
-    messages: list[dict[str, Any]], spec: RenderSpec, settings: Settings
+    messages: list[dict[str, Any]], spec: RenderSpec, settings: Settings, *, columns: bool = False
 ) -> tuple[Rendered, list[Finding]]:
-    rendered = render_messages(messages, spec, settings)
+    rendered = render_messages(messages, spec, settings, columns=columns)
     return rendered, lint_rendered(rendered, settings)
 
 
 def rendering_json(rendering: Rendering, lints: Sequence[Finding]) -> dict[str, Any]:
     """The response shape of every surface that returns a rendering (DESIGN.md §3)."""
+    tokens = rendering.tokens
     return {
         "text": rendering.text,
         "input_ids": rendering.input_ids,
         "labels": rendering.labels,
         "attention_mask": rendering.attention_mask,
-        "tokens": [t.to_json() for t in rendering.tokens],
+        "tokens": (
+            tokens.to_json()
+            if type(tokens) is TokenColumns  # (no subclasses; isinstance with an ABC is slow)
+            else [t.to_json() for t in tokens]
+        ),
+        "stats": rendering.stats(),
+        "lints": [f.to_json() for f in lints],
+    }
+
+
+def rendering_columns_json(rendering: Rendering, lints: Sequence[Finding]) -> dict[str, Any]:
+    """The opt-in columnar shape (`"format": "columns"`): the tokens as parallel arrays, and
+    no per-token list that the columns already hold (labels[i] = ids[i] if trained[i] else
+    -100; the attention mask is all ones).
+
+    Example: -> {"format": "columns", "text": "...", "ids": [...], "roles": [0, 0, 1, ...],
+                 "names": {"roles": ["system", "user", ...], ...}, "stats": ..., "lints": ...}
+    """
+    tokens = rendering.tokens
+    if type(tokens) is not TokenColumns:
+        raise TypeError("the columnar shape needs a rendering made with columns=True")
+    return {
+        "format": "columns",
+        "text": rendering.text,
+        **tokens.columns_json(),
         "stats": rendering.stats(),
         "lints": [f.to_json() for f in lints],
     }

@@ -75,6 +75,17 @@ class RenderRequest(TemplateInputs):
         return spec_of(self)
 
 
+class RenderAnswerRequest(RenderRequest):
+    """The body of POST /api/render itself: the render fields plus the shape of the answer."""
+
+    format: Literal["tokens", "columns"] = Field(
+        "tokens",
+        description="'tokens': one object per token (DESIGN §3); 'columns': the tokens as "
+        "parallel arrays (ids, texts, roles, messages, parts, trained, starts, ends), a few "
+        "bytes per token for long conversations.",
+    )
+
+
 class CompareTarget(BaseModel):
     # Unknown fields (e.g. trust_remote_code) are refused by name, never silently dropped.
     model_config = ConfigDict(extra="forbid")
