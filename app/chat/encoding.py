@@ -252,7 +252,7 @@ def encode_later(
 def _split_at_cuts(
     texts: Sequence[str], cut_texts: Sequence[str]
 ) -> tuple[list[tuple[int, int]], list[str]]:
-    """Every text cut where `_cuts` says (long texts are encoded in pieces, in parallel):
+    """Every text cut where `cut_points` says (long texts are encoded in pieces, in parallel):
     ((text index, shift) per part, the parts).
 
     Example: ["Hi", ""] (short texts) -> ([(0, 0), (1, 0)], ["Hi", ""])
@@ -260,7 +260,7 @@ def _split_at_cuts(
     owners: list[tuple[int, int]] = []
     parts: list[str] = []
     for k, text in enumerate(texts):
-        bounds = [*_cuts(text, cut_texts), len(text)]
+        bounds = [*cut_points(text, cut_texts), len(text)]
         for a, b in zip(bounds, bounds[1:], strict=False):
             owners.append((k, a))
             parts.append(text[a:b])
@@ -284,6 +284,35 @@ def _encode_python(tokenizer: Tokenizer, text: str) -> Encoded:
         text, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=False
     )
     return Encoded.from_offsets(enc["input_ids"], enc["offset_mapping"])
+
+
+def encoded_from_pieces(
+    tokenizer: Tokenizer, text: str, cuts: Sequence[int], pieces: Sequence[Sequence[int]]
+) -> Encoded | None:
+    """`encode_whole(tokenizer, text)` from ids another process computed (the template worker,
+    which tokenized the text to count it): `text` cut at `cuts` (see `cut_points`), the ids of
+    each piece. The offsets are derived and checked against the text as `encode_later` does;
+    None when they cannot be (no piece table, ids that are no token or do not spell the text),
+    and the caller encodes the text itself.
+
+    Example: cuts [0, 5], pieces [[ids of "<|im_start|>..."], [...]] -> Encoded(ids, starts, ...)
+    """
+    table = tokenizer_info(tokenizer).pieces
+    if table is None or len(cuts) != len(pieces) or not cuts or cuts[0] != 0:
+        return None
+    bounds = [*cuts, len(text)]
+    out: Encoded | None = None
+    for a, b, ids in zip(bounds, bounds[1:], pieces, strict=False):
+        if b < a or (ids and (set(map(type, ids)) != {int} or min(ids) < 0)):
+            return None
+        piece = derive_offsets(list(ids), text[a:b], table, a)
+        if piece is None:
+            return None
+        if out is None:
+            out = piece
+        else:
+            out.extend(piece)
+    return out
 
 
 def derive_offsets(ids: list[int], text: str, table: PieceTable, shift: int = 0) -> Encoded | None:
@@ -367,8 +396,11 @@ PARALLEL_MIN_CHARS = 8192
 PARALLEL_PIECES = 4
 
 
-def _cuts(text: str, cut_texts: Sequence[str]) -> list[int]:
-    """Start offsets of the pieces to encode: [0] for short texts, else up to PARALLEL_PIECES."""
+def cut_points(text: str, cut_texts: Sequence[str]) -> list[int]:
+    """Start offsets of the pieces to encode: [0] for short texts, else up to PARALLEL_PIECES.
+
+    Example: a 20,000-character ChatML text -> [0, 5012, 10003, 15030] (before an <|im_end|>)
+    """
     cuts = [0]
     if len(text) < PARALLEL_MIN_CHARS or not cut_texts:
         return cuts

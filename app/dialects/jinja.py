@@ -25,6 +25,7 @@ from app.chat.encoding import (
     Encoded,
     encode_later,
     encode_whole,
+    encoded_from_pieces,
     tokenizer_info,
     with_added_specials,
     with_specials_later,
@@ -108,8 +109,9 @@ class PreparedTemplate:
     context: dict[str, Any]
     trusted: bool
     tagged: bool
-    # (tokenizer file, max_tokens) for the worker's token count; see app.tokenizers.counting.
-    token_cap: tuple[str, int] | None = None
+    # (tokenizer file, max_tokens, cut texts) for the worker's token count (and the ids it
+    # sends back); see app.tokenizers.counting.
+    token_cap: tuple[str, int, tuple[str, ...]] | None = None
     # How this tokenizer's model expands image placeholders (None: its vocabulary has none).
     images: Family | None = None
 
@@ -133,13 +135,14 @@ def prepare_template(
 
 def _token_cap(
     tokenizer: Tokenizer, spec: RenderSpec, settings: Settings
-) -> tuple[str, int] | None:
+) -> tuple[str, int, tuple[str, ...]] | None:
     """What the worker needs to refuse a rendering over max_tokens. None when max_length cuts
     the rendering to max_tokens or fewer: then any length is accepted, and counted here."""
     if spec.max_length is not None and spec.max_length <= settings.max_tokens:
         return None
     path = snapshot_file(tokenizer)
-    return None if path is None else (path, settings.max_tokens)
+    cut_texts = tokenizer_info(tokenizer).cut_texts
+    return None if path is None else (path, settings.max_tokens, cut_texts)
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,11 @@ class TemplateDialect:
         """Render the template with role attribution and tokenize it as one string."""
         template = prepare_template(self.name, tokenizer, spec, settings)
         att = attribute_conversation(conversation, template, settings)
-        encoded = encode_whole(tokenizer, att.text)
+        # The worker's ids, where it tokenized the text to count it: one tokenization per render.
+        sent = att.encoding
+        encoded = None if sent is None else encoded_from_pieces(tokenizer, att.text, *sent)
+        if encoded is None:
+            encoded = encode_whole(tokenizer, att.text)
         if spec.add_special_tokens:  # tokenizer(text): the pipeline that doubles a BOS
             encoded = with_added_specials(tokenizer, encoded, len(att.text))
         return layout_from_attributed(att, conversation, tokenizer, template.tagged, encoded)
@@ -276,7 +283,7 @@ def attribute_template(
     *,
     settings: Settings,
     trusted: bool,
-    token_cap: tuple[str, int] | None = None,
+    token_cap: tuple[str, int, tuple[str, ...]] | None = None,
 ) -> Attributed:
     """Render with role attribution: in-process when `trusted`, else in a killable worker
     (which refuses output over `token_cap`, see `render_untrusted`)."""

@@ -29,10 +29,11 @@ from typing import Any
 import jinja2
 from jinja2.runtime import LoopContext
 
+from app.chat.encoding import cut_points
 from app.errors import LimitError, MaskscopeError, TemplateError
 from app.templating.limits import generate_limited
 from app.templating.sandbox import GenerationRecorder, compile_template, recording
-from app.tokenizers.counting import count_tokens
+from app.tokenizers.counting import encode_pieces
 
 Region = tuple[int, int, int | None]
 
@@ -225,24 +226,29 @@ class Attributed:
     images: list[tuple[int, int]] = field(default_factory=list)
     placeholders: int = 0
     image_count: int = 0
+    # The worker's tokenization of `text`, where it counted the tokens: (cut offsets, the ids
+    # of each piece); see app.chat.encoding.encoded_from_pieces.
+    encoding: tuple[list[int], list[list[int]]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         cue = self.cue
         return {
             "text": self.text,
-            "regions": [list(r) for r in self.regions],
-            "generation": [list(g) for g in self.generation],
+            "regions": self.regions,  # tuples encode as JSON arrays
+            "generation": self.generation,
             "cue": None if cue is None else cue.to_json(),
+            "encoding": self.encoding,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attributed:
-        cue = data.get("cue")
+        cue, encoding = data.get("cue"), data.get("encoding")
         return cls(
             text=data["text"],
             regions=[tuple(r) for r in data["regions"]],
             generation=[tuple(g) for g in data["generation"]],
             cue=None if cue is None else Cue.from_json(cue),
+            encoding=None if encoding is None else (encoding[0], encoding[1]),
         )
 
 
@@ -302,21 +308,26 @@ def render_untrusted(
     context: dict[str, Any],
     max_range: int,
     max_chars: int,
-    token_cap: tuple[str, int] | None = None,
+    token_cap: tuple[str, int, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     """Worker entry point for pasted templates: JSON in, JSON out. `token_cap`: (tokenizer
-    file, max_tokens); a text longer than max_tokens characters is counted here and refused when
-    over it, so the server never tokenizes it (see app.tokenizers.counting)."""
+    file, max_tokens, the texts a long text may be cut before); a text longer than max_tokens
+    characters is tokenized here and refused when over max_tokens, so the server never
+    tokenizes it (see app.tokenizers.counting); else its ids go back with it, so the server
+    does not tokenize it a second time."""
     att = render_attributed(source, messages, context, max_range=max_range, max_chars=max_chars)
     att.cue = generation_cue(source, context, max_range, max_chars)
     if token_cap is not None and len(att.text) > token_cap[1]:
-        check_token_count(att.text, *token_cap)
+        path, max_tokens, cut_texts = token_cap
+        cuts = cut_points(att.text, cut_texts)
+        pieces = encode_pieces(path, att.text, cuts)
+        check_token_count(sum(map(len, pieces)), max_tokens)
+        att.encoding = (cuts, pieces)
     return att.to_json()
 
 
-def check_token_count(text: str, tokenizer_file: str, max_tokens: int) -> None:
-    """LimitError naming max_tokens when `text` has more tokens than that."""
-    count = count_tokens(tokenizer_file, text)
+def check_token_count(count: int, max_tokens: int) -> None:
+    """LimitError naming max_tokens when a rendering of `count` tokens has more than that."""
     if count > max_tokens:
         raise LimitError(
             f"The rendering has {count:,} tokens; the limit is {max_tokens:,} (max_tokens "

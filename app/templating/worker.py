@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import importlib
 import json
 import logging
@@ -48,10 +49,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe
 from typing import Any
+
+import anyio.from_thread
+import orjson
 
 from app import errors
 from app.settings import Settings
@@ -70,8 +74,11 @@ PRELOAD_MODULES: list[str] = [
 ]
 # A worker not "ready" by then is considered broken (imports can be slow on a busy box).
 START_TIMEOUT_S = 60.0
-# How long a request may wait for a free worker before getting 429.
+# How long a request may wait for a free worker before getting 429, how many may wait per worker
+# (more get 429 at once), and the Retry-After those answers advertise.
 ACQUIRE_TIMEOUT_S = 30.0
+WAITING_PER_WORKER = 8
+RETRY_AFTER_S = 5
 _TEMPLATE_FILENAMES = ("<template>",)
 
 
@@ -123,8 +130,11 @@ def execute(call: Callable[[], Any]) -> dict[str, Any]:
 
 
 def encode_reply(reply: dict[str, Any]) -> bytes:
+    """The reply as JSON: orjson's UTF-8 (a long rendering's text and ids in a few ms), or the
+    standard encoder's ASCII escapes, which carry lone surrogates (broken UTF-8 pieces) intact."""
+    with contextlib.suppress(TypeError):  # orjson.JSONEncodeError: a lone surrogate
+        return orjson.dumps(reply)
     try:
-        # ASCII escapes carry lone surrogates (broken UTF-8 pieces) through intact.
         return json.dumps(reply, allow_nan=False).encode("ascii")
     except (TypeError, ValueError) as exc:
         failure = {
@@ -133,6 +143,17 @@ def encode_reply(reply: dict[str, Any]) -> bytes:
             "message": f"The render result could not be sent back as JSON: {exc}",
         }
         return json.dumps({"error": failure}).encode()
+
+
+def decode_reply(data: bytes) -> dict[str, Any]:
+    """A reply as `encode_reply` wrote it (ValueError when it is no JSON object)."""
+    try:
+        answer = orjson.loads(data)
+    except orjson.JSONDecodeError:  # surrogate escapes, which orjson refuses
+        answer = json.loads(data)
+    if not isinstance(answer, dict):
+        raise ValueError("the reply is not a JSON object")
+    return answer
 
 
 def _set_memory_ceiling(extra_bytes: int | None) -> None:
@@ -271,8 +292,7 @@ class _Worker:
 
     def receive(self, max_bytes: int) -> dict[str, Any]:
         try:
-            answer: dict[str, Any] = json.loads(self.conn.recv_bytes(max_bytes))
-            return answer
+            return decode_reply(self.conn.recv_bytes(max_bytes))
         except (EOFError, OSError, ValueError) as exc:
             raise _WorkerGone(f"the template worker failed ({exc})") from exc
 
@@ -300,6 +320,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._all: set[_Worker] = set()
         self._closed = False
+        self._waiting = 0
         for _ in range(self.size):
             self._spawn()
 
@@ -362,16 +383,39 @@ class WorkerPool:
             ) from None
 
     def _acquire(self) -> _Worker:
+        """A ready worker now, or after waiting off the server's thread pool (429 when too many
+        wait already, or none frees up within ACQUIRE_TIMEOUT_S)."""
+        worker = self._take_ready()
+        if worker is not None:
+            return worker
+        with self._lock:
+            if self._waiting >= self.size * WAITING_PER_WORKER:
+                raise _busy(f"{self._waiting} requests already wait for one")
+            self._waiting += 1
+        try:
+            with off_the_thread_pool():
+                return self._wait_for_worker()
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def _take_ready(self) -> _Worker | None:
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            return None
+        if worker.ready and worker.process.poll() is None:
+            return worker
+        self._idle.put(worker)  # still starting (or gone): the waiting path deals with it
+        return None
+
+    def _wait_for_worker(self) -> _Worker:
         deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
         while True:
             try:
                 worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise errors.BusyError(
-                    "All template workers are busy; try again shortly (template_workers setting).",
-                    setting="template_workers",
-                    headers={"Retry-After": "5"},
-                ) from None
+                raise _busy(f"none was free within {ACQUIRE_TIMEOUT_S:.0f} s") from None
             try:
                 if worker.process.poll() is not None:
                     raise _WorkerGone("exited while idle")
@@ -406,6 +450,44 @@ class WorkerPool:
             workers, self._all = list(self._all), set()
         for worker in workers:
             worker.kill()
+
+
+def _busy(why: str) -> errors.BusyError:
+    return errors.BusyError(
+        f"All template workers are busy ({why}); try again shortly (template_workers setting).",
+        setting="template_workers",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+# The server's thread pool (anyio's default limiter) and the request task holding one of its
+# tokens, set by the web layer for each request; None outside a request (CLI, inspection runs).
+POOL_BORROWER: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "maskscope_pool_borrower", default=None
+)
+
+
+@contextlib.contextmanager
+def off_the_thread_pool() -> Iterator[None]:
+    """While a request thread waits for a worker, its token of the server's thread pool goes
+    back, so waiting requests never starve the others; it is taken again before going on.
+
+    Example: with off_the_thread_pool(): queue.get(timeout=30)  # 200 of these hold no token
+    """
+    borrower = POOL_BORROWER.get()
+    if borrower is None:
+        yield
+        return
+    limiter, task = borrower
+    try:
+        anyio.from_thread.run_sync(limiter.release_on_behalf_of, task)
+    except RuntimeError:  # not in a worker thread of that pool after all: wait holding it
+        yield
+        return
+    try:
+        yield
+    finally:
+        anyio.from_thread.run(limiter.acquire_on_behalf_of, task)
 
 
 def _importable_name(fn: Callable[..., Any]) -> tuple[str, str]:
