@@ -192,11 +192,12 @@ class IdSearch:
     Example: IdSearch([5, 1, 2, 5, 1]).find_all([5, 1]) -> [0, 3]
     """
 
-    __slots__ = ("_ids", "_text")
+    __slots__ = ("_ids", "_starts", "_text")
 
     def __init__(self, ids: Sequence[int]) -> None:
         self._ids = ids if isinstance(ids, list) else list(ids)
         self._text = _as_text(self._ids)
+        self._starts: dict[tuple[int, ...], list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -241,10 +242,28 @@ class IdSearch:
     ) -> int:
         """Where the earliest of `needles` first lies inside ids[start:stop], or -1.
 
+        Each needle's occurrences are found once per row and bisected: a long conversation asks
+        this once per turn, and a needle that never comes again (a system header) would
+        otherwise be searched for to the end of the row every time.
         Example: IdSearch([5, 1, 2, 5, 1]).first([(2,), (5, 1)], 1) -> 2
         """
-        found = [at for needle in needles if (at := self.find(needle, start, stop)) != -1]
-        return min(found, default=-1)
+        stop = len(self._ids) if stop is None else stop
+        best = -1
+        for needle in needles:
+            starts = self.starts_of(needle)
+            k = bisect_left(starts, start)
+            # The first occurrence from `start` on; when it ends past `stop`, every later one does.
+            if k < len(starts) and starts[k] + len(needle) <= stop and not -1 < best <= starts[k]:
+                best = starts[k]
+        return best
+
+    def starts_of(self, needle: Sequence[int]) -> list[int]:
+        """`find_all(needle)`, remembered for this row."""
+        key = tuple(needle)
+        found = self._starts.get(key)
+        if found is None:
+            found = self._starts[key] = self.find_all(key)
+        return found
 
 
 def _as_text(ids: Sequence[int]) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.lint.markers import IdSearch, find_all, mask_by_markers
@@ -68,3 +68,17 @@ def test_examples_from_the_docstrings():
         True,
         False,
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ids=st.lists(st.integers(0, 4), max_size=40),
+    needles=st.lists(st.lists(st.integers(0, 4), max_size=3), max_size=3),
+    start=st.integers(0, 45),
+    stop=st.integers(0, 45),
+)
+def test_first_is_the_earliest_find_of_any_needle(ids, needles, start, stop):
+    search = IdSearch(ids)
+    for _ in range(2):  # the second round reads the remembered occurrences
+        found = [at for n in needles if (at := search.find(n, start, stop)) != -1]
+        assert search.first(needles, start, stop) == min(found, default=-1)
