@@ -1,0 +1,175 @@
+"""P1e: POST /api/render end to end vs transformers' in-process masked render (<= 1.0).
+
+Ours: a 1000-message (~28k-token) conversation posted to a real uvicorn on 127.0.0.1 with SmolLM2's
+ChatML template pasted as `dialect="custom"` (no `{% generation %}` tags: roles come from
+attribution, the template renders in the sandboxed worker), lints included, the JSON answer read
+and parsed by the client. Anchor: `apply_chat_template(tokenize=True, return_dict=True,
+return_assistant_tokens_mask=True)` in this process on the tagged twin of the same template.
+Floor: the bare Rust tokenizer encoding the same rendered text (no request could be faster).
+
+Both sides (and the columnar shape, `"format": "columns"`) run interleaved, REPEATS each, after a
+warm-up; medians in wall-clock and CPU time (for HTTP: this client plus the server and its
+template workers, read from /proc). An HTTP call is timed until the whole answer has arrived;
+what the client's JSON parser then costs depends on the client and is printed apart. The answer
+sizes are printed in bytes per token. The last line is the ratio of the wall-clock medians,
+default shape / anchor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from render_vs_hf import TAGGED_CHATML
+from serve import children, uvicorn_server
+
+from app.settings import Settings
+from app.tokenizers.registry import load_tokenizer
+
+REPEATS = int(os.environ.get("BENCH_REPS", "9"))
+WARMUP = 3
+MESSAGES = 1000
+WORDS = ("masking", "padding", "labels", "tokens", "loss", "turns", "template", "why", "because")
+
+
+def conversation(n: int = MESSAGES) -> list[dict[str, str]]:
+    """A system prompt and alternating user/assistant turns, ~28 tokens per message."""
+    messages = [{"role": "system", "content": "You are a careful assistant for ML engineers."}]
+    for i in range(n - 1):
+        words = [WORDS[(i * k + k) % len(WORDS)] for k in range(1, 4)]
+        text = ", ".join(f"{w} {i}.{j}" for j, w in enumerate(words))
+        messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": text})
+    return messages
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and of its live children (the template workers)."""
+    total = 0.0
+    for p in (pid, *children(pid)):
+        try:
+            with open(f"/proc/{p}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return total
+
+
+def timed(fn: Callable[[], object], pid: int | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process plus the server's, if any)."""
+    server = cpu_seconds(pid) if pid else 0.0
+    start, cpu = time.perf_counter(), time.process_time()
+    fn()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return wall, cpu + (cpu_seconds(pid) - server if pid else 0.0)
+
+
+def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    tok = load_tokenizer("smollm2", settings)
+    messages = conversation()
+    template = str(tok.chat_template)
+    payload = {"messages": messages, "tokenizer": "smollm2", "dialect": "custom"}
+    payload["template"] = template
+    body = json.dumps(payload).encode()
+    columns_body = json.dumps({**payload, "format": "columns"}).encode()
+    headers = {"Content-Type": "application/json"}
+    text = tok.apply_chat_template(messages, tokenize=False)
+    backend = tok.backend_tokenizer
+
+    def anchor() -> object:
+        return tok.apply_chat_template(
+            messages,
+            chat_template=TAGGED_CHATML,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
+
+    def floor() -> object:
+        return backend.encode(text, add_special_tokens=False)
+
+    with uvicorn_server() as (base, process), httpx.Client(base_url=base, timeout=120) as http:
+
+        def post(content: bytes) -> Callable[[], bytes]:
+            def call() -> bytes:
+                response = http.post("/api/render", content=content, headers=headers)
+                response.raise_for_status()
+                sizes[content is columns_body] = len(response.content)
+                return response.content
+
+            return call
+
+        sizes: dict[bool, int] = {}
+        default, columns = post(body), post(columns_body)
+        answer = default()
+        ours = json.loads(answer)
+        ref = anchor()
+        assert ours["input_ids"] == list(ref["input_ids"]), "ids differ from apply_chat_template"
+        trained = [int(t["trained"]) for t in ours["tokens"]]  # type: ignore[index, union-attr]
+        assert trained == list(ref["assistant_masks"]), "masks differ from transformers'"
+        try:
+            has_columns = "ids" in json.loads(columns())
+        except httpx.HTTPStatusError:  # a checkout without the columnar shape
+            has_columns = False
+        for _ in range(WARMUP):
+            default(), anchor(), floor()
+            if has_columns:
+                columns()
+        runs: dict[str, list[tuple[float, float]]] = {"http": [], "cols": [], "hf": [], "floor": []}
+        runs["parse"] = []
+        for _ in range(REPEATS):
+            runs["parse"].append(timed(lambda: json.loads(answer)))
+            runs["http"].append(timed(default, process.pid))
+            if has_columns:
+                runs["cols"].append(timed(columns, process.pid))
+            runs["hf"].append(timed(anchor))
+            runs["floor"].append(timed(floor))
+    tokens = len(ours["input_ids"])  # type: ignore[arg-type]
+    (http_w, http_c), (hf_w, hf_c), (fl_w, fl_c) = (
+        medians(runs[k]) for k in ("http", "hf", "floor")
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, load average (1 min) {os.getloadavg()[0]:.1f}"
+    )
+    print(f"conversation: {len(messages)} messages, {tokens:,} tokens; {REPEATS} runs each")
+    print(f"floor, bare tokenizer encode: {fl_w * 1000:.1f} ms wall, {fl_c * 1000:.1f} ms CPU")
+    print(
+        f"transformers apply_chat_template + assistant mask: {hf_w * 1000:.1f} ms wall, "
+        f"{hf_c * 1000:.1f} ms CPU ({hf_w / fl_w:.1f}x the floor)"
+    )
+    if has_columns:
+        col_w, col_c = medians(runs["cols"])
+        print(
+            f'POST /api/render "format": "columns": {col_w * 1000:.1f} ms wall, '
+            f"{col_c * 1000:.1f} ms CPU ({col_w / fl_w:.1f}x the floor), "
+            f"{sizes[True] / tokens:.1f} bytes/token; ratio {col_w / hf_w:.2f}"
+        )
+    print(
+        f"POST /api/render, default shape: {http_w * 1000:.1f} ms wall, {http_c * 1000:.1f} ms "
+        f"CPU ({http_w / fl_w:.1f}x the floor), {sizes[False] / tokens:.1f} bytes/token"
+    )
+    parse_w, _ = medians(runs["parse"])
+    print(f"(json.loads of the default answer costs the client {parse_w * 1000:.1f} ms)")
+    print(f"CPU ratio (client + server + workers / transformers): {http_c / hf_c:.2f}")
+    print(f"P1e ratio (HTTP end to end / transformers in-process, <= 1.0): {http_w / hf_w:.2f}")
+
+
+if __name__ == "__main__":
+    main()
