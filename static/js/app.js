@@ -224,6 +224,32 @@
     changed(form);
   });
 
+  // ---------- results announced: one short sentence in a live region, not the whole result ----------
+  function announcement(box) {
+    const error = box.querySelector(".error");
+    if (error) return "Error: " + error.textContent.trim().replace(/\s+/g, " ");
+    const stat = (name) => Array.from(box.querySelectorAll(`[data-stat=${name}]`), (e) => e.textContent);
+    const tokens = stat("tokens");
+    const trained = stat("trained");
+    const rows = box.querySelectorAll(".brow").length;
+    const differs = box.querySelectorAll("tr.differs").length;
+    if (tokens.length > 1) {
+      return `${tokens.length} columns: ${tokens.map((t, i) => `${t} tokens, ${trained[i]} trained`).join("; ")}`
+        + `. ${differs} row${differs === 1 ? "" : "s"} differ.`;
+    }
+    if (tokens.length === 1) return `${tokens[0]} tokens, ${trained[0]} trained.`;
+    if (rows) return `${rows} rows built.`;
+    return "";
+  }
+
+  document.addEventListener("htmx:afterSwap", (e) => {
+    const target = e.detail?.target;
+    if (!(target instanceof HTMLElement) || !target.id) return;
+    document.querySelectorAll(`[data-announce="#${target.id}"]`).forEach((live) => {
+      live.textContent = announcement(target);
+    });
+  });
+
   // ---------- permalink: the form state lives in the URL ----------
   const MAX_URL = 8000;
   function syncUrl(form) {
