@@ -6,18 +6,22 @@ follow transformers' processors for the families whose tokenizers are bundled or
 
 - Gemma 3 (`Gemma3Processor`): `<start_of_image>` becomes
   `\\n\\n<start_of_image>` + 256 × `<image_soft_token>` + `<end_of_image>\\n\\n`.
-- Qwen2.5-VL (`Qwen2VLImageProcessor`): each `<|image_pad|>` becomes N pads, N = (H/14 · W/14) / 4,
-  where H×W is the image resized by `smart_resize` (both sides multiples of 28, area between
-  56·56 and 28·28·1280 pixels, aspect kept): a 640×480 image is resized to 644×476, 46·34
-  patches, 391 tokens.
+- Qwen2.5-VL and Qwen3-VL (`Qwen2VLImageProcessor`): each `<|image_pad|>` becomes
+  N = (H/p · W/p) / m² pads, where p is the patch size, m the merge size (2) and H×W the image
+  resized by `smart_resize`: both sides multiples of p·m, area within [min_pixels, max_pixels],
+  aspect kept. Qwen2.5-VL: p = 14, area in [56·56, 28·28·1280], so 640×480 is resized to
+  644×476, 46·34 patches, 391 tokens. Qwen3-VL (its preprocessor config: patch_size 16,
+  merge_size 2, size shortest_edge 65,536 / longest_edge 16,777,216 pixels): p = 16, so 640×480
+  stays 640×480, 40·30 patches, 300 tokens. The two share their image tokens; Qwen3's vocabulary
+  is told apart by its `<think>` token, which Qwen2.5's lacks.
 - LLaVA 1.5 (`LlavaProcessor`, CLIP ViT-L/14 at 336 px): each `<image>` becomes 576 × `<image>`.
 
 Example: expand_images("a<image>b", LLAVA, [ImageSize(640, 480)])
          -> Expanded(text="a" + "<image>" * 576 + "b", images=[(1, 4033)], ...)
 
-Design concession: the family is recognised from the tokenizer's vocabulary (its image tokens),
-not from a processor config, which the bundled assets do not ship; Qwen3-VL (16-pixel patches)
-is not covered until its processor configuration can be checked offline.
+Design concession: the family is recognised from the tokenizer's vocabulary (its image tokens,
+and `<think>` for Qwen3-VL), not from a processor config, which the bundled assets do not ship;
+a model whose processor config departs from its family's published one is counted as the family.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Family:
     placeholder: str  # what the template writes per image
     image_token: str  # the token repeated for the encoder's output
     expand: Callable[[ImageSize, int], str]  # (size, image index) -> replacement text
+    marker: str | None = None  # a further token the family's vocabulary has (tells it apart)
 
 
 def _gemma3(_size: ImageSize, _index: int) -> str:
@@ -79,28 +84,52 @@ def smart_resize(
     return h_bar, w_bar
 
 
-def qwen_vl_tokens(size: ImageSize, index: int = 0) -> int:
-    """How many `<|image_pad|>` one image becomes (patch 14, merge 2)."""
+@dataclass(frozen=True, slots=True)
+class VisionGrid:
+    """A Qwen-VL image processor's sizes: patch side, merge side, pixel-area bounds."""
+
+    patch: int
+    merge: int
+    min_pixels: int
+    max_pixels: int
+
+
+QWEN2_5_VL = VisionGrid(patch=14, merge=2, min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
+QWEN3_VL = VisionGrid(patch=16, merge=2, min_pixels=65_536, max_pixels=16_777_216)
+
+
+def qwen_vl_tokens(size: ImageSize, index: int = 0, grid: VisionGrid = QWEN2_5_VL) -> int:
+    """How many `<|image_pad|>` one image becomes: (H/p · W/p) / m² after `smart_resize`.
+
+    Example: qwen_vl_tokens(ImageSize(640, 480)) -> 391; with grid=QWEN3_VL -> 300
+    """
     if not size.width or not size.height or size.width < 1 or size.height < 1:
         raise InputError(
             f"image {index} needs its width and height (pixels) for Qwen-VL's token count: "
             'give the image part "width" and "height"',
             field="messages",
         )
-    h_bar, w_bar = smart_resize(size.height, size.width)
-    return (h_bar // 14) * (w_bar // 14) // 4
+    factor = grid.patch * grid.merge
+    h_bar, w_bar = smart_resize(size.height, size.width, factor, grid.min_pixels, grid.max_pixels)
+    return (h_bar // grid.patch) * (w_bar // grid.patch) // grid.merge**2
 
 
 def _qwen_vl(size: ImageSize, index: int) -> str:
     return "<|image_pad|>" * qwen_vl_tokens(size, index)
 
 
+def _qwen3_vl(size: ImageSize, index: int) -> str:
+    return "<|image_pad|>" * qwen_vl_tokens(size, index, QWEN3_VL)
+
+
 def _llava(_size: ImageSize, _index: int) -> str:
     return "<image>" * 576
 
 
+# A family with a marker comes before the one it refines.
 FAMILIES: tuple[Family, ...] = (
     Family("gemma3", "<start_of_image>", "<image_soft_token>", _gemma3),
+    Family("qwen3-vl", "<|image_pad|>", "<|image_pad|>", _qwen3_vl, marker="<think>"),
     Family("qwen-vl", "<|image_pad|>", "<|image_pad|>", _qwen_vl),
     Family("llava", "<image>", "<image>", _llava),
 )
@@ -110,7 +139,8 @@ def family_for(vocabulary: Collection[str]) -> Family | None:
     """The family whose image tokens the tokenizer has (its added tokens' texts, or any
     collection of token texts: a dict's keys are looked up without a copy)."""
     for family in FAMILIES:
-        if family.image_token in vocabulary and family.placeholder in vocabulary:
+        marked = family.marker is None or family.marker in vocabulary
+        if marked and family.image_token in vocabulary and family.placeholder in vocabulary:
             return family
     return None
 

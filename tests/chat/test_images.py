@@ -14,6 +14,7 @@ from transformers.processing_utils import ProcessorMixin
 
 from app.chat.images import (
     FAMILIES,
+    QWEN3_VL,
     ImageSize,
     expand_images,
     family_for,
@@ -53,6 +54,25 @@ def test_qwen_vl_counts_follow_the_processor(width, height):
     assert qwen_vl_tokens(ImageSize(width, height)) == (h_bar // 14) * (w_bar // 14) // 4
 
 
+@pytest.mark.parametrize(
+    ("width", "height"), [(640, 480), (1920, 1080), (32, 32), (8000, 6000), (100, 1000), (13, 57)]
+)
+def test_qwen3_vl_counts_follow_the_processor_with_its_published_sizes(width, height):
+    # Qwen3-VL's preprocessor config: patch_size 16, merge_size 2, and size
+    # {"shortest_edge": 65536, "longest_edge": 16777216}, which Qwen2VLImageProcessor passes to
+    # smart_resize as min_pixels / max_pixels with factor patch_size * merge_size.
+    reference = _transformers_smart_resize()
+    h_bar, w_bar = reference(height, width, factor=32, min_pixels=65_536, max_pixels=16_777_216)
+    assert qwen_vl_tokens(ImageSize(width, height), grid=QWEN3_VL) == (
+        (h_bar // 16) * (w_bar // 16) // 4
+    )
+
+
+def test_the_grids_give_the_documented_counts():
+    assert qwen_vl_tokens(ImageSize(640, 480)) == 391
+    assert qwen_vl_tokens(ImageSize(640, 480), grid=QWEN3_VL) == 300
+
+
 def test_gemma3_expansion_is_the_processors_full_image_sequence():
     from transformers.models.gemma3.processing_gemma3 import Gemma3Processor
 
@@ -75,8 +95,11 @@ def test_offsets_after_an_image_move_by_its_expansion():
 def test_the_family_is_recognised_by_its_image_tokens():
     gemma = bundled("gemma3")
     assert family_for(set(gemma.get_vocab())) is BY_NAME["gemma3"]
-    qwen = bundled("qwen3")
-    assert family_for(set(qwen.get_vocab())) is BY_NAME["qwen-vl"]
+    # Qwen3's vocabulary (shared by Qwen3-VL) has <think>; without it, the image tokens alone
+    # are Qwen2.5-VL's.
+    qwen = set(bundled("qwen3").get_vocab())
+    assert family_for(qwen) is BY_NAME["qwen3-vl"]
+    assert family_for(qwen - {"<think>"}) is BY_NAME["qwen-vl"]
     assert family_for(set(bundled("llama3").get_vocab())) is None
 
 
