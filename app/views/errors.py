@@ -32,10 +32,34 @@ def error_response(request: Request, exc: MaskscopeError) -> Response:
     return JSONResponse(exc.payload(), status_code=exc.status, headers=exc.headers)
 
 
-def input_error(errors: Sequence[Mapping[str, Any]]) -> InputError:
-    """The 422 for a failed pydantic validation, naming the first offending field."""
+def input_error(errors: Sequence[Mapping[str, Any]], body: Any = None) -> InputError:
+    """The 422 for a failed pydantic validation, naming the first offending field (or, for a
+    body that is not JSON, the line and column where parsing stopped)."""
+    if errors and errors[0].get("type") == "json_invalid":
+        return InputError(json_message(errors[0], body), field="body")
     message, field = validation_message(errors)
     return InputError(message, field=field)
+
+
+def json_message(error: Mapping[str, Any], body: Any) -> str:
+    """Say where a JSON body stops parsing by line and column, not by character offset.
+
+    Example: ({"loc": ("body", 14), "ctx": {"error": "Expecting value"}}, '{"messages":\n  [')
+             -> "The request body is not valid JSON: Expecting value at line 2, column 4. ..."
+    """
+    loc = error.get("loc", ())
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else None
+    reason = (error.get("ctx") or {}).get("error", "JSON decode error")
+    where = ""
+    if pos is not None:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        where = f"{'' if reason.endswith(' at') else ' at'} line {line}, column {column}"
+    return (
+        f"The request body is not valid JSON: {reason}{where}. "
+        "Send one JSON object (is the body cut short?)."
+    )
 
 
 def validation_message(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
@@ -67,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(request, input_error(exc.errors()))
+        return error_response(request, input_error(exc.errors(), exc.body))
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -250,6 +250,65 @@
     });
   });
 
+  // ---------- forms say what is wrong where it is wrong ----------
+  // A field the browser refuses (max_length 0, -5, 1.5) stops htmx's request: the field is
+  // outlined with the message beside it, and the result it would have replaced is marked out of
+  // date. A field the server refuses (its error names it) is marked the same way.
+  function markField(field, message) {
+    const id = `error-${field.name}`;
+    let note = document.getElementById(id);
+    if (!note) {
+      note = Object.assign(document.createElement("span"), { id, className: "field-error" });
+      field.after(note);
+    }
+    note.textContent = message;
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", id);
+  }
+
+  function clearField(field) {
+    document.getElementById(`error-${field.name}`)?.remove();
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-describedby");
+  }
+
+  const fieldMessage = (field) => field.dataset.invalid || field.validationMessage;
+
+  document.addEventListener("htmx:validation:halted", (e) => {
+    const form = e.target.closest?.("form");
+    (e.detail?.errors || []).forEach(({ elt }) => markField(elt, fieldMessage(elt)));
+    const target = form && document.querySelector(form.getAttribute("hx-target"));
+    if (!target || target.dataset.stale !== undefined) return;
+    target.dataset.stale = "";
+    const note = Object.assign(document.createElement("p"), {
+      className: "stale-note",
+      textContent: "Not updated: fix the marked field first; what is shown below is the last valid result.",
+    });
+    note.setAttribute("role", "alert");
+    target.prepend(note);
+  });
+
+  document.addEventListener("input", (e) => {
+    const field = e.target;
+    if (field instanceof HTMLInputElement && field.hasAttribute("aria-invalid") && field.checkValidity()) {
+      clearField(field);
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", (e) => {
+    const target = e.detail?.target;
+    if (!(target instanceof HTMLElement) || !target.id) return;
+    delete target.dataset.stale;
+    const form = document.querySelector(`form[hx-target="#${target.id}"]`);
+    if (!form) return;
+    form.querySelectorAll("[aria-invalid]").forEach(clearField);
+    const named = target.querySelector(".error[data-field]")?.dataset.field;
+    const field = named && form.elements.namedItem(named);
+    if (field instanceof HTMLElement && "name" in field) {
+      markField(field, target.querySelector(".error .message")?.textContent ?? "");
+    }
+  });
+
   // ---------- permalink: the form state lives in the URL ----------
   const MAX_URL = 8000;
   function syncUrl(form) {

@@ -113,3 +113,21 @@ def test_batch_left_padding_and_packing(page):
     labels = packed.locator("tr.labels td").all_inner_texts()
     assert all(labels[i] == "-100" for i in restarts)
     expect(packed.locator("svg")).to_have_count(2)
+
+
+@pytest.mark.parametrize("path", ["/", "/batch"])
+@pytest.mark.parametrize("value", ["0", "-5", "1.5"])
+def test_an_invalid_max_length_is_marked_in_place_and_the_result_marked_stale(page, path, value):
+    page.goto(path)
+    target = "#result" if path == "/" else "#batch-result"
+    field = page.locator("input[name=max_length]")
+    field.fill(value)
+    expect(field).to_have_attribute("aria-invalid", "true")
+    note = page.locator("#error-max_length")
+    expect(note).to_contain_text("whole number of tokens, at least 1")
+    assert field.evaluate("f => f.nextElementSibling.id") == "error-max_length"
+    expect(page.locator(f"{target} .stale-note")).to_contain_text("Not updated")
+    field.fill("12")
+    expect(field).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator(f"{target} .stale-note")).to_have_count(0)
+    expect(page.locator(f"{target} .error")).to_have_count(0)
