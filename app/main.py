@@ -8,7 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__
 from app.api import routers as api_routers
 from app.lifespan import lifespan
-from app.middleware import BodyLimitMiddleware
+from app.middleware import BodyLimitMiddleware, PoolBorrowerMiddleware
 from app.settings import Settings
 from app.views import STATIC_DIR
 from app.views import routers as view_routers
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(PoolBorrowerMiddleware)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(OriginMiddleware)
     app.add_middleware(TokenMiddleware, settings=settings)

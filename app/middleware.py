@@ -5,6 +5,8 @@ one (chunked) is counted as it streams, and once it passes the cap the applicati
 disconnect and its answer is replaced by the 413. Only the routes that take uploads get the
 larger upload cap, chosen by path: a Content-Type is the client's claim and earns nothing.
 Example: POST /api/render with "multipart/form-data" and 5 MB -> 413 (max_body_bytes).
+PoolBorrowerMiddleware records which request task holds a thread of the server's pool, so a
+wait for a template worker can hand it back (app.templating.worker.off_the_thread_pool).
 
 Design concession: a streaming response that has already started cannot be turned into a 413;
 no endpoint reads its body after it starts answering, so this only matters in theory.
@@ -12,13 +14,16 @@ no endpoint reads its body after it starts answering, so this only matters in th
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import TooLargeError
 from app.settings import Settings
+from app.templating.worker import POOL_BORROWER
 from app.views.errors import error_response
 from app.web_security import header
 
@@ -98,3 +103,22 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int, settin
     response: Any = error_response(Request(scope), error)
     response.headers["Connection"] = "close"
     await response(scope, receive, send)
+
+
+class PoolBorrowerMiddleware:
+    """Tell code running in the request's thread which task holds its thread-pool token, so a
+    wait for a template worker can hand the token back (app.templating.worker)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        token = POOL_BORROWER.set((limiter, asyncio.current_task()))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            POOL_BORROWER.reset(token)

@@ -8,6 +8,6 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """Report that the server is up."""
+async def healthz() -> dict[str, str]:
+    """Report that the server is up (on the event loop: it needs no thread of the pool)."""
     return {"status": "ok", "version": __version__}
