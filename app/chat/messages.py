@@ -68,11 +68,6 @@ class Message:
             return bool(self.extra["weight"])
         return None
 
-    def media(self) -> list[str]:
-        """The kinds of the non-text parts (image, audio), in order."""
-        kinds = (PART_KINDS[p["type"]] for p in self.parts or ())
-        return [kind for kind in kinds if kind != "text"]
-
 
 Conversation = list[Message]
 

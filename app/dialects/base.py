@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from app.chat.encoding import tokenizer_info, with_added_specials
 from app.chat.layout import Layout, Layouts, Segment, Specials
-from app.chat.messages import ROLES, Message
+from app.chat.messages import PART_KINDS, ROLES, Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
 from app.dialects.segments import layout_segments
@@ -118,15 +118,17 @@ def check_roles(messages: Sequence[Message], dialect: str, allowed: Sequence[str
 
 def check_media(messages: Sequence[Message], dialect: str) -> None:
     """No image or audio parts: a built-in has no placeholder tokens for them (text parts are
-    joined into the content)."""
+    joined into the content). The refusal names the part: messages[i].content[j]."""
     for i, m in enumerate(messages):
-        media = m.media() if m.parts is not None else []
-        if media:
+        for j, part in enumerate(m.parts or ()):
+            kind = PART_KINDS[part["type"]]
+            if kind == "text":
+                continue
             raise InputError(
-                f"messages[{i}].content has an {media[0]} part, which the {dialect} format "
+                f"messages[{i}].content[{j}] is an {kind} part, which the {dialect} format "
                 "cannot write (it has no placeholder for it); send text parts only, or "
                 "render with dialect 'tokenizer' or 'custom' for a multimodal template.",
-                field=f"messages[{i}].content",
+                field=f"messages[{i}].content[{j}]",
             )
 
 

@@ -18,6 +18,7 @@ from app.dialects.base import BuiltinDialect
 from app.dialects.builtin import BUILTINS, build_chatml
 from app.dialects.registry import get_dialect
 from app.errors import InputError
+from tests.helpers.errors import assert_error
 
 SYSTEMS = ["You are a helpful assistant.", "  Answer briefly.\n", "你是一个乐于助人的助手。"]
 PAIRS = [
@@ -331,3 +332,39 @@ def test_alpaca_late_system_message_is_named_by_its_index(tokenizers):
         render(conv, get_dialect("alpaca"), tokenizers("llama2"), RenderSpec())
     assert err.value.field == "messages[2].role"
     assert err.value.message.startswith("messages[2].role is 'system'")
+
+
+@pytest.mark.parametrize("dialect", [d.name for d in BUILTINS])
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "image", "width": 640, "height": 480},
+        {"type": "image_url", "image_url": {"url": "data:,"}},
+        {"type": "audio", "duration_s": 3.0},
+        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
+    ],
+)
+def test_a_builtin_refuses_an_image_or_audio_part_naming_it(client, dialect, part):
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": [{"type": "text", "text": "And this?"}, part]},
+    ]
+    response = client.post(
+        "/api/render", json={"messages": messages, "tokenizer": "qwen3", "dialect": dialect}
+    )
+    err = assert_error(response, 422, "messages[2].content[1]", "part")
+    assert err["field"] == "messages[2].content[1]"
+
+
+def test_text_parts_alone_render_as_the_joined_string_under_a_builtin(client):
+    parts = [{"type": "text", "text": "And "}, {"type": "text", "text": "this?"}]
+    as_parts = client.post(
+        "/api/render",
+        json={"messages": [{"role": "user", "content": parts}], "tokenizer": "qwen3"},
+    ).json()
+    joined = client.post(
+        "/api/render",
+        json={"messages": [{"role": "user", "content": "And this?"}], "tokenizer": "qwen3"},
+    ).json()
+    assert as_parts["input_ids"] == joined["input_ids"]
