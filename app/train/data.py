@@ -1,5 +1,8 @@
 """Training data: conversations rendered by the engine, so labels are the ones the browser shows.
 
+A row's own `tools` and `chat_template_kwargs` columns reach its template as they do in an
+inspection (`row_spec`): each row trains on the labels `maskscope render` shows for it.
+
 Design concession: every conversation is rendered up front (small fine-tunes, a few thousand rows at
 most) and cut at ``max_length`` by the engine; conversations with no trained token are dropped,
 since they would only add padding.
@@ -8,13 +11,14 @@ since they would only add padding.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from app.chat.messages import Message, parse_row
 from app.chat.render import render
-from app.chat.spec import RenderSpec, has_row_inputs
+from app.chat.spec import RenderSpec, row_spec
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import IGNORE_INDEX
 from app.dialects.registry import get_dialect
@@ -26,13 +30,15 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 @dataclass
 class TrainingData:
-    """Conversations to train on, prompts to sample before/after, and an optional checker."""
+    """Conversations to train on, prompts to sample before/after, and an optional checker.
+    `rows`: the row each conversation came from (its own tools / template variables), if any."""
 
     conversations: list[list[Message]]
     prompts: list[str]
     check: dict[str, str] | None = None
     behaviour: str | None = None
     examples: list[dict[str, list[int]]] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
 
 
 def load_demo() -> dict[str, Any]:
@@ -52,22 +58,19 @@ def load_data(data: dict[str, Any], sample_prompts: list[str] | None = None) -> 
         prompts = sample_prompts or demo["held_out_prompts"]
         return TrainingData(conversations, prompts, demo["check"], demo["behaviour"])
     conversations = parse_conversations(data["conversations"])
-    return TrainingData(conversations, sample_prompts or _first_prompts(conversations))
+    prompts = sample_prompts or _first_prompts(conversations)
+    return TrainingData(conversations, prompts, rows=list(data["conversations"]))
 
 
 def parse_conversations(rows: list[Any]) -> list[list[Message]]:
-    """Inline job conversations (rows, or bare message lists); a bad one names its index.
+    """Inline job conversations (rows, or bare message lists); a bad one, or one whose own
+    tools or chat_template_kwargs are malformed, names its index.
 
     Example: [[{"role": "user", "content": "Hi"}, ...]] -> [[Message("user", "Hi"), ...]]
     """
     conversations = []
     for index, row in enumerate(rows):
-        if has_row_inputs(row):  # silently dropped, the labels would differ from inspection's
-            raise InputError(
-                f"data.conversations[{index}] carries its own tools or chat_template_kwargs, "
-                "which fine-tune jobs do not take yet; render those rows without them.",
-                field=f"data.conversations[{index}]",
-            )
+        _check_row_inputs(row, index)
         try:
             conversations.append(parse_row(row if isinstance(row, dict) else {"messages": row}))
         except (InputError, KeyError, TypeError, ValueError) as exc:
@@ -76,6 +79,17 @@ def parse_conversations(rows: list[Any]) -> list[list[Message]]:
                 field=f"data.conversations[{index}]",
             ) from exc
     return conversations
+
+
+def _check_row_inputs(row: Any, index: int) -> None:
+    """A row's own tools / chat_template_kwargs are well-formed, or InputError naming the row."""
+    try:
+        row_spec(RenderSpec(), row)
+    except InputError as exc:
+        at = f"data.conversations[{index}]"
+        raise InputError(
+            f"{at}: {exc.message}", field=f"{at}.{exc.field}" if exc.field else at
+        ) from exc
 
 
 def _first_prompts(conversations: list[list[Message]], limit: int = 3) -> list[str]:
@@ -95,12 +109,15 @@ def render_examples(
     spec: RenderSpec,
     tokenizer: Tokenizer,
     settings: Settings | None = None,
+    rows: Sequence[Any] = (),
 ) -> list[dict[str, list[int]]]:
-    """Render each conversation; keep input_ids and labels of those with a trained token."""
+    """Render each conversation (under its row's own tools and template variables, where
+    `rows` gives them); keep input_ids and labels of those with a trained token."""
     chat_format = get_dialect(spec.dialect)
     examples = []
-    for conversation in conversations:
-        rendering = render(conversation, chat_format, tokenizer, spec, settings)
+    for index, conversation in enumerate(conversations):
+        own = row_spec(spec, rows[index]) if index < len(rows) else spec
+        rendering = render(conversation, chat_format, tokenizer, own, settings)
         if any(label != IGNORE_INDEX for label in rendering.labels[1:]):
             examples.append(
                 {"input_ids": list(rendering.input_ids), "labels": list(rendering.labels)}
@@ -117,10 +134,9 @@ def render_examples(
 def prompt_ids(prompt: str, spec: RenderSpec, tokenizer: Tokenizer) -> list[int]:
     """Token ids of one user prompt followed by the assistant header, as the model will see it.
 
-    Only the dialect of `spec` matters here: a prompt is never cut and its labels are not used.
+    The prompt sees the job's tools and template variables (as the training rows do); it is
+    never cut and its labels are not used.
     """
-    prompt_spec = RenderSpec(
-        tokenizer=spec.tokenizer, dialect=spec.dialect, add_generation_prompt=True
-    )
+    prompt_spec = replace(spec, add_generation_prompt=True, max_length=None, train_on="assistant")
     rendering = render([Message("user", prompt)], get_dialect(spec.dialect), tokenizer, prompt_spec)
     return list(rendering.input_ids)

@@ -181,7 +181,9 @@ def _run(
     tokenizer = load_training_tokenizer(spec, settings)
     data = load_data(spec.data.model_dump(exclude_none=True), spec.sample_prompts)
     prompts = _prompts(spec, data, tokenizer, settings)
-    examples = render_examples(data.conversations, spec.render_spec(), tokenizer, settings)
+    examples = render_examples(
+        data.conversations, spec.render_spec(), tokenizer, settings, rows=data.rows
+    )
     data.examples, held_out = split_held_out(examples, spec.eval_examples, spec.seed)
     stop.check_server()
     total = spec.total_steps

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.chat.spec import RenderSpec, TrainOn
+from app.chat.spec import RenderSpec, TrainOn, freeze_kwargs, freeze_tools
 from app.chat.tokenizer import Tokenizer
 from app.dialects.registry import dialect_names
 from app.errors import InputError, LimitError, UnavailableError
@@ -69,6 +69,12 @@ class JobSpec(BaseModel):
     max_new_tokens: int = Field(48, ge=1, le=512)
     eval_examples: int = Field(8, ge=0, le=256)
     eval_every: int | None = Field(None, ge=1)
+    # What the template sees besides the messages, and what of a turn is trained (as in
+    # POST /api/render); a row's own tools / chat_template_kwargs columns win for that row.
+    tools: list[dict[str, Any]] | None = Field(None, max_length=256)
+    chat_template_kwargs: dict[str, Any] | None = None
+    train_reasoning: bool = True
+    train_tool_calls: bool = True
 
     @property
     def arms(self) -> list[tuple[str, float]]:
@@ -96,6 +102,10 @@ class JobSpec(BaseModel):
             dialect=self.dialect,
             train_on=self.train_on,
             max_length=self.max_length,
+            tools=freeze_tools(self.tools),
+            chat_template_kwargs=freeze_kwargs(self.chat_template_kwargs),
+            train_reasoning=self.train_reasoning,
+            train_tool_calls=self.train_tool_calls,
         )
 
 
