@@ -1,4 +1,4 @@
-"""`maskscope` command line: serve, assets, render, lint, inspect, train.
+"""`maskscope` command line: serve, assets, render, lint, inspect, score, train.
 
 Each capability registers its own sub-commands: a module listed in COMMAND_MODULES exposes
 `register(subparsers)` which adds parsers whose `func(args) -> int` runs the command.
@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "app.cli.render",
     "app.cli.train",
     "app.cli.lint",
+    "app.cli.score",
 ]
 
 

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import Field
 
-from app.chat.messages import Conversation, parse_messages
-from app.chat.spec import RenderSpec
+from app.chat.messages import Conversation, parse_messages, parse_row
+from app.chat.spec import RenderSpec, row_spec
 from app.chat.tokens import Finding
 from app.errors import InputError, LimitError, MaskscopeError
+from app.inspect.reader import JsonlReader
 from app.lint import context_for_rendering, run_checks
 from app.lint.context import ModelView
 from app.score import models
@@ -243,29 +244,43 @@ class Ranking:
         }
 
 
+def dataset_rows(stream: BinaryIO, settings: Settings) -> Iterator[tuple[int, Any]]:
+    """(line, row object) per non-blank JSONL line, or (line, error sentence) for a bad line."""
+    reader = JsonlReader(
+        stream, max_rows=settings.max_upload_rows, max_line_bytes=settings.max_line_bytes
+    )
+    for raw in reader:
+        error = (raw.error or "unreadable").removeprefix(f"line {raw.line}: ")
+        yield raw.line, raw.row if raw.row is not None else error
+
+
 def rank_rows(
-    rows: Iterable[tuple[int, Conversation | MaskscopeError]],
+    rows: Iterable[tuple[int, Any]],
     spec: RenderSpec,
     model: str,
     settings: Settings,
     store: JobStore,
     progress: Callable[[int], None] = lambda done: None,
 ) -> Ranking:
-    """Score each (line, conversation) without lints, at most max_score_rows of them; a row
-    that cannot be rendered or scored is an error with its line, never the end of the run."""
+    """Score each (line, row) without lints, at most max_score_rows of them, highest mean
+    trained loss first; a row that cannot be parsed, rendered or scored is an error with its
+    line, never the end of the run (a bad model or a busy device still ends it)."""
     ranked, errors, truncated = [], [], False
     model_target(model, settings, store)  # a bad model is refused before any row
-    for done, (line, row) in enumerate(_bounded(rows, settings.max_score_rows)):
-        if row is None:
+    for done, (line, row) in enumerate(rows):
+        if done >= settings.max_score_rows:
             truncated = True
             break
-        if isinstance(row, MaskscopeError):
-            errors.append(RankedRow(line, error=row.message))
+        progress(done + 1)
+        if isinstance(row, str):
+            errors.append(RankedRow(line, error=row))
             continue
         try:
-            scored = score_conversation(row, spec, model, settings, store, lint=False)
+            scored = score_conversation(
+                parse_row(row), row_spec(spec, row), model, settings, store, lint=False
+            )
         except MaskscopeError as exc:
-            if exc.setting == "score_wait_s" or exc.field == "model":
+            if exc.field == "model" or exc.status == 429:
                 raise
             errors.append(RankedRow(line, error=exc.message))
             continue
@@ -275,22 +290,9 @@ def rank_rows(
                 line, scored.mean_trained_loss, len(rendering.input_ids), rendering.trained_count
             )
         )
-        progress(done + 1)
     ranked.sort(key=lambda r: -1.0 if r.loss is None else r.loss, reverse=True)
-    return Ranking(
-        ranked, errors, histogram([r.loss for r in ranked if r.loss is not None]), truncated
-    )
-
-
-def _bounded(
-    rows: Iterable[tuple[int, Conversation | MaskscopeError]], limit: int
-) -> Iterator[tuple[int, Conversation | MaskscopeError | None]]:
-    """The first `limit` rows, then one (line, None) if there were more."""
-    for count, (line, row) in enumerate(rows):
-        if count >= limit:
-            yield line, None
-            return
-        yield line, row
+    losses = [r.loss for r in ranked if r.loss is not None]
+    return Ranking(ranked, errors, histogram(losses), truncated)
 
 
 def histogram(values: list[float], bins: int = 10) -> list[dict[str, float]]:
