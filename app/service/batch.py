@@ -11,18 +11,19 @@ does), never split across rows; packing without a `max_length` uses the max_trai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.chat.batching import pack_sequences, pad_batch
 from app.chat.layout import Dialect
-from app.chat.messages import parse_messages
+from app.chat.messages import Conversation, parse_messages
 from app.chat.render import render
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
-from app.chat.tokens import Rendering
+from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import get_dialect
 from app.errors import LimitError, MaskscopeError
+from app.lint import lint_rendering
 from app.service.requests import BatchRequest
 from app.settings import Settings
 from app.tokenizers.registry import load_tokenizer
@@ -36,6 +37,7 @@ class Batch:
     pad_token_id: int
     pad_token: str | None
     max_length: int | None
+    lints: list[list[Finding]] = field(default_factory=list)  # per conversation, when asked
 
 
 def pad_token(tokenizer: Tokenizer) -> tuple[int, str | None]:
@@ -47,8 +49,9 @@ def pad_token(tokenizer: Tokenizer) -> tuple[int, str | None]:
     return 0, None
 
 
-def build_batch(body: BatchRequest, settings: Settings) -> Batch:
-    """Render every conversation, then pad (or pack) them into rows."""
+def build_batch(body: BatchRequest, settings: Settings, lint: bool = False) -> Batch:
+    """Render every conversation, then pad (or pack) them into rows; `lint`: also check each
+    conversation as rendered here (cut at max_length, as the trainer cuts it)."""
     if len(body.conversations) > settings.max_batch_conversations:
         raise LimitError(
             f"{len(body.conversations)} conversations sent; the limit is "
@@ -59,9 +62,22 @@ def build_batch(body: BatchRequest, settings: Settings) -> Batch:
     spec = body.spec()
     tokenizer = load_tokenizer(spec.tokenizer, settings)
     dialect = get_dialect(spec.dialect)
-    renderings = [
+    rendered = [
         _render_one(i, messages, dialect, tokenizer, spec, settings)
         for i, messages in enumerate(body.conversations)
+    ]
+    renderings = [r for _, r in rendered]
+    lints = [
+        lint_rendering(
+            r,
+            conversation=c,
+            tokenizer=tokenizer,
+            dialect=dialect,
+            spec=spec,
+            settings=settings,
+            deep=not body.pack,
+        )
+        for c, r in (rendered if lint else [])
     ]
     seqs = [{"input_ids": r.input_ids, "labels": r.labels} for r in renderings]
     pad_id, pad_text = pad_token(tokenizer)
@@ -72,7 +88,7 @@ def build_batch(body: BatchRequest, settings: Settings) -> Batch:
     else:
         length = body.max_length
         rows = pad_batch(seqs, pad_id, body.padding_side, length)
-    return Batch(rows, renderings, tokenizer, pad_id, pad_text, length)
+    return Batch(rows, renderings, tokenizer, pad_id, pad_text, length, lints)
 
 
 def _render_one(
@@ -82,12 +98,12 @@ def _render_one(
     tokenizer: Tokenizer,
     spec: RenderSpec,
     settings: Settings,
-) -> Rendering:
+) -> tuple[Conversation, Rendering]:
     """Render conversation `index`; errors about its messages name it (conversations[2]...)."""
     where = f"conversations[{index}]"
     conversation = parse_messages(messages, where=where)
     try:
-        return render(conversation, dialect, tokenizer, spec, settings)
+        return conversation, render(conversation, dialect, tokenizer, spec, settings)
     except MaskscopeError as exc:
         if exc.field is None or exc.field.startswith("messages"):
             exc.field = where + (exc.field or "").removeprefix("messages")

@@ -160,6 +160,27 @@ def row_views(batch: Batch) -> list[RowView]:
     return views
 
 
+def conversation_views(padded: Batch, packed: Batch) -> list[dict[str, Any]]:
+    """Per conversation: its counts, what max_length and the packed row length cut from it, and
+    its lints (those about truncation also as the packed rows cut it)."""
+    out = []
+    for i, (whole, in_pack) in enumerate(zip(padded.renderings, packed.renderings, strict=True)):
+        extra = [f for f in packed.lints[i] if f.code.startswith("truncation")]
+        out.append(
+            {
+                "index": i,
+                "tokens": len(whole.input_ids),
+                "trained": whole.trained_count,
+                "cut": whole.truncated_tokens,
+                "cut_packed": in_pack.truncated_tokens,
+                "trained_packed": in_pack.trained_count,
+                "findings": padded.lints[i],
+                "packed_findings": extra,
+            }
+        )
+    return out
+
+
 def _request(state: EditorState) -> BatchRequest:
     try:
         return BatchRequest(
@@ -184,9 +205,10 @@ def views(state: EditorState, settings: Settings) -> dict[str, Any]:
     packed_body = padded_body.model_copy(
         update={"pack": True, "max_length": state.pack_length or DEFAULT_PACK_LENGTH}
     )
-    padded = build_batch(padded_body, settings)
-    packed = build_batch(packed_body, settings)
+    padded = build_batch(padded_body, settings, lint=True)
+    packed = build_batch(packed_body, settings, lint=True)
     return {
+        "conversations": conversation_views(padded, packed),
         "padded": padded,
         "padded_rows": row_views(padded),
         "padding_side": state.padding_side,

@@ -309,6 +309,15 @@
     }
   });
 
+  // ---------- batch grids: the rows of one group scroll together ----------
+  document.addEventListener("scroll", (e) => {
+    const box = e.target;
+    if (!(box instanceof HTMLElement) || !box.matches(".bscroll")) return;
+    box.closest("[data-sync-scroll]")?.querySelectorAll(".bscroll").forEach((other) => {
+      if (other !== box && other.scrollLeft !== box.scrollLeft) other.scrollLeft = box.scrollLeft;
+    });
+  }, true);
+
   // ---------- permalink: the form state lives in the URL ----------
   const MAX_URL = 8000;
   function syncUrl(form) {

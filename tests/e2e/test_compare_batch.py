@@ -112,7 +112,18 @@ def test_batch_left_padding_and_packing(page):
     assert restarts[0] == 0 and len(restarts) >= 2
     labels = packed.locator("tr.labels td").all_inner_texts()
     assert all(labels[i] == "-100" for i in restarts)
-    expect(packed.locator("svg")).to_have_count(2)
+    # The attention explanation and its two thumbnails show once, not under every packed row.
+    expect(page.locator("#batch-result .attn")).to_have_count(1)
+    expect(page.locator("#batch-result .attn svg")).to_have_count(2)
+    # One column width for every row, and one scroll: position i lines up across the batch.
+    grids = page.locator(".bgroup").first.locator(".bscroll")
+    widths = grids.evaluate_all(
+        "els => els.map(e => [...e.querySelectorAll('tr.tok td')].slice(0, 3)"
+        ".map(td => td.getBoundingClientRect().width))"
+    )
+    assert len({w for row in widths for w in row}) == 1, widths
+    grids.first.evaluate("e => { e.scrollLeft = 40; e.dispatchEvent(new Event('scroll')); }")
+    expect(grids.nth(1)).to_have_js_property("scrollLeft", 40)
 
 
 @pytest.mark.parametrize("path", ["/", "/batch"])
