@@ -53,6 +53,11 @@ class Settings:
     allow_hub: bool = _setting(
         True, "Whether Hugging Face Hub ids may be resolved (needs network or a warm HF cache)."
     )
+    allow_tokenizer_regex: bool = _setting(
+        False,
+        "Whether a local or Hub tokenizer may run pre-tokenizer/normalizer regexes no bundled "
+        "tokenizer runs (they run in the server unbounded: only for tokenizers you trust).",
+    )
     tokenizer_cache_size: int = _setting(
         16, "Most loaded tokenizers kept in memory (least recently used dropped)."
     )

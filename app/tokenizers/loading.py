@@ -2,6 +2,8 @@
 
 Design concession: only folders holding `tokenizer.json` are accepted. Slow (Python) tokenizers
 may need pickled vocabularies or remote code; refusing them keeps loading a pure-data operation.
+Likewise a tokenizer's own regexes are code that runs unbounded in this process: a local or Hub
+tokenizer may only use the regexes the bundled (pinned) tokenizers use, unless trusted by setting.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
@@ -51,6 +54,64 @@ def _refuse_remote_code(folder: Path) -> None:
             f"{folder.name} needs custom code (auto_map in tokenizer_config.json); "
             "trust_remote_code is never honoured",
             field=_FIELD,
+        )
+
+
+def tokenizer_patterns(path: Path, *, trusted_file: bool = False) -> set[str]:
+    """Every regex a tokenizer.json's normalizer and pre-tokenizer run (Split, Replace, ...).
+
+    A `trusted_file` (a pinned bundled asset) is not parsed whole: only the two values, found by
+    their keys, which saves seconds on a 30 MB vocabulary.
+    Example: Qwen3's tokenizer.json -> {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}..."}
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        config = _parts(text) if trusted_file else json.loads(text)
+    except (OSError, ValueError):
+        return set()  # loading it reports the problem
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("Regex"), str):
+                found.add(node["Regex"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    if isinstance(config, dict):
+        walk([config.get("normalizer"), config.get("pre_tokenizer")])
+    return found
+
+
+def _parts(text: str) -> dict[str, Any]:
+    decoder = json.JSONDecoder()
+    parts: dict[str, Any] = {}
+    for key in ("normalizer", "pre_tokenizer"):
+        at = text.find(f'"{key}":')
+        if at >= 0:
+            start = at + len(key) + 3
+            while text[start].isspace():
+                start += 1
+            parts[key] = decoder.raw_decode(text, start)[0]
+    return parts
+
+
+def refuse_unknown_patterns(folder: Path, trusted: set[str]) -> None:
+    """Refuse a tokenizer whose regexes are not all `trusted` ones: Oniguruma runs them in this
+    process, where a backtracking one (`(a+)+b`) can neither be interrupted nor killed, and its
+    retry limit aborts with a panic that no handler catches."""
+    unknown = sorted(tokenizer_patterns(folder / "tokenizer.json") - trusted)
+    if unknown:
+        raise InputError(
+            f"{folder.name}'s tokenizer.json runs a regex no bundled tokenizer runs "
+            f"({unknown[0][:60]!r}); an untrusted regex could stall the server, so only the "
+            "bundled tokenizers' regexes are accepted (allow_tokenizer_regex setting, for "
+            "tokenizers you trust)",
+            field=_FIELD,
+            setting="allow_tokenizer_regex",
         )
 
 

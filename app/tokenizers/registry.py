@@ -8,6 +8,7 @@ memoised on file identity) on every call, so availability is always truthful at 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -21,7 +22,7 @@ from app.assets.zoo import zoo_templates
 from app.errors import InputError, UnavailableError
 from app.settings import Settings
 from app.tokenizers import hub, paths
-from app.tokenizers.loading import load_from_folder
+from app.tokenizers.loading import load_from_folder, refuse_unknown_patterns, tokenizer_patterns
 
 _cache: OrderedDict[tuple[str, ...], PreTrainedTokenizerBase] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -40,10 +41,15 @@ def _recall(key: tuple[str, ...]) -> PreTrainedTokenizerBase | None:
         return _cache[key]
 
 
-def _cached(key: tuple[str, ...], folder: Path, size: int) -> PreTrainedTokenizerBase:
+def _cached(
+    key: tuple[str, ...], folder: Path, size: int, trusted: set[str] | None = None
+) -> PreTrainedTokenizerBase:
+    """The tokenizer in `folder`, loaded once; with `trusted`, only if its regexes are those."""
     tokenizer = _recall(key)
     if tokenizer is not None:
         return tokenizer
+    if trusted is not None:
+        refuse_unknown_patterns(folder, trusted)
     tokenizer = load_from_folder(folder)
     with _cache_lock:
         _cache[key] = tokenizer
@@ -106,7 +112,7 @@ def load_tokenizer(
         ref, settings.tokenizer_roots, must_exist=paths.looks_like_path(ref)
     )
     if local is not None:
-        return _cached(_local_key(local), local, size)
+        return _cached(_local_key(local), local, size, _trusted_patterns(settings))
     if hub.is_hub_id(ref):
         return _load_hub(ref, settings)
     raise InputError(
@@ -130,12 +136,29 @@ def _load_hub(ref: str, settings: Settings) -> PreTrainedTokenizerBase:
         return cached
     folder = hub.download_tokenizer_files(ref, bundled_names())
     try:
-        return _cached(("hub", ref), folder, settings.tokenizer_cache_size)
+        return _cached(
+            ("hub", ref), folder, settings.tokenizer_cache_size, _trusted_patterns(settings)
+        )
     except InputError as exc:
         # The snapshot folder is named by its revision hash: name the Hub id instead.
         exc.message = exc.message.replace(folder.name, ref, 1)
         exc.args = (exc.message,)
         raise
+
+
+def _trusted_patterns(settings: Settings) -> set[str] | None:
+    """The regexes a local or Hub tokenizer may run: those of the bundled tokenizers (None: any,
+    with the allow_tokenizer_regex setting)."""
+    return None if settings.allow_tokenizer_regex else set(_bundled_patterns(settings.assets_dir))
+
+
+@functools.cache
+def _bundled_patterns(assets_dir: Path) -> frozenset[str]:
+    """Every regex the installed bundled tokenizers run (read once: their files are pinned)."""
+    found: set[str] = set()
+    for name in TOKENIZER_NAMES:
+        found |= tokenizer_patterns(assets_dir / name / "tokenizer.json", trusted_file=True)
+    return frozenset(found)
 
 
 def _bundled_entry(name: str, settings: Settings) -> dict[str, Any]:
