@@ -368,26 +368,57 @@ def _targets(data: MultiMapping) -> list[Target]:
     ]
 
 
+# Fields whose presence makes a query without `v` a hand-made permalink rather than no state.
+HAND_MADE_KEYS = (
+    "role",
+    "tokenizer",
+    "dialect",
+    "template",
+    "train_on",
+    "train_on_eot",
+    "add_generation_prompt",
+    "max_length",
+    "add_special_tokens",
+    "target_tokenizer",
+    "conversations",
+)
+ON = ("on", "true", "1", "yes")
+
+
+def _hand_box(data: MultiMapping, name: str, default: bool) -> bool:
+    """A checkbox of a hand-made link: absent -> its default; `on`/`true`/`1` -> ticked."""
+    values = data.getlist(name)
+    return default if not values else str(values[-1]).lower() in ON
+
+
 def parse_state(data: MultiMapping, defaults: EditorState, submitted: bool = False) -> EditorState:
-    """Read a submitted form or permalink query; a query without the `v` marker means `defaults`.
+    """Read a submitted form or permalink query. With the `v` marker (what the form writes) an
+    absent checkbox is unticked; a hand-made query without it keeps each box's default, and a
+    query naming no field at all means `defaults`.
 
     Example: role=user&content=Hi&tokenizer=qwen3&dialect=chatml&v=1
              -> EditorState(messages=[{"role": "user", "content": "Hi"}], train_on_eot=False, ...)
     """
-    if not submitted and "v" not in data:
+    marked = submitted or "v" in data
+    if not marked and not any(key in data for key in HAND_MADE_KEYS):
         return defaults
+
+    def checkbox(name: str, default: bool) -> bool:
+        # A hand-made link (no `v`) keeps the documented default of every box it does not name.
+        return name in data if marked else _hand_box(data, name, default)
+
     template = (data.get("template") or "").replace("\r\n", "\n") or None
     return dataclasses.replace(
         defaults,
-        messages=_messages(data),
+        messages=_messages(data) if marked or "role" in data else defaults.messages,
         tokenizer=data.get("tokenizer") or defaults.tokenizer,
         dialect=data.get("dialect") or defaults.dialect,
         template=template,
         train_on=_choice(data, "train_on", TRAIN_ON, defaults.train_on),
-        train_on_eot="train_on_eot" in data,
-        add_generation_prompt="add_generation_prompt" in data,
+        train_on_eot=checkbox("train_on_eot", defaults.train_on_eot),
+        add_generation_prompt=checkbox("add_generation_prompt", defaults.add_generation_prompt),
         max_length=_length(data),
-        add_special_tokens="add_special_tokens" in data,
+        add_special_tokens=checkbox("add_special_tokens", defaults.add_special_tokens),
         targets=_targets(data) or defaults.targets,
         padding_side=_choice(data, "padding_side", PADDING_SIDES, defaults.padding_side),
         conversations=(data.get("conversations") or "").replace("\r\n", "\n"),

@@ -9,9 +9,25 @@ from app.errors import InputError
 from app.views.forms import EditorState, Target, parse_state
 
 
-def test_a_query_without_the_marker_keeps_the_defaults():
+def test_a_query_naming_no_field_keeps_the_defaults():
     defaults = EditorState(messages=[{"role": "user", "content": "x"}])
-    assert parse_state(QueryParams("tokenizer=llama3"), defaults) is defaults
+    assert parse_state(QueryParams("utm_source=mail"), defaults) is defaults
+
+
+def test_a_hand_made_link_without_the_marker_keeps_the_documented_defaults():
+    defaults = EditorState(messages=[{"role": "user", "content": "x"}])
+    state = parse_state(QueryParams("tokenizer=llama3&dialect=llama3"), defaults)
+    assert (state.tokenizer, state.dialect, state.messages) == (
+        "llama3",
+        "llama3",
+        defaults.messages,
+    )
+    assert state.train_on_eot is True and state.add_generation_prompt is False
+    state = parse_state(QueryParams("role=user&content=Hi&train_on_eot=off"), defaults)
+    assert state.messages[0]["content"] == "Hi" and len(state.messages) == 1
+    assert state.train_on_eot is False
+    # What the form writes (with the marker): an absent box is unticked.
+    assert parse_state(QueryParams("v=1&role=user&content=Hi"), defaults).train_on_eot is False
 
 
 def test_a_submitted_form_round_trips_into_the_render_body():
