@@ -3,6 +3,10 @@
 Example: RowEvaluator(options).evaluate_many([RawRow(1, 0, {"messages": [...]})], False)
          -> [Outcome(1, 0, "conversation", RowStats(tokens=37, trained=9, ...), [...])]
 
+Rows of every shape go through here: conversations, pre-tokenized rows, prompt/completion and
+KTO rows (as a conversation, or as TRL tokenizes plain strings) and preference rows (both sides
+rendered, each linted, then the pair; see app.inspect.shapes and app.lint.preference_checks).
+
 Design concession: the checks that re-render a conversation (prefix stability, training vs
 inference) depend on the template, not the row, so they run on the first `probe_rows`
 conversation rows only; every other check runs on every row. Conversation rows are rendered a
@@ -22,23 +26,27 @@ from app.chat.messages import Conversation, parse_row
 from app.chat.render import Renderings
 from app.chat.spec import has_row_inputs
 from app.chat.tokens import Finding, Rendering
-from app.errors import MaskscopeError
+from app.errors import InputError, MaskscopeError
 from app.inspect.options import InspectOptions
 from app.inspect.outcome import Outcome, Processed
+from app.inspect.pairs import PairEvaluator
 from app.inspect.reader import RawRow
 from app.inspect.renderer import RowRenderer
-from app.inspect.rows import is_token_row, parse_token_row
-from app.inspect.summary import RowStats
+from app.inspect.rows import parse_token_row
+from app.inspect.shapes import Shaped, shape_row
+from app.inspect.summary import RowStats, row_stats
 from app.inspect.tokenized import TokenRowLinter, token_rendering
 from app.lint import run_checks
-from app.lint.context import LintContext, TokenView
+from app.lint.context import LintContext
 from app.lint.registry import Scope
 
 log = logging.getLogger(__name__)
 
 # A row's (conversation, rendering or the error its render raised), from the batch render.
 Rendered = tuple[Conversation, Rendering | MaskscopeError]
-Evaluated = tuple[RowStats, list[Finding], Processed]
+Evaluated = tuple[RowStats, list[Finding], Processed | str]
+# One side of a drilled row: its title ("" for a single rendering), rendering and findings.
+Drilled = list[tuple[str, Rendering, list[Finding]]]
 
 
 class RowEvaluator:
@@ -47,6 +55,7 @@ class RowEvaluator:
     def __init__(self, options: InspectOptions) -> None:
         self.renderer = RowRenderer.of(options)
         self.tokens = TokenRowLinter(self.renderer)
+        self.pairs = PairEvaluator(self.renderer)
         self.probe_rows = options.probe_rows
         self._conversations = 0
 
@@ -63,7 +72,8 @@ class RowEvaluator:
     ) -> Callable[[], list[Outcome]]:
         """Parse the batch's conversation rows and render their templates now, with their
         tokens made on `pool`; the returned function evaluates every row of the batch."""
-        parsed = _conversations(raws)
+        shaped = [self.shape(raw) for raw in raws]
+        parsed = _conversations(shaped)
         finish: Renderings | None = None
         try:
             finish = self.renderer.start([c for _, c in parsed], pool)
@@ -76,24 +86,34 @@ class RowEvaluator:
                 # Each row's rendering is dropped once evaluated, while the collector is still
                 # off: it resumes with almost nothing new to walk.
                 return [
-                    self.evaluate(raw, want_export, ready.pop(k, None))
-                    for k, raw in enumerate(raws)
+                    self.evaluate(item, want_export, ready.pop(k, None))
+                    for k, item in enumerate(shaped)
                 ]
 
         return outcomes
 
-    def evaluate(self, raw: RawRow, want_export: bool, rendered: Rendered | None = None) -> Outcome:
+    def shape(self, raw: RawRow) -> Shaped:
+        """The row's kind, and the row as the conversation or token row it reads as."""
+        return shape_row(raw, self.renderer.tokenizer, self.renderer.spec.train_on)
+
+    def evaluate(
+        self, shaped: Shaped, want_export: bool, rendered: Rendered | None = None
+    ) -> Outcome:
         """Render or read one row and lint it; a bad row becomes an Outcome with its error.
         `rendered` is the row's batch rendering when `start` already made it."""
+        kind, raw = shaped
         if raw.error is not None or raw.row is None:
-            return Outcome(raw.line, raw.offset, "unreadable", error=raw.error or "empty row")
-        kind = "tokenized" if is_token_row(raw.row) else "conversation"
+            return Outcome(raw.line, raw.offset, kind, error=raw.error or "empty row")
         try:
-            stats, findings, processed = (
-                self._token_row(raw.row)
-                if kind == "tokenized"
-                else self._conversation_row(raw.row, rendered)
-            )
+            evaluated: Evaluated
+            if kind == "preference":
+                evaluated = self.pairs.evaluate(raw.row, self._deep())
+            elif "input_ids" in raw.row:
+                evaluated = self._token_row(raw.row)
+            else:
+                evaluated = self._conversation_row(raw.row, rendered)
+            stats, findings, processed = evaluated
+            stats.kind = kind
         except MaskscopeError as exc:
             return Outcome(raw.line, raw.offset, kind, error=f"line {raw.line}: {exc.message}")
         except Exception as exc:  # one broken row must not stop the other 99,999
@@ -101,8 +121,16 @@ class RowEvaluator:
             return Outcome(
                 raw.line, raw.offset, kind, error=f"line {raw.line}: {type(exc).__name__}: {exc}"
             )
-        line = processed.jsonl() if want_export else None
+        line = None
+        if want_export:
+            line = processed if isinstance(processed, str) else processed.jsonl()
         return Outcome(raw.line, raw.offset, kind, stats, findings, line)
+
+    def _deep(self) -> bool:
+        """Whether this conversation row is one of the deep-checked probes (and count it)."""
+        deep = self._conversations < self.probe_rows
+        self._conversations += 1
+        return deep
 
     def _conversation_row(self, row: dict[str, Any], rendered: Rendered | None) -> Evaluated:
         renderer = self.renderer
@@ -116,10 +144,8 @@ class RowEvaluator:
             conversation = parse_row(row)
             rendering = renderer.render(conversation)
         ctx = renderer.context(rendering, conversation)
-        deep = self._conversations < self.probe_rows
-        self._conversations += 1
         scopes: tuple[Scope, ...] = (
-            ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
+            ("tokens", "rendering", "deep") if self._deep() else ("tokens", "rendering")
         )
         findings = run_checks(ctx, scopes, extra=rendering.findings)
         stats = row_stats(ctx.view, len(rendering.input_ids), "conversation")
@@ -137,18 +163,26 @@ class RowEvaluator:
         stats = row_stats(view, parsed.real_tokens(), "tokenized")
         return stats, findings, Processed(parsed.input_ids, parsed.labels, mask)
 
-    def drill(self, row: dict[str, Any]) -> tuple[Rendering, list[Finding]]:
-        """One row as a Rendering with all its findings (deep checks included), for the page."""
-        if not is_token_row(row):
+    def drill(self, raw: RawRow) -> Drilled:
+        """One row as its rendering(s) with all their findings (deep checks included), for
+        the page: one for most rows, the chosen and the rejected side for a preference row
+        (the pair's own findings listed with the chosen side)."""
+        kind, shaped = self.shape(raw)
+        row = shaped.row
+        if row is None:
+            raise InputError(shaped.error or f"line {raw.line} is empty", field="line")
+        if kind == "preference":
+            return self.pairs.drill(row)
+        if "input_ids" not in row:
             conversation = parse_row(row)
             renderer = self.renderer.for_row(row)
             rendering = renderer.render(conversation)
             ctx = renderer.context(rendering, conversation)
-            return rendering, _checked(ctx, rendering, deep=True)
+            return [("", rendering, _checked(ctx, rendering, deep=True))]
         parsed = parse_token_row(row)
         view, findings = self.tokens.lint(parsed)
         r = self.renderer
-        return token_rendering(parsed, view, r.tokenizer, r.spec.dialect), findings
+        return [("", token_rendering(parsed, view, r.tokenizer, r.spec.dialect), findings)]
 
 
 def _checked(ctx: LintContext, rendering: Rendering, deep: bool) -> list[Finding]:
@@ -158,27 +192,16 @@ def _checked(ctx: LintContext, rendering: Rendering, deep: bool) -> list[Finding
     return run_checks(ctx, scopes, extra=rendering.findings)
 
 
-def row_stats(view: TokenView, tokens: int, kind: str) -> RowStats:
-    """What a row adds to the summary: `tokens` real tokens, its trained ones and end-of-turns."""
-    trained = view.trained
-    closing = [i for i in view.eots if i > 0 and trained[i - 1]]
-    return RowStats(
-        tokens=tokens,
-        trained=sum(trained),
-        eot_closing=len(closing),
-        eot_trained=sum(1 for i in closing if trained[i]),
-        kind=kind,
-    )
-
-
-def _conversations(raws: list[RawRow]) -> list[tuple[int, Conversation]]:
+def _conversations(shaped: list[Shaped]) -> list[tuple[int, Conversation]]:
     """(position in the batch, parsed conversation) of each conversation row that parses; a
     row that does not, or that brings its own tools or template variables (rendered under its
     own spec), is left to `evaluate`, which reports it with its line."""
     parsed: list[tuple[int, Conversation]] = []
-    for k, raw in enumerate(raws):
+    for k, (kind, raw) in enumerate(shaped):
         row = raw.row
-        if raw.error is None and row is not None and not is_token_row(row):
+        if kind == "preference" or kind == "tokenized":
+            continue
+        if raw.error is None and row is not None and "input_ids" not in row:
             if has_row_inputs(row):
                 continue
             try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.chat.tokens import SEVERITY_RANK, Finding
+from app.lint.context import TokenView
 
 BINS = 10
 CODE_LINES = 10  # lines kept per lint code, the first ones found
@@ -25,6 +26,29 @@ class RowStats:
     eot_closing: int
     eot_trained: int
     kind: str
+
+    def plus(self, other: RowStats) -> RowStats:
+        """Both rows' counts (a preference row: its chosen and its rejected side)."""
+        return RowStats(
+            self.tokens + other.tokens,
+            self.trained + other.trained,
+            self.eot_closing + other.eot_closing,
+            self.eot_trained + other.eot_trained,
+            self.kind,
+        )
+
+
+def row_stats(view: TokenView, tokens: int, kind: str) -> RowStats:
+    """What a row adds to the summary: `tokens` real tokens, its trained ones and end-of-turns."""
+    trained = view.trained
+    closing = [i for i in view.eots if i > 0 and trained[i - 1]]
+    return RowStats(
+        tokens=tokens,
+        trained=sum(trained),
+        eot_closing=len(closing),
+        eot_trained=sum(1 for i in closing if trained[i]),
+        kind=kind,
+    )
 
 
 @dataclass
@@ -43,6 +67,7 @@ class Summary:
     eot_trained: int = 0
     histogram: list[int] = field(default_factory=lambda: [0] * BINS)
     codes: Counter[str] = field(default_factory=Counter)
+    shapes: Counter[str] = field(default_factory=Counter)
     severities: Counter[str] = field(default_factory=Counter)
     worst: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -50,6 +75,7 @@ class Summary:
 
     def add_row(self, stats: RowStats, findings: list[Finding], line: int = 0) -> None:
         self.rows += 1
+        self.shapes[stats.kind] += 1
         if stats.kind == "tokenized":
             self.tokenized_rows += 1
         else:
@@ -98,6 +124,7 @@ class Summary:
             "bad_rows": self.bad_rows,
             "conversation_rows": self.conversation_rows,
             "tokenized_rows": self.tokenized_rows,
+            "shapes": dict(self.shapes.most_common()),
             "tokens": self.tokens,
             "trained_tokens": self.trained_tokens,
             "trained_fraction": self.trained_tokens / self.tokens if self.tokens else 0.0,

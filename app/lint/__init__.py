@@ -22,6 +22,7 @@ from app.lint import (  # noqa: F401
     mask_checks,
     media_checks,
     model_checks,
+    preference_checks,
     render_checks,
     template_checks,
     token_checks,

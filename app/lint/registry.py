@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from app.chat.tokens import Finding, Severity
 
-Scope = Literal["tokens", "rendering", "deep", "tokenized", "model"]
+Scope = Literal["tokens", "rendering", "deep", "tokenized", "model", "preference"]
 CheckFunc = Callable[[Any], Iterable[Finding]]
 
 

@@ -199,15 +199,16 @@ def finished_run(settings: Settings, run_id: str) -> Run:
     return run
 
 
-def drill_row(run: Run, line: int) -> tuple[Rendering, list[Finding]]:
-    """Row `line` of a finished run as a Rendering with all its findings (deep checks too)."""
+def drill_row(run: Run, line: int) -> list[tuple[str, Rendering, list[Finding]]]:
+    """Row `line` of a finished run as its rendering(s) with all their findings (deep checks
+    too): one, or a preference row's chosen and rejected side, each with its title."""
     offset = run.report.offset_of(line) if run.report is not None else None
     raw = _read_row(run.path, line, offset, run.options)
     if raw is None:
         raise NotFoundError(f"The file has no line {line}.", field="line")
     if raw.row is None:
         raise InputError(raw.error or f"line {line} is empty", field="line")
-    return RowEvaluator(run.options).drill(raw.row)
+    return RowEvaluator(run.options).drill(raw)
 
 
 def _read_row(path: Path, line: int, offset: int | None, options: InspectOptions) -> RawRow | None:

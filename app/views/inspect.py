@@ -149,8 +149,11 @@ def run_block(request: Request, settings: SettingsDep, run_id: str) -> HTMLRespo
 def row_detail(request: Request, settings: SettingsDep, run_id: str, line: int) -> HTMLResponse:
     """One row as chips with all its findings (deep checks included)."""
     run = inspection.finished_run(settings, run_id)
-    rendering, findings = inspection.drill_row(run, line)
-    context = {"line": line, "view": token_view(rendering, findings, run.options.tokenizer)}
+    sides = [
+        (title, token_view(rendering, findings, run.options.tokenizer))
+        for title, rendering, findings in inspection.drill_row(run, line)
+    ]
+    context = {"line": line, "sides": sides, "view": sides[0][1]}
     return templates.TemplateResponse(request, "_inspect_row.html", context)
 
 

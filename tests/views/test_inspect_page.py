@@ -175,3 +175,17 @@ def test_run_keeps_its_settings_in_the_form_the_summary_and_the_url(client):
     page = client.get(f"/inspect?run={run_id}").text
     assert '<option value="tokenizer" selected>' in page
     assert re.search(r'name="max_length"[^>]*value="77"', page)
+
+
+def test_preference_row_drills_into_both_answers_side_by_side(client):
+    answer = {"role": "assistant", "content": "Paris."}
+    wrong = {"role": "assistant", "content": "Lyon."}
+    response = upload(client, [{"prompt": CHAT[:1], "chosen": [answer], "rejected": [wrong]}])
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    wait_done(client, run_id)
+    body = client.get(f"/inspect/runs/{run_id}/rows/1", headers=HX).text
+    assert 'class="pair"' in body
+    assert "<h3>chosen</h3>" in body and "<h3>rejected</h3>" in body
+    assert body.count("data-tokens") == 2
+    chosen, rejected = body.split("<h3>rejected</h3>")
+    assert "Paris" in chosen and "Paris" not in rejected
