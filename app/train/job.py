@@ -257,22 +257,6 @@ def _train_arm(
     should_stop: StopCheck,
     held_out: list[dict[str, list[int]]],
 ) -> int:
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    warmup = spec.warmup_steps if spec.warmup_steps is not None else max(0, spec.steps // 10)
-    config = LoopConfig(
-        steps=spec.steps,
-        batch_size=spec.batch_size,
-        grad_accum=spec.grad_accum,
-        learning_rate=spec.learning_rate,
-        warmup_steps=warmup,
-        neftune_alpha=alpha,
-        neftune_mode=spec.neftune_mode,
-        pack=spec.pack,
-        seed=spec.seed,
-        pad_id=pad_id,
-        eval_every=spec.eval_interval,
-    )
-
     def emit(metric: dict[str, Any]) -> None:
         if "eval_loss" in metric:
             log.info("%s step %d held-out loss %.4f", arm, metric["step"], metric["eval_loss"])
@@ -293,11 +277,29 @@ def _train_arm(
     return train(
         model,
         data.examples,
-        config,
+        _loop_config(spec, tokenizer, alpha),
         dist,
         emit=emit,
         should_stop=should_stop,
         held_out=held_out,
+    )
+
+
+def _loop_config(spec: JobSpec, tokenizer: Tokenizer, alpha: float) -> LoopConfig:
+    """What one arm trains with: the spec's fields, the arm's noise, the tokenizer's pad id."""
+    warmup = spec.warmup_steps if spec.warmup_steps is not None else max(0, spec.steps // 10)
+    return LoopConfig(
+        steps=spec.steps,
+        batch_size=spec.batch_size,
+        grad_accum=spec.grad_accum,
+        learning_rate=spec.learning_rate,
+        warmup_steps=warmup,
+        neftune_alpha=alpha,
+        neftune_mode=spec.neftune_mode,
+        pack=spec.pack,
+        seed=spec.seed,
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        eval_every=spec.eval_interval,
     )
 
 

@@ -105,6 +105,8 @@ def cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+# Long: the queue loop, following one job, replaying a crashed one and recording each end share
+# one store-error discipline (log, keep what was read, retry); apart, that discipline would fork.
 class JobRunner:
     def __init__(self, store: JobStore, settings: Settings) -> None:
         self.store, self.settings = store, settings

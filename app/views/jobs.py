@@ -17,6 +17,7 @@ from app.dialects.registry import dialect_names
 from app.errors import MaskscopeError
 from app.service.jobs import get_job, list_jobs
 from app.train.data import load_demo
+from app.train.record import Job
 from app.train.spec import JobSpec
 from app.views.forms import EditorState, parse_state
 from app.views.templating import render_block, templates
@@ -49,6 +50,15 @@ PRESETS: list[dict[str, Any]] = [
         "spec": {**DEMO, "neftune_mode": "hf", "pack": False},
     },
 ]
+
+
+ARM_LABELS = {"neftune": "NEFTune", "baseline": "baseline", "plain": "no noise"}
+
+
+def job_context(job: Job) -> dict[str, Any]:
+    """What job.html and its results block show: the job, arm names, the demo's format check."""
+    demo = job.spec.get("data", {}).get("dataset") == "demo"
+    return {"job": job, "arm_labels": ARM_LABELS, "check": load_demo()["check"] if demo else None}
 
 
 def playground_preset(query: Any) -> dict[str, Any] | None:
@@ -104,10 +114,10 @@ def job_list_fragment(request: Request, store: StoreDep) -> HTMLResponse:
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: str, request: Request, store: StoreDep) -> HTMLResponse:
     """One job: progress, loss curves, tokens/s, samples, artifacts."""
-    return templates.TemplateResponse(request, "job.html", {"job": get_job(store, job_id)})
+    return templates.TemplateResponse(request, "job.html", job_context(get_job(store, job_id)))
 
 
 @router.get("/jobs/{job_id}/results", response_class=HTMLResponse)
 def job_results_fragment(job_id: str, request: Request, store: StoreDep) -> HTMLResponse:
     """Samples, artifacts and error of one job (swapped in when the job ends)."""
-    return render_block(request, "job.html", "results", {"job": get_job(store, job_id)})
+    return render_block(request, "job.html", "results", job_context(get_job(store, job_id)))

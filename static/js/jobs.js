@@ -1,5 +1,6 @@
 // Maskscope jobs: the fine-tune form (presets -> JSON body -> POST /api/jobs) and one job's live
-// view (Server-Sent Events -> progress bar, tokens/s, loss curves drawn as inline SVG).
+// view (Server-Sent Events -> progress per arm, phase, tokens/s, training and held-out loss curves
+// drawn as inline SVG, the answers before training as soon as they exist).
 // Design concession: the chart is a few dozen lines of SVG rather than a charting library; it
 // only ever shows one or two curves of at most a few thousand points.
 (() => {
@@ -119,43 +120,68 @@
     return ticks;
   }
 
+  // One series per arm and kind: training loss (thin, every step) and held-out loss (thick, with
+  // dots, at intervals). A series of one point is drawn as a dot, not as an invisible path.
+  function seriesOf(metrics) {
+    const series = {};
+    for (const m of metrics) {
+      const kind = m.loss !== null && m.loss !== undefined ? "train" : "eval";
+      const value = kind === "train" ? m.loss : m.eval_loss;
+      if (value === null || value === undefined) continue;
+      (series[`${m.arm}:${kind}`] ||= { arm: m.arm, kind, points: [] }).points.push({ step: m.step, value });
+    }
+    return Object.values(series);
+  }
+
   function drawChart(svg, metrics, totalSteps) {
     const W = 720, H = 280, L = 52, R = 16, T = 14, B = 40;
     svg.replaceChildren();
-    const byArm = {};
-    for (const m of metrics) if (m.loss !== null) (byArm[m.arm] ||= []).push(m);
-    const points = Object.values(byArm).flat();
+    const series = seriesOf(metrics);
+    const points = series.flatMap((s) => s.points);
     if (!points.length) {
       svg.append(el("text", { x: W / 2, y: H / 2, class: "chart-empty", "text-anchor": "middle" },
         "The curve appears with the first optimizer step."));
       return;
     }
+    const first = Math.min(1, ...points.map((p) => p.step));
     const maxStep = Math.max(totalSteps || 1, ...points.map((p) => p.step));
-    let lo = Math.min(...points.map((p) => p.loss)), hi = Math.max(...points.map((p) => p.loss));
+    let lo = Math.min(...points.map((p) => p.value)), hi = Math.max(...points.map((p) => p.value));
     const pad = (hi - lo) * 0.08 || 0.1;
     lo -= pad; hi += pad;
-    const x = (s) => L + ((s - 1) / Math.max(1, maxStep - 1)) * (W - L - R);
+    const x = (s) => L + ((s - first) / Math.max(1, maxStep - first)) * (W - L - R);
     const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
     for (const v of niceTicks(lo, hi, 5)) {
       svg.append(el("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
       svg.append(el("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, String(v)));
     }
-    for (const s of niceTicks(1, maxStep, 8).filter((s) => s >= 1)) {
+    for (const s of niceTicks(first, maxStep, 8).filter((s) => s >= first)) {
       svg.append(el("text", { x: x(s), y: H - B + 16, "text-anchor": "middle", class: "tick" }, String(s)));
     }
     svg.append(el("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", class: "axis" }, "optimizer step"));
     svg.append(el("text", { x: 12, y: T + (H - T - B) / 2, "text-anchor": "middle", class: "axis",
       transform: `rotate(-90 12 ${T + (H - T - B) / 2})` }, "loss"));
     let legendX = L + 8;
-    for (const [arm, series] of Object.entries(byArm)) {
-      const style = ARM_STYLE[arm] || { cls: "arm-plain", label: arm };
-      const d = series.map((p, i) => `${i ? "L" : "M"}${x(p.step).toFixed(1)},${y(p.loss).toFixed(1)}`).join("");
-      const path = el("path", { d, class: `curve ${style.cls}` });
-      path.append(el("title", {}, `${style.label}: last loss ${series.at(-1).loss.toFixed(4)}`));
-      svg.append(path);
-      svg.append(el("line", { x1: legendX, x2: legendX + 22, y1: T + 6, y2: T + 6, class: `curve ${style.cls}` }));
-      svg.append(el("text", { x: legendX + 28, y: T + 10, class: "legend-text" }, style.label));
-      legendX += 40 + style.label.length * 7;
+    for (const s of series) {
+      const style = ARM_STYLE[s.arm] || { cls: "arm-plain", label: s.arm };
+      const label = s.kind === "eval" ? `${style.label}, held-out` : style.label;
+      const cls = `curve ${s.kind} ${style.cls}`;
+      const title = `${label}: last loss ${s.points.at(-1).value.toFixed(4)} at step ${s.points.at(-1).step}`;
+      if (s.points.length > 1) {
+        const d = s.points.map((p, i) => `${i ? "L" : "M"}${x(p.step).toFixed(1)},${y(p.value).toFixed(1)}`).join("");
+        const path = el("path", { d, class: cls });
+        path.append(el("title", {}, title));
+        svg.append(path);
+      }
+      if (s.kind === "eval" || s.points.length === 1) {
+        for (const p of s.points) {
+          const dot = el("circle", { cx: x(p.step).toFixed(1), cy: y(p.value).toFixed(1), r: 3.5, class: `point ${s.kind} ${style.cls}` });
+          dot.append(el("title", {}, `${label}: ${p.value.toFixed(4)} at step ${p.step}`));
+          svg.append(dot);
+        }
+      }
+      svg.append(el("line", { x1: legendX, x2: legendX + 22, y1: T + 6, y2: T + 6, class: cls }));
+      svg.append(el("text", { x: legendX + 28, y: T + 10, class: "legend-text" }, label));
+      legendX += 40 + label.length * 6.5;
     }
   }
 
@@ -174,15 +200,24 @@
     const stepText = document.getElementById("job-step");
     const badge = document.getElementById("job-status");
     const cancel = document.getElementById("cancel");
-    let total = job.progress.total_steps;
 
     const showStats = () => {
-      const last = metrics.at(-1);
+      const trained = metrics.filter((m) => m.loss !== null && m.loss !== undefined);
+      const last = trained.at(-1);
       if (last) document.getElementById("stat-tps").textContent = Math.round(last.tokens_per_s).toLocaleString();
-      for (const m of metrics) {
+      for (const m of trained) {
         const id = m.arm === "neftune" ? "stat-loss-neftune" : "stat-loss-other";
         document.getElementById(id).textContent = m.loss.toFixed(3);
       }
+    };
+    const showProgress = (p) => {
+      bar.max = p.total_steps;
+      bar.value = p.step;
+      const arms = p.arms || [];
+      stepText.textContent = arms.length
+        ? arms.map((a, i) => `arm ${i + 1}${arms.length > 1 ? ` (${(ARM_STYLE[a.arm] || { label: a.arm }).label})` : ""}: ${a.step}/${a.steps}`).join(" · ")
+        : `${p.step}/${p.total_steps}`;
+      if (p.phase) document.getElementById("job-phase").textContent = p.phase;
     };
     const setStatus = (status) => {
       badge.textContent = status;
@@ -216,16 +251,17 @@
     });
     source.addEventListener("progress", (event) => {
       const p = JSON.parse(event.data);
-      total = p.total_steps;
-      bar.max = total;
-      bar.value = p.step;
-      stepText.textContent = `${p.step}/${total}`;
+      showProgress(p);
       if (p.device) document.getElementById("stat-device").textContent = p.device;
     });
+    // The answers before training are shown as soon as they exist, not when the job ends.
+    source.addEventListener("samples", () => refreshResults(job.id));
     source.addEventListener("status", (event) => {
       const s = JSON.parse(event.data);
       if (!badge.textContent.startsWith("stopping") || FINISHED.includes(s.status)) setStatus(s.status);
       if (FINISHED.includes(s.status)) {
+        if (s.progress) showProgress(s.progress);
+        document.getElementById("job-phase").textContent = s.status === "succeeded" ? "done" : s.status;
         source.close();
         refreshResults(job.id);
       }

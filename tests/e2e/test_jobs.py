@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -48,7 +50,9 @@ def test_submit_and_follow_a_job_live(browser, jobs_server):
     page.fill("#learning_rate", "0.001")
     page.click("button[type=submit]")
     page.wait_for_url("**/jobs/*")
-    curve = page.locator("#loss-chart path.curve")
+    # the answers before training show while the job runs, not only when it ends
+    expect(page.locator("table.samples tbody tr")).to_have_count(4, timeout=120_000)
+    curve = page.locator("#loss-chart path.curve.train")
     expect(curve).to_have_count(1, timeout=120_000)
     # drawn while the job is still running: the curve is live, not a final render
     assert page.locator("#job").get_attribute("data-status") in ("queued", "running")
@@ -56,10 +60,17 @@ def test_submit_and_follow_a_job_live(browser, jobs_server):
     assert progress.get_attribute("max") == "20"
     assert 0 <= int(progress.get_attribute("value")) <= 20
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=180_000)
-    expect(page.locator("#job-step")).to_have_text("20/20")
+    expect(page.locator("#job-step")).to_have_text("arm 1: 20/20")
+    expect(page.locator("#job-phase")).to_have_text("done")
     expect(progress).to_have_attribute("value", "20")
     expect(page.locator("table.samples tbody tr")).to_have_count(4, timeout=30_000)
     expect(page.locator(".artifacts a", has_text="model.safetensors")).to_have_count(1)
+    # held-out loss: a thick curve with a dot per evaluation (steps 0, 2, ..., 20)
+    expect(page.locator("#loss-chart path.curve.eval")).to_have_count(1)
+    expect(page.locator("#loss-chart circle.point.eval")).to_have_count(11)
+    expect(page.locator(".verdict")).to_contain_text("The held-out loss of NEFTune went from")
+    expect(page.locator("#artifacts-zip")).to_have_attribute("href", re.compile(r"artifacts\.zip$"))
+    expect(page.locator(".check-note")).to_contain_text("format only")
     assert page.locator("#stat-tps").inner_text() != "–"
     import torch  # heavy: only this test needs to know which device the job trains on
 
@@ -83,4 +94,25 @@ def test_form_shows_the_servers_refusal(browser, jobs_server):
     page.click("button[type=submit]")
     expect(page.locator("#form-error .error")).to_contain_text("tokenizer_roots")
     assert Path(page.url).name == "jobs"
+    context.close()
+
+
+def test_a_one_step_job_draws_its_loss_as_a_point(browser, jobs_server):
+    url, model = jobs_server
+    spec = {
+        "model": str(model),
+        "steps": 1,
+        "max_length": 64,
+        "max_new_tokens": 1,
+        "sample_prompts": ["Hi?"],
+    }
+    job_id = httpx.post(f"{url}/api/jobs", json=spec, timeout=30).json()["id"]
+    context = browser.new_context(base_url=url)
+    page = context.new_page()
+    page.goto(f"/jobs/{job_id}")
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=180_000)
+    page.reload()
+    expect(page.locator("#loss-chart circle.point.train")).to_have_count(1)
+    expect(page.locator("#loss-chart path.curve.train")).to_have_count(0)
+    expect(page.locator("#job-step")).to_have_text("arm 1: 1/1")
     context.close()

@@ -9,12 +9,15 @@ from app.train.distributed import Dist
 from app.train.loop import (
     LoopConfig,
     accumulate,
+    held_out_loss,
     lr_factor,
     model_inputs,
+    split_held_out,
     summed_loss,
     train,
     trained_tokens,
 )
+from app.train.neftune import enable_neftune
 
 
 def reference_sum(model, seqs) -> torch.Tensor:
@@ -97,3 +100,48 @@ def test_stop_request_ends_at_the_next_step(make_model, make_examples):
 
 def test_lr_schedule():
     assert [round(lr_factor(s, 4, 1), 3) for s in range(4)] == [0.5, 1.0, 0.667, 0.333]
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_held_out_loss_is_transformers_loss_per_trained_token_without_noise(
+    pack, make_model, make_examples
+):
+    model = make_model()
+    held = make_examples(5, seed=3)
+    with torch.no_grad():
+        reference = float(reference_sum(model, held)) / trained_tokens(held)
+    enable_neftune(model, 50.0, "paper", torch.Generator().manual_seed(0))
+    model.train()
+    config = LoopConfig(steps=1, batch_size=2, pack=pack)
+    assert held_out_loss(model, held, config, Dist()) == pytest.approx(reference, rel=1e-5)
+    assert model.training, "the model goes back to training mode"
+
+
+def test_split_holds_out_a_fifth_at_most_the_same_rows_for_a_seed(make_examples):
+    examples = make_examples(60)
+    train_part, held = split_held_out(examples, 8, seed=0)
+    assert (len(train_part), len(held)) == (52, 8)
+    assert all(h not in train_part for h in held)
+    assert split_held_out(examples, 8, seed=0) == (train_part, held)
+    assert split_held_out(examples, 8, seed=1)[1] != held
+    assert split_held_out(examples[:4], 8, seed=0) == (examples[:4], [])
+    assert split_held_out(examples, 0, seed=0) == (examples, [])
+
+
+def test_train_measures_held_out_loss_at_the_start_every_interval_and_the_end(
+    make_model, make_examples
+):
+    model, seen = make_model(), []
+    config = LoopConfig(steps=5, batch_size=2, eval_every=2, learning_rate=1e-2)
+    train(
+        model,
+        make_examples(8),
+        config,
+        Dist(),
+        emit=seen.append,
+        should_stop=lambda: False,
+        held_out=make_examples(3, seed=9),
+    )
+    evals = [m for m in seen if "eval_loss" in m]
+    assert [m["step"] for m in evals] == [0, 2, 4, 5]
+    assert evals[-1]["eval_loss"] != evals[0]["eval_loss"]
