@@ -18,18 +18,19 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
+from starlette.datastructures import QueryParams
 
 from app.chat.messages import parse_row
 from app.chat.tokens import IGNORE_INDEX, Rendering
 from app.deps import SettingsDep
-from app.errors import InputError
+from app.errors import InputError, MaskscopeError
 from app.service.batch import Batch, build_batch
 from app.service.requests import BatchRequest
 from app.settings import Settings
 from app.views.chips import ROLE_CLASS, visible
 from app.views.common import page_context, posted_state
 from app.views.errors import input_error
-from app.views.forms import EditorState
+from app.views.forms import EditorState, parse_state
 from app.views.templating import render_block, templates
 
 router = APIRouter(include_in_schema=False)
@@ -231,9 +232,25 @@ def _page_views(state: EditorState, settings: Settings) -> dict[str, Any]:
 async def batch_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The batch page, pre-rendered from the permalink query if there is one."""
     context, status = await run_in_threadpool(
-        page_context, request.query_params, settings, _page_views, _with_example
+        page_context, carried(request.query_params), settings, _page_views, _with_example
     )
     return templates.TemplateResponse(request, "batch.html", context, status_code=status)
+
+
+def carried(query: QueryParams) -> QueryParams:
+    """A query carried from another page (its conversation as role/content fields, no batch
+    text): the same query with that conversation as the batch's one line.
+
+    Example: ?v=1&role=user&content=Hi -> ?v=1&role=user&content=Hi&conversations=[{...}]
+    """
+    if query.get("conversations") or "role" not in query:
+        return query
+    try:
+        messages = parse_state(query, EditorState()).messages
+    except MaskscopeError:
+        return query  # the page shows the error as it parses the query again
+    line = json.dumps(messages, ensure_ascii=False)
+    return QueryParams([*query.multi_items(), ("conversations", line)])
 
 
 @router.post("/fragments/batch", response_class=HTMLResponse)

@@ -421,8 +421,9 @@ def parse_state(data: MultiMapping, defaults: EditorState, submitted: bool = Fal
         add_special_tokens=checkbox("add_special_tokens", defaults.add_special_tokens),
         targets=_targets(data) or defaults.targets,
         padding_side=_choice(data, "padding_side", PADDING_SIDES, defaults.padding_side),
-        conversations=(data.get("conversations") or "").replace("\r\n", "\n"),
-        pack_length=_length(data, "pack_length"),
+        conversations=(data.get("conversations") or "").replace("\r\n", "\n")
+        or ("" if marked else defaults.conversations),
+        pack_length=_length(data, "pack_length") or (None if marked else defaults.pack_length),
         tools=_typed(data, "tools"),
         chat_template_kwargs=_typed(data, "chat_template_kwargs"),
         enable_thinking=_switch(data, "enable_thinking", None),

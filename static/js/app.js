@@ -50,7 +50,7 @@
       special: el.classList.contains("k"),
       escaped: el.classList.contains("e"),
       part: el.classList.contains("q") ? "reasoning" : el.classList.contains("f") ? "tool call"
-        : el.classList.contains("i") ? "image" : "",
+        : el.classList.contains("au") ? "audio" : el.classList.contains("i") ? "image" : "",
     };
   }
 
@@ -320,6 +320,17 @@
 
   // ---------- permalink: the form state lives in the URL ----------
   const MAX_URL = 8000;
+  // The conversation and settings travel with the main links (Playground, Compare, Batch, Jobs);
+  // what only one page has (its batch text, its compare columns) stays on that page.
+  const PAGE_ONLY = /^(conversations|padding_side|pack_length|target_.*)$/;
+  function carry(data) {
+    const shared = new URLSearchParams([...data].filter(([key]) => !PAGE_ONLY.test(key)));
+    document.querySelectorAll("a[data-carry]").forEach((link) => {
+      const url = `${link.pathname}?${shared}`;
+      link.href = url.length <= MAX_URL ? url : link.pathname;
+    });
+  }
+
   function syncUrl(form) {
     const data = new URLSearchParams(new FormData(form));
     const url = `${window.location.pathname}?${data}`;
@@ -327,11 +338,13 @@
     const fits = url.length <= MAX_URL;
     if (fits) window.history.replaceState(null, "", url);
     if (note) note.hidden = fits;
+    carry(data);
   }
 
   function wirePermalink() {
     document.querySelectorAll("form[data-permalink]").forEach((form) => {
       ["input", "change"].forEach((type) => form.addEventListener(type, () => syncUrl(form)));
+      carry(new URLSearchParams(new FormData(form)));
     });
   }
 

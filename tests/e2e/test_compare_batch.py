@@ -142,3 +142,23 @@ def test_an_invalid_max_length_is_marked_in_place_and_the_result_marked_stale(pa
     expect(field).not_to_have_attribute("aria-invalid", "true")
     expect(page.locator(f"{target} .stale-note")).to_have_count(0)
     expect(page.locator(f"{target} .error")).to_have_count(0)
+
+
+def test_the_conversation_travels_playground_compare_batch_jobs(page):
+    page.goto("/")
+    page.locator("textarea[name=content]").first.fill("Carried across pages")
+    page.wait_for_function("location.search.includes('Carried')")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Compare").click()
+    page.wait_for_url("**/compare?*")
+    expect(page.locator("textarea[name=content]").first).to_have_value("Carried across pages")
+    expect(page.locator("#columns tr[data-row='0'] .chips").first).to_contain_text("Carried")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Batch").click()
+    page.wait_for_url("**/batch?*")
+    expect(page.locator("textarea[name=conversations]")).to_have_value(
+        re.compile("Carried across pages")
+    )
+    expect(page.locator(".conv")).to_have_count(1)
+    page.go_back()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
+    page.wait_for_url("**/jobs?*")
+    expect(page.locator("#preset option").first).to_have_text(re.compile("playground"))

@@ -63,3 +63,13 @@ def test_max_length_cuts_are_counted_as_the_api_cuts_them(client):
     assert all(len(row["input_ids"]) == 10 for row in padded["rows"])
     assert "max_length 10 cuts its last" in html
     assert html.count("max_length 10 cuts its last") == sum(1 for n in whole if n > 10)
+
+
+def test_a_conversation_carried_from_the_playground_becomes_the_batchs_one_line(client):
+    query = "v=1&tokenizer=qwen3&dialect=chatml&train_on_eot=on&role=user&content=Hi+carried"
+    query += "&role=assistant&content=Hello"
+    html = client.get(f"/batch?{query}").text
+    assert "Hi carried" in html.split('name="conversations"')[1].split("</textarea>")[0]
+    assert html.count('class="conv"') == 1
+    # A hand-made link naming only the tokenizer keeps the example batch.
+    assert client.get("/batch?tokenizer=qwen3").text.count('class="conv"') == 3
