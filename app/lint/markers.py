@@ -9,6 +9,8 @@ built-ins) would need more probes. Results are cached per (tokenizer, dialect, t
 from __future__ import annotations
 
 import contextlib
+import sys
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -193,6 +195,7 @@ class IdSearch:
     """
 
     __slots__ = ("_ids", "_starts", "_text")
+    REMEMBER_FROM = 2048  # tokens from which `first` remembers each needle's occurrences
 
     def __init__(self, ids: Sequence[int]) -> None:
         self._ids = ids if isinstance(ids, list) else list(ids)
@@ -242,12 +245,16 @@ class IdSearch:
     ) -> int:
         """Where the earliest of `needles` first lies inside ids[start:stop], or -1.
 
-        Each needle's occurrences are found once per row and bisected: a long conversation asks
-        this once per turn, and a needle that never comes again (a system header) would
-        otherwise be searched for to the end of the row every time.
+        In a long row each needle's occurrences are found once and bisected: a long
+        conversation asks this once per turn, and a needle that never comes again (a system
+        header) would otherwise be searched for to the end of the row every time. A short row
+        (most dataset rows) is searched directly, which costs less there.
         Example: IdSearch([5, 1, 2, 5, 1]).first([(2,), (5, 1)], 1) -> 2
         """
         stop = len(self._ids) if stop is None else stop
+        if len(self._ids) < self.REMEMBER_FROM:
+            found = [at for needle in needles if (at := self.find(needle, start, stop)) != -1]
+            return min(found, default=-1)
         best = -1
         for needle in needles:
             starts = self.starts_of(needle)
@@ -277,9 +284,15 @@ def _as_text(ids: Sequence[int]) -> str | None:
             text = _NEEDLES[ids] = _as_text(list(ids))
             return text
     try:
-        return "".join(map(chr, ids))
-    except (ValueError, TypeError, OverflowError):
+        # Each id as one UTF-32 code unit: the C-level equivalent of "".join(map(chr, ids))
+        # (surrogatepass: ids in the surrogate range become those code points too).
+        return array(_UNIT, ids).tobytes().decode(_UTF32, "surrogatepass")
+    except (ValueError, TypeError, OverflowError):  # past U+10FFFF, negative, not an int
         return None
+
+
+_UNIT = next(code for code in "IL" if array(code).itemsize == 4)
+_UTF32 = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
 
 
 _NEEDLES: dict[tuple[int, ...], str | None] = {}
@@ -321,15 +334,57 @@ def mask_by_markers(
              -> [F, F, F, F, F, F, T, T, F]
     """
     search = ids if isinstance(ids, IdSearch) else IdSearch(ids)
+    return as_mask(len(search), marker_ranges(search, response, eot_ids, stops))
+
+
+def marker_ranges(
+    search: IdSearch,
+    response: Sequence[int],
+    eot_ids: frozenset[int],
+    stops: Sequence[Sequence[int]] = (),
+) -> list[tuple[int, int]]:
+    """The token ranges `mask_by_markers` trains, one per response marker (maybe empty).
+
+    Example: response [9, 2], eot {3}, ids [9, 1, 7, 3, 9, 2, 8, 3, 0] -> [(6, 8)]
+    """
     size = len(search)
-    mask = [False] * size
+    out: list[tuple[int, int]] = []
     eots = [(eot,) for eot in eot_ids]
     for start in search.find_all(response):
         i = start + len(response)
         limit = search.first(stops, i)
         limit = size if limit == -1 else limit
         eot = search.first(eots, i, limit)  # the first end-of-turn id closes the turn
-        stop = eot + 1 if eot != -1 else limit  # and is itself trained
-        if stop > i:
-            mask[i:stop] = [True] * (stop - i)
+        out.append((i, eot + 1 if eot != -1 else limit))  # the end-of-turn is itself trained
+    return out
+
+
+def as_mask(size: int, ranges: Iterable[tuple[int, int]]) -> list[bool]:
+    """`size` flags, True inside any of `ranges` (empty or reversed ranges mark nothing).
+
+    Example: as_mask(5, [(1, 3), (2, 4)]) -> [F, T, T, T, F]
+    """
+    mask = [False] * size
+    for a, b in ranges:
+        b = min(b, size)
+        if b > a:
+            mask[a:b] = [True] * (b - a)
     return mask
+
+
+def merged_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The positions `ranges` cover, as sorted disjoint ranges: two range lists mark the
+    same mask exactly when their merged forms are equal (for ranges inside the mask).
+
+    Example: merged_ranges([(4, 6), (1, 3), (3, 4), (7, 7)]) -> [(1, 6)]
+    """
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if b <= a:
+            continue
+        if out and a <= out[-1][1]:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out

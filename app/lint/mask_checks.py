@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import mask_by_markers
+from app.lint.markers import as_mask, marker_ranges, merged_ranges
 from app.lint.registry import check
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -24,7 +24,13 @@ def mask_by_attribution(ctx: LintContext) -> list[bool]:
     """Tokens the model generates in an assistant turn (its content or, where the dialect
     knows it, everything after the generation prompt), through its end-of-turn marker."""
     assert ctx.rendering is not None
-    mask = [False] * len(ctx.rendering.tokens)
+    return as_mask(len(ctx.rendering.tokens), attribution_ranges(ctx))
+
+
+def attribution_ranges(ctx: LintContext) -> list[tuple[int, int]]:
+    """The token ranges `mask_by_attribution` marks, one per assistant turn."""
+    assert ctx.rendering is not None
+    out = []
     for span in ctx.rendering.spans:
         if span.role != "assistant":
             continue
@@ -34,14 +40,21 @@ def mask_by_attribution(ctx: LintContext) -> list[bool]:
             start = span.content_start
             end = span.eot_end if span.eot_end is not None else span.content_end
         hit = ctx.index().overlapping(start, end)
-        mask[hit.start : hit.stop] = [True] * len(hit)
-    return mask
+        out.append((hit.start, hit.stop))
+    return out
 
 
 def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
     """Completion-only matching, as users configure it: the assistant lead-in (with its trailing
     newline, "<|im_start|>assistant\n") tokenized alone, or without the newline when that form
     is never found; training runs from after it through the next end-of-turn id."""
+    assert ctx.rendering is not None
+    ranges = response_marker_ranges(ctx)
+    return None if ranges is None else as_mask(len(ctx.rendering.tokens), ranges)
+
+
+def response_marker_ranges(ctx: LintContext) -> list[tuple[int, int]] | None:
+    """The token ranges `mask_by_response_marker` marks (None: no assistant marker)."""
     assert ctx.rendering is not None
     markers = ctx.markers()
     lead = ctx.best_lead_ins().get("assistant")
@@ -57,7 +70,7 @@ def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
         if role != "assistant"
     ]
     eots = set(markers.eot_ids) | ({ctx.facts.eos_id} if ctx.facts.eos_id is not None else set())
-    return mask_by_markers(search, response, frozenset(eots), stops)
+    return marker_ranges(search, response, frozenset(eots), stops)
 
 
 def mask_by_generation_tags(ctx: LintContext) -> list[bool] | None:
@@ -91,9 +104,13 @@ def mask_by_generation_tags(ctx: LintContext) -> list[bool] | None:
 def mask_methods_disagree(ctx: LintContext) -> Iterator[Finding]:
     if ctx.rendering is None or not ctx.rendering.tokens:
         return
+    by_rule, by_marker = attribution_ranges(ctx), response_marker_ranges(ctx)
+    if not ctx.deep and (by_marker is None or merged_ranges(by_rule) == merged_ranges(by_marker)):
+        return  # the usual row: the two agree, which their ranges show without a mask
+    size = len(ctx.rendering.tokens)
     methods = {
-        "message attribution": mask_by_attribution(ctx),
-        "marker matching": mask_by_response_marker(ctx),
+        "message attribution": as_mask(size, by_rule),
+        "marker matching": None if by_marker is None else as_mask(size, by_marker),
     }
     if ctx.deep:
         methods["generation tags"] = mask_by_generation_tags(ctx)

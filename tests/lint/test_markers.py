@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.lint.markers import IdSearch, find_all, mask_by_markers
+from app.lint.markers import (
+    IdSearch,
+    _as_text,
+    as_mask,
+    find_all,
+    mask_by_markers,
+    merged_ranges,
+)
 
 # Small alphabets make matches common; the large ids and the surrogate range exercise the
 # code-point encoding (and its fallback past U+10FFFF).
@@ -70,6 +77,10 @@ def test_examples_from_the_docstrings():
     ]
 
 
+class _Remembering(IdSearch):
+    REMEMBER_FROM = 0  # a long row's path, on a short row
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     ids=st.lists(st.integers(0, 4), max_size=40),
@@ -78,7 +89,26 @@ def test_examples_from_the_docstrings():
     stop=st.integers(0, 45),
 )
 def test_first_is_the_earliest_find_of_any_needle(ids, needles, start, stop):
-    search = IdSearch(ids)
+    direct, remembering = IdSearch(ids), _Remembering(ids)
+    found = [at for n in needles if (at := direct.find(n, start, stop)) != -1]
+    assert direct.first(needles, start, stop) == min(found, default=-1)
     for _ in range(2):  # the second round reads the remembered occurrences
-        found = [at for n in needles if (at := search.find(n, start, stop)) != -1]
-        assert search.first(needles, start, stop) == min(found, default=-1)
+        assert remembering.first(needles, start, stop) == min(found, default=-1)
+
+
+@given(st.lists(st.one_of(st.integers(-2, 0x110002), st.integers(0xD7F0, 0xE010)), max_size=30))
+def test_ids_become_the_code_points_chr_gives(ids):
+    try:
+        expected = "".join(map(chr, ids))
+    except ValueError:
+        expected = None
+    assert _as_text(ids) == expected
+
+
+_RANGES = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), max_size=5)
+
+
+@given(a=_RANGES, b=_RANGES)
+def test_merged_ranges_are_equal_exactly_when_their_masks_are(a, b):
+    assert (merged_ranges(a) == merged_ranges(b)) == (as_mask(12, a) == as_mask(12, b))
+    assert as_mask(12, merged_ranges(a)) == as_mask(12, a)
