@@ -90,6 +90,13 @@ class BusyError(MaskscopeError):
     code = "busy"
 
 
+class StorageError(MaskscopeError):
+    """The disk, or a quota on it, has no room for what was sent (507)."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
 class UnavailableError(MaskscopeError):
     """Something needed is not available here (an asset not fetched, the Hub offline): 424."""
 

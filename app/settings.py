@@ -79,6 +79,13 @@ class Settings:
     inspect_workers: int = _setting(
         0, "Processes that inspect one dataset (0: one per core, at most 8, for files over 8 MB)."
     )
+    max_running_inspections: int = _setting(
+        1, "Inspections with worker processes running at once; more wait their turn."
+    )
+    max_inspect_disk_bytes: int = _setting(
+        4_000_000_000,
+        "Most bytes the /inspect page's stored uploads may take on disk; uploads beyond get 507.",
+    )
     max_messages: int = _setting(2_000, "Most messages in one conversation.")
     max_chars: int = _setting(1_000_000, "Most characters of message content in one conversation.")
     max_tokens: int = _setting(65_536, "Most tokens in one rendered conversation.")

@@ -4,6 +4,9 @@ The main process streams raw lines and counts; workers (spawned, each loading th
 parse, render and lint chunks of lines. At most `2 * workers` chunks are in flight, so memory
 stays bounded whatever the file size.
 
+At most max_running_inspections such runs have workers at once; others wait their turn. A worker
+ends by itself once the server is gone, however it went.
+
 Design concession: workers receive the tokenizer by reference (its name or folder), not the
 object, so a tokenizer built in memory cannot be inspected in parallel; the deep (re-rendering)
 checks run on the probe rows of the first chunk only, as in a single-process run.
@@ -11,15 +14,17 @@ checks run on the probe rows of the first chunk only, as in a single-process run
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
-from app.chat.spec import RenderSpec
+from app.inspect import lifeline
 from app.inspect.evaluator import RowEvaluator
 from app.inspect.options import InspectOptions, load_options
 from app.inspect.outcome import Outcome
@@ -34,30 +39,48 @@ PARALLEL_MIN_BYTES = 8_000_000  # below this, starting workers costs more than i
 Pending = tuple[Future[list[Outcome]] | list[Outcome], int, int]
 
 
-@dataclass(frozen=True)
-class Job:
-    """What a worker needs to load the inspection options again: all plain data."""
-
-    settings: Settings
-    spec: RenderSpec
-
-
 _WORKER: RowEvaluator | None = None
 
 
-def _start_worker(job: Job) -> None:
+def _worker() -> RowEvaluator:
+    """This worker's evaluator, made on its first chunk from what lifeline.start kept."""
     global _WORKER
-    # Rows are already spread over processes: a per-row thread pool would only oversubscribe.
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    _WORKER = RowEvaluator(load_options(job.spec, job.settings))
+    if _WORKER is None:
+        job = lifeline.current_job()
+        _WORKER = RowEvaluator(load_options(job.spec, job.settings))
+    return _WORKER
+
+
+_running = 0
+_slots = threading.Condition()
+
+
+@contextlib.contextmanager
+def inspection_slot(settings: Settings) -> Iterator[None]:
+    """Wait until fewer than max_running_inspections parallel inspections run in this process.
+
+    Example: three 9 MB uploads at once with the default (1) -> one set of worker processes at a
+    time; the other two wait their turn, each then runs as it would alone.
+    """
+    global _running
+    with _slots:
+        while _running >= max(1, settings.max_running_inspections):
+            _slots.wait()
+        _running += 1
+    try:
+        yield
+    finally:
+        with _slots:
+            _running -= 1
+            _slots.notify()
 
 
 def _evaluate_chunk(
     lines: list[tuple[int, int, bytes]], probe_rows: int, want_export: bool
 ) -> list[Outcome]:
-    assert _WORKER is not None
-    _WORKER.reset_probes(probe_rows)
-    return _WORKER.evaluate_many([parse_line(*line) for line in lines], want_export)
+    worker = _worker()
+    worker.reset_probes(probe_rows)
+    return worker.evaluate_many([parse_line(*line) for line in lines], want_export)
 
 
 def worker_count(total_bytes: int, wanted: int) -> int:
@@ -85,13 +108,16 @@ def run_parallel(
     """Inspect `stream` or a source's rows (options made by `load_options`) using `workers`
     processes."""
     report = Report(options.max_row_reports)
-    job = Job(options.settings, options.spec)
+    job = lifeline.Job(options.settings, options.spec, os.getpid())
     reader = stream if isinstance(stream, RowSource) else open_source(stream, options)
     context = multiprocessing.get_context("spawn")
     pending: deque[Pending] = deque()
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(job,)
-    ) as pool:
+    with (
+        inspection_slot(options.settings),
+        ProcessPoolExecutor(
+            workers, mp_context=context, initializer=lifeline.start, initargs=(job,)
+        ) as pool,
+    ):
         for number, chunk in enumerate(_chunks(reader)):
             probe = options.probe_rows if number == 0 else 0
             ready: Future[list[Outcome]] | list[Outcome] = (

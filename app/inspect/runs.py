@@ -3,14 +3,17 @@
 Design concession: runs live in this process (a dict and one worker thread), not in the job
 database: an inspection is minutes at most and is lost on restart, which is acceptable for a
 page that can simply be submitted again. At most `max_runs` uploads are kept on disk; the
-oldest finished one is deleted first. One run executes at a time; others wait their turn.
+oldest finished one is deleted first. One run executes at a time; others wait their turn, at
+most `max_runs` of them; uploads stay under max_inspect_disk_bytes (507 beyond, or on a full disk).
+Example: store.start(upload, options) -> Run(status="queued"); run_summary(run)["share"] -> 0.0
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import secrets
-import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from app.errors import NotFoundError
+from app.errors import BusyError, NotFoundError, StorageError
 from app.inspect.options import InspectOptions
 from app.inspect.parallel import workers_for
 from app.inspect.pipeline import inspect_stream
@@ -69,12 +72,38 @@ class RunStore:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect")
 
     def start(self, upload: BinaryIO, options: InspectOptions) -> Run:
-        """Copy the upload to disk and queue the inspection; returns at once."""
+        """Copy the upload to disk and queue the inspection; returns at once.
+
+        At most `max_runs` runs wait or run (429 beyond), and the stored uploads stay under
+        max_inspect_disk_bytes; an upload that does not fit, on the quota or on the disk, gets
+        507 and leaves no partial file behind.
+        """
+        with self.lock:
+            active = sum(1 for run in self.runs.values() if not run.done)
+        if active >= self.max_runs:
+            raise BusyError(
+                f"{active} inspections are already waiting or running (inspect_keep_runs "
+                "setting); try again when one has finished.",
+                setting="inspect_keep_runs",
+                headers={"Retry-After": "30"},
+            )
         self.folder.mkdir(parents=True, exist_ok=True)
         run_id = secrets.token_hex(8)
         path = self.folder / f"{run_id}.jsonl"
-        with open(path, "wb") as out:
-            shutil.copyfileobj(upload, out, 1 << 20)
+        room = options.settings.max_inspect_disk_bytes - self._stored_bytes()
+        try:
+            with open(path, "wb") as out:
+                _copy_within(upload, out, room)
+        except BaseException as exc:
+            path.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageError(
+                    f"The disk holding {self.folder} is full ({exc.strerror}); free space "
+                    "there, point the home setting at a larger disk, or lower the "
+                    "max_inspect_disk_bytes setting so uploads are refused before it fills.",
+                    setting="max_inspect_disk_bytes",
+                ) from None
+            raise
         run = Run(
             run_id, path, self.folder / f"{run_id}.processed.jsonl", options, path.stat().st_size
         )
@@ -113,6 +142,13 @@ class RunStore:
         finally:
             run.finished = time.monotonic()
 
+    def _stored_bytes(self) -> int:
+        total = 0
+        for file in self.folder.glob("*.jsonl"):
+            with contextlib.suppress(FileNotFoundError):
+                total += file.stat().st_size
+        return total
+
     def _evict(self) -> None:
         while len(self.runs) > self.max_runs:
             victim = next((r for r in self.runs.values() if r.done), None)
@@ -121,6 +157,20 @@ class RunStore:
             del self.runs[victim.id]
             for file in (victim.path, victim.processed_path):
                 file.unlink(missing_ok=True)
+
+
+def _copy_within(upload: BinaryIO, out: BinaryIO, room: int) -> None:
+    """Copy in 1 MiB pieces; StorageError (507) as soon as the copy would pass `room` bytes."""
+    written = 0
+    while chunk := upload.read(1 << 20):
+        written += len(chunk)
+        if written > room:
+            raise StorageError(
+                "The /inspect page's stored uploads would take more than the "
+                "max_inspect_disk_bytes setting; wait for the oldest to be dropped, or raise it.",
+                setting="max_inspect_disk_bytes",
+            )
+        out.write(chunk)
 
 
 _STORES: dict[Path, RunStore] = {}

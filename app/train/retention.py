@@ -20,18 +20,11 @@ import shutil
 import time
 from pathlib import Path
 
-from app.errors import MaskscopeError
+from app.errors import StorageError
 from app.settings import Settings
 from app.train.store import JobStore
 
 DAY_S = 86_400.0
-
-
-class StorageError(MaskscopeError):
-    """The disk (or the artifacts quota) has no room for a new job (507)."""
-
-    status = 507
-    code = "insufficient_storage"
 
 
 def delete_job(store: JobStore, settings: Settings, job_id: str) -> None:
