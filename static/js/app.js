@@ -309,6 +309,43 @@
     }
   });
 
+  // ---------- tokenizer picker: bundled names, or a local folder / Hub id typed in ----------
+  function showAvail(select) {
+    const note = select.closest(".tokenizer-pick")?.querySelector(".avail");
+    if (note) note.textContent = select.selectedOptions[0]?.dataset.avail ?? "";
+  }
+
+  function useTyped(pick) {
+    const entry = pick.querySelector("[data-tokenizer-entry]");
+    const select = pick.querySelector("select[data-tokenizer-select]");
+    const value = entry?.value.trim();
+    if (!value || !select) return;
+    let option = [...select.options].find((o) => o.value === value);
+    if (!option) {
+      option = select.querySelector("option[data-free]") ?? select.appendChild(new Option());
+      option.dataset.free = "";
+      option.dataset.avail = "local folder or Hub id: loaded when rendered";
+      option.value = value;
+      option.textContent = value;
+    }
+    select.value = value;
+    showAvail(select);
+    select.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest?.("button[data-tokenizer-use]");
+    if (btn) useTyped(btn.closest(".tokenizer-pick"));
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || !e.target.matches?.("[data-tokenizer-entry]")) return;
+    e.preventDefault();
+    useTyped(e.target.closest(".tokenizer-pick"));
+  });
+  document.addEventListener("change", (e) => {
+    if (e.target.matches?.("select[data-tokenizer-select]")) showAvail(e.target);
+  });
+
   // ---------- batch grids: the rows of one group scroll together ----------
   document.addEventListener("scroll", (e) => {
     const box = e.target;

@@ -162,3 +162,25 @@ def test_the_conversation_travels_playground_compare_batch_jobs(page):
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
     page.wait_for_url("**/jobs?*")
     expect(page.locator("#preset option").first).to_have_text(re.compile("playground"))
+
+
+def test_a_typed_hub_id_that_fails_keeps_its_name_in_the_picker(page):
+    page.goto("/")
+    picker = page.locator("select[name=tokenizer]")
+    expect(page.locator("[data-avail-for=tokenizer]")).to_contain_text("bundled, fetched")
+    page.get_by_text("Local folder or Hub id…").first.click()
+    entry = page.get_by_label("Tokenizer: local folder or Hub id")
+    entry.fill("someorg/not-here")
+    entry.press("Enter")
+    error = page.locator("#result .error")
+    expect(error).to_contain_text("someorg/not-here", timeout=30_000)
+    expect(error).to_have_attribute("data-status", "424")
+    expect(picker).to_have_value("someorg/not-here")
+    expect(page.locator("[data-avail-for=tokenizer]")).to_contain_text("Hub id")
+    page.wait_for_function("location.search.includes('someorg')")
+    # The next edit renders the same tokenizer again, not a silent fallback to smollm2.
+    page.locator("select[name=train_on]").select_option("all")
+    expect(error).to_contain_text("someorg/not-here", timeout=30_000)
+    page.reload()
+    expect(picker).to_have_value("someorg/not-here")
+    expect(page.locator("#result .error")).to_contain_text("someorg/not-here")
