@@ -346,6 +346,17 @@
     if (e.target.matches?.("select[data-tokenizer-select]")) showAvail(e.target);
   });
 
+  // ---------- view choices that outlive the page (the playground's layout) ----------
+  function restoreChoices() {
+    document.querySelectorAll("input[type=checkbox][data-remember]").forEach((box) => {
+      const key = `maskscope.${box.dataset.remember}`;
+      try {
+        box.checked = localStorage.getItem(key) === "1";
+        box.addEventListener("change", () => localStorage.setItem(key, box.checked ? "1" : "0"));
+      } catch { /* storage disabled: the choice lasts for this page only */ }
+    });
+  }
+
   // ---------- batch grids: the rows of one group scroll together ----------
   document.addEventListener("scroll", (e) => {
     const box = e.target;
@@ -385,6 +396,11 @@
     });
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", wirePermalink);
-  else wirePermalink();
+  function start() {
+    wirePermalink();
+    restoreChoices();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

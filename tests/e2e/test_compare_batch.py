@@ -184,3 +184,16 @@ def test_a_typed_hub_id_that_fails_keeps_its_name_in_the_picker(page):
     page.reload()
     expect(picker).to_have_value("someorg/not-here")
     expect(page.locator("#result .error")).to_contain_text("someorg/not-here")
+
+
+def test_the_playground_puts_the_tokens_beside_or_below_the_editor(page):
+    page.goto("/")
+    editor, tokens = page.locator("#playground"), page.locator("section.output")
+    assert tokens.bounding_box()["x"] > editor.bounding_box()["x"] + 100  # beside
+    page.get_by_label("Tokens below the editor").check()
+    below = editor.bounding_box()
+    assert tokens.bounding_box()["y"] >= below["y"] + below["height"]
+    page.reload()  # the choice is remembered
+    expect(page.get_by_label("Tokens below the editor")).to_be_checked()
+    box = editor.bounding_box()
+    assert tokens.bounding_box()["y"] >= box["y"] + box["height"]
