@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from app.views import batch, compare, inspect, jobs, pages
+from app.views import batch, compare, inspect, jobs, pages, score
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
-routers = [pages.router, compare.router, batch.router, jobs.router, inspect.router]
+routers = [pages.router, compare.router, batch.router, jobs.router, inspect.router, score.router]
