@@ -26,11 +26,6 @@
     return null;
   }
 
-  function chipCount(box) {
-    const last = box.lastElementChild;
-    return last ? Number(last.dataset.o) + last.children.length : 0;
-  }
-
   // A chip's label is its id when trained, else -100, unless data-l gives the row's own label
   // (a pre-tokenized row whose labels are shifted, or otherwise differ from its ids).
   const labelOf = (el) => (el.dataset.l !== undefined ? Number(el.dataset.l)
@@ -96,15 +91,18 @@
     const box = e.target.matches?.(".chips[data-tokens]") ? e.target
       : isChip(e.target) ? e.target.parentElement.parentElement : null;
     if (!box) return;
-    const at = isChip(e.target) ? indexOf(e.target) : -1;
-    const last = chipCount(box) - 1;
+    // Walk the box's chips in order: a compare cell holds one message's tokens, which need not
+    // be contiguous indices (Llama 2 folds the system prompt into the first user turn).
+    const chips = box.querySelectorAll(".run > span");
+    const at = isChip(e.target) ? Array.prototype.indexOf.call(chips, e.target) : -1;
+    const last = chips.length - 1;
     const jump = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 10, ArrowUp: -10 }[e.key];
     if (jump !== undefined) {
-      moveTo(box, chipAt(box, Math.min(last, Math.max(0, at < 0 ? 0 : at + jump))));
+      moveTo(box, chips[Math.min(last, Math.max(0, at < 0 ? 0 : at + jump))]);
     } else if (e.key === "Home") {
-      moveTo(box, chipAt(box, 0));
+      moveTo(box, chips[0]);
     } else if (e.key === "End") {
-      moveTo(box, chipAt(box, last));
+      moveTo(box, chips[last]);
     } else if (e.key === "Escape") {
       hideTip();
       box.focus();

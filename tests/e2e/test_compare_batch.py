@@ -197,3 +197,19 @@ def test_the_playground_puts_the_tokens_beside_or_below_the_editor(page):
     expect(page.get_by_label("Tokens below the editor")).to_be_checked()
     box = editor.bounding_box()
     assert tokens.bounding_box()["y"] >= box["y"] + box["height"]
+
+
+def test_arrow_keys_walk_a_compare_cell_whose_tokens_are_not_contiguous(page):
+    page.goto(compare_url())
+    # Llama 2 folds the system prompt into the first user turn: message 1's tokens come in two
+    # runs with message 0's between them.
+    cell = page.locator("tr.arow[data-row='1'] td").nth(3)
+    expect(cell.locator(".run")).to_have_count(2)
+    ids = cell.locator(".chips span").evaluate_all("els => els.map(e => e.dataset.id)")
+    cell.locator(".chips").focus()
+    page.keyboard.press("ArrowRight")
+    walked = []
+    for _ in ids:
+        walked.append(page.evaluate("document.activeElement.dataset.id"))
+        page.keyboard.press("ArrowRight")
+    assert walked == ids
