@@ -29,7 +29,9 @@ from app.chat.tokenizer import Tokenizer
 from app.chat.vocabulary import NormalForm, special_texts, unicode_forms
 
 _EOT_HINT = re.compile(r"end|eot|eom|</s>|<eos>", re.IGNORECASE)
-_NOT_EOT = re.compile(r"start|begin|header|pad|unk|mask|think|tool|image|vision", re.IGNORECASE)
+_NOT_EOT = re.compile(
+    r"start|begin|header|pad|unk|mask|think|tool|image|vision|audio", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)

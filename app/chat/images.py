@@ -1,8 +1,9 @@
-"""Image placeholders, expanded as each model family's processor expands them.
+"""Image and audio placeholders, expanded as each model family's processor expands them.
 
-A chat template writes one placeholder per image; the model's processor then replaces it with the
-tokens the vision encoder's output fills, and that is what the model is trained on. The counts
-follow transformers' processors for the families whose tokenizers are bundled or common:
+A chat template writes one placeholder per image or audio clip; the model's processor then
+replaces it with the tokens the encoder's output fills, and that is what the model is trained
+on. The counts follow transformers' processors for the families whose tokenizers are bundled or
+common. Images:
 
 - Gemma 3 (`Gemma3Processor`): `<start_of_image>` becomes
   `\\n\\n<start_of_image>` + 256 × `<image_soft_token>` + `<end_of_image>\\n\\n`.
@@ -16,12 +17,22 @@ follow transformers' processors for the families whose tokenizers are bundled or
   is told apart by its `<think>` token, which Qwen2.5's lacks.
 - LLaVA 1.5 (`LlavaProcessor`, CLIP ViT-L/14 at 336 px): each `<image>` becomes 576 × `<image>`.
 
-Example: expand_images("a<image>b", LLAVA, [ImageSize(640, 480)])
+Audio (a part's `duration_s`, heard at the feature extractor's 16 kHz):
+- Qwen2-Audio (`Qwen2AudioProcessor` over Whisper features): each `<|AUDIO|>` (between
+  `<|audio_bos|>` and `<|audio_eos|>`) becomes N × `<|AUDIO|>`: the clip is cut at 30 s, gives
+  L = ceil(samples / 160) mel frames, and N = ((L - 1) // 2 + 1 - 2) // 2 + 1 (the encoder's two
+  stride-2 steps): 1 s -> 25 tokens, 30 s or more -> 750.
+- Gemma 3n (`Gemma3nProcessor`): each `<audio_soft_token>` becomes
+  `\n\n<start_of_audio>` + 188 × `<audio_soft_token>` + `<end_of_audio>\n\n`, whatever the length
+  (every clip is padded or cut to one window).
+
+Example: expand_images("a<image>b", LLAVA, [MediaSize(640, 480)])
          -> Expanded(text="a" + "<image>" * 576 + "b", images=[(1, 4033)], ...)
 
-Design concession: the family is recognised from the tokenizer's vocabulary (its image tokens,
-and `<think>` for Qwen3-VL), not from a processor config, which the bundled assets do not ship;
-a model whose processor config departs from its family's published one is counted as the family.
+Design concession: the family is recognised from the tokenizer's vocabulary (its image or audio
+tokens, and `<think>` for Qwen3-VL), not from a processor config, which the bundled assets do
+not ship; a model whose processor config departs from its family's published one is counted as
+the family.
 """
 
 from __future__ import annotations
@@ -35,11 +46,13 @@ from app.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
-class ImageSize:
-    """An image's size in pixels, where the family needs it (Qwen-VL)."""
+class MediaSize:
+    """An image's size in pixels (Qwen-VL needs it) or an audio clip's length in seconds
+    (Qwen2-Audio needs it)."""
 
     width: int | None = None
     height: int | None = None
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,11 +62,12 @@ class Family:
     name: str
     placeholder: str  # what the template writes per image
     image_token: str  # the token repeated for the encoder's output
-    expand: Callable[[ImageSize, int], str]  # (size, image index) -> replacement text
+    expand: Callable[[MediaSize, int], str]  # (size, image index) -> replacement text
     marker: str | None = None  # a further token the family's vocabulary has (tells it apart)
+    kind: str = "image"  # or "audio": the part its tokens are
 
 
-def _gemma3(_size: ImageSize, _index: int) -> str:
+def _gemma3(_size: MediaSize, _index: int) -> str:
     return "\n\n<start_of_image>" + "<image_soft_token>" * 256 + "<end_of_image>\n\n"
 
 
@@ -98,10 +112,10 @@ QWEN2_5_VL = VisionGrid(patch=14, merge=2, min_pixels=56 * 56, max_pixels=28 * 2
 QWEN3_VL = VisionGrid(patch=16, merge=2, min_pixels=65_536, max_pixels=16_777_216)
 
 
-def qwen_vl_tokens(size: ImageSize, index: int = 0, grid: VisionGrid = QWEN2_5_VL) -> int:
+def qwen_vl_tokens(size: MediaSize, index: int = 0, grid: VisionGrid = QWEN2_5_VL) -> int:
     """How many `<|image_pad|>` one image becomes: (H/p · W/p) / m² after `smart_resize`.
 
-    Example: qwen_vl_tokens(ImageSize(640, 480)) -> 391; with grid=QWEN3_VL -> 300
+    Example: qwen_vl_tokens(MediaSize(640, 480)) -> 391; with grid=QWEN3_VL -> 300
     """
     if not size.width or not size.height or size.width < 1 or size.height < 1:
         raise InputError(
@@ -114,15 +128,15 @@ def qwen_vl_tokens(size: ImageSize, index: int = 0, grid: VisionGrid = QWEN2_5_V
     return (h_bar // grid.patch) * (w_bar // grid.patch) // grid.merge**2
 
 
-def _qwen_vl(size: ImageSize, index: int) -> str:
+def _qwen_vl(size: MediaSize, index: int) -> str:
     return "<|image_pad|>" * qwen_vl_tokens(size, index)
 
 
-def _qwen3_vl(size: ImageSize, index: int) -> str:
+def _qwen3_vl(size: MediaSize, index: int) -> str:
     return "<|image_pad|>" * qwen_vl_tokens(size, index, QWEN3_VL)
 
 
-def _llava(_size: ImageSize, _index: int) -> str:
+def _llava(_size: MediaSize, _index: int) -> str:
     return "<image>" * 576
 
 
@@ -135,14 +149,57 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
-def family_for(vocabulary: Collection[str]) -> Family | None:
-    """The family whose image tokens the tokenizer has (its added tokens' texts, or any
-    collection of token texts: a dict's keys are looked up without a copy)."""
-    for family in FAMILIES:
+def family_for(vocabulary: Collection[str], kind: str = "image") -> Family | None:
+    """The family whose image (or audio) tokens the tokenizer has (its added tokens' texts, or
+    any collection of token texts: a dict's keys are looked up without a copy)."""
+    for family in FAMILIES if kind == "image" else AUDIO_FAMILIES:
         marked = family.marker is None or family.marker in vocabulary
         if marked and family.image_token in vocabulary and family.placeholder in vocabulary:
             return family
     return None
+
+
+SAMPLING_RATE = 16_000  # Whisper's and Gemma 3n's feature extractors
+WHISPER_WINDOW_S = 30  # Qwen2-Audio's clips are cut at one Whisper window
+HOP = 160  # samples per mel frame
+
+
+def qwen2_audio_tokens(size: MediaSize, index: int = 0) -> int:
+    """How many `<|AUDIO|>` one clip becomes (see the module docstring).
+
+    Example: qwen2_audio_tokens(MediaSize(duration_s=1.0)) -> 25; 45 s -> 750 (cut at 30 s)
+    """
+    duration = size.duration_s
+    if duration is None or not duration > 0:
+        raise InputError(
+            f"audio {index} needs its length for Qwen2-Audio's token count: give the audio "
+            'part "duration_s" (seconds, above 0)',
+            field="messages",
+        )
+    samples = min(round(duration * SAMPLING_RATE), WHISPER_WINDOW_S * SAMPLING_RATE)
+    frames = max(1, math.ceil(samples / HOP))
+    return ((frames - 1) // 2 + 1 - 2) // 2 + 1
+
+
+def _qwen2_audio(size: MediaSize, index: int) -> str:
+    return "<|AUDIO|>" * qwen2_audio_tokens(size, index)
+
+
+def _gemma3n_audio(_size: MediaSize, _index: int) -> str:
+    return "\n\n<start_of_audio>" + "<audio_soft_token>" * 188 + "<end_of_audio>\n\n"
+
+
+AUDIO_FAMILIES: tuple[Family, ...] = (
+    Family("qwen2-audio", "<|AUDIO|>", "<|AUDIO|>", _qwen2_audio, "<|audio_bos|>", "audio"),
+    Family(
+        "gemma3n-audio",
+        "<audio_soft_token>",
+        "<audio_soft_token>",
+        _gemma3n_audio,
+        "<start_of_audio>",
+        "audio",
+    ),
+)
 
 
 @dataclass
@@ -161,7 +218,7 @@ class Expanded:
         return old + (self._shifts[i] if i >= 0 else 0)
 
 
-def expand_images(text: str, family: Family, sizes: Sequence[ImageSize]) -> Expanded:
+def expand_images(text: str, family: Family, sizes: Sequence[MediaSize]) -> Expanded:
     """Replace each placeholder, in order, with its expansion for the matching image size.
 
     The count of placeholders must equal the count of images given (`image-count-mismatch`
@@ -178,7 +235,7 @@ def expand_images(text: str, family: Family, sizes: Sequence[ImageSize]) -> Expa
         if at == -1:
             break
         out.append(text[pos:at])
-        size = sizes[index] if index < len(sizes) else ImageSize()
+        size = sizes[index] if index < len(sizes) else MediaSize()
         replacement = family.expand(size, index)
         start = at + shift
         out.append(replacement)

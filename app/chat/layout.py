@@ -31,7 +31,7 @@ from app.settings import Settings
 
 Part = Literal["bos", "header", "content", "gap", "eot", "glue", "prompt"]
 # What a token is within its turn, as views shade it (DESIGN §3.1); every other token is markup.
-TokenPart = Literal["content", "reasoning", "tool_call", "image", "markup"]
+TokenPart = Literal["content", "reasoning", "tool_call", "image", "audio", "markup"]
 # (start, end, label) character ranges, sorted and disjoint.
 Labelled = list[tuple[int, int, str]]
 
@@ -84,7 +84,7 @@ class Layout:
     # Text inside a trained stretch that the model does not write (a tool result a template
     # puts inside the assistant's turn): never trained.
     holes: list[tuple[int, int]] = field(default_factory=list)
-    # Image placeholder ranges (the vision encoder's positions): never trained either.
+    # Image and audio placeholder ranges (the encoders' positions): never trained either.
     images: list[tuple[int, int]] = field(default_factory=list)
 
 

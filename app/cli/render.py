@@ -200,7 +200,7 @@ def format_rendering(rendering: Rendering, lints: list[Finding], *, colour: bool
             parts.append(("\n" if parts else "") + prefix)
         if tok.part != part:  # where reasoning or a tool call starts inside a turn
             part = tok.part
-            if part in ("reasoning", "tool_call", "image"):
+            if part in ("reasoning", "tool_call", "image", "audio"):
                 parts.append(f"<{part}> ")
         parts.append(format_token(tok, colour) + " ")
     stats = rendering.stats()

@@ -11,11 +11,12 @@ runs in-process in the same limited sandbox, trading the kill switch for speed.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import compress
 from pathlib import Path
@@ -30,7 +31,7 @@ from app.chat.encoding import (
     with_added_specials,
     with_specials_later,
 )
-from app.chat.images import Family, ImageSize, expand_images, family_for
+from app.chat.images import Family, MediaSize, expand_images, family_for
 from app.chat.layout import Labelled, Layout, Layouts, Piece
 from app.chat.masking import subtract
 from app.chat.messages import PART_KINDS, REASONING_FIELDS, ROLES, Message
@@ -114,6 +115,8 @@ class PreparedTemplate:
     token_cap: tuple[str, int, tuple[str, ...]] | None = None
     # How this tokenizer's model expands image placeholders (None: its vocabulary has none).
     images: Family | None = None
+    # The same for audio placeholders.
+    audio: Family | None = None
 
 
 def prepare_template(
@@ -130,6 +133,7 @@ def prepare_template(
         has_generation_tags(source),
         None if trusted else _token_cap(tokenizer, spec, settings),
         family_for(tokenizer_info(tokenizer).added),
+        family_for(tokenizer_info(tokenizer).added, "audio"),
     )
 
 
@@ -235,8 +239,8 @@ def _attributed(
 def attribute_conversation(
     conversation: Sequence[Message], template: PreparedTemplate, settings: Settings
 ) -> Attributed:
-    """The template's text for `conversation`, with role attribution; image placeholders
-    expanded as the model's processor expands them."""
+    """The template's text for `conversation`, with role attribution; image and audio
+    placeholders expanded as the model's processor expands them."""
     att = attribute_template(
         template.source,
         template_messages(conversation),
@@ -245,34 +249,54 @@ def attribute_conversation(
         trusted=template.trusted,
         token_cap=template.token_cap,
     )
-    sizes = [
-        ImageSize(_pixels(p.get("width")), _pixels(p.get("height")))
+    for family in (template.images, template.audio):
+        sizes = _media_sizes(conversation, family.kind) if family is not None else []
+        if family is not None and sizes:
+            att = expand_attributed(att, family, sizes)
+    return att
+
+
+def _media_sizes(conversation: Sequence[Message], kind: str) -> list[MediaSize]:
+    """The size (image) or length (audio) of every part of `kind`, in order."""
+    return [
+        MediaSize(_pixels(p.get("width")), _pixels(p.get("height")), _seconds(p.get("duration_s")))
         for m in conversation
         if m.parts
         for p in m.parts
-        if PART_KINDS.get(p.get("type", "")) == "image"
+        if PART_KINDS.get(p.get("type", "")) == kind
     ]
-    if template.images is None or not sizes:
-        return att
-    return expand_attributed(att, template.images, sizes)
 
 
 def _pixels(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def expand_attributed(att: Attributed, family: Family, sizes: Sequence[ImageSize]) -> Attributed:
-    """`att` with its image placeholders expanded; regions and tag spans moved to match."""
+def _seconds(value: Any) -> float | None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if number and math.isfinite(value) else None
+
+
+def expand_attributed(att: Attributed, family: Family, sizes: Sequence[MediaSize]) -> Attributed:
+    """`att` with the family's (image or audio) placeholders expanded; regions, tag spans and
+    the ranges of earlier expansions moved to match (the worker's encoding no longer holds)."""
     out = expand_images(att.text, family, sizes)
     move = out.position
-    return Attributed(
-        out.text,
-        [(move(a), move(b), owner) for a, b, owner in att.regions],
-        [(move(a), move(b)) for a, b in att.generation],
-        att.cue,
-        images=out.images,
-        placeholders=len(out.images),
-        image_count=len(sizes),
+
+    def moved(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [(move(a), move(b)) for a, b in ranges]
+
+    found: dict[str, Any] = {"images": moved(att.images), "audio": moved(att.audio)}
+    if family.kind == "audio":
+        found.update(audio=out.images, audio_placeholders=len(out.images), audio_count=len(sizes))
+    else:
+        found.update(images=out.images, placeholders=len(out.images), image_count=len(sizes))
+    return replace(
+        att,
+        text=out.text,
+        regions=[(move(a), move(b), owner) for a, b, owner in att.regions],
+        generation=moved(att.generation),
+        encoding=None,
+        **found,
     )
 
 
@@ -357,8 +381,8 @@ def layout_from_attributed(
     ends = end_pattern(info.eot_texts)
     bos = len(info.bos) if info.bos and text.startswith(info.bos) else 0
     parts, unowned_roles, holes, found = _turns(att, spans, conversation, ends, bos, missing)
-    if att.images:  # placeholder tokens are the vision encoder's: never trained
-        parts = _with_images(parts, att.images)
+    if att.images or att.audio:  # placeholder tokens are the encoders': never trained
+        parts = _with_media(parts, att.images, att.audio)
     layout = Layout(
         text=text,
         encoded=encoded,
@@ -368,7 +392,7 @@ def layout_from_attributed(
         parts=parts,
         roles=unowned_roles,
         holes=holes,
-        images=att.images,
+        images=sorted(att.images + att.audio),
         meta=_meta(att, tagged),
     )
     missing = [k for k in missing if k not in found]
@@ -381,18 +405,24 @@ def _meta(att: Attributed, tagged: bool) -> dict[str, Any]:
     meta: dict[str, Any] = {"tagged": True} if tagged else {}
     if att.image_count or att.placeholders:
         meta["images"] = {"placeholders": att.placeholders, "images": att.image_count}
+    if att.audio_count or att.audio_placeholders:
+        meta["audio"] = {"placeholders": att.audio_placeholders, "audio": att.audio_count}
     return meta
 
 
-def _with_images(parts: Labelled, images: list[tuple[int, int]]) -> Labelled:
-    """The parts with each image range labelled `image` (cut out of any part it lies in)."""
+def _with_media(
+    parts: Labelled, images: list[tuple[int, int]], audio: list[tuple[int, int]]
+) -> Labelled:
+    """The parts with each image range labelled `image` and each audio range `audio` (cut out
+    of any part it lies in)."""
     out: Labelled = []
     for a, b, part in parts:
         pieces = [(a, b)]
-        for i0, i1 in images:
+        for i0, i1 in (*images, *audio):
             pieces = subtract(pieces, i0, i1)
         out.extend((s, e, part) for s, e in pieces if e > s)
     out.extend((a, b, "image") for a, b in images)
+    out.extend((a, b, "audio") for a, b in audio)
     return sorted(out)
 
 

@@ -1,4 +1,4 @@
-"""Checks on images: as many placeholders as images, and none of them trained.
+"""Checks on images and audio: as many placeholders as images (or clips), and none trained.
 
 Design concession: the counts come from the expansion itself (the rendering's meta), so they are
 only known for tokenizers whose image tokens Maskscope recognises (app.chat.images).
@@ -37,6 +37,32 @@ def image_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
         )
         + " Use the model's own template (it writes one placeholder per image part), or give "
         "every image as a content part of its message.",
+    )
+
+
+@check(
+    "audio-count-mismatch",
+    "error",
+    "The template writes a different number of audio placeholders than the messages hold clips.",
+    scope="rendering",
+)
+def audio_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
+    rendering = ctx.rendering
+    counts = rendering.meta.get("audio") if rendering is not None else None
+    if not counts or counts["placeholders"] == counts["audio"]:
+        return
+    placeholders, clips = counts["placeholders"], counts["audio"]
+    yield ctx.finding(
+        "audio-count-mismatch",
+        f"The messages hold {clips} audio clip(s) but the template wrote {placeholders} audio "
+        "placeholder(s): the processor pairs placeholders with clips in order, so "
+        + (
+            "some clips are never heard by the model."
+            if placeholders < clips
+            else "it fails or pairs them wrongly."
+        )
+        + " Use the model's own template (it writes one placeholder per audio part), or give "
+        "every clip as a content part of its message.",
     )
 
 

@@ -226,6 +226,10 @@ class Attributed:
     images: list[tuple[int, int]] = field(default_factory=list)
     placeholders: int = 0
     image_count: int = 0
+    # The same for audio clips.
+    audio: list[tuple[int, int]] = field(default_factory=list)
+    audio_placeholders: int = 0
+    audio_count: int = 0
     # The worker's tokenization of `text`, where it counted the tokens: (cut offsets, the ids
     # of each piece); see app.chat.encoding.encoded_from_pieces.
     encoding: tuple[list[int], list[list[int]]] | None = None

@@ -26,7 +26,9 @@ from app.chat.tokens import Rendering, Token
 
 ROLE_CLASS = {"system": "s", "user": "u", "assistant": "a", "tool": "o", None: "n"}
 # What a token is inside its turn, where it is not plain content or markup (DESIGN §3.1).
-PART_CLASS = {"reasoning": " q", "tool_call": " f", "image": " i"}
+PART_CLASS = {"reasoning": " q", "tool_call": " f", "image": " i", "audio": " i au"}
+# Parts whose runs of one token collapse into one chip (an encoder's placeholder positions).
+REPEATED_PARTS = frozenset(("image", "audio"))
 # Whitespace gets a visible stand-in; anything else unprintable becomes an escape sequence.
 VISIBLE = {" ": "·", "\n": "↵", "\t": "→"}
 # A raw text holding one of these cannot be recovered from its visible form, so it gets data-x.
@@ -243,11 +245,11 @@ def image_repeats(tokens: Sequence[Token]) -> dict[int, int]:
     out: dict[int, int] = {}
     i, n = 0, len(tokens)
     while i < n:
-        if tokens[i].part != "image":
+        if tokens[i].part not in REPEATED_PARTS:
             i += 1
             continue
         j = i + 1
-        while j < n and tokens[j].part == "image" and tokens[j].id == tokens[i].id:
+        while j < n and tokens[j].part == tokens[i].part and tokens[j].id == tokens[i].id:
             j += 1
         if j - i > 1:
             out[i] = j - i

@@ -16,7 +16,7 @@ from app.chat.tokens import Rendering
 
 ROLE_ORDER = ("system", "developer", "user", "assistant", "tool")
 # The parts of a turn (DESIGN §3.1), in the order the stats list them.
-PART_ORDER = ("content", "reasoning", "tool_call", "image", "markup")
+PART_ORDER = ("content", "reasoning", "tool_call", "image", "audio", "markup")
 MAX_POSITIONS = 8
 
 

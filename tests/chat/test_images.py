@@ -15,7 +15,7 @@ from transformers.processing_utils import ProcessorMixin
 from app.chat.images import (
     FAMILIES,
     QWEN3_VL,
-    ImageSize,
+    MediaSize,
     expand_images,
     family_for,
     qwen_vl_tokens,
@@ -51,7 +51,7 @@ def test_qwen_vl_counts_follow_the_processor(width, height):
     )
     assert smart_resize(height, width) == (h_bar, w_bar)
     # Qwen2VLProcessor: grid_t * grid_h * grid_w // merge_size**2, one frame for an image.
-    assert qwen_vl_tokens(ImageSize(width, height)) == (h_bar // 14) * (w_bar // 14) // 4
+    assert qwen_vl_tokens(MediaSize(width, height)) == (h_bar // 14) * (w_bar // 14) // 4
 
 
 @pytest.mark.parametrize(
@@ -63,14 +63,14 @@ def test_qwen3_vl_counts_follow_the_processor_with_its_published_sizes(width, he
     # smart_resize as min_pixels / max_pixels with factor patch_size * merge_size.
     reference = _transformers_smart_resize()
     h_bar, w_bar = reference(height, width, factor=32, min_pixels=65_536, max_pixels=16_777_216)
-    assert qwen_vl_tokens(ImageSize(width, height), grid=QWEN3_VL) == (
+    assert qwen_vl_tokens(MediaSize(width, height), grid=QWEN3_VL) == (
         (h_bar // 16) * (w_bar // 16) // 4
     )
 
 
 def test_the_grids_give_the_documented_counts():
-    assert qwen_vl_tokens(ImageSize(640, 480)) == 391
-    assert qwen_vl_tokens(ImageSize(640, 480), grid=QWEN3_VL) == 300
+    assert qwen_vl_tokens(MediaSize(640, 480)) == 391
+    assert qwen_vl_tokens(MediaSize(640, 480), grid=QWEN3_VL) == 300
 
 
 def test_gemma3_expansion_is_the_processors_full_image_sequence():
@@ -78,14 +78,14 @@ def test_gemma3_expansion_is_the_processors_full_image_sequence():
 
     with mock.patch.object(ProcessorMixin, "__init__", lambda self, *a, **k: None):
         processor = Gemma3Processor(image_processor=None, tokenizer=bundled("gemma3"))
-    out = expand_images("<start_of_image>", BY_NAME["gemma3"], [ImageSize()])
+    out = expand_images("<start_of_image>", BY_NAME["gemma3"], [MediaSize()])
     assert out.text == processor.full_image_sequence
     assert out.text.count("<image_soft_token>") == 256
 
 
 def test_offsets_after_an_image_move_by_its_expansion():
     llava = BY_NAME["llava"]
-    out = expand_images("a<image>bc<image>d", llava, [ImageSize(), ImageSize()])
+    out = expand_images("a<image>bc<image>d", llava, [MediaSize(), MediaSize()])
     assert out.text == "a" + "<image>" * 576 + "bc" + "<image>" * 576 + "d"
     assert out.images == [(1, 1 + 576 * 7), (3 + 576 * 7, 3 + 2 * 576 * 7)]
     assert out.text[out.position(8)] == "b"  # old "b" at 8
@@ -105,4 +105,4 @@ def test_the_family_is_recognised_by_its_image_tokens():
 
 def test_qwen_vl_needs_the_image_size_and_says_which_field():
     with pytest.raises(InputError, match="width and height"):
-        qwen_vl_tokens(ImageSize(None, 480))
+        qwen_vl_tokens(MediaSize(None, 480))

@@ -56,7 +56,7 @@ def test_a_builtin_refuses_an_image_part_naming_the_dialect():
     parts = [{"type": "image"}, {"type": "text", "text": "What is this?"}]
     with pytest.raises(InputError) as err:
         _render([{"role": "user", "content": parts}, TWO_ANSWERS[1]], "llama3", "llama3")
-    assert err.value.field == "messages[0].content"
+    assert err.value.field == "messages[0].content[0]"
     assert "image part" in err.value.message and "llama3 format" in err.value.message
 
 
