@@ -24,7 +24,7 @@ from app.cli.render import add_render_arguments, template_inputs
 from app.errors import MaskscopeError
 from app.inspect.columns import ColumnMap, column_map
 from app.inspect.options import InspectOptions
-from app.inspect.report import Report
+from app.inspect.report import Report, triage
 from app.inspect.summary import Summary
 from app.service.inspect import (
     annotated_template,
@@ -180,7 +180,8 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(summary_table(report.summary))
-        print(rows_table(result["rows"][: args.rows]))
+        listed, _ = triage(result["rows"], severity="info")  # the worst rows first
+        print(rows_table(listed[: args.rows]))
     return 1 if report.summary.has_errors or exported is False else 0
 
 

@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from app.chat.tokens import Finding
+from app.chat.tokens import SEVERITY_RANK, Finding
+from app.errors import InputError
 from app.inspect.outcome import Outcome
 from app.inspect.summary import Summary
 
 Progress = Callable[[int, int], None]  # (bytes read, rows read) so far
+SORTS = ("severity", "line", "code")
 
 
 @dataclass
@@ -65,11 +67,15 @@ class Report:
         read: tuple[int, int],
     ) -> None:
         """`record` every outcome of a batch (writing the readable ones' processed lines to
-        `export`), then report the (bytes, rows) read up to the batch's end."""
+        `export`, each with its source `line` and 0-based `row` index, so every exported row
+        maps back to the dataset), then report the (bytes, rows) read up to the batch's end."""
         for outcome in outcomes:
             self.record(outcome)
             if export is not None and outcome.export_line is not None:
-                export.write(outcome.export_line)
+                row = self.summary.rows - 1  # outcomes arrive in file order, bad rows too
+                export.write(
+                    f'{outcome.export_line[:-2]}, "line": {outcome.line}, "row": {row}}}\n'
+                )
         if progress is not None:
             progress(*read)
 
@@ -125,3 +131,48 @@ class Report:
         summary["rows_listed"] = len(rows)
         summary["rows_omitted"] = self.omitted_rows
         return {"summary": summary, "rows": [r.to_json() for r in rows]}
+
+
+def triage(
+    rows: Iterable[dict[str, Any]],
+    *,
+    severity: str = "warning",
+    code: str | None = None,
+    sort: str = "severity",
+) -> tuple[list[dict[str, Any]], int]:
+    """Listed rows (as `result()["rows"]`) for reading: findings below `severity` left out,
+    rows left with none (and readable) hidden, only rows with `code` when given, sorted by
+    their worst severity (unreadable first), by line, or by code. Returns (rows, hidden).
+
+    Example: triage([{"line": 3, "lints": [info]}, {"line": 9, "lints": [error]}])
+             -> ([{"line": 9, ...}], 1)
+    """
+    if severity not in SEVERITY_RANK:
+        raise InputError(
+            f"severity is {severity!r}; choose one of {', '.join(SEVERITY_RANK)}.",
+            field="severity",
+        )
+    if sort not in SORTS:
+        raise InputError(f"sort is {sort!r}; choose one of {', '.join(SORTS)}.", field="sort")
+    limit = SEVERITY_RANK[severity]
+    kept, hidden = [], 0
+    for row in rows:
+        lints = [f for f in row["lints"] if SEVERITY_RANK[f["severity"]] <= limit]
+        if code is not None:
+            lints = [f for f in lints if f["code"] == code]
+        if not lints and not (row.get("error") and code is None):
+            hidden += 1
+            continue
+        kept.append({**row, "lints": lints})
+    keys: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {
+        "severity": lambda r: (_worst(r), r["line"]),
+        "line": lambda r: (r["line"],),
+        "code": lambda r: (r["lints"][0]["code"] if r["lints"] else "", r["line"]),
+    }
+    return sorted(kept, key=keys[sort]), hidden
+
+
+def _worst(row: dict[str, Any]) -> int:
+    if row.get("error"):
+        return -1
+    return min((SEVERITY_RANK[f["severity"]] for f in row["lints"]), default=len(SEVERITY_RANK))

@@ -7,7 +7,9 @@ open; without JavaScript the progress page refreshes itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +19,7 @@ from starlette.datastructures import UploadFile
 from app.deps import SettingsDep
 from app.errors import InputError, MaskscopeError
 from app.inspect.columns import column_map
+from app.inspect.report import triage as triage_rows
 from app.inspect.runs import Run, run_summary
 from app.service import inspect as inspection
 from app.settings import Settings
@@ -30,7 +33,24 @@ def _is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _run_context(run: Run) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Triage:
+    """How the page lists the rows: the least severity shown, one code, the order."""
+
+    severity: str = "warning"
+    code: str | None = None
+    sort: str = "severity"
+
+    def query(self, **changes: str | None) -> str:
+        """This listing's query string with `changes` (a value None drops it)."""
+        values = {"severity": self.severity, "code": self.code, "sort": self.sort, **changes}
+        defaults = Triage()
+        return urlencode(
+            {k: v for k, v in values.items() if v is not None and v != getattr(defaults, k)}
+        )
+
+
+def _run_context(run: Run, triage: Triage | None = None) -> dict[str, Any]:
     # The run finishes on another thread: the page shows this one snapshot of its status, so it
     # never asks for a summary that was not there when the context was built.
     status = run.status
@@ -43,8 +63,17 @@ def _run_context(run: Run) -> dict[str, Any]:
     if status == "done" and run.report is not None:
         result = run.report.result()
         most = max((b["rows"] for b in result["summary"]["trained_fraction_histogram"]), default=0)
+        shown = triage or Triage()
+        rows, hidden = triage_rows(
+            result["rows"], severity=shown.severity, code=shown.code, sort=shown.sort
+        )
         context.update(
-            summary=result["summary"], rows=result["rows"], most=most or 1, options=run.options.spec
+            summary=result["summary"],
+            rows=rows,
+            hidden=hidden,
+            triage=shown,
+            most=most or 1,
+            options=run.options.spec,
         )
     return context
 
@@ -90,12 +119,21 @@ def _page(
 
 
 @router.get("/inspect", response_class=HTMLResponse)
-def inspect_page(request: Request, settings: SettingsDep, run: str | None = None) -> HTMLResponse:
-    """The page; `?run=<id>` shows that inspection (the no-JavaScript path)."""
+def inspect_page(
+    request: Request,
+    settings: SettingsDep,
+    run: str | None = None,
+    severity: str = "warning",
+    code: str | None = None,
+    sort: str = "severity",
+) -> HTMLResponse:
+    """The page; `?run=<id>` shows that inspection (the no-JavaScript path), listed as
+    `severity` (least shown), `code` and `sort` say."""
     if run is None:
         return _page(request, settings, {})
     try:
-        return _page(request, settings, _run_context(inspection.get_run(settings, run)))
+        shown = Triage(severity, code or None, sort)
+        return _page(request, settings, _run_context(inspection.get_run(settings, run), shown))
     except MaskscopeError as exc:
         return _page(request, settings, {"error": exc.payload()["error"]}, exc.status)
 
@@ -137,12 +175,21 @@ def _int(raw: str, field: str) -> int:
 
 
 @router.get("/inspect/runs/{run_id}", response_class=HTMLResponse)
-def run_block(request: Request, settings: SettingsDep, run_id: str) -> HTMLResponse:
-    """The run's block: progress while it runs, the summary and rows when it is done."""
+def run_block(
+    request: Request,
+    settings: SettingsDep,
+    run_id: str,
+    severity: str = "warning",
+    code: str | None = None,
+    sort: str = "severity",
+) -> HTMLResponse:
+    """The run's block: progress while it runs, the summary and rows when it is done (rows
+    listed as `severity`, `code` and `sort` say)."""
     run = inspection.get_run(settings, run_id)
+    context = _run_context(run, Triage(severity, code or None, sort))
     if not _is_htmx(request):
-        return _page(request, settings, _run_context(run))
-    return render_block(request, "inspect.html", "run", _run_context(run))
+        return _page(request, settings, context)
+    return render_block(request, "inspect.html", "run", context)
 
 
 @router.get("/inspect/runs/{run_id}/rows/{line}", response_class=HTMLResponse)

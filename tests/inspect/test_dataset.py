@@ -109,6 +109,8 @@ def test_export_rows_equal_the_engine_rendering(tmp_path):
         "input_ids": want.input_ids,
         "labels": want.labels,
         "attention_mask": want.attention_mask,
+        "line": 1,
+        "row": 0,
     }
 
 

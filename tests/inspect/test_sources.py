@@ -236,3 +236,21 @@ def test_cli_reads_a_parquet_file(tmp_path):
     done = cli("lint", str(path))
     assert done.returncode == 1, done.stderr  # the no-trained-tokens row is an error
     assert "no-trained-tokens" in done.stdout and " 41" in done.stdout
+
+
+def test_pad_is_eos_is_info_in_renders_token_rows_and_the_summary():
+    opts = prepare(Settings.from_env(), tokenizer="smollm2", dialect="chatml")
+    tokenizer = opts.tokenizer
+    chat = ROWS[0]["messages"]
+    ids = tokenizer(tokenizer.apply_chat_template(chat, tokenize=False))["input_ids"]
+    masked = [-100] * (len(ids) - 4) + ids[-4:-2] + [-100, -100]  # its <|im_end|> masked by id
+    rows = [
+        {"messages": chat},
+        {"input_ids": ids, "labels": ids},
+        {"input_ids": ids, "labels": masked},
+    ]
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    result = inspect_stream(io.BytesIO(data), opts).result()
+    found = [f for r in result["rows"] for f in r["lints"] if f["code"] == "pad-is-eos"]
+    assert len(found) == 3 and {f["severity"] for f in found} == {"info"}
+    assert result["summary"]["worst_severity"]["pad-is-eos"] == "info"

@@ -94,7 +94,8 @@ def test_inspect_json_and_exports(tmp_path, capsys):
     result = json.loads(done.stdout)
     assert result["summary"]["bad_rows"] == 1 and result["rows"][-1]["line"] == 2
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert set(row) == {"input_ids", "labels", "attention_mask"}
+    assert set(row) == {"input_ids", "labels", "attention_mask", "line", "row"}
+    assert (row["line"], row["row"]) == (1, 0)
     assert "{% generation %}" in tpl.read_text()
 
 
@@ -103,3 +104,43 @@ def test_unknown_dialect_exits_2_with_a_sentence(tmp_path, capsys):
     write_jsonl(path, [{"messages": CHAT}])
     done = maskscope("lint", str(path), "--tokenizer", "qwen3", "--dialect", "nope", capsys=capsys)
     assert done.returncode == 2 and "Unknown dialect 'nope'" in done.stderr
+
+
+def test_fail_on_warning_and_first_lines_per_code(tmp_path, capsys):
+    path = tmp_path / "warn.jsonl"
+    rows = [{"messages": CHAT}] * 2 + [tokenized_row("copy")] * 12  # labels-equal-inputs: warning
+    write_jsonl(path, rows)
+    args = ("lint", str(path), "--tokenizer", "qwen3", "--dialect", "chatml")
+    assert maskscope(*args, capsys=capsys).returncode == 0  # warnings only: passes by default
+    done = maskscope(*args, "--fail-on", "warning", capsys=capsys)
+    assert done.returncode == 1
+    line = next(x for x in done.stdout.splitlines() if x.startswith("labels-equal-inputs"))
+    assert line.split()[1:3] == ["warning", "12"]
+    assert line.endswith("3, 4, 5, 6, 7, 8, 9, 10, 11, 12 …")  # the first ten lines
+
+
+def test_inspect_lists_the_worst_rows_first(tmp_path, capsys):
+    path = tmp_path / "mixed.jsonl"
+    write_jsonl(path, [tokenized_row("copy"), {"messages": CHAT[:1]}])
+    done = maskscope(
+        "inspect", str(path), "--tokenizer", "qwen3", "--dialect", "chatml", capsys=capsys
+    )
+    listed = [x for x in done.stdout.splitlines() if x.startswith("line ")]
+    assert listed[0].startswith("line 2: error   no-trained-tokens")
+
+
+def test_unreadable_template_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "rows.jsonl"
+    write_jsonl(path, [{"messages": CHAT}])
+    done = maskscope(
+        "lint",
+        str(path),
+        "--tokenizer",
+        "qwen3",
+        "--dialect",
+        "custom",
+        "--template",
+        str(tmp_path / "missing.jinja"),
+        capsys=capsys,
+    )
+    assert done.returncode == 2 and "--template" in done.stderr

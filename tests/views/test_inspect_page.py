@@ -100,7 +100,11 @@ def test_processed_download(client, finished):
         "input_ids",
         "labels",
         "attention_mask",
+        "line",
+        "row",
     }
+    # Source line and row index: the unreadable line 2 is skipped, the rows still map back.
+    assert [(json.loads(x)["line"], json.loads(x)["row"]) for x in lines] == [(1, 0), (3, 2)]
 
 
 def test_generation_template_download(client):
@@ -189,3 +193,48 @@ def test_preference_row_drills_into_both_answers_side_by_side(client):
     assert body.count("data-tokens") == 2
     chosen, rejected = body.split("<h3>rejected</h3>")
     assert "Paris" in chosen and "Paris" not in rejected
+
+
+def noisy_rows():
+    """SmolLM2 under its own template: pad-is-eos (info) and default-system-injected (warning)
+    on every row, and three real errors (nothing trained) at the end of the file."""
+    good = [{"messages": CHAT} for _ in range(30)]
+    bad = [{"messages": CHAT[:1]} for _ in range(3)]
+    return good + bad
+
+
+def test_real_errors_are_on_top_and_info_is_hidden(client):
+    response = upload(client, noisy_rows(), tokenizer="smollm2", dialect="tokenizer")
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    body = wait_done(client, run_id)
+    lines = [int(n) for n in re.findall(r'/inspect/runs/[0-9a-f]{16}/rows/(\d+)"', body)[::2]]
+    assert lines[:3] == [31, 32, 33]
+    errors = client.get(f"/inspect/runs/{run_id}?severity=error", headers=HX).text
+    listed = re.findall(r'/rows/(\d+)" hx-get', errors)
+    assert listed == ["31", "32", "33"] and "30 listed row(s) hidden" in errors
+    assert "pad-is-eos</span>" not in body  # info chips hidden by default
+    everything = client.get(f"/inspect/runs/{run_id}?severity=info&sort=line", headers=HX).text
+    assert "pad-is-eos</span>" in everything
+    assert re.findall(r'/rows/(\d+)" hx-get', everything)[0] == "1"
+
+
+def test_clicking_a_code_in_the_summary_lists_its_rows(client):
+    response = upload(client, noisy_rows(), tokenizer="smollm2", dialect="tokenizer")
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    body = wait_done(client, run_id)
+    link = re.search(r'hx-get="(/inspect/runs/[0-9a-f]{16}\?code=no-trained-tokens)"', body)
+    assert link, body
+    only = client.get(link.group(1), headers=HX).text
+    assert re.findall(r'/rows/(\d+)" hx-get', only) == ["31", "32", "33"]
+    assert "default-system-injected</span>" not in only
+    assert f'hx-push-url="/inspect?run={run_id}&amp;code=no-trained-tokens"' in body
+    page = client.get(f"/inspect?run={run_id}&code=no-trained-tokens")
+    assert page.status_code == 200 and "only <code>no-trained-tokens</code>" in page.text
+
+
+def test_bad_listing_values_are_422(client):
+    response = upload(client, [{"messages": CHAT}])
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    wait_done(client, run_id)
+    assert client.get(f"/inspect/runs/{run_id}?sort=size", headers=HX).status_code == 422
+    assert client.get(f"/inspect/runs/{run_id}?severity=fatal", headers=HX).status_code == 422
