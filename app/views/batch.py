@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
@@ -235,6 +235,17 @@ async def batch_page(request: Request, settings: SettingsDep) -> HTMLResponse:
         page_context, carried(request.query_params), settings, _page_views, _with_example
     )
     return templates.TemplateResponse(request, "batch.html", context, status_code=status)
+
+
+@router.get("/fragments/conversation.jsonl", response_class=PlainTextResponse)
+def conversation_line(request: Request) -> PlainTextResponse:
+    """An editor's conversation (its permalink query) as one JSONL row: what Inspect takes as
+    a one-row dataset. Nothing is rendered, so a GET is safe."""
+    state = parse_state(request.query_params, EditorState())
+    if not state.messages:
+        raise InputError("The query holds no conversation (role/content fields).", field="messages")
+    line = json.dumps({"messages": state.messages}, ensure_ascii=False) + "\n"
+    return PlainTextResponse(line, media_type="application/jsonl")
 
 
 def carried(query: QueryParams) -> QueryParams:

@@ -344,6 +344,49 @@
     if (e.target.matches?.("select[data-tokenizer-select]")) showAvail(e.target);
   });
 
+  // ---------- Inspect takes the conversation being edited as a one-row dataset ----------
+  const CARRIED = "maskscope.carried-row";
+  document.addEventListener("click", async (e) => {
+    const link = e.target.closest?.("a[data-carry-row]");
+    const form = document.querySelector("form[data-permalink]");
+    if (!link || !form || !form.querySelector("[name=role]")) return;
+    e.preventDefault();
+    const query = new URLSearchParams(new FormData(form)).toString();
+    try {
+      const res = await fetch(`/fragments/conversation.jsonl?${query}`);
+      if (res.ok) sessionStorage.setItem(CARRIED, JSON.stringify({ row: await res.text(), query }));
+    } catch { /* no storage or no answer: Inspect opens empty, as a plain link would */ }
+    window.location.href = link.href;
+  });
+
+  function receiveRow() {
+    const file = document.querySelector("form.inspect-form input[type=file][name=file]");
+    let carried = null;
+    try {
+      carried = JSON.parse(sessionStorage.getItem(CARRIED) || "null");
+      sessionStorage.removeItem(CARRIED);
+    } catch { return; }
+    if (!file || !carried) return;
+    const form = file.form;
+    const files = new DataTransfer();
+    files.items.add(new File([carried.row], "conversation.jsonl", { type: "application/jsonl" }));
+    file.files = files.files;
+    const query = new URLSearchParams(carried.query);
+    for (const name of ["tokenizer", "dialect", "template", "train_on", "max_length"]) {
+      const field = form.elements.namedItem(name);
+      if (field && query.has(name) && "value" in field) field.value = query.get(name);
+    }
+    const eot = form.querySelector("input[name=train_on_eot]");
+    if (eot) eot.checked = query.has("train_on_eot");
+    const note = Object.assign(document.createElement("p"), {
+      className: "hint",
+      textContent: "The conversation you were editing is loaded as a one-row dataset "
+        + "(conversation.jsonl), with its tokenizer and settings: press Inspect.",
+    });
+    note.dataset.carried = "";
+    file.closest("label")?.after(note);
+  }
+
   // ---------- view choices that outlive the page (the playground's layout) ----------
   function restoreChoices() {
     document.querySelectorAll("input[type=checkbox][data-remember]").forEach((box) => {
@@ -397,6 +440,7 @@
   function start() {
     wirePermalink();
     restoreChoices();
+    receiveRow();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

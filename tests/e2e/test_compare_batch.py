@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlencode
 
@@ -213,3 +214,21 @@ def test_arrow_keys_walk_a_compare_cell_whose_tokens_are_not_contiguous(page):
         walked.append(page.evaluate("document.activeElement.dataset.id"))
         page.keyboard.press("ArrowRight")
     assert walked == ids
+
+
+def test_inspect_takes_the_playground_conversation_as_a_one_row_dataset(page, server):
+    page.goto("/")
+    page.locator("select[name=tokenizer]").select_option("qwen3")
+    page.locator("textarea[name=content]").first.fill("Inspect me")
+    page.wait_for_function("location.search.includes('Inspect+me')")
+    query = page.evaluate("location.search")
+    line = httpx.get(f"{server}/fragments/conversation.jsonl{query}", timeout=30).text
+    assert json.loads(line)["messages"][0]["content"] == "Inspect me"
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inspect").click()
+    page.wait_for_url("**/inspect")
+    expect(page.locator("[data-carried]")).to_contain_text("one-row dataset")
+    form = page.locator("form.inspect-form")
+    assert form.locator("input[name=file]").evaluate("f => f.files[0].name") == "conversation.jsonl"
+    expect(form.locator("select[name=tokenizer]")).to_have_value("qwen3")
+    form.get_by_role("button", name="Inspect", exact=True).click()
+    expect(page.locator("#run [data-stat=rows]")).to_have_text("1", timeout=60_000)
