@@ -49,11 +49,54 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             },
         ],
     },
+    "tool_use": {
+        "title": "Tool call with reasoning (try qwen3 under its own template)",
+        "messages": [
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {
+                "role": "assistant",
+                "reasoning_content": "The user wants live weather: call the tool.",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                    }
+                ],
+            },
+            {
+                "role": "tool",
+                "tool_call_id": "call_1",
+                "name": "get_weather",
+                "content": '{"temp_c": 18, "sky": "clear"}',
+            },
+            {
+                "role": "assistant",
+                "reasoning_content": "18 °C and clear.",
+                "content": "It is 18 °C and clear in Paris.",
+            },
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Current weather in a city",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"city": {"type": "string"}},
+                        "required": ["city"],
+                    },
+                },
+            }
+        ],
+    },
 }
 
 DEFAULT_EXAMPLE = "multi_turn"
 
 
-def example_messages(name: str = DEFAULT_EXAMPLE) -> list[dict[str, str]]:
+def example_messages(name: str = DEFAULT_EXAMPLE) -> list[dict[str, Any]]:
     """A fresh copy of one example's messages (callers may edit it)."""
     return [dict(m) for m in EXAMPLES[name]["messages"]]

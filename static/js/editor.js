@@ -125,18 +125,43 @@
     const pick = e.target.closest?.("select[data-examples]");
     if (!pick || !pick.value) return;
     const example = JSON.parse(document.getElementById(pick.dataset.examples).textContent)[pick.value];
-    const form = pick.form;
+    loadConversation(pick.form, example);
+    pick.value = "";
+    changed(pick.form);
+  });
+
+  // A conversation pasted as OpenAI JSON replaces the turns (and the tools and variables boxes).
+  function loadConversation(form, data) {
+    const messages = Array.isArray(data) ? data : data?.messages;
+    if (!Array.isArray(messages) || !messages.every((m) => m && typeof m.role === "string")) {
+      throw new Error("give a list of messages, or an object with a \"messages\" list");
+    }
     const list = form.querySelector(".turns");
     list.replaceChildren();
-    example.messages.forEach((m) => addTurn(list, m));
+    messages.forEach((m) => addTurn(list, m));
     renumber(list);
-    const tools = form.querySelector("textarea[name=tools]");
-    if (tools) {
-      tools.value = example.tools ? JSON.stringify(example.tools, null, 1) : "";
-      if (example.tools) tools.closest("details").open = true;
+    const boxes = { tools: data?.tools, chat_template_kwargs: data?.chat_template_kwargs };
+    for (const [name, value] of Object.entries(boxes)) {
+      const box = form.querySelector(`textarea[name=${name}]`);
+      if (!box) continue;
+      box.value = value === undefined || value === null ? "" : JSON.stringify(value, null, 1);
+      if (box.value) box.closest("details").open = true;
     }
-    pick.value = "";
-    changed(form);
+    return messages.length;
+  }
+
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest?.("button[data-paste-load]");
+    if (!btn) return;
+    const panel = btn.closest("details");
+    const status = panel.querySelector("[data-paste-status]");
+    try {
+      const count = loadConversation(btn.form, JSON.parse(panel.querySelector("textarea[data-paste]").value));
+      status.textContent = `Loaded ${count} turn${count === 1 ? "" : "s"}.`;
+      changed(btn.form);
+    } catch (err) {
+      status.textContent = `Not loaded: ${err.message}`;
+    }
   });
 
   // ---------- after each result: template switches and in-place errors ----------

@@ -164,3 +164,32 @@ def test_an_image_part_under_gemma3_is_one_collapsed_chip_that_opens(page):
     expect(page.locator("#result .legend [data-legend=image]")).to_be_visible()
     chip.click()
     expect(page.locator(visible_images)).to_have_count(260)
+
+
+def test_a_pasted_openai_conversation_fills_the_editor(page, qwen3):
+    start(page, "qwen3", "tokenizer")
+    page.locator("summary", has_text="Paste a conversation").click()
+    page.locator("textarea[data-paste]").fill("not json")
+    page.get_by_role("button", name="Load into the editor").click()
+    expect(page.locator("[data-paste-status]")).to_contain_text("Not loaded")
+    expect(page.locator(".turn")).to_have_count(0)
+    pasted = {"messages": TOOL_CALL_TURNS, "tools": WEATHER_TOOLS}
+    page.locator("textarea[data-paste]").fill(json.dumps(pasted))
+    page.get_by_role("button", name="Load into the editor").click()
+    expect(page.locator("[data-paste-status]")).to_have_text("Loaded 4 turns.")
+    expect(page.locator(".turn")).to_have_count(4)
+    reference = qwen3.apply_chat_template(
+        TOOL_CALL_TURNS, tools=WEATHER_TOOLS, tokenize=True, return_dict=True
+    )["input_ids"]
+    expect(page.locator("[data-stat=tokens]")).to_have_text(str(len(reference)), timeout=30_000)
+    expect(page.locator(".call [data-name=call_arguments]")).to_have_value('{"city":"Paris"}')
+    expect(page.locator("#result .chips[data-tokens] .run > span.t.f")).not_to_have_count(0)
+
+
+def test_the_tool_use_example_loads_with_its_tools(page):
+    start(page, "qwen3", "tokenizer")
+    page.locator("select[data-examples]").select_option("tool_use")
+    expect(page.locator(".turn")).to_have_count(4)
+    expect(page.locator("textarea[name=tools]")).to_have_value(re.compile("get_weather"))
+    expect(page.locator("#result .legend [data-legend=tool_call]")).to_be_visible(timeout=30_000)
+    expect(page.locator("#result .legend [data-legend=reasoning]")).to_be_visible()

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from starlette.datastructures import QueryParams
 
+from app.views.examples import EXAMPLES
 from app.views.forms import EditorState, body_messages, parse_state
 from tests.helpers.forms import submitted_fields
 from tests.helpers.tool_calls import TOOL_CALL_TURNS, WEATHER_TOOLS
@@ -228,3 +229,18 @@ def test_an_image_part_under_gemma3_is_one_collapsed_chip_of_256(client):
     assert html.count('data-rep="256"') == 1
     assert stat(html, "trained-image") == 0
     assert 'data-legend="image"' in html
+
+
+def test_the_tool_use_example_renders_as_transformers_does(client):
+    example = EXAMPLES["tool_use"]
+    body = {
+        "messages": example["messages"],
+        "tools": example["tools"],
+        "tokenizer": "qwen3",
+        "dialect": "tokenizer",
+    }
+    text = client.post("/api/render", json=body).json()["text"]
+    reference = tok("qwen3").apply_chat_template(
+        example["messages"], tools=example["tools"], tokenize=False
+    )
+    assert text == reference and "<tool_call>" in text and "<think>" in text
