@@ -4,6 +4,7 @@ stop, results announced in a live region, and no sideways page scroll on a phone
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -14,6 +15,7 @@ from tests.helpers.e2e import ARTIFACTS
 pytestmark = pytest.mark.e2e
 
 PAGES = {
+    "job": None,  # a job page: its path comes from the job_path fixture
     "playground": "/",
     "compare": "/compare",
     "batch": "/batch",
@@ -23,6 +25,25 @@ PAGES = {
 WIDTHS = (1280, 420)
 SCHEMES = ("light", "dark")
 AXE = Settings.from_env().assets_dir / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="module")
+def job_path(server) -> str:
+    """A job page to check: a one-step job submitted and cancelled at once (no training here)."""
+    spec = {
+        "model": "smollm2",
+        "data": {"dataset": "demo"},
+        "steps": 1,
+        "batch_size": 1,
+        "max_length": 32,
+        "compare_baseline": False,
+    }
+    origin = {"Origin": server}
+    job = httpx.post(f"{server}/api/jobs", json=spec, headers=origin, timeout=60)
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+    httpx.post(f"{server}/api/jobs/{job_id}/cancel", headers=origin, timeout=60)
+    return f"/jobs/{job_id}"
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +86,10 @@ def serious(page, axe_source: str) -> list[str]:
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_has_no_serious_accessibility_violation(
-    browser, server, axe_source, name, width, scheme
+    request, browser, server, axe_source, name, width, scheme
 ):
-    context, page, errors = open_page(browser, server, PAGES[name], width, scheme)
+    path = PAGES[name] or request.getfixturevalue("job_path")
+    context, page, errors = open_page(browser, server, path, width, scheme)
     try:
         expect(page.locator("h1")).to_have_count(1)
         page.keyboard.press("Tab")
