@@ -145,7 +145,8 @@ async def _follow(
 ) -> AsyncIterator[JobEvent | None]:
     last_progress, last_status, last_samples, quiet = None, None, None, 0.0
     while True:
-        metrics, job = store.poll(job_id, after)
+        # Off the event loop: a hundred open streams poll twice a second each.
+        metrics, job = await asyncio.to_thread(store.poll, job_id, after)
         for metric in metrics:
             after = metric["seq"]
             yield JobEvent("metric", metric, after)

@@ -79,6 +79,8 @@ START_TIMEOUT_S = 60.0
 ACQUIRE_TIMEOUT_S = 30.0
 WAITING_PER_WORKER = 8
 RETRY_AFTER_S = 5
+# How much lower than the server's a worker's CPU priority is (nice(1) increment).
+WORKER_NICENESS = 10
 _TEMPLATE_FILENAMES = ("<template>",)
 
 
@@ -404,8 +406,14 @@ class WorkerPool:
             worker = self._idle.get_nowait()
         except queue.Empty:
             return None
-        if worker.ready and worker.process.poll() is None:
-            return worker
+        if worker.process.poll() is None and (worker.ready or worker.conn.poll(0)):
+            try:
+                worker.wait_ready()  # its "ready" is already there: no wait
+                return worker
+            except _WorkerGone as exc:
+                log.warning("template worker %s unusable: %s", worker.pid, exc)
+                self._discard(worker)
+                return None
         self._idle.put(worker)  # still starting (or gone): the waiting path deals with it
         return None
 
@@ -563,6 +571,8 @@ atexit.register(shutdown_pools)
 
 if __name__ == "__main__":
     # Worker entry point: `python -m app.templating.worker <fd>`. Stray prints go to stderr so they
-    # can never be mistaken for protocol data.
+    # can never be mistaken for protocol data. Untrusted work yields the CPU to the server, so a
+    # bomb burning its whole time limit never slows the server's answers (/healthz included).
     os.dup2(2, 1)
+    os.nice(WORKER_NICENESS)
     _serve(Connection(int(sys.argv[1])))

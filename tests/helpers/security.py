@@ -102,3 +102,20 @@ def maskscope_serve(env: dict[str, str], *args: str) -> Iterator[tuple[str, subp
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def children_of(pid: int) -> list[int]:
+    """Child processes of `pid`, whichever of its threads started them."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for task in tasks:
+        try:
+            children += [
+                int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            ]
+        except OSError:
+            continue
+    return children

@@ -26,7 +26,7 @@ from app.settings import Settings
 from tests.conftest import SAME_ORIGIN, TEST_HOSTS
 from tests.helpers.datasets import CHAT
 from tests.helpers.errors import assert_error
-from tests.helpers.security import maskscope_serve
+from tests.helpers.security import children_of, maskscope_serve
 
 FORM = {"v": "1", "tokenizer": "tiny_chatml", "dialect": "chatml", "train_on": "assistant"}
 ROW = json.dumps({"messages": CHAT}) + "\n"
@@ -129,7 +129,7 @@ def test_35_parallel_inspections_take_turns(tmp_path):
 
 def _spawned_workers(pid: int) -> list[int]:
     found = []
-    for child in parallel_children(pid):
+    for child in children_of(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
@@ -137,22 +137,6 @@ def _spawned_workers(pid: int) -> list[int]:
         if b"multiprocessing" in cmdline and b"spawn" in cmdline:
             found.append(child)
     return found
-
-
-def parallel_children(pid: int) -> list[int]:
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-    children: list[int] = []
-    for task in tasks:
-        try:
-            children += [
-                int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
-            ]
-        except OSError:
-            continue
-    return children
 
 
 def _alive(pid: int) -> bool:

@@ -11,12 +11,13 @@ import asyncio
 import json
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from app.templating.worker import ACQUIRE_TIMEOUT_S, RETRY_AFTER_S
-from tests.helpers.security import BOMB, custom, maskscope_serve
+from app.templating.worker import ACQUIRE_TIMEOUT_S, RETRY_AFTER_S, WORKER_NICENESS
+from tests.helpers.security import BOMB, children_of, custom, maskscope_serve
 
 BOMBS = 200
 
@@ -24,11 +25,11 @@ BOMBS = 200
 @pytest.fixture(scope="module")
 def served():
     env = {"MASKSCOPE_TEMPLATE_WORKERS": "1", "MASKSCOPE_RENDER_TIMEOUT_MS": "1000"}
-    with maskscope_serve(env) as (base, _):
+    with maskscope_serve(env) as (base, process):
         # The first render loads the tokenizer and the render modules: not what is measured.
         warm = httpx.post(f"{base}/api/render", json=custom("{{ 1 }}"), timeout=120)
         assert warm.status_code == 200, warm.text
-        yield base
+        yield base, process.pid
 
 
 async def _bomb(http: httpx.AsyncClient, body: bytes) -> tuple[int, float, str | None]:
@@ -66,7 +67,7 @@ async def _storm(base: str) -> tuple[list, list[float], list[float]]:
 
 
 def test_32_bombs_get_their_answer_in_time_and_the_pool_stays_free(served):
-    answers, health, pooled = asyncio.run(_storm(served))
+    answers, health, pooled = asyncio.run(_storm(served[0]))
     statuses = [status for status, _, _ in answers]
     assert set(statuses) <= {422, 429}, statuses
     busy = [(took, retry) for status, took, retry in answers if status == 429]
@@ -78,3 +79,23 @@ def test_32_bombs_get_their_answer_in_time_and_the_pool_stays_free(served):
     # held it for the whole ACQUIRE_TIMEOUT_S); only admitting 200 requests at once costs a moment.
     assert statistics.median(pooled) < 0.1, sorted(pooled)[-5:]
     assert max(pooled) < ACQUIRE_TIMEOUT_S / 3, sorted(pooled)[-5:]
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_32_template_workers_yield_the_cpu_to_the_server(served):
+    _, server = served
+    children = children_of(server)
+    workers = [
+        pid
+        for pid in children
+        if b"app.templating.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert workers, children
+    lowest = min(19, _nice(server) + WORKER_NICENESS)  # 19 is the lowest priority there is
+    deadline = time.monotonic() + 30  # a worker just replaced lowers itself once it has started
+    while not all(_nice(pid) >= lowest for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(_nice(pid) >= lowest for pid in workers), [_nice(p) for p in [server, *workers]]
