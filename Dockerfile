@@ -5,7 +5,9 @@
 #
 #   docker build -t maskscope .                                   # CPU PyTorch (default)
 #   docker build -t maskscope:cuda --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
-#   docker run --rm -p 8000:8000 maskscope                        # add --gpus all for CUDA
+#   docker run --rm -p 127.0.0.1:8000:8000 maskscope              # add --gpus all for CUDA
+#   (the container binds 0.0.0.0, so it starts with --insecure-public: publish the port on the
+#   host's loopback as above, or pass -e MASKSCOPE_TOKEN=... before publishing it wider)
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- Python environment: PyTorch from the chosen index, then the project (editable: templates and
@@ -47,4 +49,4 @@ USER maskscope
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
-CMD ["maskscope", "serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["maskscope", "serve", "--host", "0.0.0.0", "--port", "8000", "--insecure-public"]
