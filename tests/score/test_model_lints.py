@@ -10,6 +10,7 @@ import pytest
 from app.chat.spec import RenderSpec
 from app.service.render import render_and_lint
 from app.service.score import score_messages
+from app.settings import Settings
 from app.train.store import JobStore
 
 QUESTION = {"role": "user", "content": "What is the capital of France?"}
@@ -69,3 +70,9 @@ def test_the_threshold_is_the_setting(settings, tmp_path):
 def test_without_a_model_neither_runs(settings):
     _, lints = render_and_lint(CUT, SPEC, settings)
     assert not {"model-does-not-stop", "extreme-token-loss"} & {f.code for f in lints}
+
+
+def test_the_thresholds_are_read_from_the_environment():
+    env = {"MASKSCOPE_LINT_MAX_TOKEN_LOSS": "9.5", "MASKSCOPE_LINT_MIN_STOP_PROBABILITY": "0.05"}
+    settings = Settings.from_env(env)
+    assert settings.lint_max_token_loss == 9.5 and settings.lint_min_stop_probability == 0.05

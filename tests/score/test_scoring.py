@@ -14,6 +14,7 @@ from app.errors import BusyError
 from app.score import models
 from app.score.scoring import mean_trained_loss, score_ids, stops
 from app.service.render import render_messages
+from app.service.score import histogram
 from tests.score.conftest import CHAT
 
 TOL = 1e-4
@@ -111,3 +112,9 @@ def test_a_second_scoring_waits_then_gets_429(score_settings):
         worker.join()
     with models.device_turn(settings):  # free again once the first is done
         pass
+
+
+def test_the_loss_histogram_has_equal_bins_holding_every_row():
+    bins = histogram([0.5, 1.0, 2.0], bins=2)
+    assert [(b["lo"], b["hi"], b["count"]) for b in bins] == [(0.5, 1.25, 2), (1.25, 2.0, 1)]
+    assert sum(b["count"] for b in histogram([3.0, 3.0])) == 2 and histogram([]) == []
