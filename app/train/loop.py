@@ -122,20 +122,31 @@ def split_held_out(
 
 @torch.no_grad()
 def held_out_loss(
-    model: nn.Module, examples: list[Example], config: LoopConfig, dist: Dist
-) -> float:
-    """Mean next-token loss per trained token over `examples`, in eval mode (no NEFTune noise)."""
+    model: nn.Module,
+    examples: list[Example],
+    config: LoopConfig,
+    dist: Dist,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> float | None:
+    """Mean next-token loss per trained token over `examples`, in eval mode (no NEFTune noise);
+    None when asked to stop between two batches (a long evaluation never delays a cancel)."""
     was_training = model.training
     model.eval()
     total = torch.zeros((), device=dist.device)
     mine = examples[dist.rank :: dist.world]
+    stopped = False
     for start in range(0, len(mine), config.batch_size):
+        if should_stop():
+            stopped = True
+            break
         with dist.autocast():
             batch = model_inputs(
                 mine[start : start + config.batch_size], config.pack, config.pad_id, dist.device
             )
             total += summed_loss(model, batch).float()
     model.train(was_training)
+    if dist.any(stopped):
+        return None
     return float(dist.sum(total)) / max(1, trained_tokens(examples))
 
 
@@ -178,7 +189,9 @@ def train(
 
     def evaluate(step: int) -> None:
         if held_out and config.eval_every:
-            emit({"step": step, "eval_loss": held_out_loss(model, held_out, config, dist)})
+            loss = held_out_loss(model, held_out, config, dist, should_stop)
+            if loss is not None:
+                emit({"step": step, "eval_loss": loss})
 
     model.train()
     done = 0

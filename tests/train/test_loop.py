@@ -145,3 +145,15 @@ def test_train_measures_held_out_loss_at_the_start_every_interval_and_the_end(
     evals = [m for m in seen if "eval_loss" in m]
     assert [m["step"] for m in evals] == [0, 2, 4, 5]
     assert evals[-1]["eval_loss"] != evals[0]["eval_loss"]
+
+
+def test_held_out_loss_gives_way_to_a_stop_between_batches(make_model, make_examples):
+    model, asked = make_model(), []
+
+    def stop_after_one_batch() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    config = LoopConfig(steps=1, batch_size=2)
+    assert held_out_loss(model, make_examples(6), config, Dist(), stop_after_one_batch) is None
+    assert len(asked) == 2, "stopped before the second of three batches"
