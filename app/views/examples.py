@@ -50,7 +50,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         ],
     },
     "tool_use": {
-        "title": "Tool call with reasoning (try qwen3 under its own template)",
+        "title": "Tool call with reasoning (Qwen3)",
         "messages": [
             {"role": "user", "content": "What is the weather in Paris?"},
             {

@@ -420,8 +420,13 @@
     });
   }
 
+  // A turn's optional fields left empty (reasoning_2=, image_width_0=...) mean the same as
+  // absent (app/views/forms.py), so the permalink leaves them out; tool-call rows stay whole.
+  const OPTIONAL_TURN_FIELD = /^(reasoning|tool_name|tool_call_id|image_width|image_height)_\d+$/;
   function syncUrl(form) {
-    const data = new URLSearchParams(new FormData(form));
+    const data = new URLSearchParams(
+      [...new FormData(form)].filter(([name, value]) => value !== "" || !OPTIONAL_TURN_FIELD.test(name)),
+    );
     const url = `${window.location.pathname}?${data}`;
     const note = document.getElementById("permalink-note");
     const fits = url.length <= MAX_URL;

@@ -98,7 +98,8 @@ def test_a_tool_call_and_reasoning_turn_render_as_transformers_and_are_shaded(pa
     page.get_by_label("Train reasoning").uncheck()
     expect(page.locator("[data-stat=trained-reasoning]")).to_have_text("0")
     expect(page.locator("#result .chips[data-tokens] .run > span.q")).not_to_have_count(0)
-    # The permalink carries it all: a new page shows the same figures.
+    # The permalink carries it all (empty optional fields left out): a new page shows the same.
+    assert "image_width_0=" not in page.url and "reasoning_1=I+should" in page.url
     other = page.context.new_page()
     other.goto(page.url)
     expect(other.locator("[data-stat=tokens]")).to_have_text(str(len(reference)))
