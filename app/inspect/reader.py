@@ -89,8 +89,10 @@ def parse_line(number: int, offset: int, raw: bytes) -> RawRow:
     """Parse one JSONL line into a RawRow (an error instead of an exception)."""
     try:
         value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad JSON or UTF-8, or an integer of more than 4,300 digits
         return RawRow(number, offset, None, f"line {number}: not valid JSON ({exc})")
+    except RecursionError:
+        return RawRow(number, offset, None, f"line {number}: nested too deeply to read")
     if not isinstance(value, dict):
         return RawRow(
             number,

@@ -3,6 +3,7 @@ tokens before the server tokenizes it, and JSON bodies and dataset rows holding 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from app.errors import InputError
 from app.main import create_app
 from app.settings import Settings
 from app.tokenizers.registry import clear_cache, load_tokenizer
+from tests.conftest import SAME_ORIGIN
 from tests.helpers.errors import assert_error
 from tests.helpers.security import (  # noqa: F401
     custom,
@@ -201,3 +203,24 @@ def test_36_a_lone_surrogate_in_a_dataset_row_is_that_row_error(client):
     assert set(errors) == {2, 3}
     assert "line 2: messages[0].content holds a lone surrogate" in errors[2]
     assert "line 3: instruction holds a lone surrogate" in errors[3]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_36_deep_nesting_and_huge_integers_in_a_dataset_are_row_errors(settings, workers):
+    good = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}
+    deep = '{"messages": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    huge = '{"messages": [], "n": ' + "7" * 5_000 + "}"
+    data = "\n".join([json.dumps(good), deep, huge, json.dumps(good)]).encode() + b"\n"
+    app_settings = dataclasses.replace(settings, inspect_workers=workers)
+    with TestClient(create_app(app_settings), headers=SAME_ORIGIN) as client:
+        response = client.post(
+            "/api/inspect",
+            files={"file": ("data.jsonl", data, "application/jsonl")},
+            data={"tokenizer": "qwen3", "dialect": "chatml"},
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["summary"]["rows"] == 4 and body["summary"]["bad_rows"] == 2
+    errors = {r["line"]: r["error"] for r in body["rows"] if r.get("error")}
+    assert errors[2] == "line 2: nested too deeply to read"
+    assert errors[3].startswith("line 3: not valid JSON") and "4300 digits" in errors[3]
