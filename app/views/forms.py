@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -130,6 +131,7 @@ class TurnFields:
     tool_call_id: str = ""
     image_width: str = ""
     image_height: str = ""
+    audio_seconds: str = ""
     calls: list[ToolCallFields] = field(default_factory=list)
 
 
@@ -156,16 +158,7 @@ def editor_turn(message: Mapping[str, Any]) -> TurnFields:
              "arguments": {"a": 1}}}]} -> TurnFields("assistant", "", calls=[("", "f", '{"a": 1}')])
     """
     content = message.get("content")
-    image = next(
-        (
-            p
-            for p in content or ()
-            if isinstance(content, list)
-            and isinstance(p, Mapping)
-            and PART_KINDS.get(p.get("type", "")) == "image"
-        ),
-        None,
-    )
+    image, audio = _first_part(content, "image"), _first_part(content, "audio")
     calls = []
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
@@ -184,7 +177,22 @@ def editor_turn(message: Mapping[str, Any]) -> TurnFields:
         tool_call_id=str(message.get("tool_call_id") or ""),
         image_width="" if image is None else str(image.get("width") or ""),
         image_height="" if image is None else str(image.get("height") or ""),
+        audio_seconds="" if audio is None else str(audio.get("duration_s") or ""),
         calls=calls,
+    )
+
+
+def _first_part(content: Any, kind: str) -> Mapping[str, Any] | None:
+    """The first content part of `kind` (image, audio), if the content is a list of parts."""
+    if not isinstance(content, list):
+        return None
+    return next(
+        (
+            p
+            for p in content
+            if isinstance(p, Mapping) and PART_KINDS.get(p.get("type", "")) == kind
+        ),
+        None,
     )
 
 
@@ -214,9 +222,24 @@ def _pixels(raw: Any, where: str) -> Any:
     return int(raw)
 
 
+def _seconds(raw: Any, where: str) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(
+            f"{where} is {raw!r}; give the clip's length in seconds, above 0.", field=where
+        )
+    return seconds
+
+
 def body_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The editor's messages as the render body takes them: typed tool-call arguments parsed,
-    image sizes as numbers; InputError naming the field (messages[i].tool_calls[j]...) if not.
+    image sizes and audio lengths as numbers; InputError naming the field
+    (messages[i].tool_calls[j]...) if not.
 
     Example: [{"role": "assistant", "tool_calls": [{"function": {"name": "f",
              "arguments": '{"a": 1}'}}], ...}] -> same with "arguments": {"a": 1}
@@ -253,12 +276,15 @@ def _call(call: Any, where: str) -> Any:
 
 
 def _part(part: Any, where: str) -> Any:
-    if not isinstance(part, Mapping) or PART_KINDS.get(part.get("type", "")) != "image":
+    kind = PART_KINDS.get(part.get("type", "")) if isinstance(part, Mapping) else None
+    if kind not in ("image", "audio"):
         return part
     sized = dict(part)
     for side in ("width", "height"):
         if side in sized:
             sized[side] = _pixels(sized[side], f"{where}.{side}")
+    if "duration_s" in sized:
+        sized["duration_s"] = _seconds(sized["duration_s"], f"{where}.duration_s")
     return sized
 
 
@@ -321,9 +347,14 @@ def _turn(data: MultiMapping, i: int, role: str, content: str) -> dict[str, Any]
                 message[key] = value
     elif role == "user":
         width, height = _typed(data, f"image_width_{i}"), _typed(data, f"image_height_{i}")
+        seconds = _typed(data, f"audio_seconds_{i}").strip()
+        parts: list[dict[str, Any]] = []
         if width.strip() or height.strip():
-            image = {"type": "image", "width": width.strip(), "height": height.strip()}
-            message["content"] = [image, {"type": "text", "text": content}]
+            parts.append({"type": "image", "width": width.strip(), "height": height.strip()})
+        if seconds:
+            parts.append({"type": "audio", "duration_s": seconds})
+        if parts:
+            message["content"] = [*parts, {"type": "text", "text": content}]
     return message
 
 

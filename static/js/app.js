@@ -200,6 +200,25 @@
     changed(pick.form);
   });
 
+  // "Start from this tokenizer's template": the chosen tokenizer's own template, to edit.
+  document.addEventListener("click", async (e) => {
+    const btn = e.target.closest?.("button[data-own-template]");
+    const form = btn?.form;
+    const box = btn?.closest(".template-editor")?.querySelector("textarea[name=template]");
+    const tokenizer = form?.querySelector("[name=tokenizer]")?.value;
+    if (!btn || !box || !tokenizer) return;
+    const status = btn.parentElement.querySelector("[data-own-template-status]");
+    const res = await fetch(`/api/templates/tokenizer?tokenizer=${encodeURIComponent(tokenizer)}`);
+    const body = await res.json();
+    if (!res.ok) {
+      if (status) status.textContent = body.error?.message ?? `${res.status}`;
+      return;
+    }
+    box.value = body.source;
+    if (status) status.textContent = `${tokenizer}'s template loaded`;
+    changed(form);
+  });
+
   // Compare columns: clone the last one (or the template) on add; keep at least one.
   document.addEventListener("click", (e) => {
     const btn = e.target.closest?.("button[data-column]");
@@ -422,7 +441,7 @@
 
   // A turn's optional fields left empty (reasoning_2=, image_width_0=...) mean the same as
   // absent (app/views/forms.py), so the permalink leaves them out; tool-call rows stay whole.
-  const OPTIONAL_TURN_FIELD = /^(reasoning|tool_name|tool_call_id|image_width|image_height)_\d+$/;
+  const OPTIONAL_TURN_FIELD = /^(reasoning|tool_name|tool_call_id|image_width|image_height|audio_seconds)_\d+$/;
   function syncUrl(form) {
     const data = new URLSearchParams(
       [...new FormData(form)].filter(([name, value]) => value !== "" || !OPTIONAL_TURN_FIELD.test(name)),

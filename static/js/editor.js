@@ -58,6 +58,8 @@
     const image = Array.isArray(m.content) ? m.content.find((p) => p.type === "image") : null;
     set("image_width", image?.width);
     set("image_height", image?.height);
+    const audio = Array.isArray(m.content) ? m.content.find((p) => p.type === "audio") : null;
+    set("audio_seconds", audio?.duration_s);
     (m.tool_calls ?? []).forEach((call) => addCall(node, call));
     applyRole(node);
   }

@@ -50,6 +50,8 @@ def editor_query(messages, **options) -> list[tuple[str, str]]:
             if part["type"] == "image":
                 fields += [(f"image_width_{i}", str(part["width"]))]
                 fields += [(f"image_height_{i}", str(part["height"]))]
+            if part["type"] == "audio":
+                fields += [(f"audio_seconds_{i}", str(part["duration_s"]))]
     return fields
 
 
@@ -121,7 +123,11 @@ def test_the_enable_thinking_box_is_offered_only_when_the_template_reads_it(clie
 def test_the_permalink_and_the_no_js_post_carry_every_structured_field(client):
     image_turn = {
         "role": "user",
-        "content": [{"type": "image", "width": 640, "height": 480}, {"type": "text", "text": "Hi"}],
+        "content": [
+            {"type": "image", "width": 640, "height": 480},
+            {"type": "audio", "duration_s": 2.5},
+            {"type": "text", "text": "Hi"},
+        ],
     }
     turns = [image_turn, *TOOL_CALL_TURNS[1:]]
     # A pasted template: the page (a GET) leaves it for the form's post to run.
@@ -172,6 +178,7 @@ def test_an_old_permalink_keeps_the_new_defaults():
             "messages[1].tool_calls[0].function.name",
         ),
         ([("image_width_0", "wide"), ("image_height_0", "3")], "messages[0].content[0].width"),
+        ([("audio_seconds_0", "-2")], "messages[0].content[0].duration_s"),
         (
             [("enable_thinking", "on"), ("chat_template_kwargs", '{"enable_thinking": false}')],
             "chat_template_kwargs",
