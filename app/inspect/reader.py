@@ -7,6 +7,7 @@ line (capped by `max_line_bytes`), never by the file; a line that is not a JSON 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,15 +104,35 @@ def parse_line(number: int, offset: int, raw: bytes) -> RawRow:
     return RawRow(number, offset, value)
 
 
-def read_line(stream: BinaryIO, line: int, *, offset: int | None = None) -> RawRow:
-    """Re-read row `line` (1-based); `offset` skips straight to it when known."""
+def read_line(
+    stream: BinaryIO, line: int, *, offset: int | None = None, max_line_bytes: int | None = None
+) -> RawRow:
+    """Re-read row `line` (1-based); `offset` skips straight to it when known. A line over
+    `max_line_bytes` is the run's error for it again, never read whole (a drill-down into a
+    16 MB line the run refused costs a bounded read, not a minute and gigabytes)."""
     if offset is not None:
         stream.seek(offset)
-        raw = stream.readline()
-        return parse_line(line, offset, raw)
+        return _bounded_line(stream, line, offset, max_line_bytes)
     position = 0
-    for number, raw in enumerate(stream, start=1):
+    for number in itertools.count(1):
         if number == line:
-            return parse_line(number, position, raw)
-        position += len(raw)
+            row = _bounded_line(stream, number, position, max_line_bytes)
+            if stream.tell() == position:  # nothing was there
+                break
+            return row
+        skipped = stream.readline(1 << 20)
+        while skipped and not skipped.endswith(b"\n"):
+            position += len(skipped)
+            skipped = stream.readline(1 << 20)
+        if not skipped:
+            break
+        position += len(skipped)
     raise LookupError(f"line {line} is past the end of the file")
+
+
+def _bounded_line(stream: BinaryIO, number: int, offset: int, limit: int | None) -> RawRow:
+    raw = stream.readline(-1 if limit is None else limit + 1)
+    if limit is not None and len(raw) > limit and not raw.endswith(b"\n"):
+        message = f"line {number}: longer than {limit} bytes (the max_line_bytes setting)"
+        return RawRow(number, offset, None, message)
+    return parse_line(number, offset, raw)

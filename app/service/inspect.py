@@ -217,7 +217,7 @@ def _read_row(path: Path, line: int, offset: int | None, options: InspectOptions
         source = open_source(stream, options)
         if isinstance(source, JsonlReader):
             try:
-                return read_line(stream, line, offset=offset)
+                return read_line(stream, line, offset=offset, max_line_bytes=options.max_line_bytes)
             except LookupError:
                 return None
         return next((raw for raw in source if raw.line == line), None)

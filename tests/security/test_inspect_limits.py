@@ -183,3 +183,25 @@ def test_38_kill_9_of_the_server_leaves_no_inspection_worker(tmp_path, tiny_root
         for pid in survivors:  # never leave them behind, whatever the assertion says
             os.kill(pid, signal.SIGKILL)
         assert not survivors, "inspection workers outlived the server"
+
+
+def test_36_a_drill_down_into_a_line_the_run_refused_reads_no_more_of_it(tmp_path, tiny_roots):
+    settings = _settings(tmp_path, tiny_roots, max_line_bytes=1_000)
+    long_row = json.dumps({"messages": [{"role": "user", "content": "x" * 50_000}, CHAT[1]]})
+    data = (ROW + long_row + "\n" + ROW).encode()
+    with TestClient(create_app(settings), headers=SAME_ORIGIN) as client:
+        started = client.post("/inspect/runs", files={"file": ("d.jsonl", data)}, data=FORM)
+        assert started.status_code == 200, started.text
+        store = runs_module.store_for(settings.home / "inspect", settings.inspect_keep_runs)
+        (run,) = store.runs.values()
+        deadline = time.monotonic() + 60
+        while not run.done and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert run.status == "done", run.error
+        drill = client.get(f"/inspect/runs/{run.id}/rows/2", headers={"HX-Request": "true"})
+        assert drill.status_code == 422, drill.text
+        assert "longer than 1000 bytes" in drill.text and "max_line_bytes" in drill.text
+        assert (
+            client.get(f"/inspect/runs/{run.id}/rows/3", headers={"HX-Request": "true"}).status_code
+            == 200
+        )

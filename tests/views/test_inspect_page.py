@@ -146,10 +146,10 @@ def test_store_bounds_uploads_and_clears_stale_files(tmp_path):
     store = store_for(tmp_path, max_runs=2)
     assert not (tmp_path / "old.jsonl").exists()
     options = prepare(Settings.from_env(), tokenizer="qwen3", dialect="chatml")
-    runs = [
-        store.start(_io.BytesIO(json.dumps({"messages": CHAT}).encode()), options) for _ in range(3)
-    ]
-    for run in runs:
+    runs = []
+    for _ in range(3):  # one after another: at most max_runs may wait or run at once
+        run = store.start(_io.BytesIO(json.dumps({"messages": CHAT}).encode()), options)
+        runs.append(run)
         for _ in range(200):
             if run.done:
                 break
