@@ -232,3 +232,13 @@ def test_inspect_takes_the_playground_conversation_as_a_one_row_dataset(page, se
     expect(form.locator("select[name=tokenizer]")).to_have_value("qwen3")
     form.get_by_role("button", name="Inspect", exact=True).click()
     expect(page.locator("#run [data-stat=rows]")).to_have_text("1", timeout=60_000)
+
+
+def test_a_custom_template_can_start_from_the_tokenizers_own(page):
+    page.goto("/?v=1&tokenizer=qwen3&dialect=tokenizer&train_on_eot=on&role=user&content=Hi")
+    own = int(page.locator("#result [data-stat=tokens]").inner_text())
+    page.locator("select[name=dialect]").select_option("custom")
+    page.get_by_role("button", name="Start from this tokenizer's template").click()
+    expect(page.locator("[data-own-template-status]")).to_have_text("qwen3's template loaded")
+    expect(page.locator("textarea[name=template]")).to_have_value(re.compile("im_start"))
+    expect(page.locator("#result [data-stat=tokens]")).to_have_text(str(own), timeout=30_000)
