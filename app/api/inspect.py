@@ -94,6 +94,7 @@ def post_inspect(
         source = open_hub_dataset(
             str(dataset), options, config=config, split=split, revision=revision
         )
-        return inspect_source(source, options).result()
+        return inspect_source(source, options).result(max_length=max_length)
     workers = worker_count(file.size or 0, settings)
-    return inspect_stream(file.file, options, workers=workers, name=file.filename).result()
+    report = inspect_stream(file.file, options, workers=workers, name=file.filename)
+    return report.result(max_length=max_length)

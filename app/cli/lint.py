@@ -54,6 +54,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     inspect.add_argument("--json", action="store_true", help="Print the full result as JSON.")
     inspect.add_argument("--rows", type=int, default=20, help="Rows with findings to list.")
     inspect.add_argument(
+        "--plot-max-length",
+        type=int,
+        default=None,
+        help="Cut rows at this many tokens in the truncation figures (default: --max-length, "
+        "else 1024, TRL's default).",
+    )
+    inspect.add_argument(
+        "--pack-length",
+        type=int,
+        default=None,
+        help="Pack rows into rows of this many tokens in the packing figures (default: the "
+        "plot max length).",
+    )
+    inspect.add_argument(
         "--export-processed",
         type=Path,
         metavar="OUT.jsonl",
@@ -175,11 +189,20 @@ def run_inspect(args: argparse.Namespace) -> int:
         exported = _export_template(args, options)
     except (MaskscopeError, CommandError) as exc:
         return _failed("inspect", exc)
-    result = report.result()
+    for flag, value in (
+        ("--plot-max-length", args.plot_max_length),
+        ("--pack-length", args.pack_length),
+    ):
+        if value is not None and value < 1:
+            return _failed("inspect", CommandError(f"{flag} must be a positive number of tokens."))
+    result = report.result(
+        max_length=args.plot_max_length or args.max_length, pack_length=args.pack_length
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(summary_table(report.summary))
+        print(plots_table(result["plots"]))
         listed, _ = triage(result["rows"], severity="info")  # the worst rows first
         print(rows_table(listed[: args.rows]))
     return 1 if report.summary.has_errors or exported is False else 0
@@ -271,6 +294,26 @@ def summary_table(summary: Summary) -> str:
     for err in data["errors"][:10]:
         lines.append(f"unreadable: {err['message']}")
     return "\n".join(lines)
+
+
+def plots_table(plots: dict[str, Any]) -> str:
+    """Truncation, packing and the rows a trainer drops, as text."""
+    cut, pack, drop = plots["truncation"], plots["packing"], plots["trainer"]
+    truncation = (
+        f"at max_length {cut['max_length']:,}: {cut['rows_cut']:,} rows cut, "
+        f"{cut['rows_losing_answer_end']:,} lose their last answer's end, "
+        f"{cut['tokens_lost']:,} tokens lost"
+    )
+    packed = (
+        f"packed into {pack['row_length']:,}-token rows: {pack['rows_per_pack']:.1f} rows "
+        f"per pack, {pack['padding_share']:.1%} padding "
+        f"({pack['padding_share_unpacked']:.1%} unpacked; {pack['rows']:,} rows simulated)"
+    )
+    dropped = (
+        f"a trainer drops {drop['nothing_trained']:,} rows with nothing trained "
+        f"({drop['nothing_trained_after_cut']:,} more once cut)"
+    )
+    return "\n".join([truncation, packed, dropped])
 
 
 def rows_table(rows: list[dict[str, Any]]) -> str:

@@ -148,7 +148,10 @@ class RowEvaluator:
             ("tokens", "rendering", "deep") if self._deep() else ("tokens", "rendering")
         )
         findings = run_checks(ctx, scopes, extra=rendering.findings)
-        stats = row_stats(ctx.view, len(rendering.input_ids), "conversation")
+        stats = row_stats(
+            ctx.view, len(rendering.input_ids), "conversation", token_parts(rendering)
+        )
+        stats.arguments = argument_kinds(conversation)
         # The rendering is this row's own and dropped after this: its lists are not copied.
         return (
             stats,
@@ -183,6 +186,24 @@ class RowEvaluator:
         view, findings = self.tokens.lint(parsed)
         r = self.renderer
         return [("", token_rendering(parsed, view, r.tokenizer, r.spec.dialect), findings)]
+
+
+def token_parts(rendering: Rendering) -> list[str]:
+    """Each token's part (content, reasoning, tool_call, image, markup)."""
+    parts = getattr(rendering.tokens, "parts", None)  # TokenColumns: kept as a column
+    return list(parts) if parts is not None else [t.part for t in rendering.tokens]
+
+
+def argument_kinds(conversation: Conversation) -> int:
+    """How the conversation's tool calls give their arguments: 1 as JSON strings, 2 as
+    objects (both bits: mixed). Example: [call(arguments="{}"), call(arguments={})] -> 3"""
+    kinds = 0
+    for message in conversation:
+        for call in message.extra.get("tool_calls") or () if message.extra else ():
+            function = call.get("function", call) if isinstance(call, dict) else {}
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            kinds |= 1 if isinstance(arguments, str) else 2 if isinstance(arguments, dict) else 0
+    return kinds
 
 
 def _checked(ctx: LintContext, rendering: Rendering, deep: bool) -> list[Finding]:

@@ -62,8 +62,8 @@ class PairEvaluator:
         made, prompt_ids = self._make(row, deep)
         pair = self._pair_findings(made, prompt_ids)
         first, second = made
-        stats = row_stats(first.view, first.tokens, "preference").plus(
-            row_stats(second.view, second.tokens, "preference")
+        stats = row_stats(first.view, first.tokens, "preference", _parts(first)).plus(
+            row_stats(second.view, second.tokens, "preference", _parts(second))
         )
         findings = [*_named(first), *_named(second), *pair]
         return stats, findings, _export(made, prompt_ids)
@@ -175,6 +175,11 @@ def _side(made: Made, prompt_ids: list[int] | None) -> Side:
         system,
         made.truncated,
     )
+
+
+def _parts(made: Made) -> list[str]:
+    parts = getattr(made.rendering.tokens, "parts", None)
+    return list(parts) if parts is not None else [t.part for t in made.rendering.tokens]
 
 
 def _named(made: Made) -> list[Finding]:

@@ -18,6 +18,7 @@ from typing import IO, Any
 from app.chat.tokens import SEVERITY_RANK, Finding
 from app.errors import InputError
 from app.inspect.outcome import Outcome
+from app.inspect.plots import DEFAULT_LENGTH, plots
 from app.inspect.summary import Summary
 
 Progress = Callable[[int, int], None]  # (bytes read, rows read) so far
@@ -124,13 +125,22 @@ class Report:
         """The byte offset of listed row `line` (None when it is not listed)."""
         return next((r.offset for r in self.rows if r.line == line), None)
 
-    def result(self) -> dict[str, Any]:
-        """The JSON answer: {"summary": {...}, "rows": [{"line", "lints", ...}]}."""
+    def result(
+        self, *, max_length: int | None = None, pack_length: int | None = None
+    ) -> dict[str, Any]:
+        """The JSON answer: {"summary": {...}, "rows": [{"line", "lints", ...}],
+        "plots": {...}}, the plots cut at `max_length` and packed into `pack_length` tokens
+        (both default to TRL's max_length default, 1024)."""
         summary = self.summary.to_json()
         rows = self.rows
         summary["rows_listed"] = len(rows)
         summary["rows_omitted"] = self.omitted_rows
-        return {"summary": summary, "rows": [r.to_json() for r in rows]}
+        cut = max_length or DEFAULT_LENGTH
+        return {
+            "summary": summary,
+            "rows": [r.to_json() for r in rows],
+            "plots": plots(self.summary, max_length=cut, pack_length=pack_length or cut),
+        }
 
 
 def triage(

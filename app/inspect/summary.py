@@ -6,8 +6,11 @@ than every row's value, and bad-row messages beyond `max_errors` are counted, no
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from itertools import compress
 from typing import Any
 
 from app.chat.tokens import SEVERITY_RANK, Finding
@@ -26,28 +29,59 @@ class RowStats:
     eot_closing: int
     eot_trained: int
     kind: str
+    first_trained: int = 0  # index of the first trained token (tokens when none)
+    trained_end: int = 0  # one past the last trained token (0 when none)
+    roles: dict[str, int] = field(default_factory=dict)  # tokens per role
+    parts: dict[str, int] = field(default_factory=dict)  # trained tokens per part
+    tool_call_turns: int = 0  # trained turns ending in a tool call
+    tool_call_eot_trained: int = 0  # ... whose end-of-turn is trained
+    arguments: int = 0  # tool-call arguments given as: 1 a JSON string, 2 an object (bits)
 
     def plus(self, other: RowStats) -> RowStats:
-        """Both rows' counts (a preference row: its chosen and its rejected side)."""
-        return RowStats(
-            self.tokens + other.tokens,
-            self.trained + other.trained,
-            self.eot_closing + other.eot_closing,
-            self.eot_trained + other.eot_trained,
-            self.kind,
+        """Both rows' counts (a preference row: its chosen and its rejected side); positions
+        and roles are the first side's."""
+        parts = Counter(self.parts)
+        parts.update(other.parts)
+        return replace(
+            self,
+            tokens=self.tokens + other.tokens,
+            trained=self.trained + other.trained,
+            eot_closing=self.eot_closing + other.eot_closing,
+            eot_trained=self.eot_trained + other.eot_trained,
+            parts=dict(parts),
+            tool_call_turns=self.tool_call_turns + other.tool_call_turns,
+            tool_call_eot_trained=self.tool_call_eot_trained + other.tool_call_eot_trained,
         )
 
 
-def row_stats(view: TokenView, tokens: int, kind: str) -> RowStats:
-    """What a row adds to the summary: `tokens` real tokens, its trained ones and end-of-turns."""
+def row_stats(
+    view: TokenView, tokens: int, kind: str, parts: Sequence[str] | None = None
+) -> RowStats:
+    """What a row adds to the summary: `tokens` real tokens, its trained ones, end-of-turns,
+    where training starts and ends, tokens per role and (with `parts`) trained ones per part."""
     trained = view.trained
     closing = [i for i in view.eots if i > 0 and trained[i - 1]]
+    count = sum(trained)
+    first = trained.index(True) if count else len(trained)
+    end = len(trained) - trained[::-1].index(True) if count else 0
+    by_part: dict[str, int] = {}
+    calls = called = 0
+    if parts is not None:
+        by_part = dict(Counter(compress(parts, trained)))
+        calls_at = [i for i in closing if parts[i - 1] == "tool_call"]
+        calls, called = len(calls_at), sum(1 for i in calls_at if trained[i])
     return RowStats(
         tokens=tokens,
-        trained=sum(trained),
+        trained=count,
         eot_closing=len(closing),
         eot_trained=sum(1 for i in closing if trained[i]),
         kind=kind,
+        first_trained=first,
+        trained_end=end,
+        roles={role or "none": n for role, n in Counter(view.roles).items()},
+        parts=by_part,
+        tool_call_turns=calls,
+        tool_call_eot_trained=called,
     )
 
 
@@ -72,6 +106,17 @@ class Summary:
     worst: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     lines: dict[str, list[int]] = field(default_factory=dict)
+    # Per row, in file order (4 bytes each, bounded by max_upload_rows): for the plots.
+    lengths: array[int] = field(default_factory=lambda: array("I"))
+    firsts: array[int] = field(default_factory=lambda: array("I"))
+    ends: array[int] = field(default_factory=lambda: array("I"))
+    trained_counts: array[int] = field(default_factory=lambda: array("I"))
+    role_bins: dict[str, Counter[int]] = field(default_factory=dict)
+    part_bins: dict[str, Counter[int]] = field(default_factory=dict)
+    part_tokens: Counter[str] = field(default_factory=Counter)
+    tool_call_turns: int = 0
+    tool_call_eot_trained: int = 0
+    argument_lines: dict[int, int] = field(default_factory=dict)  # kind bit -> first line
 
     def add_row(self, stats: RowStats, findings: list[Finding], line: int = 0) -> None:
         self.rows += 1
@@ -82,6 +127,7 @@ class Summary:
             self.conversation_rows += 1
         self.tokens += stats.tokens
         self.trained_tokens += stats.trained
+        self._add_shape(stats, line)
         self.eot_closing += stats.eot_closing
         self.eot_trained += stats.eot_trained
         if stats.trained == 0:
@@ -100,6 +146,22 @@ class Summary:
             known = self.worst.get(finding.code)
             if known is None or SEVERITY_RANK[finding.severity] < SEVERITY_RANK[known]:
                 self.worst[finding.code] = finding.severity
+
+    def _add_shape(self, stats: RowStats, line: int) -> None:
+        self.lengths.append(stats.tokens)
+        self.firsts.append(min(stats.first_trained, stats.tokens))
+        self.ends.append(stats.trained_end)
+        self.trained_counts.append(stats.trained)
+        for role, n in stats.roles.items():
+            self.role_bins.setdefault(role, Counter())[n.bit_length()] += 1
+        for part, n in stats.parts.items():
+            self.part_bins.setdefault(part, Counter())[n.bit_length()] += 1
+        self.part_tokens.update(stats.parts)
+        self.tool_call_turns += stats.tool_call_turns
+        self.tool_call_eot_trained += stats.tool_call_eot_trained
+        for bit in (1, 2):
+            if stats.arguments & bit:
+                self.argument_lines.setdefault(bit, line)
 
     def add_error(self, line: int, message: str) -> None:
         self.rows += 1
@@ -142,4 +204,25 @@ class Summary:
             "severities": {s: self.severities[s] for s in ("error", "warning", "info")},
             "errors": list(self.errors),
             "rows_ok": good,
+            "trained_tokens_by_part": dict(self.part_tokens.most_common()),
+            "tool_call_turns": self.tool_call_turns,
+            "tool_call_eot_trained": self.tool_call_eot_trained,
+            "dataset_findings": [f.to_json() for f in self.dataset_findings()],
         }
+
+    def dataset_findings(self) -> list[Finding]:
+        """Findings no single row shows: tool-call arguments that are JSON strings in some rows
+        and objects in others."""
+        if len(self.argument_lines) < 2:
+            return []
+        text, obj = self.argument_lines[1], self.argument_lines[2]
+        return [
+            Finding(
+                "tool-arguments-mixed",
+                "info",
+                f"Tool-call arguments are JSON strings in some rows (first: line {text}) and "
+                f"objects in others (first: line {obj}): templates that write arguments with "
+                "tojson encode a string twice, so the dataset teaches two formats for one call. "
+                "Convert them to objects before training.",
+            )
+        ]

@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from app.deps import SettingsDep
 from app.errors import InputError, MaskscopeError
 from app.inspect.columns import column_map
+from app.inspect.plots import bars
 from app.inspect.report import triage as triage_rows
 from app.inspect.runs import Run, run_summary
 from app.service import inspect as inspection
@@ -61,7 +62,7 @@ def _run_context(run: Run, triage: Triage | None = None) -> dict[str, Any]:
         "form": run_form(run),
     }
     if status == "done" and run.report is not None:
-        result = run.report.result()
+        result = run.report.result(max_length=run.options.spec.max_length)
         most = max((b["rows"] for b in result["summary"]["trained_fraction_histogram"]), default=0)
         shown = triage or Triage()
         rows, hidden = triage_rows(
@@ -74,8 +75,21 @@ def _run_context(run: Run, triage: Triage | None = None) -> dict[str, Any]:
             triage=shown,
             most=most or 1,
             options=run.options.spec,
+            plots=result["plots"],
+            charts=_charts(result["plots"]["lengths"]),
         )
     return context
+
+
+def _charts(lengths: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(title, SVG bars) of each token-length histogram, totals first."""
+    charts = [
+        ("tokens per row", bars(lengths["total"])),
+        ("trained tokens per row", bars(lengths["trained"])),
+    ]
+    charts += [(f"{role} tokens per row", bars(b)) for role, b in lengths["roles"].items()]
+    charts += [(f"trained {part} tokens per row", bars(b)) for part, b in lengths["parts"].items()]
+    return charts
 
 
 def run_form(run: Run) -> dict[str, Any]:

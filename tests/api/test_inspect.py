@@ -25,7 +25,7 @@ def test_inspect_mixed_upload(client):
     response = post(client, jsonl([{"messages": CHAT}, "{broken", tokenized_row("shifted")]))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"summary", "rows"}
+    assert set(body) == {"summary", "rows", "plots"}
     assert body["summary"]["rows"] == 3 and body["summary"]["bad_rows"] == 1
     lines = {r["line"]: r for r in body["rows"]}
     assert set(lines) == {2, 3}

@@ -238,3 +238,12 @@ def test_bad_listing_values_are_422(client):
     wait_done(client, run_id)
     assert client.get(f"/inspect/runs/{run_id}?sort=size", headers=HX).status_code == 422
     assert client.get(f"/inspect/runs/{run_id}?severity=fatal", headers=HX).status_code == 422
+
+
+def test_the_summary_draws_the_plots_as_svg(client):
+    response = upload(client, noisy_rows(), max_length="40")
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    body = wait_done(client, run_id)
+    assert 'aria-label="tokens per row"' in body and "<rect x=" in body
+    assert re.search(r"<title>[\d,–]+ tokens: [\d,]+ rows</title>", body)
+    assert "max_length 40" in body and 'data-plot="rows_per_pack"' in body
