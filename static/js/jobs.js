@@ -59,6 +59,8 @@
       neftune_mode: f.neftune_mode.value, seed: number("seed"),
       compare_baseline: f.compare_baseline.checked, pack: f.pack.checked,
     };
+    if (f.eval_examples.value !== "") spec.eval_examples = number("eval_examples");
+    if (f.eval_every.value !== "") spec.eval_every = number("eval_every");
     if (extra.tokenizer) spec.tokenizer = extra.tokenizer;
     if (extra.sample_prompts && data.conversations) spec.sample_prompts = extra.sample_prompts;
     return spec;

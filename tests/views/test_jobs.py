@@ -36,6 +36,7 @@ def test_jobs_page_offers_valid_presets(app_and_store):
     for preset in presets:
         JobSpec.model_validate(preset["spec"])
     assert 'href="/static/css/jobs.css"' in html and "/static/js/jobs.js" in html
+    assert 'id="eval_every"' in html and 'id="eval_examples"' in html
 
 
 def test_playground_conversation_becomes_the_first_preset(app_and_store):
