@@ -5,6 +5,7 @@ one (chunked) is counted as it streams, and once it passes the cap the applicati
 disconnect and its answer is replaced by the 413. Only the routes that take uploads get the
 larger upload cap, chosen by path: a Content-Type is the client's claim and earns nothing.
 Example: POST /api/render with "multipart/form-data" and 5 MB -> 413 (max_body_bytes).
+A full disk while a body is read (an upload spooled to the temporary folder) is a 507.
 PoolBorrowerMiddleware records which request task holds a thread of the server's pool, so a
 wait for a template worker can hand it back (app.templating.worker.off_the_thread_pool).
 
@@ -15,13 +16,15 @@ no endpoint reads its body after it starts answering, so this only matters in th
 from __future__ import annotations
 
 import asyncio
+import errno
+import tempfile
 from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import TooLargeError
+from app.errors import StorageError, TooLargeError
 from app.settings import Settings
 from app.templating.worker import POOL_BORROWER
 from app.views.errors import error_response
@@ -74,6 +77,13 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, guarded_send)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or state["started"]:
+                raise
+            # A full disk while a body is spooled (uploads go to the temporary folder first).
+            state["started"] = True
+            await _disk_full(scope, receive, send, exc)
+            return
         except Exception:
             # The application may let the disconnect escape (Starlette's ClientDisconnect).
             if not state["over"]:
@@ -94,6 +104,17 @@ def _content_length(scope: Scope) -> int | None:
         return int(raw) if raw is not None else None
     except ValueError:
         return None
+
+
+async def _disk_full(scope: Scope, receive: Receive, send: Send, exc: OSError) -> None:
+    error = StorageError(
+        f"The disk holding the server's temporary files ({tempfile.gettempdir()}) is full "
+        f"({exc.strerror}); free space there, point TMPDIR at a larger disk, or lower the "
+        "max_upload_bytes setting.",
+        setting="max_upload_bytes",
+    )
+    response: Any = error_response(Request(scope), error)
+    await response(scope, receive, send)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int, setting: str) -> None:

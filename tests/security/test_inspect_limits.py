@@ -9,6 +9,7 @@ a time; and a SIGKILLed server leaves no inspection worker behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
+from starlette.datastructures import UploadFile
 
 from app.inspect import parallel
 from app.inspect import runs as runs_module
@@ -205,3 +207,29 @@ def test_36_a_drill_down_into_a_line_the_run_refused_reads_no_more_of_it(tmp_pat
             client.get(f"/inspect/runs/{run.id}/rows/3", headers={"HX-Request": "true"}).status_code
             == 200
         )
+
+
+def test_34_a_full_disk_while_an_upload_is_spooled_is_507_not_500(
+    tmp_path, tiny_roots, monkeypatch
+):
+    settings = _settings(tmp_path, tiny_roots)
+    real_write = UploadFile.write
+
+    async def fills_the_disk(self, data: bytes) -> None:
+        if self.file.tell() + len(data) > 512 * 1024:  # where the spool goes to disk
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        await real_write(self, data)
+
+    monkeypatch.setattr(UploadFile, "write", fills_the_disk)
+    with TestClient(create_app(settings), headers=SAME_ORIGIN) as client:
+        err = assert_error(_upload(client, 20_000), 507, "is full", "TMPDIR")
+        assert err["setting"] == "max_upload_bytes" and err["code"] == "insufficient_storage"
+        assert _stored(settings) == []
+        api = client.post(
+            "/api/inspect",
+            files={"file": ("d.jsonl", (ROW * 20_000).encode())},
+            data={"tokenizer": "tiny_chatml", "dialect": "chatml"},
+        )
+        assert 400 <= api.status_code < 500, api.text  # FastAPI's "error parsing the body"
+        monkeypatch.undo()
+        assert _upload(client, 3).status_code == 200
