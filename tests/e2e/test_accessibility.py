@@ -4,6 +4,9 @@ stop, results announced in a live region, and no sideways page scroll on a phone
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -28,8 +31,9 @@ AXE = Settings.from_env().assets_dir / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
-def job_path(server) -> str:
-    """A job page to check: a one-step job submitted and cancelled at once (no training here)."""
+def job_path(server) -> Iterator[str]:
+    """A job page to check: a one-step job submitted and cancelled at once (no training here),
+    deleted afterwards."""
     spec = {
         "model": "smollm2",
         "data": {"dataset": "demo"},
@@ -43,7 +47,11 @@ def job_path(server) -> str:
     assert job.status_code == 202, job.text
     job_id = job.json()["id"]
     httpx.post(f"{server}/api/jobs/{job_id}/cancel", headers=origin, timeout=60)
-    return f"/jobs/{job_id}"
+    yield f"/jobs/{job_id}"
+    for _ in range(60):  # a job that had started stops at its next step; then it can go
+        if httpx.delete(f"{server}/api/jobs/{job_id}", headers=origin).status_code != 409:
+            break
+        time.sleep(1)
 
 
 @pytest.fixture(scope="module")
