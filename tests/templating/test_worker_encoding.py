@@ -59,7 +59,9 @@ def test_a_long_custom_render_tokenizes_once_and_equals_the_servers_encoding(mon
     ]
     spec = RenderSpec(tokenizer="smollm2", dialect="custom", template=CHATML)
     roomy = Settings.from_env()  # the text has fewer characters than max_tokens: not counted
-    counted = Settings.from_env(max_tokens=6_000)  # more characters than that: counted
+    # More characters than max_tokens: counted. (A fresh worker loads the tokenizer first: a
+    # loaded machine may take seconds, which is not what this test is about.)
+    counted = Settings.from_env(max_tokens=6_000, render_timeout_ms=30_000)
     reference = render_messages(messages, spec, roomy).rendering
     assert len(reference.text) > counted.max_tokens > len(reference.input_ids)
 
