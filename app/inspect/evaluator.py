@@ -108,7 +108,7 @@ class RowEvaluator:
             evaluated: Evaluated
             if kind == "preference":
                 evaluated = self.pairs.evaluate(raw.row, self._deep())
-            elif "input_ids" in raw.row:
+            elif raw.row.get("input_ids") is not None:  # plain prompt/completion rows too
                 evaluated = self._token_row(raw.row)
             else:
                 evaluated = self._conversation_row(raw.row, rendered)
@@ -176,7 +176,7 @@ class RowEvaluator:
             raise InputError(shaped.error or f"line {raw.line} is empty", field="line")
         if kind == "preference":
             return self.pairs.drill(row)
-        if "input_ids" not in row:
+        if row.get("input_ids") is None:
             conversation = parse_row(row)
             renderer = self.renderer.for_row(row)
             rendering = renderer.render(conversation)
@@ -222,7 +222,7 @@ def _conversations(shaped: list[Shaped]) -> list[tuple[int, Conversation]]:
         row = raw.row
         if kind == "preference" or kind == "tokenized":
             continue
-        if raw.error is None and row is not None and "input_ids" not in row:
+        if raw.error is None and row is not None and row.get("input_ids") is None:
             if has_row_inputs(row):
                 continue
             try:

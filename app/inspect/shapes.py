@@ -36,15 +36,18 @@ CARRIED = ("tools", "chat_template_kwargs")
 
 
 def shape_of(row: Mapping[str, Any]) -> str:
-    """conversation, tokenized, preference, kto or prompt_completion (cheapest checks first)."""
-    if "input_ids" in row:  # (a pre-tokenized row may carry its messages too)
+    """conversation, tokenized, preference, kto or prompt_completion (cheapest checks first).
+    A column that is null in this row counts as absent: a Parquet file of mixed shapes holds
+    every shape's columns, null where a row has none."""
+    get = row.get
+    if get("input_ids") is not None:  # (a pre-tokenized row may carry its messages too)
         return "tokenized"
-    if "messages" in row or "conversations" in row or "instruction" in row:
+    if get("messages") is not None or get("conversations") is not None or "instruction" in row:
         return "conversation"
-    if "chosen" in row and "rejected" in row:
+    if get("chosen") is not None and get("rejected") is not None:
         return "preference"
-    if "prompt" in row and "completion" in row:
-        return "kto" if "label" in row else "prompt_completion"
+    if get("prompt") is not None and get("completion") is not None:
+        return "kto" if get("label") is not None else "prompt_completion"
     return "conversation"
 
 
