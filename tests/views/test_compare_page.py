@@ -43,3 +43,25 @@ def test_llama2_has_one_bos_per_pair_and_an_eos_closing_each_answer(settings):
 def test_contiguous_runs():
     assert contiguous([1, 2, 3, 7, 8]) == [(1, 4), (7, 9)]
     assert contiguous([]) == []
+
+
+def test_a_custom_column_from_a_link_waits_while_the_others_align(client):
+    query = (
+        "/compare?v=1&role=user&content=Hi&role=assistant&content=Hello"
+        "&target_tokenizer=qwen3&target_dialect=chatml&target_template="
+        "&target_tokenizer=qwen3&target_dialect=custom&target_template=%7B%7B+1+%7D%7D"
+    )
+    html = client.get(query).text
+    assert html.count('class="column"') == 2
+    assert "data-pending" in html
+    row = html.split('data-row="1"')[1].split("</tr>")[0]
+    assert row.count("<td") == 2 and row.count('class="chips"') == 1
+
+
+def test_the_conversation_as_one_jsonl_row_and_a_query_without_one(client):
+    line = client.get("/fragments/conversation.jsonl?v=1&role=user&content=Hi")
+    assert line.status_code == 200
+    assert line.text == '{"messages": [{"role": "user", "content": "Hi"}]}\n'
+    empty = client.get("/fragments/conversation.jsonl?v=1")
+    assert empty.status_code == 422
+    assert empty.json()["error"]["field"] == "messages"
