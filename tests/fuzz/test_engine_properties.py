@@ -227,3 +227,58 @@ def test_tool_results_and_prompts_are_never_trained_on_real_templates(
             assert not token.trained, token
         if token.part in ("reasoning", "tool_call"):
             assert token.role == "assistant", token
+
+
+@st.composite
+def _pictures(draw: st.DrawFn) -> list[Message]:
+    """User turns holding images (any size, anywhere among hostile text parts), each answered."""
+    conv = []
+    for _ in range(draw(st.integers(1, 2))):
+        parts = [{"type": "text", "text": draw(text)} for _ in range(draw(st.integers(0, 2)))]
+        for _ in range(draw(st.integers(1, 2))):
+            size = {"width": draw(st.integers(1, 4000)), "height": draw(st.integers(1, 4000))}
+            if max(size.values()) / min(size.values()) > 200:  # Qwen-VL refuses such shapes
+                size["height"] = size["width"]
+            parts.insert(draw(st.integers(0, len(parts))), {"type": "image", **size})
+        joined = "".join(p["text"] for p in parts if p["type"] == "text")  # as parsing joins
+        conv.append(Message("user", joined, parts=parts))
+        conv.append(Message("assistant", draw(text)))
+    return conv
+
+
+# (tokenizer, template, the token the processor repeats, the markers its expansion adds);
+# Qwen-VL's <|vision_start|> / <|vision_end|> are the template's text, trained under "all".
+IMAGE_TEMPLATES = [
+    ("gemma3", "trl/gemma3", "<image_soft_token>", {"<start_of_image>", "<end_of_image>"}),
+    ("qwen3", "trl/qwen3_vl", "<|image_pad|>", set()),
+]
+
+
+@pytest.mark.parametrize(("tokenizer_name", "template", "image_token", "markers"), IMAGE_TEMPLATES)
+@PROPERTY
+@given(conversation=_pictures(), train_on=st.sampled_from(["assistant", "all"]))
+def test_no_image_token_is_ever_trained_on_real_templates(
+    real, tokenizer_name, template, image_token, markers, conversation, train_on
+):
+    """DESIGN §4: image placeholder tokens are never trained, under any train_on; every image
+    expands to its processor's count, and the token texts still spell the rendered text."""
+    from tests.zoo.templates import template_source
+
+    tokenizer = load_tokenizer(tokenizer_name, real)
+    spec = RenderSpec(dialect="custom", template=template_source(template), train_on=train_on)
+    try:
+        r = render(conversation, get_dialect("custom"), tokenizer, spec, real)
+    except Exception as exc:  # a template may refuse hostile content (raise_exception)
+        if type(exc).__name__ in ("TemplateError", "InputError"):
+            return
+        raise
+    images = sum(1 for m in conversation for p in m.parts or () if p["type"] == "image")
+    assert r.meta["images"] == {"placeholders": images, "images": images}
+    assert "".join(t.text for t in r.tokens) == r.text
+    for token in r.tokens:
+        if token.text == image_token:
+            assert token.part == "image", token
+        if token.text == image_token or token.text in markers:
+            assert not token.trained, token
+        if train_on == "assistant" and token.part == "image":
+            assert not token.trained, token
