@@ -69,3 +69,26 @@ def test_no_targets_is_a_422_naming_the_field(client):
         client.post("/api/compare", json={"messages": MESSAGES, "targets": []}), 422, "targets"
     )
     assert err["field"] == "targets"
+
+
+def test_rows_align_each_message_with_the_tokens_each_column_gives_it(client):
+    targets = [
+        {"tokenizer": "qwen3", "dialect": "tokenizer"},
+        {"tokenizer": "llama2", "dialect": "llama2"},
+    ]
+    body = client.post("/api/compare", json={"messages": MESSAGES, "targets": targets}).json()
+    rows = {row["key"]: row for row in body["rows"]}
+    for column, result in enumerate(body["results"]):
+        shown = sorted(
+            i for row in body["rows"] for i in (row["cells"][column] or {"tokens": []})["tokens"]
+        )
+        assert shown == list(range(len(result["input_ids"])))  # every token in exactly one row
+        for key, row in rows.items():
+            if key.isdigit():
+                mine = {i for i, t in enumerate(result["tokens"]) if t["message"] == int(key)}
+                assert mine <= set(row["cells"][column]["tokens"])
+    last = rows[str(len(MESSAGES) - 1)]
+    assert "llama2 trains a space after the content" in last["differences"]
+    assert "qwen3 trains `<think>\\n\\n</think>\\n\\n` before the content" in last["differences"]
+    assert [c["differs"] for c in last["cells"]] == [True, True]
+    assert rows["1"]["differences"] == []
