@@ -240,7 +240,6 @@ def _row_title(key: str, messages: list[dict[str, Any]], generation: bool) -> st
     return f"#{key} {role}"
 
 
-# Long: one pass groups every column's tokens by row, then each row's notes and differences.
 def align(
     messages: list[dict[str, Any]],
     renderings: list[Rendering | None],
