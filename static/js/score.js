@@ -113,7 +113,7 @@
       const res = await fetch("/api/jobs");
       if (!res.ok) return;
       for (const job of (await res.json()).jobs) {
-        if (job.status !== "succeeded" || !job.artifacts.length) continue;
+        if (job.status !== "succeeded") continue; // one without a saved model: a clear 422
         model.append(new Option(`job ${job.id} (${job.spec.model})`, `job:${job.id}`));
       }
     } catch {

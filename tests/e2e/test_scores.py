@@ -9,6 +9,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from app.settings import Settings
+from tests.helpers.e2e import uvicorn_server
+from tests.score.conftest import finished_job
+from tests.train.tiny import SMOLLM2, save_tiny_model, tiny_model
+
 pytestmark = pytest.mark.e2e
 
 TURNS = [("user", "What is the capital of France?"), ("assistant", "It is Paris.")]
@@ -62,3 +67,43 @@ def test_loss_shades_the_chips_and_the_tooltip_shows_the_logprob(page, server):
     assert shade.startswith("rgba(22, 163, 74"), shade
     page.locator("#score-view").select_option("labels")
     expect(page.locator(f"{CHIPS}.scored")).to_have_count(0)
+
+
+@pytest.fixture
+def job_server(tmp_path):
+    """A server of its own, whose store holds one succeeded job: a tiny random Llama fine-tuned
+    (here: another seed) from another, both on SmolLM2's vocabulary."""
+    home, roots = tmp_path / "home", tmp_path / "models"
+    home.mkdir()
+    (home / "assets").symlink_to(SMOLLM2.parent)
+    save_tiny_model(roots / "base")
+    tiny_model(vocab=49152, seed=1).save_pretrained(roots / "tuned")
+    settings = Settings(home=home, tokenizer_roots=[roots], allow_hub=False)
+    job_id = finished_job(settings, roots, "succeeded")
+    env = {
+        "MASKSCOPE_HOME": str(home),
+        "MASKSCOPE_TOKENIZER_ROOTS": str(roots),
+        "MASKSCOPE_ALLOW_HUB": "false",
+    }
+    with uvicorn_server(env) as (url, _process):
+        yield url, job_id
+
+
+def test_before_vs_after_with_a_jobs_model(browser, job_server):
+    url, job_id = job_server
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    conversation(page)
+    expect(page.locator(f"#score-model option[value='job:{job_id}']")).to_have_count(1)
+    page.locator("#score-model").select_option(f"job:{job_id}")
+    expect(page.locator("#score-status")).to_contain_text("mean trained loss", timeout=120_000)
+    expect(page.locator("#score-view option[value=change]")).to_be_enabled()
+    page.locator("#score-view").select_option("change")
+    expect(page.locator("#score-status")).to_contain_text("(before: ", timeout=120_000)
+    expect(page.locator(f"{CHIPS}.scored").first).to_be_visible()
+    page.locator(CHIPS).nth(3).hover()
+    expect(page.locator("#tip")).to_contain_text("before: logprob")
+    context.close()
+    assert errors == [], errors

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
+from app.train.spec import JobSpec
+from app.train.store import JobStore
 from tests.conftest import TEST_HOSTS
 from tests.helpers.assets import require_asset
 from tests.train.tiny import SMOLLM2, save_tiny_model, tiny_model
@@ -73,3 +75,14 @@ def score_settings(tmp_path, model_roots):
         return Settings(home=home, allowed_hosts=TEST_HOSTS, **{**base, **overrides})
 
     return make
+
+
+def finished_job(settings, model_roots, status: str) -> str:
+    """A job in the store as the runner leaves it: `status`, its model saved when succeeded."""
+    store = JobStore(settings.db_path)
+    job, _ = store.create(JobSpec(model=str(model_roots / "base"), steps=1), key=None, max_active=8)
+    assert store.claim_next().id == job.id
+    store.finish(job.id, status)
+    if status == "succeeded":
+        shutil.copytree(model_roots / "tuned", settings.jobs_dir / job.id / "model")
+    return job.id

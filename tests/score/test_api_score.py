@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 
 import pytest
@@ -10,11 +9,9 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.score import models
-from app.train.spec import JobSpec
-from app.train.store import JobStore
 from tests.conftest import SAME_ORIGIN
 from tests.helpers.errors import assert_error
-from tests.score.conftest import CHAT
+from tests.score.conftest import CHAT, finished_job
 
 BODY = {"messages": CHAT, "tokenizer": "smollm2", "dialect": "tokenizer", "model": "smollm2"}
 
@@ -32,17 +29,6 @@ def client_for(score_settings):
     yield make
     for client in clients:
         client.__exit__(None, None, None)
-
-
-def finished_job(settings, model_roots, status: str) -> str:
-    """A job in the store as the runner leaves it: `status`, its model saved when succeeded."""
-    store = JobStore(settings.db_path)
-    job, _ = store.create(JobSpec(model=str(model_roots / "base"), steps=1), key=None, max_active=8)
-    assert store.claim_next().id == job.id
-    store.finish(job.id, status)
-    if status == "succeeded":
-        shutil.copytree(model_roots / "tuned", settings.jobs_dir / job.id / "model")
-    return job.id
 
 
 def test_scores_come_on_the_rendered_tokens(client):
