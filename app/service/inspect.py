@@ -16,10 +16,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard
 
+from app.chat.messages import parse_row
 from app.chat.spec import TRAIN_ON, FrozenKwargs, FrozenTools, RenderSpec, TrainOn
 from app.chat.tokens import Finding, Rendering
 from app.dialects.registry import dialect_names
-from app.errors import ConflictError, InputError, NotFoundError
+from app.errors import ConflictError, InputError, MaskscopeError, NotFoundError
 from app.inspect.columns import ColumnMap
 from app.inspect.evaluator import RowEvaluator
 from app.inspect.export import export_generation_template
@@ -28,6 +29,7 @@ from app.inspect.parallel import workers_for
 from app.inspect.pipeline import inspect_source, inspect_stream
 from app.inspect.reader import JsonlReader, RawRow, read_line
 from app.inspect.runs import Run, RunStore, store_for
+from app.inspect.shapes import shape_row
 from app.inspect.sources import (
     HUB_ID,
     RowSource,
@@ -47,6 +49,7 @@ __all__ = [
     "get_run",
     "inspect_source",
     "inspect_stream",
+    "job_preset",
     "open_dataset",
     "open_hub_dataset",
     "prepare",
@@ -197,6 +200,53 @@ def finished_run(settings: Settings, run_id: str) -> Run:
     if run.status != "done" or run.report is None:
         raise ConflictError("This inspection has not finished yet.")
     return run
+
+
+def job_preset(settings: Settings, run_id: str | None) -> dict[str, Any] | None:
+    """A fine-tune form preset from finished run `run_id`: its readable conversation rows
+    (prompt/completion rows as the conversations they read as; at most the
+    max_train_conversations setting) and its tokenizer, dialect, train_on and max_length. None
+    when there is no such run or no such row.
+
+    Example: job_preset(settings, "3f2a...") -> {"name": "inspection", "label": "...",
+             "spec": {"data": {"conversations": [...]}, "dialect": "chatml", ...}}
+    """
+    if not run_id:
+        return None
+    try:
+        run = finished_run(settings, run_id)
+    except MaskscopeError:
+        return None
+    spec, options = run.options.spec, run.options
+    rows: list[dict[str, Any]] = []
+    with open(run.path, "rb") as stream:
+        for raw in open_source(stream, options):
+            if len(rows) >= settings.max_train_conversations:
+                break
+            _, shaped = shape_row(raw, options.tokenizer, spec.train_on)
+            if shaped.row is None or shaped.row.get("input_ids") is not None:
+                continue
+            try:
+                conversation = parse_row(shaped.row)
+            except MaskscopeError:
+                continue
+            rows.append({"messages": [m.to_dict() for m in conversation]})
+    if not rows:
+        return None
+    prompt = next((m["content"] for m in rows[0]["messages"] if m["role"] == "user"), "Hello")
+    return {
+        "name": "inspection",
+        "label": f"The inspected rows ({len(rows):,} conversations)",
+        "spec": {
+            "data": {"conversations": rows},
+            "tokenizer": None if spec.tokenizer == "smollm2" else spec.tokenizer,
+            "dialect": "tokenizer" if spec.dialect == "custom" else spec.dialect,
+            "train_on": spec.train_on,
+            "max_length": min(spec.max_length or 256, settings.max_train_length),
+            "compare_baseline": False,
+            "sample_prompts": [prompt if isinstance(prompt, str) else "Hello"],
+        },
+    }
 
 
 def drill_row(run: Run, line: int) -> list[tuple[str, Rendering, list[Finding]]]:

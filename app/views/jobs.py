@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from app.deps import SettingsDep, StoreDep
 from app.dialects.registry import dialect_names
 from app.errors import MaskscopeError
+from app.service.inspect import job_preset
 from app.service.jobs import get_job, list_jobs
 from app.train.data import load_demo
 from app.train.record import Job
@@ -93,6 +94,9 @@ def jobs_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLR
     from_playground = playground_preset(request.query_params)
     if from_playground:
         presets.insert(0, from_playground)
+    from_inspection = job_preset(settings, request.query_params.get("inspection"))
+    if from_inspection:  # "Fine-tune on these rows" on the /inspect page
+        presets.insert(0, {**from_inspection, "spec": {**DEMO, **from_inspection["spec"]}})
     context = {
         "jobs": list_jobs(store),
         "presets": presets,

@@ -247,3 +247,27 @@ def test_the_summary_draws_the_plots_as_svg(client):
     assert 'aria-label="tokens per row"' in body and "<rect x=" in body
     assert re.search(r"<title>[\d,–]+ tokens: [\d,]+ rows</title>", body)
     assert "max_length 40" in body and 'data-plot="rows_per_pack"' in body
+
+
+def test_fine_tune_on_these_rows_opens_the_job_form_with_them(client):
+    rows = [{"messages": CHAT}, "{bad", {"prompt": CHAT[:1], "completion": CHAT[1:]}]
+    response = upload(client, rows, dialect="chatml", max_length="128")
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    body = wait_done(client, run_id)
+    assert f'href="/jobs?inspection={run_id}"' in body
+    page = client.get(f"/jobs?inspection={run_id}").text
+    presets = json.loads(re.search(r'id="job-presets">(.*?)</script>', page, re.S).group(1))
+    first = presets[0]
+    assert first["name"] == "inspection" and "2 conversations" in first["label"]
+    spec = first["spec"]
+    assert (spec["dialect"], spec["train_on"], spec["max_length"]) == ("chatml", "assistant", 128)
+    assert spec["tokenizer"] == "qwen3"
+    assert [m["content"] for m in spec["data"]["conversations"][0]["messages"]] == [
+        m["content"] for m in CHAT
+    ]
+    from app.train.data import parse_conversations
+    from app.train.spec import JobSpec
+
+    JobSpec.model_validate(spec)  # the form submits it as it is
+    assert len(parse_conversations(spec["data"]["conversations"])) == 2
+    assert client.get("/jobs?inspection=0000000000000000").status_code == 200  # no preset
