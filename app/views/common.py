@@ -30,19 +30,18 @@ from app.views.chips import chips_html
 from app.views.errors import input_error
 from app.views.examples import EXAMPLES, example_messages
 from app.views.forms import EditorState, Target, parse_state
-from app.views.stats import Summary, markers, summarize
+from app.views.stats import Summary, summarize
 
 PREFERRED_TOKENIZERS = ("smollm2", "qwen3", "llama3", "gemma3", "mistral", "llama2")
 
 
 @dataclass
 class TokenView:
-    """A rendering ready for a template: figures, chips, findings, marker positions."""
+    """A rendering ready for a template: figures, chips, findings."""
 
     summary: Summary
     chips: Markup
     findings: list[Finding] | None  # None: the lint panel loads on its own
-    markers: dict[str, dict[str, Any]]
 
 
 def pickers(settings: Settings) -> dict[str, Any]:
@@ -116,7 +115,6 @@ def token_view(
         summary=summarize(rendering),
         chips=chips_html(rendering, tokenizer),
         findings=findings,
-        markers=markers(rendering, tokenizer),
     )
 
 

@@ -1,5 +1,4 @@
-"""Figures shown beside the chips: counts per role and per part, template overhead, where the
-markers sit.
+"""Figures shown beside the chips: counts per role and per part, template overhead.
 
 Design concession: "template overhead" counts tokens that overlap no message content at all; a
 token that merges content with a template marker counts as content (it carries some of the
@@ -9,15 +8,12 @@ user's text), so the figure is a lower bound on what the template adds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
 
 ROLE_ORDER = ("system", "developer", "user", "assistant", "tool")
 # The parts of a turn (DESIGN §3.1), in the order the stats list them.
 PART_ORDER = ("content", "reasoning", "tool_call", "image", "audio", "markup")
-MAX_POSITIONS = 8
 
 
 @dataclass
@@ -91,39 +87,3 @@ def summarize(rendering: Rendering) -> Summary:
         parts=[parts[p] for p in PART_ORDER if p in parts]
         + [c for p, c in sorted(parts.items()) if p not in PART_ORDER],
     )
-
-
-def _positions(indices: list[int]) -> dict[str, Any]:
-    return {
-        "count": len(indices),
-        "first": indices[:MAX_POSITIONS],
-        "more": max(0, len(indices) - MAX_POSITIONS),
-    }
-
-
-def markers(rendering: Rendering, tokenizer: Tokenizer) -> dict[str, dict[str, Any]]:
-    """Where BOS, EOS, end-of-turn tokens and newlines sit (token indices, first few of each).
-
-    Example: Llama 3 -> {"BOS": {"count": 1, "first": [0], ...}, "end of turn": {...}, ...}
-    """
-    bos = getattr(tokenizer, "bos_token_id", None)
-    eos = getattr(tokenizer, "eos_token_id", None)
-    eot = overlaps(
-        rendering,
-        [
-            (s.eot_start, s.eot_end or s.eot_start)
-            for s in rendering.spans
-            if s.eot_start is not None
-        ],
-    )
-    found: dict[str, list[int]] = {"BOS": [], "EOS": [], "end of turn": [], "newline": []}
-    for tok, closes_turn in zip(rendering.tokens, eot, strict=True):
-        if bos is not None and tok.id == bos:
-            found["BOS"].append(tok.index)
-        if eos is not None and tok.id == eos:
-            found["EOS"].append(tok.index)
-        if closes_turn:
-            found["end of turn"].append(tok.index)
-        if "\n" in tok.text:
-            found["newline"].append(tok.index)
-    return {name: _positions(indices) for name, indices in found.items()}

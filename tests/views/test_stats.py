@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.views.stats import markers, summarize
+from app.views.stats import summarize
 from tests.helpers.views import rendered, tok
 
 TURNS = [
@@ -27,23 +27,3 @@ def test_overhead_is_everything_but_the_content_tokens():
         "user": 0,
         "assistant": summary.trained,
     }
-
-
-def test_llama3_markers_sit_where_the_ids_are():
-    tokenizer = tok("llama3")
-    rendering = rendered(TURNS, "llama3", "llama3")
-    found = markers(rendering, tokenizer)
-    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
-    bos = tokenizer.convert_tokens_to_ids("<|begin_of_text|>")
-    want_eot = [i for i, x in enumerate(rendering.input_ids) if x == eot]
-    assert found["BOS"]["first"] == [i for i, x in enumerate(rendering.input_ids) if x == bos]
-    assert found["BOS"]["first"] == [0]
-    assert found["end of turn"]["count"] == len(TURNS) == len(want_eot)
-    assert found["end of turn"]["first"] == want_eot
-
-
-def test_marker_lists_are_cut_but_counted():
-    many = [("user", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj"), ("assistant", "k")]
-    found = markers(rendered(many, "chatml", "qwen3"), tok("qwen3"))
-    newline = found["newline"]
-    assert len(newline["first"]) == 8 and newline["count"] == 8 + newline["more"] > 8
