@@ -7,11 +7,47 @@ only known for tokenizers whose image tokens Maskscope recognises (app.chat.imag
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from app.chat.images import family_for
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
 from app.lint.registry import check
+
+
+@dataclass(frozen=True)
+class _Media:
+    """How one kind of media is counted and named in a count-mismatch finding."""
+
+    code: str
+    key: str  # its counts in the rendering's meta: {"placeholders": n, key: m}
+    noun: str  # what the messages hold
+    lost: str  # what happens to the ones without a placeholder
+
+
+IMAGES = _Media("image-count-mismatch", "images", "image", "seen")
+AUDIO = _Media("audio-count-mismatch", "audio", "audio clip", "heard")
+
+
+def _count_mismatch(ctx: LintContext, media: _Media) -> Iterator[Finding]:
+    rendering = ctx.rendering
+    counts = rendering.meta.get(media.key) if rendering is not None else None
+    if not counts or counts["placeholders"] == counts[media.key]:
+        return
+    placeholders, held = counts["placeholders"], counts[media.key]
+    kind = media.noun.split()[0]  # "image", "audio"
+    yield ctx.finding(
+        media.code,
+        f"The messages hold {held} {media.noun}(s) but the template wrote {placeholders} {kind} "
+        f"placeholder(s): the processor pairs placeholders with {media.noun}s in order, so "
+        + (
+            f"some {media.noun}s are never {media.lost} by the model."
+            if placeholders < held
+            else "it fails or pairs them wrongly."
+        )
+        + f" Use the model's own template (it writes one placeholder per {kind} part), or give "
+        f"every {media.noun} as a content part of its message.",
+    )
 
 
 @check(
@@ -21,23 +57,7 @@ from app.lint.registry import check
     scope="rendering",
 )
 def image_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
-    rendering = ctx.rendering
-    counts = rendering.meta.get("images") if rendering is not None else None
-    if not counts or counts["placeholders"] == counts["images"]:
-        return
-    placeholders, images = counts["placeholders"], counts["images"]
-    yield ctx.finding(
-        "image-count-mismatch",
-        f"The messages hold {images} image(s) but the template wrote {placeholders} image "
-        "placeholder(s): the processor pairs placeholders with images in order, so "
-        + (
-            "some images are never seen by the model."
-            if placeholders < images
-            else "it fails or pairs them wrongly."
-        )
-        + " Use the model's own template (it writes one placeholder per image part), or give "
-        "every image as a content part of its message.",
-    )
+    yield from _count_mismatch(ctx, IMAGES)
 
 
 @check(
@@ -47,23 +67,7 @@ def image_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
     scope="rendering",
 )
 def audio_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
-    rendering = ctx.rendering
-    counts = rendering.meta.get("audio") if rendering is not None else None
-    if not counts or counts["placeholders"] == counts["audio"]:
-        return
-    placeholders, clips = counts["placeholders"], counts["audio"]
-    yield ctx.finding(
-        "audio-count-mismatch",
-        f"The messages hold {clips} audio clip(s) but the template wrote {placeholders} audio "
-        "placeholder(s): the processor pairs placeholders with clips in order, so "
-        + (
-            "some clips are never heard by the model."
-            if placeholders < clips
-            else "it fails or pairs them wrongly."
-        )
-        + " Use the model's own template (it writes one placeholder per audio part), or give "
-        "every clip as a content part of its message.",
-    )
+    yield from _count_mismatch(ctx, AUDIO)
 
 
 @check(
