@@ -200,6 +200,21 @@ def _agentic(draw: st.DrawFn) -> list[Message]:
     return conv
 
 
+def _render_zoo(conversation, tokenizer_name: str, template: str, real, **options):
+    """Render under a zoo template; None where the template refuses hostile content
+    (raise_exception) or the engine refuses it as input."""
+    from tests.zoo.templates import template_source
+
+    tokenizer = load_tokenizer(tokenizer_name, real)
+    spec = RenderSpec(dialect="custom", template=template_source(template), **options)
+    try:
+        return render(conversation, get_dialect("custom"), tokenizer, spec, real)
+    except Exception as exc:
+        if type(exc).__name__ in ("TemplateError", "InputError"):
+            return None
+        raise
+
+
 AGENTIC_TEMPLATES = [("qwen3", "trl/qwen3"), ("gptoss", "trl/gptoss"), ("llama3", "axolotl/llama4")]
 
 
@@ -211,16 +226,9 @@ def test_tool_results_and_prompts_are_never_trained_on_real_templates(
 ):
     """DESIGN §4: tool results (role tool) and prompts are never trained, whatever the content;
     reasoning and tool-call parts only ever sit in assistant turns."""
-    from tests.zoo.templates import template_source
-
-    tokenizer = load_tokenizer(tokenizer_name, real)
-    spec = RenderSpec(dialect="custom", template=template_source(template))
-    try:
-        r = render(conversation, get_dialect("custom"), tokenizer, spec, real)
-    except Exception as exc:  # a template may refuse hostile content (raise_exception)
-        if type(exc).__name__ in ("TemplateError", "InputError"):
-            return
-        raise
+    r = _render_zoo(conversation, tokenizer_name, template, real)
+    if r is None:
+        return
     for token, label in zip(r.tokens, r.labels, strict=True):
         assert label == (token.id if token.trained else -100)
         if token.role in ("system", "user", "tool") or token.role is None:
@@ -262,16 +270,9 @@ def test_no_image_token_is_ever_trained_on_real_templates(
 ):
     """DESIGN §4: image placeholder tokens are never trained, under any train_on; every image
     expands to its processor's count, and the token texts still spell the rendered text."""
-    from tests.zoo.templates import template_source
-
-    tokenizer = load_tokenizer(tokenizer_name, real)
-    spec = RenderSpec(dialect="custom", template=template_source(template), train_on=train_on)
-    try:
-        r = render(conversation, get_dialect("custom"), tokenizer, spec, real)
-    except Exception as exc:  # a template may refuse hostile content (raise_exception)
-        if type(exc).__name__ in ("TemplateError", "InputError"):
-            return
-        raise
+    r = _render_zoo(conversation, tokenizer_name, template, real, train_on=train_on)
+    if r is None:
+        return
     images = sum(1 for m in conversation for p in m.parts or () if p["type"] == "image")
     assert r.meta["images"] == {"placeholders": images, "images": images}
     assert "".join(t.text for t in r.tokens) == r.text
