@@ -23,6 +23,8 @@ def _default_home() -> Path:
     return Path(os.path.expanduser("~/.cache/maskscope"))
 
 
+# Long: settings are data, one (name, default, help) entry each, read in one place; a class per
+# area would scatter the README's settings table across modules.
 @dataclass
 class Settings:
     home: Path = _setting(
