@@ -121,10 +121,10 @@ class Settings:
         512, "Longest sample prompt a fine-tune job answers before and after training, in tokens."
     )
     max_event_streams: int = _setting(
-        100, "Most job event streams (SSE) open at once; more get 429."
+        32, "Most job event streams (SSE) open at once (each polls the job database); more get 429."
     )
     max_event_streams_per_job: int = _setting(
-        10, "Most event streams (SSE) open at once on one job; more get 429."
+        8, "Most event streams (SSE) open at once on one job; more get 429."
     )
     job_retention_days: int = _setting(
         30, "Days a finished job's files and row are kept (pruned at start-up and hourly; 0: keep)."
