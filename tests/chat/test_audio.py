@@ -16,14 +16,8 @@ from transformers import WhisperFeatureExtractor
 from transformers.processing_utils import ProcessorMixin
 
 from app.chat.images import AUDIO_FAMILIES, MediaSize, expand_images, family_for, qwen2_audio_tokens
-from app.chat.messages import parse_messages
-from app.chat.render import render
-from app.chat.spec import RenderSpec
-from app.dialects.registry import get_dialect
 from app.errors import InputError
-from app.lint import lint_rendering
-from app.settings import Settings
-from tests.helpers.lint import by_code
+from tests.helpers.lint import by_code, lint_conversation
 from tests.helpers.tokenizers import bundled
 from tests.zoo.templates import template_source
 
@@ -65,17 +59,9 @@ def clip(seconds: float, text: str = "What is said?") -> list[dict]:
 
 
 def render_with(tokenizer, template: str, messages: list[dict], **options):
-    spec = RenderSpec(dialect="custom", template=template, **options)
-    conversation = parse_messages(messages)
-    settings = Settings.from_env()
-    rendering = render(conversation, get_dialect("custom"), tokenizer, spec, settings)
-    findings = lint_rendering(
-        rendering,
-        conversation=conversation,
-        tokenizer=tokenizer,
-        dialect=get_dialect("custom"),
-        spec=spec,
-        settings=settings,
+    """(rendering, findings) under a pasted template."""
+    rendering, findings, _ = lint_conversation(
+        tokenizer, "custom", messages, template=template, **options
     )
     return rendering, findings
 

@@ -35,8 +35,9 @@ def answer_ranges(text: str, answers: list[str], closer: str) -> list[tuple[int,
     return ranges
 
 
-def lint_conversation(tokenizer_name: str, dialect: str, messages: list[dict], **options):
-    """Render with the engine and lint: (rendering, findings, tokenizer)."""
+def lint_conversation(tokenizer_name, dialect: str, messages: list[dict], **options):
+    """Render with the engine and lint: (rendering, findings, tokenizer); `tokenizer_name` is a
+    bundled name or a tokenizer itself."""
     from app.chat.messages import parse_messages
     from app.chat.render import render
     from app.chat.spec import RenderSpec
@@ -45,7 +46,7 @@ def lint_conversation(tokenizer_name: str, dialect: str, messages: list[dict], *
     from app.settings import Settings
     from tests.helpers.tokenizers import bundled
 
-    tokenizer = bundled(tokenizer_name)
+    tokenizer = bundled(tokenizer_name) if isinstance(tokenizer_name, str) else tokenizer_name
     conversation = parse_messages(messages)
     opts = RenderSpec(dialect=dialect, **options)
     chat_format = get_dialect(dialect)
