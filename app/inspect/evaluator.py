@@ -34,7 +34,7 @@ from app.inspect.reader import RawRow
 from app.inspect.renderer import RowRenderer
 from app.inspect.rows import parse_token_row
 from app.inspect.shapes import Shaped, shape_row
-from app.inspect.summary import RowStats, row_stats
+from app.inspect.summary import RowStats, row_stats, token_parts
 from app.inspect.tokenized import TokenRowLinter, token_rendering
 from app.lint import run_checks
 from app.lint.context import LintContext
@@ -186,12 +186,6 @@ class RowEvaluator:
         view, findings = self.tokens.lint(parsed)
         r = self.renderer
         return [("", token_rendering(parsed, view, r.tokenizer, r.spec.dialect), findings)]
-
-
-def token_parts(rendering: Rendering) -> list[str]:
-    """Each token's part (content, reasoning, tool_call, image, markup)."""
-    parts = getattr(rendering.tokens, "parts", None)  # TokenColumns: kept as a column
-    return list(parts) if parts is not None else [t.part for t in rendering.tokens]
 
 
 def argument_kinds(conversation: Conversation) -> int:

@@ -12,6 +12,7 @@ tokens. The export line is TRL's DPO shape: prompt_ids, chosen_ids, rejected_ids
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,7 +28,7 @@ from app.inspect.shapes import (
     plain_completion,
     preference_of,
 )
-from app.inspect.summary import RowStats, row_stats
+from app.inspect.summary import RowStats, row_stats, token_parts
 from app.inspect.tokenized import TokenRowLinter, token_rendering
 from app.lint import run_checks
 from app.lint.context import TokenView
@@ -177,9 +178,8 @@ def _side(made: Made, prompt_ids: list[int] | None) -> Side:
     )
 
 
-def _parts(made: Made) -> list[str]:
-    parts = getattr(made.rendering.tokens, "parts", None)
-    return list(parts) if parts is not None else [t.part for t in made.rendering.tokens]
+def _parts(made: Made) -> Sequence[str]:
+    return token_parts(made.rendering)
 
 
 def _named(made: Made) -> list[Finding]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from itertools import compress
 from typing import Any
 
-from app.chat.tokens import SEVERITY_RANK, Finding
+from app.chat.tokens import SEVERITY_RANK, Finding, Rendering
 from app.lint.context import TokenView
 
 BINS = 10
@@ -54,6 +54,12 @@ class RowStats:
         )
 
 
+def token_parts(rendering: Rendering) -> Sequence[str]:
+    """Each token's part (content, reasoning, tool_call, image, markup)."""
+    parts = getattr(rendering.tokens, "parts", None)  # TokenColumns: kept as a column
+    return parts if parts is not None else [t.part for t in rendering.tokens]
+
+
 def row_stats(
     view: TokenView, tokens: int, kind: str, parts: Sequence[str] | None = None
 ) -> RowStats:
@@ -70,6 +76,7 @@ def row_stats(
         by_part = dict(Counter(compress(parts, trained)))
         calls_at = [i for i in closing if parts[i - 1] == "tool_call"]
         calls, called = len(calls_at), sum(1 for i in calls_at if trained[i])
+    roles = view.roles
     return RowStats(
         tokens=tokens,
         trained=count,
@@ -78,7 +85,7 @@ def row_stats(
         kind=kind,
         first_trained=first,
         trained_end=end,
-        roles={role or "none": n for role, n in Counter(view.roles).items()},
+        roles={role or "none": n for role, n in Counter(roles).items()},
         parts=by_part,
         tool_call_turns=calls,
         tool_call_eot_trained=called,
