@@ -66,25 +66,35 @@ def playground_preset(query: Any) -> dict[str, Any] | None:
     """The playground's conversation (its permalink query) as a job preset, if there is one."""
     try:
         state = parse_state(query, EditorState())
+        body = state.render_request()  # the editor's typed JSON parsed, as the playground renders
     except MaskscopeError:
         return None
-    if not state.messages:
+    messages = body["messages"]
+    if not messages:
         return None
     dialect = state.dialect if state.dialect != "custom" else "tokenizer"
+    # What the template saw in the playground, where it differs from the defaults.
+    inputs = {k: body[k] for k in ("tools", "chat_template_kwargs") if body[k] is not None}
+    inputs |= {k: False for k in ("train_reasoning", "train_tool_calls") if not body[k]}
     spec = {
         **DEMO,
-        "data": {"conversations": [state.messages]},
+        **inputs,
+        "data": {"conversations": [messages]},
         "steps": 10,
         "batch_size": 1,
         "tokenizer": state.tokenizer if state.tokenizer != "smollm2" else None,
         "dialect": dialect,
         "train_on": state.train_on,
         "compare_baseline": False,
-        "sample_prompts": [
-            next((m["content"] for m in state.messages if m["role"] == "user"), "Hello")
-        ],
+        "sample_prompts": [_first_prompt(messages)],
     }
     return {"name": "playground", "label": "The playground's conversation", "spec": spec}
+
+
+def _first_prompt(messages: list[dict[str, Any]]) -> str:
+    """The first user turn written as plain text (an image or audio turn is no prompt)."""
+    texts = (m["content"] for m in messages if m["role"] == "user")
+    return next((t for t in texts if isinstance(t, str) and t), "Hello")
 
 
 @router.get("/jobs", response_class=HTMLResponse)

@@ -251,3 +251,25 @@ def test_the_tool_use_example_renders_as_transformers_does(client):
         example["messages"], tools=example["tools"], tokenize=False
     )
     assert text == reference and "<tool_call>" in text and "<think>" in text
+
+
+def test_the_jobs_preset_trains_on_what_the_playground_rendered(client):
+    from app.train.spec import JobSpec
+    from app.views.jobs import playground_preset
+
+    fields = editor_query(
+        TOOL_CALL_TURNS, tokenizer="qwen3", dialect="tokenizer", tools=json.dumps(WEATHER_TOOLS)
+    )
+    fields.append(("train_reasoning", "off"))
+    preset = playground_preset(QueryParams(urlencode(fields)))
+    assert preset is not None
+    spec = preset["spec"]
+    # The typed arguments arrive parsed (an object, as the playground rendered them), with the
+    # tools and the training switches.
+    assert spec["data"]["conversations"] == [TOOL_CALL_TURNS]
+    assert spec["tools"] == WEATHER_TOOLS and spec["train_reasoning"] is False
+    assert "train_tool_calls" not in spec and spec["sample_prompts"] == ["Weather in Paris?"]
+    JobSpec.model_validate(spec)
+    # A typo in the editor's JSON offers no preset rather than a conversation it cannot render.
+    typo = [(name, "[" if name == "tools" else value) for name, value in fields]
+    assert playground_preset(QueryParams(urlencode(typo))) is None
