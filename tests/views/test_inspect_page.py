@@ -271,3 +271,22 @@ def test_fine_tune_on_these_rows_opens_the_job_form_with_them(client):
     JobSpec.model_validate(spec)  # the form submits it as it is
     assert len(parse_conversations(spec["data"]["conversations"])) == 2
     assert client.get("/jobs?inspection=0000000000000000").status_code == 200  # no preset
+
+
+def test_a_parquet_upload_drills_into_its_rows(client):
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = _io.BytesIO()
+    rows = [{"messages": CHAT}, {"messages": CHAT[:1]}, {"messages": CHAT}]
+    pq.write_table(pa.Table.from_pylist(rows), sink)
+    response = client.post(
+        "/inspect/runs", files={"file": ("rows.parquet", sink.getvalue())}, data=FORM, headers=HX
+    )
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    body = wait_done(client, run_id)
+    assert "no-trained-tokens" in body
+    detail = client.get(f"/inspect/runs/{run_id}/rows/2", headers=HX).text
+    assert "<h2>Line 2</h2>" in detail and "no-trained-tokens" in detail
