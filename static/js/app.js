@@ -431,8 +431,16 @@
   // The conversation and settings travel with the main links (Playground, Compare, Batch, Jobs);
   // what only one page has (its batch text, its compare columns) stays on that page.
   const PAGE_ONLY = /^(conversations|padding_side|pack_length|target_.*)$/;
-  function carry(data) {
+  function carry(data, form) {
     const shared = new URLSearchParams([...data].filter(([key]) => !PAGE_ONLY.test(key)));
+    if (!shared.has("role")) {
+      // No conversation here (the batch page): carry the settings as a hand-made link, which
+      // keeps the next page's own conversation; an unticked box is said so explicitly.
+      shared.delete("v");
+      form?.querySelectorAll("input[type=checkbox][name]").forEach((box) => {
+        if (!box.checked && !PAGE_ONLY.test(box.name)) shared.set(box.name, "off");
+      });
+    }
     document.querySelectorAll("a[data-carry]").forEach((link) => {
       const url = `${link.pathname}?${shared}`;
       link.href = url.length <= MAX_URL ? url : link.pathname;
@@ -451,13 +459,13 @@
     const fits = url.length <= MAX_URL;
     if (fits) window.history.replaceState(null, "", url);
     if (note) note.hidden = fits;
-    carry(data);
+    carry(data, form);
   }
 
   function wirePermalink() {
     document.querySelectorAll("form[data-permalink]").forEach((form) => {
       ["input", "change"].forEach((type) => form.addEventListener(type, () => syncUrl(form)));
-      carry(new URLSearchParams(new FormData(form)));
+      carry(new URLSearchParams(new FormData(form)), form);
     });
   }
 

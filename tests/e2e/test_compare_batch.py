@@ -242,3 +242,16 @@ def test_a_custom_template_can_start_from_the_tokenizers_own(page):
     expect(page.locator("[data-own-template-status]")).to_have_text("qwen3's template loaded")
     expect(page.locator("textarea[name=template]")).to_have_value(re.compile("im_start"))
     expect(page.locator("#result [data-stat=tokens]")).to_have_text(str(own), timeout=30_000)
+
+
+def test_from_the_batch_page_the_settings_travel_and_the_playground_keeps_its_conversation(page):
+    page.goto("/batch")
+    page.locator("select[name=tokenizer]").select_option("qwen3")
+    page.locator("input[name=train_on_eot]").uncheck()
+    page.wait_for_function("location.search.includes('qwen3')")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Playground").click()
+    page.wait_for_url("**/?*")
+    expect(page.locator("select[name=tokenizer]")).to_have_value("qwen3")
+    expect(page.locator("input[name=train_on_eot]")).not_to_be_checked()
+    assert page.locator("textarea[name=content]").count() >= 2  # the example, not an empty editor
+    expect(page.locator("#result [data-stat=tokens]")).to_be_visible()
