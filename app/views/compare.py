@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
+from starlette.datastructures import QueryParams
 
 from app.chat.tokenizer import Tokenizer
 from app.chat.tokens import Rendering
@@ -29,6 +30,7 @@ from app.errors import InputError, MaskscopeError
 from app.service.compare import AlignedRow, Outcome, align, compare, quote
 from app.service.requests import CompareRequest, CompareTarget
 from app.settings import Settings
+from app.tokenizers.registry import list_tokenizers
 from app.views.chips import chip_strings, mark, runs_html
 from app.views.common import page_context, posted_state
 from app.views.errors import input_error
@@ -215,10 +217,34 @@ def _page_columns(state: EditorState, settings: Settings) -> dict[str, Any]:
 @router.get("/compare", response_class=HTMLResponse)
 async def compare_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The compare page, pre-rendered from the permalink query if there is one."""
+    query = await run_in_threadpool(carried, request.query_params, settings)
     context, status = await run_in_threadpool(
-        page_context, request.query_params, settings, _page_columns, _with_targets
+        page_context, query, settings, _page_columns, _with_targets
     )
     return templates.TemplateResponse(request, "compare.html", context, status_code=status)
+
+
+def carried(query: QueryParams, settings: Settings) -> QueryParams:
+    """A query carried from the playground (a tokenizer and dialect, no columns): the same query
+    with that pair as the first column and the usual families after it.
+
+    Example: ?v=1&tokenizer=qwen3&dialect=tokenizer&role=user&content=Hi
+             -> … &target_tokenizer=qwen3&target_dialect=tokenizer&target_tokenizer=smollm2 …
+    """
+    if "target_tokenizer" in query or not query.get("tokenizer"):
+        return query
+    first = Target(query["tokenizer"], query.get("dialect") or "chatml", query.get("template"))
+    rest = default_targets(list_tokenizers(settings), first.tokenizer)
+    pairs = [
+        first,
+        *[t for t in rest if (t.tokenizer, t.dialect) != (first.tokenizer, first.dialect)],
+    ]
+    items = list(query.multi_items())
+    for t in pairs[: len(DEFAULT_TARGETS)]:
+        template = (t.template or "") if t.dialect == "custom" else ""
+        items += [("target_tokenizer", t.tokenizer), ("target_dialect", t.dialect)]
+        items.append(("target_template", template))
+    return QueryParams(items)
 
 
 @router.post("/fragments/compare", response_class=HTMLResponse)

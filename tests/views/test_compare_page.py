@@ -65,3 +65,18 @@ def test_the_conversation_as_one_jsonl_row_and_a_query_without_one(client):
     empty = client.get("/fragments/conversation.jsonl?v=1")
     assert empty.status_code == 422
     assert empty.json()["error"]["field"] == "messages"
+
+
+def test_the_playgrounds_pair_is_the_first_column_when_carried(client):
+    html = client.get(
+        "/compare?v=1&tokenizer=qwen3&dialect=tokenizer&train_on_eot=on&role=user&content=Hi"
+    ).text
+    heads = html.split('class="column"')[1:]
+    assert len(heads) == 4
+    assert "<span>qwen3</span><small>tokenizer</small>" in heads[0]
+    assert "<span>smollm2</span><small>chatml</small>" in heads[1]
+    # Columns given in the query win.
+    html = client.get(
+        "/compare?v=1&tokenizer=qwen3&target_tokenizer=llama3&target_dialect=llama3"
+    ).text
+    assert html.count('class="column"') == 1
