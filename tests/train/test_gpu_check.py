@@ -1,7 +1,7 @@
 """benchmarks/gpu_check.py's smoke mode on the CPU: every part runs and the table comes out.
 
 The GPU figures themselves need a CUDA machine; this keeps the script working until one is lent
-(about 30 s of CPU: a random 2-layer model, three steps per arm).
+(about 40 s of CPU: a random 2-layer model, three steps per arm, a short scoring).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def test_quick_cpu_run_prints_one_table_with_every_part(smoke):
     assert "worst 0.00%" in rows[1] and "  ok  " in rows[1]
     assert "HF Trainer padded, neftune_noise_alpha=5" in rows[2] and "tokens/s" in rows[2]
     assert "ours packed, NEFTune" in rows[4]
+    assert rows[5].startswith(("(d) /api/score, ", "(d) /api/score  ")), rows[5]
+    assert "FAIL" not in rows[5]
     assert "MFU" not in smoke.stdout, "MFU is a CUDA figure"
 
 
