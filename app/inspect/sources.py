@@ -318,8 +318,11 @@ def _encoded(rows: Iterable[RawRow]) -> Iterator[Item]:
     for raw in rows:
         if raw.row is None:
             yield raw
-        else:
+            continue
+        try:
             yield raw.line, raw.offset, orjson.dumps(raw.row, default=str)
+        except orjson.JSONEncodeError as exc:  # nested past orjson's depth, say
+            yield RawRow(raw.line, raw.offset, None, f"line {raw.line}: not readable ({exc})")
 
 
 def _first_guess(reader: JsonlReader, given: ColumnMap) -> ColumnMap:
@@ -436,6 +439,12 @@ def _json_array(stream: BinaryIO, max_element_chars: int) -> Iterator[Record]:
                 try:
                     value, end = decoder.raw_decode(buffer, pos)
                     break
+                except RecursionError:  # its end cannot be found: the rest is unreadable
+                    raise InputError(
+                        f"row {number} (line {line}) of the JSON array is nested too deeply "
+                        "to read.",
+                        field="file",
+                    ) from None
                 except json.JSONDecodeError as exc:
                     if len(buffer) - pos > max_element_chars:
                         raise LimitError(
@@ -495,7 +504,7 @@ def _cell(key: str, value: str | None) -> Any:
     if stripped[:1] in ("[", "{"):
         try:
             return json.loads(stripped)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # read as the text it is
             return value
     if key == "label" and stripped.lower() in ("true", "false"):
         return stripped.lower() == "true"

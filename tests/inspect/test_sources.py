@@ -254,3 +254,9 @@ def test_pad_is_eos_is_info_in_renders_token_rows_and_the_summary():
     found = [f for r in result["rows"] for f in r["lints"] if f["code"] == "pad-is-eos"]
     assert len(found) == 3 and {f["severity"] for f in found} == {"info"}
     assert result["summary"]["worst_severity"]["pad-is-eos"] == "info"
+
+
+def test_a_json_array_nested_too_deeply_is_one_sentence(options):
+    data = b"[" + b"[" * 100_000 + b"]" * 100_000 + b"]"
+    with pytest.raises(InputError, match=r"row 1 .* nested too deeply"):
+        inspect_stream(io.BytesIO(data), options)
