@@ -159,7 +159,10 @@ def open_path(path: Path, options: InspectOptions) -> tuple[RowSource, BinaryIO 
 
 def is_hub_id(value: str) -> bool:
     """Whether `value` reads as a Hub dataset id (`org/name`) rather than a path that exists."""
-    return bool(HUB_ID.match(value)) and not os.path.exists(value)
+    # "data/rows.jsonl" reads as org/name too: a data file's suffix says it is a missing path.
+    suffix = Path(value).suffix.lower()
+    file_like = suffix in (*NAMED, ".jsonl", ".json", ".tsv", ".txt")
+    return bool(HUB_ID.match(value)) and not file_like and not os.path.exists(value)
 
 
 def open_hub(

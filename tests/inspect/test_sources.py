@@ -260,3 +260,14 @@ def test_a_json_array_nested_too_deeply_is_one_sentence(options):
     data = b"[" + b"[" * 100_000 + b"]" * 100_000 + b"]"
     with pytest.raises(InputError, match=r"row 1 .* nested too deeply"):
         inspect_stream(io.BytesIO(data), options)
+
+
+def test_a_missing_file_in_a_folder_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    from app.inspect.sources import is_hub_id
+
+    monkeypatch.chdir(tmp_path)
+    assert is_hub_id("HuggingFaceH4/ultrachat_200k")
+    assert not is_hub_id("data/rows.jsonl") and not is_hub_id("out/train.parquet")
+    (tmp_path / "org").mkdir()
+    (tmp_path / "org" / "name").write_text("{}\n")
+    assert not is_hub_id("org/name")  # it exists here: a path
