@@ -114,6 +114,8 @@ class RowEvaluator:
                 evaluated = self._conversation_row(raw.row, rendered)
             stats, findings, processed = evaluated
             stats.kind = kind
+            if kind == "kto":
+                stats.desirable = bool(raw.row["label"])
         except MaskscopeError as exc:
             return Outcome(raw.line, raw.offset, kind, error=f"line {raw.line}: {exc.message}")
         except Exception as exc:  # one broken row must not stop the other 99,999

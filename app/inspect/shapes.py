@@ -81,9 +81,13 @@ def _completion_row(
         )
     prompt, completion = row["prompt"], row["completion"]
     if is_conversational(prompt) or is_conversational(completion):
-        return completion_conversation(row, train_on)
-    plain = plain_completion(tokenizer, prompt, completion)
-    return {"input_ids": plain.input_ids, "labels": plain.labels}
+        out = completion_conversation(row, train_on)
+    else:
+        plain = plain_completion(tokenizer, prompt, completion)
+        out = {"input_ids": plain.input_ids, "labels": plain.labels}
+    if kind == "kto":
+        out["label"] = row["label"]  # counted by the summary: desirable or not
+    return out
 
 
 def is_conversational(value: Any) -> bool:

@@ -36,6 +36,7 @@ class RowStats:
     tool_call_turns: int = 0  # trained turns ending in a tool call
     tool_call_eot_trained: int = 0  # ... whose end-of-turn is trained
     arguments: int = 0  # tool-call arguments given as: 1 a JSON string, 2 an object (bits)
+    desirable: bool | None = None  # a KTO row's label
 
     def plus(self, other: RowStats) -> RowStats:
         """Both rows' counts (a preference row: its chosen and its rejected side); positions
@@ -123,6 +124,7 @@ class Summary:
     part_tokens: Counter[str] = field(default_factory=Counter)
     tool_call_turns: int = 0
     tool_call_eot_trained: int = 0
+    kto_labels: Counter[bool] = field(default_factory=Counter)
     argument_lines: dict[int, int] = field(default_factory=dict)  # kind bit -> first line
 
     def add_row(self, stats: RowStats, findings: list[Finding], line: int = 0) -> None:
@@ -166,6 +168,8 @@ class Summary:
         self.part_tokens.update(stats.parts)
         self.tool_call_turns += stats.tool_call_turns
         self.tool_call_eot_trained += stats.tool_call_eot_trained
+        if stats.desirable is not None:
+            self.kto_labels[stats.desirable] += 1
         for bit in (1, 2):
             if stats.arguments & bit:
                 self.argument_lines.setdefault(bit, line)
@@ -214,6 +218,8 @@ class Summary:
             "trained_tokens_by_part": dict(self.part_tokens.most_common()),
             "tool_call_turns": self.tool_call_turns,
             "tool_call_eot_trained": self.tool_call_eot_trained,
+            "kto_desirable": self.kto_labels[True],
+            "kto_undesirable": self.kto_labels[False],
             "dataset_findings": [f.to_json() for f in self.dataset_findings()],
         }
 

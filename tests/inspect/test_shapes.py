@@ -168,6 +168,7 @@ def test_kto_rows_need_a_boolean_label():
     ]
     result, exported = inspect_rows(rows, options())
     assert result["summary"]["shapes"] == {"kto": 2} and result["summary"]["bad_rows"] == 1
+    assert (result["summary"]["kto_desirable"], result["summary"]["kto_undesirable"]) == (1, 1)
     assert "label is 'no'" in result["summary"]["errors"][0]["message"]
     assert len(exported) == 2
 

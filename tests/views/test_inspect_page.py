@@ -290,3 +290,16 @@ def test_a_parquet_upload_drills_into_its_rows(client):
     assert "no-trained-tokens" in body
     detail = client.get(f"/inspect/runs/{run_id}/rows/2", headers=HX).text
     assert "<h2>Line 2</h2>" in detail and "no-trained-tokens" in detail
+
+
+def test_the_summary_names_the_row_shapes_and_kto_labels(client):
+    rows = [
+        {"prompt": CHAT[:1], "completion": CHAT[1:], "label": True},
+        {"prompt": CHAT[:1], "completion": CHAT[1:], "label": False},
+        {"messages": CHAT},
+    ]
+    response = upload(client, rows)
+    run_id = re.search(r"/inspect/runs/([0-9a-f]{16})", response.text).group(1)
+    body = wait_done(client, run_id)
+    assert "2 kto, 1 conversation" in body
+    assert "(KTO: 1 desirable, 1 undesirable)" in body
