@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 from pathlib import Path
 
 TARGET = Path(__file__).with_name("fuzz_template_worker.py")
+
+
+def rss_limit_mb() -> int:
+    """libFuzzer's 2 GB RSS bound above what the child starts with: Linux carries a process's peak
+    RSS across fork and exec, so a child of a test process that has loaded a model would start
+    "out of memory"."""
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    return inherited_mb + 2048
 
 
 def test_short_fuzz_run_finds_nothing(tmp_path):
@@ -20,6 +29,7 @@ def test_short_fuzz_run_finds_nothing(tmp_path):
             "-timeout=10",
             "-max_len=2048",
             "-seed=1",
+            f"-rss_limit_mb={rss_limit_mb()}",
             str(corpus),
         ],
         capture_output=True,
