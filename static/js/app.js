@@ -161,17 +161,28 @@
   // ---------- editors (the conversation's turns: static/js/editor.js) ----------
   function changed(form) { form.dispatchEvent(new Event("change", { bubbles: true })); }
 
-  // An image's repeated tokens show as one chip with its count; a click shows or hides them.
-  document.addEventListener("click", (e) => {
-    const first = e.target.closest?.(".chips span[data-rep]");
-    if (!first) return;
+  // An image's repeated tokens show as one chip with its count; a click (or Enter / Space on the
+  // focused chip) shows or hides them.
+  function toggleRepeats(first) {
     const open = first.classList.toggle("open");
+    first.setAttribute("aria-expanded", String(open));
     let el = first;
     for (let n = Number(first.dataset.rep) - 1; n > 0; n--) {
       el = el.nextElementSibling ?? el.parentElement.nextElementSibling?.firstElementChild;
       if (!el) break;
       el.classList.toggle("ih", !open);
     }
+  }
+  document.addEventListener("click", (e) => {
+    const first = e.target.closest?.(".chips span[data-rep]");
+    if (first) toggleRepeats(first);
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    const first = e.target.closest?.(".chips span[data-rep]");
+    if (!first) return;
+    e.preventDefault();
+    toggleRepeats(first);
   });
 
   // "Start from a known template": the list is fetched on first use, the source on choice.

@@ -165,6 +165,18 @@ def test_an_image_part_under_gemma3_is_one_collapsed_chip_that_opens(page):
     expect(page.locator("#result .legend [data-legend=image]")).to_be_visible()
     chip.click()
     expect(page.locator(visible_images)).to_have_count(260)
+    # By keyboard too: arrow keys walk to the chip and Enter closes the repeats again.
+    box = page.locator("#result .chips[data-tokens]")
+    index = box.evaluate(
+        "b => Array.from(b.querySelectorAll('.run > span')).indexOf(b.querySelector('[data-rep]'))"
+    )
+    box.focus()
+    for _ in range(index + 1):
+        page.keyboard.press("ArrowRight")
+    expect(chip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator(visible_images)).to_have_count(260 - 255)
+    expect(chip).to_have_attribute("aria-expanded", "false")
 
 
 def test_a_pasted_openai_conversation_fills_the_editor(page, qwen3):
