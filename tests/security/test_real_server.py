@@ -35,11 +35,18 @@ def _post(port: str, body: bytes, chunked: bool = False) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
     try:
         headers = {"Content-Type": "application/json"}
-        if chunked:
-            pieces = (body[i : i + 8192] for i in range(0, len(body), 8192))
-            conn.request("POST", "/api/render", body=pieces, headers=headers, encode_chunked=True)
-        else:
-            conn.request("POST", "/api/render", body=body, headers=headers)
+        try:
+            if chunked:
+                pieces = (body[i : i + 8192] for i in range(0, len(body), 8192))
+                conn.request(
+                    "POST", "/api/render", body=pieces, headers=headers, encode_chunked=True
+                )
+            else:
+                conn.request("POST", "/api/render", body=body, headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            # The server answered early (413) and closed while the body was still being sent:
+            # its answer is already in the socket.
+            pass
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:
