@@ -99,7 +99,7 @@ def _content_kind(head: bytes, name: str | None) -> str:
     text = head.decode("utf-8", "ignore").lstrip("\ufeff \t\r\n")
     if not text:
         raise InputError("The file holds only blank lines: there are no rows.", field="file")
-    if text[0] == "[":
+    if text[0] == "[" or (text[0] == "{" and _one_pretty_object(text)):
         return "json"
     if text[0] == "{":
         return "jsonl"
@@ -108,6 +108,24 @@ def _content_kind(head: bytes, name: str | None) -> str:
     if suffix in (".csv", ".tsv") or (suffix not in (".jsonl", ".json") and _csv_like(first)):
         return "csv"
     return "jsonl"
+
+
+def _one_pretty_object(text: str) -> bool:
+    """Whether a text starting with "{" holds JSON objects written over several lines (with
+    indentation) rather than JSON Lines: neither of its first two lines is JSON by itself.
+
+    Example: '{\n  "messages": [\n' -> True; '{"a": 1}\n{"b"\n' -> False
+    """
+    lines = [line for line in text.split("\n", 2)[:2] if line.strip()]
+    if len(lines) < 2:
+        return False
+    for line in lines:
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        return False
+    return True
 
 
 def _csv_like(line: str) -> bool:
@@ -426,12 +444,16 @@ def _json_array(stream: BinaryIO, max_element_chars: int) -> Iterator[Record]:
 
     try:
         skip_space()
-        if buffer[pos : pos + 1] != "[":
+        # Objects written over several lines one after another (`jq` without -c): a row each.
+        single = buffer[pos : pos + 1] == "{"
+        if not single and buffer[pos : pos + 1] != "[":
             raise InputError("The JSON file is not an array of rows.", field="file")
-        pos += 1
+        pos += 0 if single else 1
         number = 0
         while True:
             skip_space()
+            if single and pos >= len(buffer):  # skip_space read to the end
+                return
             if buffer[pos : pos + 1] == "]":
                 return
             if number and buffer[pos : pos + 1] == ",":

@@ -113,6 +113,27 @@ def test_json_array_lines_are_physical_lines(tmp_path, options, reference):
     assert "No answer here." in "\n".join(path.read_text().splitlines()[line - 1 : line + 6])
 
 
+def test_objects_written_over_several_lines_are_a_row_each(tmp_path, options, reference):
+    """`jq` without -c, or one conversation saved with indentation: each object is a row (read
+    as JSON Lines, every line of it was a bad row)."""
+    path = tmp_path / "rows.json"
+    path.write_text("\n".join(json.dumps(r, indent=2) for r in ROWS) + "\n")
+    result, kind = inspect_path(path, options)
+    assert kind == "json" and figures(result) == reference
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(ROWS[0], indent=4))
+    result, _ = inspect_path(one, options)
+    assert (result["summary"]["rows"], result["summary"]["bad_rows"]) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b'{"messages": []}\n{"messages": []}\n', b'{"messages": [\n{"messages": []}\n', b'{"a": 1}'],
+)
+def test_json_lines_stay_json_lines_even_with_a_broken_first_line(head):
+    assert sniff(head, "rows.jsonl") == "jsonl"
+
+
 def test_csv_with_a_json_messages_column(tmp_path, options, reference):
     path = tmp_path / "rows.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
