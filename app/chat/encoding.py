@@ -15,6 +15,7 @@ costs a vocabulary-sized table per tokenizer and is checked against the text on 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 import weakref
@@ -27,6 +28,7 @@ from typing import Any
 
 from app.chat.tokenizer import Tokenizer
 from app.chat.vocabulary import NormalForm, special_texts, unicode_forms
+from app.tokenizers.words import WordCache
 
 _EOT_HINT = re.compile(r"end|eot|eom|</s>|<eos>", re.IGNORECASE)
 _NOT_EOT = re.compile(
@@ -70,6 +72,8 @@ class TokenizerInfo:
     unicode_forms: tuple[NormalForm, ...] = ()
     # Per-id byte facts, where offsets can be derived from ids (see `piece_table`).
     pieces: PieceTable | None = None
+    # Exact ids a word at a time, for the tokenizers where that holds (app.tokenizers.words).
+    words: WordCache | None = None
     # The Rust tokenizer's special-token mode is shared state: held while setting it and encoding.
     lock: threading.Lock = field(default_factory=threading.Lock)
     _encoded: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
@@ -138,6 +142,8 @@ def tokenizer_info(tokenizer: Tokenizer) -> TokenizerInfo:
         unicode_forms=unicode_forms(tokenizer),
     )
     info.pieces = piece_table(tokenizer, info)
+    if info.pieces is not None:
+        info.words = word_cache(tokenizer, info)
     with contextlib.suppress(TypeError):
         _INFO[tokenizer] = info
     return info
@@ -218,22 +224,31 @@ def encode_later(
     if backend is None:
         return lambda: [_encode_python(tokenizer, text) for text in texts]
     info = tokenizer_info(tokenizer)
-    owners, parts = _split_at_cuts(texts, info.cut_texts)
+    words = info.words
+    owners, parts = (
+        ([(k, 0) for k in range(len(texts))], list(texts))
+        if words is not None
+        else _split_at_cuts(texts, info.cut_texts)
+    )
     table = info.pieces
 
-    def encode() -> list[Any]:
+    def encode() -> list[list[int]]:
+        if words is not None:
+            return words.many(parts)
         with specials_parsed(info, backend):
-            encode = backend.encode_batch_fast if table is not None else backend.encode_batch
-            encodings: list[Any] = encode(parts, add_special_tokens=False)
+            if table is not None:
+                return [e.ids for e in backend.encode_batch_fast(parts, add_special_tokens=False)]
+            encodings: list[Any] = backend.encode_batch(parts, add_special_tokens=False)
             return encodings
 
-    started = pool.submit(encode) if pool is not None else None
+    # The word cache is Python and holds the GIL: it runs where the result is wanted.
+    started = pool.submit(encode) if pool is not None and words is None else None
 
     def finish() -> list[Encoded]:
-        encs = started.result() if started is not None else encode()
+        encs: list[Any] = started.result() if started is not None else encode()
         out: list[Encoded | None] = [None] * len(texts)
         for (k, shift), part, enc in zip(owners, parts, encs, strict=True):
-            piece = derive_offsets(enc.ids, part, table, shift) if table is not None else None
+            piece = derive_offsets(enc, part, table, shift) if table is not None else None
             if piece is None:
                 if table is None:
                     full = enc
@@ -379,6 +394,22 @@ def piece_table(tokenizer: Tokenizer, info: TokenizerInfo) -> PieceTable | None:
     if derived is None or derived.offsets != [tuple(o) for o in enc.offsets]:
         return None
     return table
+
+
+def word_cache(tokenizer: Tokenizer, info: TokenizerInfo) -> WordCache | None:
+    """The tokenizer's word cache (see app.tokenizers.words), its misses encoded by the Rust
+    tokenizer with special-token text parsed; None where the cache would not be exact."""
+    backend = tokenizer.backend_tokenizer  # piece_table checked that there is one
+
+    def encode_batch(texts: list[str]) -> list[list[int]]:
+        with specials_parsed(info, backend):
+            return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
+
+    try:
+        config = json.loads(backend.to_str())
+    except (ValueError, AttributeError):
+        return None
+    return WordCache.for_config(config, encode_batch)
 
 
 def _byte_alphabet() -> dict[int, str]:

@@ -35,11 +35,15 @@ from typing import Any
 
 from tokenizers import Tokenizer as RustTokenizer
 
+from app.tokenizers.words import WordCache
+
 _files: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _folder: list[str] = []
 _loaded: OrderedDict[str, RustTokenizer] = OrderedDict()
 _LOADED_MAX = 4  # tokenizers a worker keeps loaded (each is tens of MB)
+# Each loaded tokenizer's word cache (None where it would not be exact; see app.tokenizers.words).
+_words: dict[str, WordCache | None] = {}
 
 
 def _private_folder() -> str:
@@ -74,7 +78,11 @@ def snapshot_file(tokenizer: Any) -> str | None:
 
 def count_tokens(path: str, text: str) -> int:
     """Worker side: how many tokens the server's encoding of `text` will have."""
-    return len(_tokenizer(path).encode(text, add_special_tokens=False).ids)
+    tokenizer = _tokenizer(path)
+    words = _words[path]
+    if words is not None:
+        return len(words.ids(text))
+    return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
 
 def encode_pieces(path: str, text: str, cuts: Sequence[int]) -> list[list[int]]:
@@ -86,7 +94,11 @@ def encode_pieces(path: str, text: str, cuts: Sequence[int]) -> list[list[int]]:
     """
     bounds = [*cuts, len(text)]
     parts = [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-    encodings = _tokenizer(path).encode_batch_fast(parts, add_special_tokens=False)
+    tokenizer = _tokenizer(path)
+    words = _words[path]
+    if words is not None:
+        return words.many(parts)
+    encodings = tokenizer.encode_batch_fast(parts, add_special_tokens=False)
     return [enc.ids for enc in encodings]
 
 
@@ -96,7 +108,8 @@ def _tokenizer(path: str) -> RustTokenizer:
         tokenizer = RustTokenizer.from_file(path)
         tokenizer.encode_special_tokens = False  # specials parsed, as the server encodes
         _loaded[path] = tokenizer
+        _words[path] = WordCache.for_rust(tokenizer)
         while len(_loaded) > _LOADED_MAX:
-            _loaded.popitem(last=False)
+            _words.pop(_loaded.popitem(last=False)[0], None)
     _loaded.move_to_end(path)
     return tokenizer
