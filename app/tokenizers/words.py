@@ -68,9 +68,15 @@ WORDS_MAX = 200_000
 CHUNK_MAX_CHARS = 64
 _CHUNK = re.compile(r" *[^ ]+| +")
 # A character that is, or that some regex engine may take for, whitespace, before a space: the
-# cut there is not proven, so the two chunks stay one.
-_UNSAFE = re.compile("(?:[^\\S ]|[\u180e\u200b\u200c\u200d\u2060\ufeff]) ")
-_WHITESPACE_ISH = re.compile("[\\s\u180e\u200b\u200c\u200d\u2060\ufeff]$")
+# cut there is not proven, so the two chunks stay one. Every str.isspace() character but the
+# space, and the old Unicode's ones: one character class, searched several times faster than
+# an alternation.
+WHITESPACE_ISH = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    "\u180e\u200b\u200c\u200d\u2060\ufeff"
+)
+_UNSAFE = re.compile(f"[{WHITESPACE_ISH}] ")
+_WHITESPACE_ISH = re.compile(f"[\\s{WHITESPACE_ISH}]$")
 PROBES = (
     "Hello world, it's   a   test!\n\n  indented\tline  \n",
     "x = [1, 2, 3]  # 12345 678\r\n  def f():\n\treturn 'ok'  ",

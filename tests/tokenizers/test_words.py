@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -102,6 +103,13 @@ def test_chunks_cut_only_before_a_space_after_a_non_space():
     assert chunks("") == []
     assert "".join(chunks("x\u200b y\t z")) == "x\u200b y\t z"
     assert chunks("x\u200b y\t z") == ["x\u200b y\t z"]
+
+
+def test_every_whitespace_character_before_a_space_keeps_its_chunks_joined():
+    spaces = [chr(i) for i in range(0x110000) if chr(i).isspace() and chr(i) != " "]
+    assert spaces and all(re.fullmatch(f"[{words_module.WHITESPACE_ISH}]", c) for c in spaces)
+    for c in spaces:
+        assert chunks(f"a{c} b c") == [f"a{c} b", " c"]
 
 
 def test_the_cache_is_bounded_and_keeps_no_long_chunk(monkeypatch):
