@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
-from app.api.responses import FastJSON
+from app.api.responses import EncodedJSON, FastJSON
 from app.deps import SettingsDep
-from app.service.render import render_and_lint, rendering_columns_json, rendering_json
+from app.service.render import (
+    render_and_lint,
+    rendering_columns_json,
+    rendering_json,
+    rendering_json_bytes,
+)
 from app.service.requests import RenderAnswerRequest
 
 router = APIRouter(prefix="/api", tags=["render"])
 
 
 @router.post("/render", response_class=FastJSON)
-def post_render(body: RenderAnswerRequest, settings: SettingsDep) -> FastJSON:
+def post_render(body: RenderAnswerRequest, settings: SettingsDep) -> Response:
     """Render, tokenize and mask one conversation; lints included. `"format": "columns"`
     answers with parallel arrays instead of one object per token."""
     rendered, lints = render_and_lint(body.messages, body.spec(), settings, columns=True)
-    shape = rendering_columns_json if body.format == "columns" else rendering_json
-    return FastJSON(shape(rendered.rendering, lints))
+    if body.format == "columns":
+        return FastJSON(rendering_columns_json(rendered.rendering, lints))
+    encoded = rendering_json_bytes(rendered.rendering, lints)
+    if encoded is None:
+        return FastJSON(rendering_json(rendered.rendering, lints))
+    return EncodedJSON(encoded)

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 from typing import Any
+
+import numpy as np
+import orjson
 
 from app.chat.encoding import Encoded, text_starts
 from app.chat.layout import Piece
@@ -237,6 +241,19 @@ class TokenColumns(Sequence[Token]):
             )
         ]
 
+    def to_json_bytes(self) -> bytes | None:
+        """`orjson.dumps(self.to_json())`, byte for byte, without a dict per token; None where
+        this way does not apply (token texts that are not consecutive slices of the text, or a
+        text orjson cannot write: the caller then writes `to_json()`).
+
+        The escaped text is written once, with a marker byte where each token starts; each
+        marker becomes the glue between two tokens' texts (`","role":%s,...},{"id":%d,"text":"`),
+        and one `%` over the flat tuple of per-token fields fills them all in C.
+        Example: ids [1, 2], texts ["Hi", "!"]
+                 -> b'[{"id":1,"text":"Hi","role":...},{"id":2,"text":"!","role":...}]'
+        """
+        return _token_objects(self)
+
     def columns_json(self) -> dict[str, Any]:
         """The tokens as parallel arrays (the API's `"format": "columns"`): roles and parts as
         indices into `names`, so a long conversation costs a few bytes per token.
@@ -260,6 +277,77 @@ class TokenColumns(Sequence[Token]):
             "special": sorted(self._special.intersection(self.ids)),
             "names": {"roles": role_names, "parts": part_names},
         }
+
+
+def _token_objects(cols: TokenColumns) -> bytes | None:
+    """TokenColumns.to_json_bytes (one `%` over every token's fields; see there)."""
+    ids, starts, ends = cols.ids, cols.starts, cols.ends
+    if not ids or ends[:-1] != starts[1:]:
+        return None
+    marked = _marked_text(cols._text, starts[0], starts[1:], ends[-1])
+    if marked is None:
+        return None
+    glue = _TOKEN_GLUE + _NEXT_TOKEN
+    body = marked.replace(b"%", b"%%").replace(b"\0", glue)
+    template = b"".join((b"[", _NEXT_TOKEN[1:], body, _TOKEN_GLUE, b"]"))
+    roles = {role: orjson.dumps(role) for role in dict.fromkeys(cols.roles)}
+    parts = {part: orjson.dumps(part) for part in dict.fromkeys(cols.parts)}
+    messages = orjson.dumps(cols.messages)[1:-1].split(b",")
+    special = map(cols._special.__contains__, ids)
+    flags = map(_FLAGS.__getitem__, zip(special, cols.trained, strict=True))
+    fields = zip(
+        ids,
+        map(roles.__getitem__, cols.roles),
+        messages,
+        flags,
+        starts,
+        ends,
+        map(parts.__getitem__, cols.parts),
+        strict=True,
+    )
+    return template % tuple(chain.from_iterable(fields))
+
+
+# What follows a token's text up to the next token's text (Token.to_json's keys, in its order);
+# "special" takes both flags at once (see _FLAGS).
+_TOKEN_GLUE = b'","role":%s,"message":%s,"special":%s,"start":%d,"end":%d,"part":%s}'
+_NEXT_TOKEN = b',{"id":%d,"text":"'
+_FLAGS = {
+    (special, trained): orjson.dumps(special) + b',"trained":' + orjson.dumps(trained)
+    for special in (False, True)
+    for trained in (False, True)
+}
+# Bytes that orjson writes for each ASCII character inside a string: two for the short escapes
+# (\b \t \n \f \r \" \\), six for the other control characters (\u00XX), one otherwise.
+_ASCII_WIDTH = np.ones(128, dtype=np.int64)
+_ASCII_WIDTH[:0x20] = 6
+_ASCII_WIDTH[[0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x22, 0x5C]] = 2
+
+
+def _marked_text(text: str, first: int, cuts: list[int], last: int) -> bytes | None:
+    r"""`text[first:last]` as orjson escapes it inside a string, with a NUL byte (which orjson
+    always escapes, so none is there already) at each offset of `cuts`; None when orjson
+    cannot write the text (a lone surrogate).
+
+    Example: ("a\nb", 0, [1, 2], 3) -> b"a\0\\n\0b" (a, NUL, the two bytes of \n, NUL, b)
+    """
+    try:
+        escaped = orjson.dumps(text)
+    except orjson.JSONEncodeError:
+        return None
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    width = np.where(
+        points < 0x80,
+        _ASCII_WIDTH[np.minimum(points, 0x7F)],
+        2 + (points >= 0x800) + (points >= 0x10000),  # UTF-8 lengths
+    )
+    at = np.zeros(len(points) + 1, dtype=np.int64)  # the escaped offset of each character
+    np.cumsum(width, out=at[1:])
+    if int(at[-1]) != len(escaped) - 2:  # not orjson's escaping after all: say so, never guess
+        return None
+    start, end = int(at[first]) + 1, int(at[last]) + 1  # + 1: orjson's opening quote
+    body = np.frombuffer(escaped, dtype=np.uint8)[start:end]
+    return np.insert(body, at[cuts] + (1 - start), 0).tobytes()
 
 
 class TokenTexts(Sequence[str]):

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from app.chat.columns import TokenColumns
 from app.chat.layout import Dialect
 from app.chat.messages import Conversation, parse_messages
@@ -91,6 +93,31 @@ def rendering_json(rendering: Rendering, lints: Sequence[Finding]) -> dict[str, 
         "stats": rendering.stats(),
         "lints": [f.to_json() for f in lints],
     }
+
+
+def rendering_json_bytes(rendering: Rendering, lints: Sequence[Finding]) -> bytes | None:
+    """`rendering_json` as orjson writes it, byte for byte, with the per-token list written
+    straight from the token columns (no dict per token); None where that does not apply
+    (Token records, or text orjson cannot write): then write `rendering_json` itself."""
+    tokens = rendering.tokens
+    if type(tokens) is not TokenColumns:
+        return None
+    array = tokens.to_json_bytes()
+    if array is None:
+        return None
+    try:
+        head = orjson.dumps(
+            {
+                "text": rendering.text,
+                "input_ids": rendering.input_ids,
+                "labels": rendering.labels,
+                "attention_mask": rendering.attention_mask,
+            }
+        )
+        tail = orjson.dumps({"stats": rendering.stats(), "lints": [f.to_json() for f in lints]})
+    except orjson.JSONEncodeError:  # a lint message with a lone surrogate, say
+        return None
+    return b"".join((memoryview(head)[:-1], b',"tokens":', array, b",", memoryview(tail)[1:]))
 
 
 def rendering_columns_json(rendering: Rendering, lints: Sequence[Finding]) -> dict[str, Any]:

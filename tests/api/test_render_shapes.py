@@ -9,9 +9,11 @@ import pytest
 from starlette.responses import JSONResponse
 
 from app.api.responses import encode_json
-from app.service.render import render_and_lint, rendering_json
+from app.service.render import render_and_lint, rendering_json, rendering_json_bytes
 from app.service.requests import RenderRequest
 from tests.helpers.errors import assert_error
+from tests.helpers.tool_calls import TOOL_CALL_TURNS, WEATHER_TOOLS
+from tests.zoo.templates import template_source
 
 UNICODE = [
     {"role": "system", "content": 'Réponds en français, s\'il te plaît. \u200b\t"quotes" \\ / '},
@@ -45,6 +47,84 @@ def test_the_default_shape_is_byte_for_byte_what_the_standard_encoder_wrote(clie
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.content == _standard_bytes(body, settings)
+
+
+PICTURE = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": 'Was ist das? 🦙 100% "sicher"'},
+            {"type": "image", "width": 640, "height": 480},
+        ],
+    },
+    {"role": "assistant", "content": "Ein Lama.\t\\n"},
+]
+ODD = [
+    {"role": "user", "content": 'printf("%d%%\\n", x); \x00 \x01 \x1f \x7f \u2028 \ufeff 𝔘'},
+    {"role": "assistant", "content": "%s %(name)s %% done\r\n"},
+]
+BODIES = {
+    # Qwen3's own template: tools, reasoning, a tool call's JSON quotes, a tool result
+    "qwen3-tool-calls": {
+        "messages": TOOL_CALL_TURNS,
+        "tools": WEATHER_TOOLS,
+        "tokenizer": "qwen3",
+        "dialect": "tokenizer",
+    },
+    # Gemma 3's TRL template pasted: an image expanded into placeholders, never trained
+    "gemma3-image": {
+        "messages": PICTURE,
+        "tokenizer": "gemma3",
+        "dialect": "custom",
+        "template": template_source("trl/gemma3"),
+    },
+    # SmolLM2's own template injects a system prompt (message null); a generation prompt
+    "smollm2-injected-system": {
+        "messages": ODD[:1],
+        "tokenizer": "smollm2",
+        "dialect": "tokenizer",
+        "add_generation_prompt": True,
+    },
+    # format characters, control characters; the pasted ChatML template in the worker
+    "smollm2-custom-odd": {
+        "messages": ODD,
+        "tokenizer": "smollm2",
+        "dialect": "custom",
+        "template": TEMPLATE,
+    },
+    # Llama 3's BOS outside every message; cut by max_length; everything trained
+    "llama3-truncated": {
+        "messages": UNICODE,
+        "tokenizer": "llama3",
+        "dialect": "llama3",
+        "max_length": 30,
+        "train_on": "all",
+    },
+    "mistral-last-assistant": {
+        "messages": [*UNICODE, *ODD],
+        "tokenizer": "mistral",
+        "dialect": "mistral",
+        "train_on": "last_assistant",
+    },
+}
+
+
+@pytest.mark.parametrize("name", BODIES)
+def test_the_default_shape_of_modern_conversations_is_what_the_standard_encoder_wrote(
+    client, settings, name
+):
+    body = BODIES[name]
+    response = client.post("/api/render", json=body)
+    assert response.status_code == 200, response.text
+    expected = _standard_bytes(body, settings)
+    assert response.content == expected
+    request = RenderRequest(**body)
+    rendered, lints = render_and_lint(request.messages, request.spec(), settings, columns=True)
+    written = rendering_json_bytes(rendered.rendering, lints)  # the columns' own writer
+    assert written == expected == encode_json(rendering_json(rendered.rendering, lints))
+    answer = json.loads(expected)
+    assert -100 in answer["labels"] or body.get("train_on") == "all"
+    assert any(t["message"] is None for t in answer["tokens"]) or name == "mistral-last-assistant"
 
 
 def test_floats_surrogates_and_odd_keys_keep_their_values():
