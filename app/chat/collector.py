@@ -2,6 +2,7 @@
 small acyclic objects, and the collections they trigger walk every live object of the process.
 
 Example: with collector_paused(): render(...)   # gc.isenabled() is False inside, restored after
+         with old_objects_frozen(): inspect(...)  # the collector skips what existed before
 
 Design concession: a reference cycle made while paused waits for the first collection after it
 resumes; reference counting frees everything else at once, as usual.
@@ -30,3 +31,20 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextmanager
+def old_objects_frozen() -> Iterator[None]:
+    """Hide every object alive now from the collector until the block ends (`gc.freeze`).
+
+    A long run (a dataset inspection) triggers full collections, each of which walks every
+    live object: the imported modules, the loaded vocabularies, the caches, hundreds of
+    thousands in all, about a tenth of a 5,000-row inspection's CPU time. Frozen, they are
+    skipped; what the run itself makes is collected as usual. Afterwards they are collectable
+    again (`gc.unfreeze`): a cycle among them that became garbage meanwhile is freed then.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

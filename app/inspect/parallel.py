@@ -15,6 +15,7 @@ checks run on the probe rows of the first chunk only, as in a single-process run
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import threading
@@ -48,6 +49,9 @@ def _worker() -> RowEvaluator:
     if _WORKER is None:
         job = lifeline.current_job()
         _WORKER = RowEvaluator(load_options(job.spec, job.settings))
+        # What the process holds from now on (modules, the tokenizer) lives as long as it:
+        # the collector need not walk it again on every full collection.
+        gc.freeze()
     return _WORKER
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, BinaryIO
 
+from app.chat.collector import old_objects_frozen
 from app.inspect.evaluator import RowEvaluator
 from app.inspect.options import InspectOptions
 from app.inspect.outcome import Outcome
@@ -77,7 +78,10 @@ def run_threaded(
     evaluator, report = RowEvaluator(options), Report(options.max_row_reports)
     reader = stream if isinstance(stream, RowSource) else open_source(stream, options)
     want_export = export is not None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskscope-tokens") as pool:
+    with (
+        old_objects_frozen(),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskscope-tokens") as pool,
+    ):
         # The batch whose tokens are being made, and the (bytes, rows) read up to its end.
         pending: tuple[Callable[[], list[Outcome]], tuple[int, int]] | None = None
         for batch in _batches(reader, BATCH_ROWS):

@@ -158,7 +158,7 @@ class WordCache:
 
     def __init__(self, encode_batch: Callable[[list[str]], list[list[int]]]) -> None:
         self._encode = encode_batch
-        self._words: dict[str, list[int]] = {}
+        self._words: dict[str, tuple[int, ...]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -215,6 +215,7 @@ class WordCache:
         """Keep the short chunks just encoded (the cache is emptied when full)."""
         if len(self._words) + len(fresh) > WORDS_MAX:
             self._words.clear()
+        # Tuples of ints: the collector stops tracking them, so a full cache costs it nothing.
         self._words.update(
-            (part, ids) for part, ids in fresh.items() if len(part) <= CHUNK_MAX_CHARS
+            (part, tuple(ids)) for part, ids in fresh.items() if len(part) <= CHUNK_MAX_CHARS
         )
