@@ -218,7 +218,8 @@ def encode_later(
 ) -> Callable[[], list[Encoded]]:
     """`encode_many` in two steps: the Rust call starts now on `pool` (it releases the GIL, so
     the caller's Python work runs meanwhile), and the returned function waits for it and
-    derives the offsets. Without a pool the whole work happens when the function is called.
+    derives the offsets. Without a pool the whole work happens when the function is called, as
+    it does for a tokenizer with a word cache (Python, which would hold the GIL on the pool).
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
