@@ -1,7 +1,8 @@
 """A rendering's tokens as columns: who owns each token, which are trained, their spans.
 
 `token_columns` turns a Layout's encoding, pieces and trained character ranges into aligned
-lists; `TokenColumns` serves them as a sequence of `Token` records made only when read.
+lists; `TokenColumns` serves them as a sequence of `Token` records made only when read, and
+writes them as the API's per-token JSON objects without making one (`to_json_bytes`).
 
 Example: ids [1, 2], pieces [Piece(0, 3, 0, "content")], ranges [(0, 3, 0)]
          -> TokenColumns(ids=[1, 2], messages=[0, 0], trained=[True, True], labels=[1, 2])
@@ -246,9 +247,11 @@ class TokenColumns(Sequence[Token]):
         this way does not apply (token texts that are not consecutive slices of the text, or a
         text orjson cannot write: the caller then writes `to_json()`).
 
-        The escaped text is written once, with a marker byte where each token starts; each
-        marker becomes the glue between two tokens' texts (`","role":%s,...},{"id":%d,"text":"`),
-        and one `%` over the flat tuple of per-token fields fills them all in C.
+        The escaped text is written once, with a marker byte where each token starts that
+        numbers the kind (role, flags, part) of the token before; each kind's marker becomes
+        the glue between two texts with those written in (`","role":"user","message":%s,...
+        },{"id":%d,"text":"`), and one `%` over the ids, messages and offsets fills in the rest
+        in C. More than 32 kinds of token (there are about ten) give None.
         Example: ids [1, 2], texts ["Hi", "!"]
                  -> b'[{"id":1,"text":"Hi","role":...},{"id":2,"text":"!","role":...}]'
         """
@@ -280,43 +283,50 @@ class TokenColumns(Sequence[Token]):
 
 
 def _token_objects(cols: TokenColumns) -> bytes | None:
-    """TokenColumns.to_json_bytes (one `%` over every token's fields; see there)."""
+    """TokenColumns.to_json_bytes: see there."""
     ids, starts, ends = cols.ids, cols.starts, cols.ends
     if not ids or ends[:-1] != starts[1:]:
         return None
-    marked = _marked_text(cols._text, starts[0], starts[1:], ends[-1])
+    kinds = _Kinds()  # (role, special, trained, part) -> its number, in first-seen order
+    special = map(cols._special.__contains__, ids)
+    keys = zip(cols.roles, special, cols.trained, cols.parts, strict=True)
+    try:
+        kind = bytes(map(kinds.__getitem__, keys))
+    except ValueError:  # more than 256 kinds (or columns of different lengths)
+        return None
+    if len(kinds) > _MARKERS:
+        return None
+    marked = _marked_text(cols._text, starts[0], starts[1:], ends[-1], kind[:-1])
     if marked is None:
         return None
-    glue = _TOKEN_GLUE + _NEXT_TOKEN
-    body = marked.replace(b"%", b"%%").replace(b"\0", glue)
-    template = b"".join((b"[", _NEXT_TOKEN[1:], body, _TOKEN_GLUE, b"]"))
-    roles = {role: orjson.dumps(role) for role in dict.fromkeys(cols.roles)}
-    parts = {part: orjson.dumps(part) for part in dict.fromkeys(cols.parts)}
+    glues = [_KIND_GLUE % tuple(map(_format_json, key)) for key in kinds]
+    body = marked.replace(b"%", b"%%")
+    for number, glue in enumerate(glues):
+        body = body.replace(bytes((number,)), glue + _NEXT_TOKEN)
+    template = b"".join((b"[", _NEXT_TOKEN[1:], body, glues[kind[-1]], b"]"))
     messages = orjson.dumps(cols.messages)[1:-1].split(b",")
-    special = map(cols._special.__contains__, ids)
-    flags = map(_FLAGS.__getitem__, zip(special, cols.trained, strict=True))
-    fields = zip(
-        ids,
-        map(roles.__getitem__, cols.roles),
-        messages,
-        flags,
-        starts,
-        ends,
-        map(parts.__getitem__, cols.parts),
-        strict=True,
-    )
-    return template % tuple(chain.from_iterable(fields))
+    return template % tuple(chain.from_iterable(zip(ids, messages, starts, ends, strict=True)))
 
 
-# What follows a token's text up to the next token's text (Token.to_json's keys, in its order);
-# "special" takes both flags at once (see _FLAGS).
-_TOKEN_GLUE = b'","role":%s,"message":%s,"special":%s,"start":%d,"end":%d,"part":%s}'
+class _Kinds(dict[tuple[Any, ...], int]):
+    """Numbers keys in the order they are first looked up (the lookup stays dict's own, in C)."""
+
+    def __missing__(self, key: tuple[Any, ...]) -> int:
+        number = self[key] = len(self)
+        return number
+
+
+def _format_json(value: Any) -> bytes:
+    """`value` as JSON, fit to sit in a %-format."""
+    return orjson.dumps(value).replace(b"%", b"%%")
+
+
+# What follows a token's text up to the next token's text (Token.to_json's keys, in its order),
+# for one kind of token: its role, flags and part written in, message and offsets left to fill.
+_KIND_GLUE = b'","role":%s,"message":%%s,"special":%s,"trained":%s,"start":%%d,"end":%%d,"part":%s}'
 _NEXT_TOKEN = b',{"id":%d,"text":"'
-_FLAGS = {
-    (special, trained): orjson.dumps(special) + b',"trained":' + orjson.dumps(trained)
-    for special in (False, True)
-    for trained in (False, True)
-}
+# The marker bytes: the control characters, which orjson always escapes, so none is in the text.
+_MARKERS = 0x20
 # Bytes that orjson writes for each ASCII character inside a string: two for the short escapes
 # (\b \t \n \f \r \" \\), six for the other control characters (\u00XX), one otherwise.
 _ASCII_WIDTH = np.ones(128, dtype=np.int64)
@@ -324,12 +334,12 @@ _ASCII_WIDTH[:0x20] = 6
 _ASCII_WIDTH[[0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x22, 0x5C]] = 2
 
 
-def _marked_text(text: str, first: int, cuts: list[int], last: int) -> bytes | None:
-    r"""`text[first:last]` as orjson escapes it inside a string, with a NUL byte (which orjson
-    always escapes, so none is there already) at each offset of `cuts`; None when orjson
-    cannot write the text (a lone surrogate).
+def _marked_text(text: str, first: int, cuts: list[int], last: int, markers: bytes) -> bytes | None:
+    r"""`text[first:last]` as orjson escapes it inside a string, with `markers[i]` inserted at
+    offset `cuts[i]` (control characters, which orjson always escapes, so the escaped text holds
+    none); None when orjson cannot write the text (a lone surrogate).
 
-    Example: ("a\nb", 0, [1, 2], 3) -> b"a\0\\n\0b" (a, NUL, the two bytes of \n, NUL, b)
+    Example: ("a\nb", 0, [1, 2], 3, b"\0\1") -> b"a\0\\n\1b" (a, NUL, the two bytes of \n, 1, b)
     """
     try:
         escaped = orjson.dumps(text)
@@ -347,7 +357,7 @@ def _marked_text(text: str, first: int, cuts: list[int], last: int) -> bytes | N
         return None
     start, end = int(at[first]) + 1, int(at[last]) + 1  # + 1: orjson's opening quote
     body = np.frombuffer(escaped, dtype=np.uint8)[start:end]
-    return np.insert(body, at[cuts] + (1 - start), 0).tobytes()
+    return np.insert(body, at[cuts] + (1 - start), np.frombuffer(markers, np.uint8)).tobytes()
 
 
 class TokenTexts(Sequence[str]):

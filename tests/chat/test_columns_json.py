@@ -72,6 +72,14 @@ def test_texts_that_are_not_consecutive_slices_are_declined():
     )
 
 
+def test_more_kinds_of_token_than_marker_bytes_are_declined():
+    text = "x" * 40
+    many = _columns(text, list(range(1, 40)), parts=[f"part{i}" for i in range(40)])
+    assert many.to_json_bytes() is None
+    few = _columns(text, list(range(1, 40)), parts=[f"part{i % 8}" for i in range(40)])
+    assert few.to_json_bytes() == _orjson(few)
+
+
 def test_a_lone_surrogate_is_declined_so_the_caller_writes_the_records():
     cols = _columns("ab\ud800cd", [2, 3])
     assert cols.to_json_bytes() is None
@@ -83,7 +91,7 @@ def test_the_escape_widths_are_orjsons_for_every_character():
     every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     text = "".join(every)
     # A cut after every character: each marker lands exactly where orjson's escape of it ends.
-    marked = _marked_text(text, 0, list(range(1, len(text))), len(text))
+    marked = _marked_text(text, 0, list(range(1, len(text))), len(text), bytes(len(text) - 1))
     assert marked is not None
     assert marked.split(b"\0") == [orjson.dumps(ch)[1:-1] for ch in every]
 
