@@ -64,7 +64,7 @@ CUTTING_PATTERNS = frozenset(
 # Split patterns whose matches never hold a space (DeepSeek-V3's digit and kana/CJK runs): they
 # may leave a cut of `chunks` uncut, which a cutting step after or before them makes.
 SPACELESS_PATTERNS = frozenset({r"\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"})
-WORDS_MAX = 200_000
+WORDS_MAX = 100_000
 CHUNK_MAX_CHARS = 64
 _CHUNK = re.compile(r" *[^ ]+| +")
 # A character that is, or that some regex engine may take for, whitespace, before a space: the

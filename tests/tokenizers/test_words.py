@@ -89,6 +89,27 @@ def test_cached_ids_equal_transformers_on_edge_texts(name):
     check()
 
 
+ANY_TEXT = st.lists(
+    st.one_of(st.text(st.characters(exclude_categories=("Cs",)), max_size=6), st.just(" ")),
+    max_size=30,
+).map("".join)
+
+
+@pytest.mark.parametrize("name", CACHED)
+def test_cached_ids_equal_transformers_on_any_unicode(name):
+    words = tokenizer_info(bundled(name)).words
+    assert words is not None
+
+    @settings(
+        max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    @given(text=ANY_TEXT)
+    def check(text: str) -> None:
+        assert words.ids(text) == _reference(name, text), (text, chunks(text))
+
+    check()
+
+
 @pytest.mark.parametrize("name", CACHED)
 def test_a_batch_equals_its_texts_one_by_one(name):
     words = tokenizer_info(bundled(name)).words
