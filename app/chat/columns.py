@@ -244,14 +244,7 @@ class TokenColumns(Sequence[Token]):
     def to_json_bytes(self) -> bytes | None:
         """`orjson.dumps(self.to_json())`, byte for byte, without a dict per token; None where
         this way does not apply (token texts that are not consecutive slices of the text, or a
-        text orjson cannot write: the caller then writes `to_json()`).
-
-        The escaped text is written once, with a marker byte where each token starts that
-        numbers the kind (role, flags, part) of the token before; each kind's marker becomes
-        the glue between two texts with those written in (`","role":"user","message":%s,...
-        },{"id":%d,"text":"`), and one `%` over the ids, messages and offsets fills in the rest
-        in C. More than 32 kinds of token (there are about ten) give None. Few large copies:
-        each one of megabytes costs page faults as much as the copying.
+        text orjson cannot write: the caller then writes `to_json()`). How: `_token_objects`.
         Example: ids [1, 2], texts ["Hi", "!"]
                  -> b'[{"id":1,"text":"Hi","role":...},{"id":2,"text":"!","role":...}]'
         """
@@ -283,7 +276,12 @@ class TokenColumns(Sequence[Token]):
 
 
 def _token_objects(cols: TokenColumns) -> bytes | None:
-    """TokenColumns.to_json_bytes: see there."""
+    """TokenColumns.to_json_bytes. The escaped text is written once, with a marker byte where
+    each token starts that numbers the kind (role, flags, part) of the token before; each kind's
+    marker becomes the glue between two texts with those written in (`","role":"user",
+    "message":%s,...},{"id":%d,"text":"`), and one `%` over the ids, messages and offsets fills
+    in the rest in C. More than 32 kinds of token (there are about ten) give None. Few large
+    copies: each one of megabytes costs page faults as much as the copying."""
     ids, starts, ends = cols.ids, cols.starts, cols.ends
     if not ids or ends[:-1] != starts[1:]:
         return None
