@@ -7,7 +7,8 @@ calls on pre-tokenized rows. Every check lives in a registry (`CHECKS`), one fun
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from app.chat.encoding import tokenizer_info
 from app.chat.layout import Dialect
@@ -57,18 +58,35 @@ def run_checks(
     ctx.deep = "deep" in scopes
     for finding in extra:
         found.setdefault((finding.code, tuple(finding.tokens)), finding)
+    asked: dict[Callable[[Any], bool], bool] = {}  # each `when` question, asked once per row
     for item in checks_for(*scopes):
         try:
+            if (when := item.when) is not None:
+                if (holds := asked.get(when)) is None:
+                    holds = asked[when] = when(ctx)
+                if not holds:
+                    continue
             for finding in item.func(ctx):
                 found.setdefault((finding.code, tuple(finding.tokens)), finding)
         except Exception:  # a broken check must not break rendering
             log.exception("lint check %s failed", item.code)
     if len(found) < 2:
         return list(found.values())
-    order = {code: k for k, code in enumerate(CHECKS)}
+    order = _order()
     return sorted(
         found.values(), key=lambda f: (SEVERITY_RANK[f.severity], order.get(f.code, len(order)))
     )
+
+
+def _order() -> dict[str, int]:
+    """Each code's place in the registry (remembered: asked for every row with findings)."""
+    if len(_ORDER) != len(CHECKS):
+        _ORDER.clear()
+        _ORDER.update((code, k) for k, code in enumerate(CHECKS))
+    return _ORDER
+
+
+_ORDER: dict[str, int] = {}
 
 
 def lint_rendering(
@@ -114,7 +132,7 @@ def context_for_rendering(
 
     view = view_of_rendering(rendering)
     facts = tokenizer_info(tokenizer)
-    eot_ids = frozenset(view.ids[i] for i in view.eots)
+    eot_ids = frozenset(map(view.ids.__getitem__, view.eots))
     return LintContext(
         view=view,
         facts=facts,

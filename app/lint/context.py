@@ -7,9 +7,11 @@ that need text, spans or re-rendering read `ctx.rendering` and are skipped where
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 from app.chat.columns import TokenColumns
@@ -23,15 +25,15 @@ from app.lint.markers import (
     LeadIn,
     Markers,
     TokenIndex,
-    best_lead_ins,
-    lead_ins,
+    Turns,
     markers_from_rendering,
+    read_turns,
     token_bounds,
 )
 from app.lint.registry import CHECKS
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenView:
     """Per-token facts shared by renderings and pre-tokenized rows.
 
@@ -51,22 +53,26 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
     """Reduce a Rendering to a TokenView (end-of-turn tokens located from the message spans)."""
     starts, ends = token_bounds(rendering)
     eots: list[int] = []
+    size = len(starts)
     for span in rendering.spans:
-        if span.eot_start is None:
+        if (at := span.eot_start) is None:
             continue
-        index = bisect_right(ends, span.eot_start)
-        if index < len(starts) and starts[index] <= span.eot_start:
+        index = bisect_right(ends, at)
+        if index < size and starts[index] <= at:
             eots.append(index)
     tokens = rendering.tokens
     if type(tokens) is TokenColumns:  # (no subclasses; isinstance with an ABC is slow)
         return TokenView(rendering.input_ids, tokens.trained, tokens.roles, eots, [0], tokens.texts)
-    return TokenView(
+    return TokenView(  # (each column read with one C-level map, not a loop per token)
         ids=rendering.input_ids,
-        trained=[label != IGNORE_INDEX for label in rendering.labels],
-        roles=[tok.role for tok in tokens],
+        trained=list(map(IGNORE_INDEX.__ne__, rendering.labels)),
+        roles=list(map(_ROLE, tokens)),
         eots=eots,
-        texts=[tok.text for tok in tokens],
+        texts=list(map(_TEXT, tokens)),
     )
+
+
+_ROLE, _TEXT = attrgetter("role"), attrgetter("text")
 
 
 @dataclass(frozen=True)
@@ -84,11 +90,40 @@ class ModelView:
     max_token_loss: float
 
 
+# Answers shared across rows, per tokenizer (see `LintContext.shared`): by the tokenizer's id,
+# with a weak reference that proves the id is still that tokenizer's and drops the answers
+# when it goes (a WeakKeyDictionary would make a reference per question).
+_SHARED: dict[int, tuple[weakref.ref[Any], dict[Hashable, Any]]] = {}
+SHARED_MOST = 4096
+
+
+def _shared_of(tokenizer: object) -> dict[Hashable, Any]:
+    """The answers shared for `tokenizer` (a fresh dict, never kept, for one that cannot be
+    weakly referenced)."""
+    key = id(tokenizer)
+    entry = _SHARED.get(key)
+    if entry is not None and entry[0]() is tokenizer:
+        return entry[1]
+    answers: dict[Hashable, Any] = {}
+    try:
+        ref = weakref.ref(tokenizer, lambda _, key=key: _forget(key))  # type: ignore[misc]
+    except TypeError:
+        return answers
+    _SHARED[key] = (ref, answers)
+    return answers
+
+
+def _forget(key: int) -> None:
+    entry = _SHARED.get(key)
+    if entry is not None and entry[0]() is None:
+        del _SHARED[key]
+
+
 # Renders a conversation again under the linted rendering's dialect, tokenizer and limits.
 Renderer = Callable[[Sequence[Message], RenderSpec], Rendering]
 
 
-@dataclass
+@dataclass(slots=True)
 class LintContext:
     """Everything a check may read. `rendering`/`conversation` are None for bare token rows."""
 
@@ -110,8 +145,7 @@ class LintContext:
     _index: TokenIndex | None = field(default=None, repr=False)
     _search: IdSearch | None = field(default=None, repr=False)
     _markers: Markers | None = field(default=None, repr=False)
-    _lead_ins: list[LeadIn] | None = field(default=None, repr=False)
-    _best: dict[str, LeadIn] | None = field(default=None, repr=False)
+    _turns: Turns | None = field(default=None, repr=False)
 
     def rendered(self) -> Rendering:
         """The rendering, for the questions only renderings can answer."""
@@ -124,6 +158,20 @@ class LintContext:
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
+
+    def shared(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """`make()` once per tokenizer and `key`, for every row and request linted with this
+        tokenizer: for answers that depend on nothing but the tokenizer and what `key` holds
+        (a marker's text, a token id), never on the row. Bounded: forgotten past
+        `SHARED_MOST` keys per tokenizer."""
+        answers = _shared_of(self.tokenizer)
+        try:
+            return answers[key]
+        except KeyError:
+            if len(answers) >= SHARED_MOST:
+                answers.clear()
+            made = answers[key] = make()
+            return made
 
     # The methods below are asked for many times per dataset row: each keeps its own slot.
     def index(self) -> TokenIndex:
@@ -139,23 +187,24 @@ class LintContext:
         return self._search
 
     def markers(self) -> Markers:
-        """The rendering's role markers and end-of-turn marker, computed once per rendering."""
+        """The rendering's role markers and end-of-turn marker, computed once per rendering
+        (the checks read `turns()`, which has all of it but the markers' ids)."""
         if self._markers is None:
-            self._markers = markers_from_rendering(
-                self.rendered(), self.index(), best=self.best_lead_ins()
-            )
+            self._markers = markers_from_rendering(self.rendered(), self.index(), self.turns())
         return self._markers
+
+    def turns(self) -> Turns:
+        """Lead-ins, role markers and end-of-turn ids of the rendering (see `read_turns`)."""
+        if self._turns is None:
+            self._turns = read_turns(self.rendered(), self.index())
+        return self._turns
 
     def best_lead_ins(self) -> dict[str, LeadIn]:
         """Each role's best lead-in (see `best_lead_ins`)."""
-        if self._best is None:
-            self._best = best_lead_ins(self.lead_ins())
-        return self._best
+        return self.turns().best
 
     def lead_ins(self) -> list[LeadIn]:
-        if self._lead_ins is None:
-            self._lead_ins = lead_ins(self.rendered())
-        return self._lead_ins
+        return self.turns().leads
 
     def tokens_in(self, start: int, end: int) -> list[int]:
         """Indices of tokens overlapping the character range [start, end)."""

@@ -9,12 +9,14 @@ built-ins) would need more probes. Results are cached per (tokenizer, dialect, t
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from operator import attrgetter
 from typing import NamedTuple
 
 from app.chat.columns import TokenColumns
@@ -54,7 +56,10 @@ def token_bounds(rendering: Rendering) -> tuple[list[int], list[int]]:
     tokens = rendering.tokens
     if type(tokens) is TokenColumns:  # (no subclasses; isinstance with an ABC is slow)
         return tokens.starts, tokens.ends
-    return [tok.start for tok in tokens], [tok.end for tok in tokens]
+    return list(map(_START, tokens)), list(map(_END, tokens))
+
+
+_START, _END = attrgetter("start"), attrgetter("end")
 
 
 class TokenIndex:
@@ -103,22 +108,73 @@ class LeadIn(NamedTuple):
 
 def lead_ins(rendering: Rendering) -> list[LeadIn]:
     """Every message's lead-in ("[/INST] " in Llama 2, which attributes it to the user turn)."""
-    out, previous_end, text = [], _injected_end(rendering), rendering.text
+    return read_turns(rendering).leads
+
+
+class Turns(NamedTuple):
+    """What a rendering's spans say about its markup, read in one pass (`read_turns`): every
+    lead-in, each role's best (`best_lead_ins`), the role markers (the best lead-ins without
+    trailing whitespace), the last end-of-turn marker's text and the ids of every one."""
+
+    leads: list[LeadIn]
+    best: dict[str, LeadIn]
+    header_texts: dict[str, str]
+    eot_text: str | None
+    eot_ids: frozenset[int]
+
+
+def read_turns(rendering: Rendering, index: TokenIndex | None = None) -> Turns:
+    """The rendering's `Turns`: one loop over its spans, since every dataset row asks.
+
+    Example (ChatML, system + user + assistant): header_texts {"system": "<|im_start|>system",
+             "user": "<|im_start|>user", "assistant": "<|im_start|>assistant"},
+             eot_text "<|im_end|>"
+    """
+    starts, ends = token_bounds(rendering) if index is None else (index.starts, index.ends)
+    text, ids_of = rendering.text, rendering.input_ids
+    leads: list[LeadIn] = []
+    best: dict[str, LeadIn] = {}
+    eot_ids: set[int] = set()
+    last = None
+    previous_end = _injected_end(rendering)
     for span in rendering.spans:
         begin = span.content_start if span.gen_start is None else span.gen_start
         lead = text[previous_end:begin].lstrip()
         if lead:  # lstripped: empty unless it holds more than whitespace
-            out.append(LeadIn(span.message, span.role, lead, begin - len(lead)))
-        previous_end = span.eot_end if span.eot_end is not None else span.content_end
-    return out
+            item = LeadIn(span.message, span.role, lead, begin - len(lead))
+            leads.append(item)
+            known = best.get(span.role)
+            # `item.rank < known.rank`, spelled out (the first of equals is kept)
+            if known is None or (
+                (item.message == 0, len(lead)) < (known.message == 0, len(known.text))
+            ):
+                best[span.role] = item
+        eot_start, eot_end = span.eot_start, span.eot_end
+        if eot_end is None:
+            previous_end = span.content_end
+            continue
+        previous_end = eot_end
+        if eot_start is not None:  # the ids of the tokens inside the marker (`index.within`)
+            last = span
+            eot_ids.update(ids_of[bisect_left(starts, eot_start) : bisect_right(ends, eot_end)])
+    headers = {role: lead.text.rstrip() for role, lead in best.items()}
+    eot_text = None if last is None else text[last.eot_start : last.eot_end]
+    return Turns(leads, best, headers, eot_text, frozenset(eot_ids))
 
 
 def _injected_end(rendering: Rendering) -> int:
     """Where a turn the template writes on its own before the first message ends (a default
     system prompt, Qwen's tools block: role system, no message); 0 when there is none. Its
     markup is not the first message's lead-in."""
-    end = 0
-    for tok in rendering.tokens:
+    end, tokens = 0, rendering.tokens
+    if type(tokens) is TokenColumns:  # read the columns: no Token record is made
+        for message, role, tok_end in zip(tokens.messages, tokens.roles, tokens.ends, strict=True):
+            if message is not None:
+                break
+            if role == "system":
+                end = tok_end
+        return end
+    for tok in tokens:
         if tok.message is not None:
             break
         if tok.role == "system":
@@ -140,30 +196,21 @@ def best_lead_ins(leads: list[LeadIn]) -> dict[str, LeadIn]:
 
 
 def markers_from_rendering(
-    rendering: Rendering, index: TokenIndex | None = None, best: dict[str, LeadIn] | None = None
+    rendering: Rendering, index: TokenIndex | None = None, turns: Turns | None = None
 ) -> Markers:
     """Role markers and the end-of-turn marker read off a rendering's spans.
 
-    A role's marker is its best lead-in (`best_lead_ins`, given or worked out), so BOS, a
-    folded system prompt or Qwen3's think block do not stick to it.
+    A role's marker is its best lead-in (`best_lead_ins`), so BOS, a folded system prompt or
+    Qwen3's think block do not stick to it; `turns` is `read_turns(rendering)` where known.
     """
     index = index or TokenIndex(rendering)
+    turns = turns or read_turns(rendering, index)
     ids_of = rendering.input_ids
-    texts: dict[str, str] = {}
     ids: dict[str, tuple[int, ...]] = {}
-    if best is None:
-        best = best_lead_ins(lead_ins(rendering))
-    for role, lead in best.items():
-        texts[role] = lead.marker
-        hit = index.within(lead.start, lead.start + len(texts[role]))
+    for role, lead in turns.best.items():
+        hit = index.within(lead.start, lead.start + len(turns.header_texts[role]))
         ids[role] = tuple(ids_of[hit.start : hit.stop])
-    eot_text, eot_ids = None, set()
-    for span in rendering.spans:
-        if span.eot_start is not None and span.eot_end is not None:
-            eot_text = rendering.text[span.eot_start : span.eot_end]
-            hit = index.within(span.eot_start, span.eot_end)
-            eot_ids.update(ids_of[hit.start : hit.stop])
-    return Markers(texts, ids, eot_text, frozenset(eot_ids))
+    return Markers(dict(turns.header_texts), ids, turns.eot_text, turns.eot_ids)
 
 
 def probe_markers(
@@ -204,6 +251,11 @@ class IdSearch:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    @property
+    def text(self) -> str | None:
+        """The ids as code points (None when one is no code point)."""
+        return self._text
 
     def find(self, needle: Sequence[int], start: int = 0, stop: int | None = None) -> int:
         """Where `needle` first lies entirely inside ids[start:stop], or -1."""
@@ -347,6 +399,10 @@ def marker_ranges(
 
     Example: response [9, 2], eot {3}, ids [9, 1, 7, 3, 9, 2, 8, 3, 0] -> [(6, 8)]
     """
+    pattern = _turns_pattern(search, response, eot_ids, stops)
+    if pattern is not None:
+        # group 1: the turn up to its end-of-turn id or the next header; group 2: that id.
+        return [(m.end(), m.end(2) if m.start(2) != -1 else m.end(1)) for m in pattern]
     size = len(search)
     out: list[tuple[int, int]] = []
     eots = [(eot,) for eot in eot_ids]
@@ -357,6 +413,60 @@ def marker_ranges(
         eot = search.first(eots, i, limit)  # the first end-of-turn id closes the turn
         out.append((i, eot + 1 if eot != -1 else limit))  # the end-of-turn is itself trained
     return out
+
+
+def _turns_pattern(
+    search: IdSearch,
+    response: Sequence[int],
+    eot_ids: frozenset[int],
+    stops: Sequence[Sequence[int]],
+) -> Iterator[re.Match[str]] | None:
+    """`marker_ranges`'s search as one regular expression over a short row's code points (the
+    matches, or None where the general search must answer: a long row, where each needle's
+    occurrences are remembered instead, or a marker that could overlap itself, whose
+    overlapping occurrences a left-to-right match would skip).
+
+    Example: response [9, 2], eot {3}, ids [9, 1, 7, 3, 9, 2, 8, 3, 0] -> one match, ending at 6
+             (the marker), group 1 ending at 7, group 2 at 8
+    """
+    text = search.text
+    if text is None or len(text) >= search.REMEMBER_FROM:
+        return None
+    ends = eot_ids if type(eot_ids) is frozenset else frozenset(eot_ids)
+    key = (tuple(response), tuple(map(tuple, stops)), ends)
+    pattern = _PATTERNS.get(key, _UNKNOWN)
+    if pattern is _UNKNOWN:
+        if len(_PATTERNS) > 1024:
+            _PATTERNS.clear()
+        pattern = _PATTERNS[key] = _compile_turns(*key)
+    return None if pattern is None else pattern.finditer(text)
+
+
+_UNKNOWN = re.compile("")
+_PATTERNS: dict[
+    tuple[tuple[int, ...], tuple[tuple[int, ...], ...], frozenset[int]], re.Pattern[str] | None
+] = {}
+
+
+def _compile_turns(
+    response: tuple[int, ...], stops: tuple[tuple[int, ...], ...], eot_ids: frozenset[int]
+) -> re.Pattern[str] | None:
+    """The pattern `_turns_pattern` matches with: the marker, then (looking ahead, so turns may
+    hold the next marker) every id up to the first end-of-turn id or the first id of another
+    header, then that end-of-turn id unless a header starts there. Needles no id sequence of
+    a row can spell (empty, or past U+10FFFF) are never found, so they are left out."""
+    marker = _as_text(response)
+    if not marker or any(marker[:k] == marker[-k:] for k in range(1, len(marker))):
+        return None
+    headers = sorted({t for stop in stops if (t := _as_text(stop))})
+    ends = sorted({t for eot in eot_ids if (t := _as_text((eot,)))})
+    no_header = f"(?!{'|'.join(map(re.escape, headers))})" if headers else ""
+    if ends:
+        end_class = "[" + "".join(map(re.escape, ends)) + "]"
+        tail = f"((?:{no_header}[^{end_class[1:]})*)({no_header}{end_class})?"
+    else:
+        tail = f"((?:{no_header}.)*)((?!))?"  # no end-of-turn id: group 2 never matches
+    return re.compile(f"{re.escape(marker)}(?={tail})", re.DOTALL)
 
 
 def as_mask(size: int, ranges: Iterable[tuple[int, int]]) -> list[bool]:

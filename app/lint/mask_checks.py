@@ -10,6 +10,7 @@ the deep pass and only for the tokenizer's own template.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 from app.chat.tokens import Finding
@@ -31,6 +32,8 @@ def attribution_ranges(ctx: LintContext) -> list[tuple[int, int]]:
     """The token ranges `mask_by_attribution` marks, one per assistant turn."""
     assert ctx.rendering is not None
     out = []
+    index = ctx.index()
+    starts, ends = index.starts, index.ends
     for span in ctx.rendering.spans:
         if span.role != "assistant":
             continue
@@ -39,8 +42,8 @@ def attribution_ranges(ctx: LintContext) -> list[tuple[int, int]]:
         else:
             start = span.content_start
             end = span.eot_end if span.eot_end is not None else span.content_end
-        hit = ctx.index().overlapping(start, end)
-        out.append((hit.start, hit.stop))
+        # `index.overlapping(start, end)`, inlined: this runs for every turn of every row.
+        out.append((bisect_right(ends, start), bisect_left(starts, end)))
     return out
 
 
@@ -56,7 +59,7 @@ def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
 def response_marker_ranges(ctx: LintContext) -> list[tuple[int, int]] | None:
     """The token ranges `mask_by_response_marker` marks (None: no assistant marker)."""
     assert ctx.rendering is not None
-    markers = ctx.markers()
+    markers = ctx.turns()
     lead = ctx.best_lead_ins().get("assistant")
     if lead is None:
         return None
@@ -105,15 +108,20 @@ def mask_methods_disagree(ctx: LintContext) -> Iterator[Finding]:
     if ctx.rendering is None or not ctx.rendering.tokens:
         return
     by_rule, by_marker = attribution_ranges(ctx), response_marker_ranges(ctx)
-    if not ctx.deep and (by_marker is None or merged_ranges(by_rule) == merged_ranges(by_marker)):
-        return  # the usual row: the two agree, which their ranges show without a mask
+    tags = mask_by_generation_tags(ctx) if ctx.deep else None
+    if tags is None and (
+        by_marker is None
+        or by_rule == by_marker  # the usual row, at once: equal ranges mark equal masks
+        or merged_ranges(by_rule) == merged_ranges(by_marker)
+    ):
+        return  # the two agree, which their ranges show without a mask
     size = len(ctx.rendering.tokens)
     methods = {
         "message attribution": as_mask(size, by_rule),
         "marker matching": None if by_marker is None else as_mask(size, by_marker),
     }
     if ctx.deep:
-        methods["generation tags"] = mask_by_generation_tags(ctx)
+        methods["generation tags"] = tags
     present = {name: mask for name, mask in methods.items() if mask is not None}
     if len(present) < 2:
         return

@@ -50,11 +50,18 @@ def _count_mismatch(ctx: LintContext, media: _Media) -> Iterator[Finding]:
     )
 
 
+def has_media(ctx: LintContext) -> bool:
+    """Whether the rendering counted images or audio clips (`Check.when`)."""
+    meta = ctx.rendering.meta if ctx.rendering is not None else {}
+    return IMAGES.key in meta or AUDIO.key in meta
+
+
 @check(
     "image-count-mismatch",
     "error",
     "The template writes a different number of image placeholders than the messages hold images.",
     scope="rendering",
+    when=has_media,
 )
 def image_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
     yield from _count_mismatch(ctx, IMAGES)
@@ -65,6 +72,7 @@ def image_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
     "error",
     "The template writes a different number of audio placeholders than the messages hold clips.",
     scope="rendering",
+    when=has_media,
 )
 def audio_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
     yield from _count_mismatch(ctx, AUDIO)
@@ -95,7 +103,12 @@ def image_trained(ctx: LintContext) -> Iterator[Finding]:
 
 
 def _image_token_id(ctx: LintContext) -> int | None:
-    """The id of the tokenizer's image token, where its family is known."""
+    """The id of the tokenizer's image token, where its family is known (once per tokenizer)."""
+    found: int | None = ctx.shared(("image-token-id",), lambda: _find_image_token_id(ctx))
+    return found
+
+
+def _find_image_token_id(ctx: LintContext) -> int | None:
     family = family_for(ctx.facts.added)
     if family is None:
         return None

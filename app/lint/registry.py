@@ -34,15 +34,24 @@ class Check:
     summary: str
     scope: Scope
     func: CheckFunc
+    # A cheap question about the row (shared by several checks, asked once per row): False
+    # means the check finds nothing there, so it is not run. The check's own guard says the
+    # same; this only saves the call on rows that hold nothing of the kind (no tool calls...).
+    when: Callable[[Any], bool] | None = None
 
 
 CHECKS: dict[str, Check] = {}
 
 
 def check(
-    code: str, severity: Severity, summary: str, *, scope: Scope
+    code: str,
+    severity: Severity,
+    summary: str,
+    *,
+    scope: Scope,
+    when: Callable[[Any], bool] | None = None,
 ) -> Callable[[CheckFunc], CheckFunc]:
-    """Register `func` as the check for `code`.
+    """Register `func` as the check for `code` (`when`: see `Check.when`).
 
     Example: @check("no-trained-tokens", "error", "Nothing is trained.", scope="tokens")
     """
@@ -50,7 +59,7 @@ def check(
     def register(func: CheckFunc) -> CheckFunc:
         if code in CHECKS:
             raise ValueError(f"lint code {code!r} registered twice")
-        CHECKS[code] = Check(code, severity, summary, scope, func)
+        CHECKS[code] = Check(code, severity, summary, scope, func, when)
         return func
 
     return register

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,6 +79,7 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     "warning",
     "The template's output does not contain a message's content: it rewrites or drops it.",
     scope="rendering",
+    when=lambda ctx: ctx.rendering is not None and bool(ctx.rendering.findings),
 )
 def content_not_found(ctx: LintContext) -> Iterator[Finding]:
     # Only the engine can tell (it locates every message while attributing the template's
@@ -141,11 +142,13 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
     rendering, pattern = ctx.rendering, ctx.facts.special_pattern
     if rendering is None or pattern is None:
         return
+    text = rendering.text
     for span in rendering.spans:
-        content = rendering.text[span.content_start : span.content_end]
+        # The pattern is plain literals: searching the window finds what the slice holds.
+        if pattern.search(text, span.content_start, span.content_end) is None:
+            continue  # the usual message: no special-token text in it
+        content = text[span.content_start : span.content_end]
         names = sorted(set(pattern.findall(content)))
-        if not names:
-            continue
         region = ctx.tokens_in(span.content_start, span.content_end)
         hit = [i for i in region if rendering.input_ids[i] in ctx.facts.special_ids]
         where = f"Message {span.message} ({span.role}) contains {', '.join(names)} as text"
@@ -269,7 +272,7 @@ def _consequence(ctx: LintContext, where: list[int]) -> str:
 
 def _assistant_header(ctx: LintContext) -> str | None:
     assert ctx.rendering is not None
-    markers = ctx.markers()
+    markers = ctx.turns()
     if "assistant" in markers.header_texts:
         return markers.header_texts["assistant"]
     if ctx.renderer is None or ctx.spec is None or ctx.dialect is None:
@@ -384,18 +387,12 @@ def dialect_mismatch(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
     if rendering is None:
         return
-    markers = ctx.markers()
+    markers = ctx.turns()
     pieces = set(markers.header_texts.values())
     if markers.eot_text:
         pieces.add(markers.eot_text)
-    broken = sorted(
-        {
-            m
-            for text in pieces
-            for m in SPECIAL_LOOKING.findall(text)
-            if m not in ctx.facts.special_by_text and len(ctx.facts.encode(ctx.tokenizer, m)) > 1
-        }
-    )
+    key = ("dialect-mismatch", frozenset(pieces))
+    broken: list[str] = ctx.shared(key, lambda: _not_tokens(ctx, pieces))
     if broken:
         where = [i for m in broken for i in _occurrences(ctx, m)]
         yield ctx.finding(
@@ -406,6 +403,19 @@ def dialect_mismatch(ctx: LintContext) -> Iterator[Finding]:
             where,
         )
     yield from _eot_not_eos(ctx, markers.eot_ids)
+
+
+def _not_tokens(ctx: LintContext, pieces: set[str]) -> list[str]:
+    """The special-looking strings in `pieces` that this tokenizer splits into several tokens
+    (a property of the tokenizer and the marker texts, not of the row)."""
+    return sorted(
+        {
+            m
+            for text in pieces
+            for m in SPECIAL_LOOKING.findall(text)
+            if m not in ctx.facts.special_by_text and len(ctx.facts.encode(ctx.tokenizer, m)) > 1
+        }
+    )
 
 
 def _occurrences(ctx: LintContext, marker: str) -> list[int]:
@@ -446,16 +456,19 @@ def response_template_context(ctx: LintContext) -> Iterator[Finding]:
         return
     missed: list[int] = []
     marker = None
+    index = ctx.index()
+    starts, ends = index.starts, index.ends
     for lead in ctx.lead_ins():
         if lead.role != "assistant":
             continue
-        marker = lead.marker
+        marker = lead.text.rstrip()  # (`lead.marker`)
         alone = ctx.facts.encode(ctx.tokenizer, marker)
-        region = ctx.tokens_in(lead.start, lead.start + len(marker))
-        if not region or not alone:
+        # The tokens the marker overlaps (`ctx.tokens_in`, inlined: this runs for every turn).
+        first, stop = bisect_right(ends, lead.start), bisect_left(starts, lead.start + len(marker))
+        if first >= stop or not alone:
             continue
-        if ctx.search().find(alone, region[0], region[-1] + 1) == -1:
-            missed.extend(region)
+        if ctx.search().find(alone, first, stop) == -1:
+            missed.extend(range(first, stop))
     if missed:
         yield ctx.finding(
             "response-template-context",

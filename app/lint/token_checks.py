@@ -71,7 +71,6 @@ def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
     pad = ctx.facts.pad_id
     if pad is None or (pad != ctx.facts.eos_id and pad not in ctx.eot_ids):
         return
-    name = ctx.facts.token_text(ctx.tokenizer, pad)
     where = ctx.search().find_all((pad,))
     # A property of the tokenizer, not of these labels: damage done by a collator that masked
     # padding by id shows as eot-untrained, so this stays info wherever it is found.
@@ -79,17 +78,22 @@ def pad_is_eos(ctx: LintContext) -> Iterator[Finding]:
     masked = ctx.rendering is None and any(
         i > 0 and ids[i] == pad and trained[i - 1] and not trained[i] for i in ctx.view.eots
     )
-    yield ctx.finding(
-        "pad-is-eos",
-        f"The pad token {name} is also the end-of-turn/EOS token: a collator that masks padding "
-        "by id also masks every EOS, and the model never learns to stop. Set a distinct pad token "
-        "(e.g. a reserved special token) or mask padding by attention_mask, not by id."
+    said = ctx.shared(("pad-is-eos", pad, masked), lambda: _pad_is_eos_said(ctx, pad, masked))
+    yield ctx.finding("pad-is-eos", said, where)
+
+
+def _pad_is_eos_said(ctx: LintContext, pad: int, masked: bool) -> str:
+    """The advice of pad-is-eos (the same for every row of a tokenizer but for `masked`)."""
+    return (
+        f"The pad token {ctx.facts.token_text(ctx.tokenizer, pad)} is also the end-of-turn/EOS "
+        "token: a collator that masks padding by id also masks every EOS, and the model never "
+        "learns to stop. Set a distinct pad token (e.g. a reserved special token) or mask "
+        "padding by attention_mask, not by id."
         + (
             " This row's end-of-turn tokens are masked (see eot-untrained): a likely cause."
             if masked
             else " These labels are unaffected."
-        ),
-        where,
+        )
     )
 
 

@@ -77,6 +77,22 @@ def _all_calls(ctx: LintContext) -> list[Call]:
     return found
 
 
+def has_extra(ctx: LintContext) -> bool:
+    """Whether any message has fields besides its role and content (tool calls, reasoning...):
+    the checks of tool calls find nothing in a row without (`Check.when`)."""
+    return any(m.extra for m in ctx.conversation or ())
+
+
+def has_extra_or_tool(ctx: LintContext) -> bool:
+    """`has_extra`, or a tool message (a tool result, maybe answering no call)."""
+    return any(m.extra or m.role == "tool" for m in ctx.conversation or ())
+
+
+def renders_think(ctx: LintContext) -> bool:
+    """Whether the rendered text holds a think tag (`<think>` or `</think>`)."""
+    return ctx.rendering is not None and "think>" in ctx.rendering.text
+
+
 def _spans(ctx: LintContext) -> dict[int, MessageSpan]:
     spans: dict[int, MessageSpan] = ctx.cached(
         "spans-by-message", lambda: {s.message: s for s in ctx.rendered().spans}
@@ -119,6 +135,7 @@ def _written(call: Call, text: str) -> bool:
     "The template leaves out the tool calls of an assistant message: the model is trained on an "
     "answer without its call (warning when the turn is untrained).",
     scope="rendering",
+    when=has_extra,
 )
 def tool_calls_dropped(ctx: LintContext) -> Iterator[Finding]:
     calls = _all_calls(ctx)
@@ -159,6 +176,11 @@ def tool_calls_dropped(ctx: LintContext) -> Iterator[Finding]:
     )
 
 
+def has_tools(ctx: LintContext) -> bool:
+    """Whether the render was given a tools list."""
+    return ctx.spec is not None and bool(ctx.spec.tools)
+
+
 def _tool_names(tools: Any) -> list[str]:
     """The function names of a `tools` list (OpenAI's `function` wrapper or bare; each spec an
     object or its JSON text, as RenderSpec stores it).
@@ -186,6 +208,7 @@ def _tool_names(tools: Any) -> list[str]:
     "Tools are given, but the template writes none of their names: the model never sees the "
     "tool list it is trained to call from.",
     scope="rendering",
+    when=has_tools,
 )
 def tools_not_rendered(ctx: LintContext) -> Iterator[Finding]:
     names = _tool_names(ctx.spec.tools if ctx.spec is not None else None)
@@ -310,6 +333,7 @@ def _think_problem(text: str, message: Message) -> tuple[int, str] | None:
     "A trained assistant turn opens a think block it never closes, or puts its whole answer "
     "inside the think block: the model learns to answer inside its reasoning.",
     scope="rendering",
+    when=renders_think,
 )
 def answer_in_think(ctx: LintContext) -> Iterator[Finding]:
     conversation, rendering = ctx.conversation, ctx.rendering
@@ -340,6 +364,7 @@ def answer_in_think(ctx: LintContext) -> Iterator[Finding]:
     "An empty think block (<think></think>) is trained: rows like this teach a thinking model "
     "to skip thinking.",
     scope="rendering",
+    when=renders_think,
 )
 def empty_think_trained(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
@@ -431,6 +456,7 @@ def _match(result: _Result, pending: list[Call]) -> Call | None:
     "warning",
     "A tool result answers no call, or a call gets no result before the conversation goes on.",
     scope="rendering",
+    when=has_extra_or_tool,
 )
 def tool_call_unmatched(ctx: LintContext) -> Iterator[Finding]:
     conversation = ctx.conversation
@@ -470,6 +496,7 @@ def tool_call_unmatched(ctx: LintContext) -> Iterator[Finding]:
     "info",
     "Tool-call arguments are JSON strings in some calls and objects in others.",
     scope="rendering",
+    when=has_extra,
 )
 def tool_arguments_mixed(ctx: LintContext) -> Iterator[Finding]:
     calls = _all_calls(ctx)
@@ -495,6 +522,7 @@ def tool_arguments_mixed(ctx: LintContext) -> Iterator[Finding]:
     "A trained assistant turn that calls a tool has its end-of-turn marker untrained: the "
     "model never learns to stop after a call and wait for the result.",
     scope="rendering",
+    when=has_extra,
 )
 def tool_call_eot_untrained(ctx: LintContext) -> Iterator[Finding]:
     calls = _all_calls(ctx)
