@@ -12,7 +12,8 @@ warm-up; medians in wall-clock and CPU time (for HTTP: this client plus the serv
 template workers, read from /proc). An HTTP call is timed until the whole answer has arrived;
 what the client's JSON parser then costs depends on the client and is printed apart. The answer
 sizes are printed in bytes per token. The last line is the ratio of the wall-clock medians,
-default shape / anchor.
+default shape / anchor. Before it, the server's own work for the same request is timed in this
+process, step by step (best of BREAKDOWN_REPS): where the time goes, without HTTP.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,11 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from render_vs_hf import TAGGED_CHATML
 from serve import children, uvicorn_server
 
+from app.api.responses import encode_json
+from app.service import render as service
+from app.service.requests import RenderAnswerRequest
 from app.settings import Settings
+from app.templating.worker import WorkerPool
 from app.tokenizers.registry import load_tokenizer
 
 REPEATS = int(os.environ.get("BENCH_REPS", "9"))
 WARMUP = 3
+BREAKDOWN_REPS = 7
 MESSAGES = 1000
 WORDS = ("masking", "padding", "labels", "tokens", "loss", "turns", "template", "why", "because")
 
@@ -79,6 +86,59 @@ def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
+def best_ms(fn: Callable[[], object], reps: int = BREAKDOWN_REPS) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times) * 1000
+
+
+def server_breakdown(body: bytes, settings: Settings) -> str:
+    """The server's steps for this request body in this process, best of BREAKDOWN_REPS each:
+    parsing it, rendering (and the template worker's round trip within), linting, writing the
+    answer in both shapes. A checkout whose service has no bytes writer has the dicts written."""
+    request = RenderAnswerRequest.model_validate_json(body)
+    spec = request.spec()
+    waits: list[float] = []
+    run = WorkerPool.run
+
+    def timed_run(pool: WorkerPool, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return run(pool, *args, **kwargs)
+        finally:
+            waits.append(time.perf_counter() - start)
+
+    for _ in range(WARMUP):  # the workers' caches (compiled template, tokenizer, words)
+        service.render_messages(request.messages, spec, settings, columns=True)
+    WorkerPool.run = timed_run  # type: ignore[method-assign]
+    try:
+        render_ms = best_ms(
+            lambda: service.render_messages(request.messages, spec, settings, columns=True)
+        )
+    finally:
+        WorkerPool.run = run  # type: ignore[method-assign]
+    rendered = service.render_messages(request.messages, spec, settings, columns=True)
+    lints = service.lint_rendered(rendered, settings)
+    rendering = rendered.rendering
+    write = getattr(service, "rendering_json_bytes", None)
+
+    def default() -> bytes | None:
+        written = write(rendering, lints) if write else None
+        return written or encode_json(service.rendering_json(rendering, lints))
+
+    return (
+        f"server steps in-process (best of {BREAKDOWN_REPS}): parse + validate "
+        f"{best_ms(lambda: RenderAnswerRequest.model_validate_json(body)):.1f} ms, render "
+        f"{render_ms:.1f} ms (template worker round trip {min(waits) * 1000:.1f} ms), lints "
+        f"{best_ms(lambda: service.lint_rendered(rendered, settings)):.1f} ms, default answer "
+        f"{best_ms(default):.1f} ms, columnar answer "
+        f"{best_ms(lambda: encode_json(service.rendering_columns_json(rendering, lints))):.1f} ms"
+    )
+
+
 def main() -> None:
     settings = Settings.from_env()
     tok = load_tokenizer("smollm2", settings)
@@ -104,6 +164,7 @@ def main() -> None:
     def floor() -> object:
         return backend.encode(text, add_special_tokens=False)
 
+    breakdown = server_breakdown(body, settings)
     with uvicorn_server() as (base, process), httpx.Client(base_url=base, timeout=120) as http:
 
         def post(content: bytes) -> Callable[[], bytes]:
@@ -149,6 +210,7 @@ def main() -> None:
         f"Python {platform.python_version()}, load average (1 min) {os.getloadavg()[0]:.1f}"
     )
     print(f"conversation: {len(messages)} messages, {tokens:,} tokens; {REPEATS} runs each")
+    print(breakdown)
     print(f"floor, bare tokenizer encode: {fl_w * 1000:.1f} ms wall, {fl_c * 1000:.1f} ms CPU")
     print(
         f"transformers apply_chat_template + assistant mask: {hf_w * 1000:.1f} ms wall, "
