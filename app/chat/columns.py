@@ -241,14 +241,17 @@ class TokenColumns(Sequence[Token]):
             )
         ]
 
-    def to_json_bytes(self) -> bytes | None:
-        """`orjson.dumps(self.to_json())`, byte for byte, without a dict per token; None where
-        this way does not apply (token texts that are not consecutive slices of the text, or a
-        text orjson cannot write: the caller then writes `to_json()`). How: `_token_objects`.
+    def to_json_bytes(
+        self, head: bytes | memoryview = b"", tail: bytes | memoryview = b""
+    ) -> bytes | None:
+        """`head + orjson.dumps(self.to_json()) + tail`, byte for byte, without a dict per token
+        (nor a copy of megabytes to add head and tail); None where this way does not apply
+        (token texts that are not consecutive slices of the text, or a text orjson cannot
+        write: the caller then writes `to_json()`). How: `_token_objects`.
         Example: ids [1, 2], texts ["Hi", "!"]
                  -> b'[{"id":1,"text":"Hi","role":...},{"id":2,"text":"!","role":...}]'
         """
-        return _token_objects(self)
+        return _token_objects(self, head, tail)
 
     def columns_json(self) -> dict[str, Any]:
         """The tokens as parallel arrays (the API's `"format": "columns"`): roles and parts as
@@ -275,7 +278,9 @@ class TokenColumns(Sequence[Token]):
         }
 
 
-def _token_objects(cols: TokenColumns) -> bytes | None:
+def _token_objects(
+    cols: TokenColumns, head: bytes | memoryview, tail: bytes | memoryview
+) -> bytes | None:
     """TokenColumns.to_json_bytes. The escaped text is written once, with a marker byte where
     each token starts that numbers the kind (role, flags, part) of the token before; each kind's
     marker becomes the glue between two texts with those written in (`","role":"user",
@@ -302,17 +307,17 @@ def _token_objects(cols: TokenColumns) -> bytes | None:
         starts[1:],
         ends[-1],
         kind[:-1],
-        b"[" + _NEXT_TOKEN[1:],
-        glues[kind[-1]] + b"]",
+        b"%s[" + _NEXT_TOKEN[1:],
+        glues[kind[-1]] + b"]%s",
     )
     if template is None:
         return None
     # Each kind's marker becomes its glue; the rarest first, so the copies start small.
     for number in sorted(range(len(glues)), key=lambda k: kind.count(k)):
         template = template.replace(bytes((number,)), glues[number] + _NEXT_TOKEN)
-    fields: list[Any] = [None] * (4 * len(ids))  # filled a column at a time, in C
-    fields[0::4], fields[2::4], fields[3::4] = ids, starts, ends
-    fields[1::4] = orjson.dumps(cols.messages)[1:-1].split(b",")
+    fields: list[Any] = [head, *[None] * (4 * len(ids)), tail]  # filled a column at a time, in C
+    fields[1:-1:4], fields[3:-1:4], fields[4:-1:4] = ids, starts, ends
+    fields[2:-1:4] = orjson.dumps(cols.messages)[1:-1].split(b",")
     return template % tuple(fields)
 
 

@@ -51,6 +51,13 @@ def test_every_kind_of_escape_at_every_cut_is_written_as_orjson_writes_it(step):
     assert cols.to_json_bytes() == _orjson(cols)
 
 
+def test_head_and_tail_are_written_around_the_tokens_as_they_are():
+    cols = _columns(ODD_TEXT, [3, 9, 20])
+    head, tail = b'{"note":"100%s %d %%","tokens":', b',"after":"%s"}'
+    written = cols.to_json_bytes(memoryview(head), tail)
+    assert written == head + _orjson(cols) + tail
+
+
 def test_zero_width_tokens_and_a_single_token():
     text = "ab🦙c"
     cols = _columns(text, [1, 1, 2, 2, 3])  # empty texts where a character is completed later
