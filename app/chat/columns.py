@@ -317,8 +317,11 @@ def _token_objects(
         template = template.replace(bytes((number,)), glues[number] + _NEXT_TOKEN)
     fields: list[Any] = [head, *[None] * (4 * len(ids)), tail]  # filled a column at a time, in C
     fields[1:-1:4], fields[3:-1:4], fields[4:-1:4] = ids, starts, ends
-    fields[2:-1:4] = orjson.dumps(cols.messages)[1:-1].split(b",")
-    return template % tuple(fields)
+    try:
+        fields[2:-1:4] = orjson.dumps(cols.messages)[1:-1].split(b",")
+        return template % tuple(fields)
+    except (TypeError, ValueError):  # a value that is no int or None: the dicts' way says so
+        return None
 
 
 class _Kinds(dict[tuple[Any, ...], int]):

@@ -4,6 +4,7 @@ need every kind of escape, zero-width tokens, truncated renderings and real temp
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pytest
 
@@ -85,6 +86,11 @@ def test_more_kinds_of_token_than_marker_bytes_are_declined():
     assert many.to_json_bytes() is None
     few = _columns(text, list(range(1, 40)), parts=[f"part{i % 8}" for i in range(40)])
     assert few.to_json_bytes() == _orjson(few)
+
+
+def test_values_that_are_not_plain_numbers_are_declined():
+    assert _columns("abc", [1, 2], messages=[0, np.int64(1), None]).to_json_bytes() is None
+    assert _columns("abc", [1, 2], ids=[1, "2", 3]).to_json_bytes() is None
 
 
 def test_a_lone_surrogate_is_declined_so_the_caller_writes_the_records():
