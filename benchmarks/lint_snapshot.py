@@ -63,6 +63,7 @@ VARIANTS: tuple[tuple[str, dict[str, Any], bool], ...] = (
     ("all", {"train_on": "all"}, False),
     ("last", {"train_on": "last_assistant", "train_on_eot": False}, True),
     ("cut", {"max_length": 24}, False),
+    ("no-eot", {"train_on_eot": False}, False),
     ("genprompt", {"add_generation_prompt": True, "add_special_tokens": True}, True),
 )
 

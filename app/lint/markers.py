@@ -134,6 +134,7 @@ def read_turns(rendering: Rendering, index: TokenIndex | None = None) -> Turns:
     text, ids_of = rendering.text, rendering.input_ids
     leads: list[LeadIn] = []
     best: dict[str, LeadIn] = {}
+    ranks: dict[str, int] = {}  # `LeadIn.rank` of each best as one int: first message, then length
     eot_ids: set[int] = set()
     last = None
     previous_end = _injected_end(rendering)
@@ -141,14 +142,12 @@ def read_turns(rendering: Rendering, index: TokenIndex | None = None) -> Turns:
         begin = span.content_start if span.gen_start is None else span.gen_start
         lead = text[previous_end:begin].lstrip()
         if lead:  # lstripped: empty unless it holds more than whitespace
-            item = LeadIn(span.message, span.role, lead, begin - len(lead))
+            role = span.role
+            item = _new_lead(LeadIn, (span.message, role, lead, begin - len(lead)))
             leads.append(item)
-            known = best.get(span.role)
-            # `item.rank < known.rank`, spelled out (the first of equals is kept)
-            if known is None or (
-                (item.message == 0, len(lead)) < (known.message == 0, len(known.text))
-            ):
-                best[span.role] = item
+            rank = len(lead) + (_FIRST_MESSAGE if span.message == 0 else 0)
+            if rank < ranks.get(role, _WORST):  # the first of equals is kept
+                best[role], ranks[role] = item, rank
         eot_start, eot_end = span.eot_start, span.eot_end
         if eot_end is None:
             previous_end = span.content_end
@@ -160,6 +159,11 @@ def read_turns(rendering: Rendering, index: TokenIndex | None = None) -> Turns:
     headers = {role: lead.text.rstrip() for role, lead in best.items()}
     eot_text = None if last is None else text[last.eot_start : last.eot_end]
     return Turns(leads, best, headers, eot_text, frozenset(eot_ids))
+
+
+_new_lead = tuple.__new__  # a LeadIn made at C speed (NamedTuple's own __new__ is Python)
+_FIRST_MESSAGE = 1 << 62  # ranks after every lead-in of a later message, as `rank` says
+_WORST = 1 << 63
 
 
 def _injected_end(rendering: Rendering) -> int:

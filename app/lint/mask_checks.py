@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from app.chat.tokens import Finding
 from app.lint.context import LintContext
-from app.lint.markers import as_mask, marker_ranges, merged_ranges
+from app.lint.markers import LeadIn, Turns, as_mask, marker_ranges, merged_ranges
 from app.lint.registry import check
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -59,21 +59,31 @@ def mask_by_response_marker(ctx: LintContext) -> list[bool] | None:
 def response_marker_ranges(ctx: LintContext) -> list[tuple[int, int]] | None:
     """The token ranges `mask_by_response_marker` marks (None: no assistant marker)."""
     assert ctx.rendering is not None
-    markers = ctx.turns()
-    lead = ctx.best_lead_ins().get("assistant")
+    turns = ctx.turns()
+    lead = turns.best.get("assistant")
     if lead is None:
         return None
     search = ctx.search()
-    response = ctx.facts.encode(ctx.tokenizer, lead.text)
-    if search.find(response) == -1:
-        response = ctx.facts.encode(ctx.tokenizer, lead.marker)
-    stops = [
-        ctx.facts.encode(ctx.tokenizer, text)
-        for role, text in markers.header_texts.items()
-        if role != "assistant"
-    ]
-    eots = set(markers.eot_ids) | ({ctx.facts.eos_id} if ctx.facts.eos_id is not None else set())
-    return marker_ranges(search, response, frozenset(eots), stops)
+    # What the markers' texts make of it, the same for every row of a template: remembered.
+    key = ("marker-matching", lead.text, tuple(turns.header_texts.items()), turns.eot_ids)
+    full, bare, stops, eots = ctx.shared(key, lambda: _matching(ctx, lead, turns))
+    response = full if search.find(full) != -1 else bare
+    return marker_ranges(search, response, eots, stops)
+
+
+def _matching(
+    ctx: LintContext, lead: LeadIn, turns: Turns
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, ...], ...], frozenset[int]]:
+    """How a completion-only collator is configured from these markers: the assistant lead-in
+    tokenized alone with its trailing whitespace and without, the other roles' markers (where a
+    turn stops when no end-of-turn id comes first) and the end-of-turn ids (with EOS)."""
+    encode, tokenizer = ctx.facts.encode, ctx.tokenizer
+    stops = tuple(
+        encode(tokenizer, text) for role, text in turns.header_texts.items() if role != "assistant"
+    )
+    eos = ctx.facts.eos_id
+    eots = turns.eot_ids | {eos} if eos is not None else turns.eot_ids
+    return encode(tokenizer, lead.text), encode(tokenizer, lead.marker), stops, eots
 
 
 def mask_by_generation_tags(ctx: LintContext) -> list[bool] | None:

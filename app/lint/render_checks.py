@@ -12,6 +12,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import Any
 
 from app.chat.sequences import differing_window
@@ -23,6 +24,7 @@ from app.lint.registry import check
 ROLE_WORDS = re.compile(r"\b(system|user|assistant|model|tool|human|gpt)\b", re.IGNORECASE)
 MIN_PROSE_WORDS = 3
 ROLE_HEADER = re.compile(r"^\s*(system|user|assistant|model|developer)[ \t]*(:|\n)", re.IGNORECASE)
+_START_OF, _END_OF = attrgetter("start"), attrgetter("end")  # a span's (or token's) bounds
 SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]{1,40}\|>|<[a-z_]{2,40}>|</?s>")
 
 
@@ -40,14 +42,10 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     index = ctx.index()
     starts, ends = index.starts, index.ends
     # Token texts partition the text: only the last token starting before a bound can cross it.
-    crossing = sorted(
-        {
-            i
-            for s in rendering.spans
-            for b in (s.start, s.end)
-            if (i := bisect_left(starts, b) - 1) >= 0 and ends[i] > b
-        }
-    )
+    # (Turns are mostly adjacent: each shared bound is looked up once.)
+    bounds = set(map(_START_OF, rendering.spans))
+    bounds.update(map(_END_OF, rendering.spans))
+    crossing = sorted({i for b in bounds if (i := bisect_left(starts, b) - 1) >= 0 and ends[i] > b})
     if not crossing:
         return
     trained = [i for i in crossing if ctx.view.trained[i]]
@@ -228,7 +226,7 @@ def generation_prompt_in_training(ctx: LintContext) -> Iterator[Finding]:
     rendering, spec = ctx.rendering, ctx.spec
     if rendering is None:
         return
-    tail_start = max((s.end for s in rendering.spans), default=0)
+    tail_start = max(map(_END_OF, rendering.spans), default=0)
     tail = rendering.text[tail_start:].strip()
     if not tail:  # the usual case: nothing after the last message
         return

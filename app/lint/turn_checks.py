@@ -112,10 +112,11 @@ def role_order(ctx: LintContext) -> Iterator[Finding]:
         return
     roles = [m.role for m in conversation]
     opening = next((k for k, role in enumerate(roles) if role != "system"), None)
+    # Each message k with the role of message k - 1 (pairs read with zip: every row asks).
     odd = [
         k
-        for k in range(1, len(roles))
-        if roles[k] == roles[k - 1] and roles[k] in ("user", "assistant")
+        for k, (before, role) in enumerate(zip(roles, roles[1:], strict=False), 1)
+        if role == before and role in ("user", "assistant")
     ]
     if opening is not None and roles[opening] == "assistant":
         odd.insert(0, opening)
