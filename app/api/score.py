@@ -14,8 +14,9 @@ router = APIRouter(prefix="/api", tags=["score"])
 
 @router.post("/score")
 def post_score(body: ScoreRequest, settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
-    """Render, mask and score one conversation: per-token logprob and entropy, trained loss."""
+    """Render, mask and score one conversation: per-token logprob and entropy, trained loss.
+    `"format": "columns"` answers with parallel arrays (the scores as `logprobs`...)."""
     scored = score_messages(
         body.messages, body.spec(), body.model, settings, store, compare_base=body.compare_base
     )
-    return scored_json(scored)
+    return scored_json(scored, columns=body.format == "columns")

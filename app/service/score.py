@@ -30,8 +30,14 @@ from app.lint import context_for_rendering, run_checks
 from app.lint.context import ModelView
 from app.score import models
 from app.score.scoring import Stop, TokenScores, mean_trained_loss, score_ids, stops
-from app.service.render import Rendered, lint_rendered, render_conversation, rendering_json
-from app.service.requests import RenderRequest
+from app.service.render import (
+    Rendered,
+    lint_rendered,
+    render_conversation,
+    rendering_columns_json,
+    rendering_json,
+)
+from app.service.requests import RenderAnswerRequest
 from app.settings import Settings
 from app.train.store import JobStore
 
@@ -41,8 +47,9 @@ _MODEL = (
 )
 
 
-class ScoreRequest(RenderRequest):
-    """The body of POST /api/score: the render body plus the model (DESIGN.md §3.2)."""
+class ScoreRequest(RenderAnswerRequest):
+    """The body of POST /api/score: the render body (and its answer `format`) plus the model
+    (DESIGN.md §3.2)."""
 
     model: str = Field("smollm2", min_length=1, max_length=400, description=_MODEL)
     compare_base: bool = Field(
@@ -123,7 +130,7 @@ def score_conversation(
 ) -> Scored:
     """Render an already parsed conversation and score it; `lint=False` skips every lint."""
     target = model_target(model, settings, store)
-    rendered = render_conversation(conversation, spec, settings)
+    rendered = render_conversation(conversation, spec, settings, columns=True)
     _check_length(len(rendered.rendering.input_ids), settings)
     lints = lint_rendered(rendered, settings) if lint else []
     base_load = models.resolve(target.base, settings) if compare_base and target.base else None
@@ -183,16 +190,26 @@ def model_lints(
     return run_checks(ctx, ("model",))
 
 
-def scored_json(scored: Scored) -> dict[str, Any]:
+def scored_json(scored: Scored, columns: bool = False) -> dict[str, Any]:
     """The render response plus, per token, `logprob` and `entropy` (and `base_logprob` with
-    before/after), and in `stats` the mean trained loss and the end-of-turn probabilities."""
-    body = rendering_json(scored.rendered.rendering, scored.lints)
+    before/after), and in `stats` the mean trained loss and the end-of-turn probabilities.
+    `columns`: the columnar render shape, the scores as the arrays `logprobs`, `entropies`
+    (and `base_logprobs`) beside the token columns."""
+    rendering = scored.rendered.rendering
     base = scored.base.logprobs if scored.base is not None else None
-    for i, token in enumerate(body["tokens"]):
-        token["logprob"] = scored.scores.logprobs[i]
-        token["entropy"] = scored.scores.entropies[i]
+    if columns:
+        body = rendering_columns_json(rendering, scored.lints)
+        body["logprobs"] = list(scored.scores.logprobs)
+        body["entropies"] = list(scored.scores.entropies)
         if base is not None:
-            token["base_logprob"] = base[i]
+            body["base_logprobs"] = list(base)
+    else:
+        body = rendering_json(rendering, scored.lints)
+        for i, token in enumerate(body["tokens"]):
+            token["logprob"] = scored.scores.logprobs[i]
+            token["entropy"] = scored.scores.entropies[i]
+            if base is not None:
+                token["base_logprob"] = base[i]
     stats = body["stats"]
     stats["model"] = scored.model
     stats["mean_trained_loss"] = scored.mean_trained_loss

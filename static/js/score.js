@@ -83,6 +83,7 @@
     const body = await posted.json();
     body.model = model.value;
     body.compare_base = model.value.startsWith("job:") && view.value === "change";
+    body.format = "columns"; // parallel arrays: a few bytes per token, not an object each
     const res = await fetch("/api/score", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -91,12 +92,11 @@
     if (mine !== seq) return;
     if (!res.ok) { status.textContent = await errorText(res); return; }
     const data = await res.json();
-    const tokens = data.tokens;
     scores = {
-      count: tokens.length,
-      logprob: tokens.map((t) => t.logprob),
-      entropy: tokens.map((t) => t.entropy),
-      base: tokens.length && "base_logprob" in tokens[0] ? tokens.map((t) => t.base_logprob) : null,
+      count: data.ids.length,
+      logprob: data.logprobs,
+      entropy: data.entropies,
+      base: data.base_logprobs || null,
     };
     const stats = data.stats;
     const modelLints = data.lints.filter((f) => f.code === "model-does-not-stop"

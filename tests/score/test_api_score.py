@@ -62,6 +62,12 @@ def test_a_local_model_and_a_jobs_model_before_and_after(client_for, score_setti
     assert base[1:] != [t["logprob"] for t in body["tokens"]][1:]  # the job's own model differs
     assert body["stats"]["base_model"] == str(model_roots / "base")
     assert body["stats"]["base_mean_trained_loss"] == local.json()["stats"]["mean_trained_loss"]
+    columns = client.post(
+        "/api/score",
+        json={**BODY, "model": f"job:{job_id}", "compare_base": True, "format": "columns"},
+    ).json()
+    assert columns["base_logprobs"] == base
+    assert columns["logprobs"] == [t["logprob"] for t in body["tokens"]]
 
 
 @pytest.mark.parametrize(
@@ -123,3 +129,15 @@ def test_one_scoring_at_a_time_then_429(client_for, score_settings):
         release.set()
         worker.join()
     assert client.post("/api/score", json=BODY).status_code == 200
+
+
+def test_the_columnar_answer_holds_the_same_scores(client):
+    tokens = client.post("/api/score", json=BODY).json()
+    columns = client.post("/api/score", json={**BODY, "format": "columns"})
+    assert columns.status_code == 200, columns.text
+    body = columns.json()
+    assert body["format"] == "columns" and "tokens" not in body
+    assert body["ids"] == tokens["input_ids"]
+    assert body["logprobs"] == [t["logprob"] for t in tokens["tokens"]]
+    assert body["entropies"] == [t["entropy"] for t in tokens["tokens"]]
+    assert body["stats"] == tokens["stats"] and body["lints"] == tokens["lints"]
