@@ -315,7 +315,8 @@ def _token_objects(
     # Each kind's marker becomes its glue; the rarest first, so the copies start small.
     for number in sorted(range(len(glues)), key=lambda k: kind.count(k)):
         template = template.replace(bytes((number,)), glues[number] + _NEXT_TOKEN)
-    fields: list[Any] = [head, *[None] * (4 * len(ids)), tail]  # filled a column at a time, in C
+    fields: list[Any] = [None] * (4 * len(ids) + 2)  # filled a column at a time, in C
+    fields[0], fields[-1] = head, tail
     fields[1:-1:4], fields[3:-1:4], fields[4:-1:4] = ids, starts, ends
     try:
         fields[2:-1:4] = orjson.dumps(cols.messages)[1:-1].split(b",")
