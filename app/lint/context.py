@@ -232,3 +232,37 @@ class LintContext:
         if self.view.texts is not None:
             return self.view.texts[index]
         return self.tokenizer.decode([self.view.ids[index]])
+
+
+# Questions for `Check.when` (app.lint.registry), each asked once per row however many checks
+# share it: False means those checks find nothing in the row, so they are not run.
+
+
+def holds_more_than_text(ctx: LintContext) -> bool:
+    """Whether a message has fields besides its role and content (tool calls, reasoning...),
+    is a tool result or writes a think tag: all the tool-call and reasoning checks look at."""
+    return any(
+        m.extra or m.role == "tool" or "<think>" in m.content for m in ctx.conversation or ()
+    )
+
+
+def renders_think(ctx: LintContext) -> bool:
+    """Whether the rendered text holds a think tag (`<think>` or `</think>`)."""
+    return ctx.rendering is not None and "think>" in ctx.rendering.text
+
+
+def has_render_flags(ctx: LintContext) -> bool:
+    """Whether the rendering says it was tagged ({% generation %}) or counted images or audio."""
+    meta = ctx.rendering.meta if ctx.rendering is not None else {}
+    return "tagged" in meta or "images" in meta or "audio" in meta
+
+
+def engine_spoke(ctx: LintContext) -> bool:
+    """Whether the engine reported findings of its own or cut the rendering at max_length."""
+    rendering = ctx.rendering
+    return rendering is not None and bool(rendering.findings or rendering.truncated_tokens)
+
+
+def has_tools(ctx: LintContext) -> bool:
+    """Whether the render was given a tools list."""
+    return ctx.spec is not None and bool(ctx.spec.tools)

@@ -158,10 +158,11 @@ def read_turns(rendering: Rendering, index: TokenIndex | None = None) -> Turns:
             eot_ids.update(ids_of[bisect_left(starts, eot_start) : bisect_right(ends, eot_end)])
     headers = {role: lead.text.rstrip() for role, lead in best.items()}
     eot_text = None if last is None else text[last.eot_start : last.eot_end]
-    return Turns(leads, best, headers, eot_text, frozenset(eot_ids))
+    return _new_turns(Turns, (leads, best, headers, eot_text, frozenset(eot_ids)))
 
 
-_new_lead = tuple.__new__  # a LeadIn made at C speed (NamedTuple's own __new__ is Python)
+# A LeadIn (a Turns) made at C speed: NamedTuple's own __new__ is Python.
+_new_lead = _new_turns = tuple.__new__
 _FIRST_MESSAGE = 1 << 62  # ranks after every lead-in of a later message, as `rank` says
 _WORST = 1 << 63
 
@@ -172,6 +173,8 @@ def _injected_end(rendering: Rendering) -> int:
     markup is not the first message's lead-in."""
     end, tokens = 0, rendering.tokens
     if type(tokens) is TokenColumns:  # read the columns: no Token record is made
+        if not tokens.messages or tokens.messages[0] is not None:
+            return 0  # the usual row: its first token belongs to its first message
         for message, role, tok_end in zip(tokens.messages, tokens.roles, tokens.ends, strict=True):
             if message is not None:
                 break
@@ -457,20 +460,28 @@ def _compile_turns(
 ) -> re.Pattern[str] | None:
     """The pattern `_turns_pattern` matches with: the marker, then (looking ahead, so turns may
     hold the next marker) every id up to the first end-of-turn id or the first id of another
-    header, then that end-of-turn id unless a header starts there. Needles no id sequence of
-    a row can spell (empty, or past U+10FFFF) are never found, so they are left out."""
+    header, then that end-of-turn id unless a header starts there. Ids that can start no header
+    and end no turn are skipped as one run (no header is tried there). Needles no id sequence
+    of a row can spell (empty, or past U+10FFFF) are never found, so they are left out."""
     marker = _as_text(response)
     if not marker or any(marker[:k] == marker[-k:] for k in range(1, len(marker))):
         return None
     headers = sorted({t for stop in stops if (t := _as_text(stop))})
-    ends = sorted({t for eot in eot_ids if (t := _as_text((eot,)))})
+    ends = {t for eot in eot_ids if (t := _as_text((eot,)))}
+    firsts = {h[0] for h in headers}
     no_header = f"(?!{'|'.join(map(re.escape, headers))})" if headers else ""
-    if ends:
-        end_class = "[" + "".join(map(re.escape, ends)) + "]"
-        tail = f"((?:{no_header}[^{end_class[1:]})*)({no_header}{end_class})?"
-    else:
-        tail = f"((?:{no_header}.)*)((?!))?"  # no end-of-turn id: group 2 never matches
-    return re.compile(f"{re.escape(marker)}(?={tail})", re.DOTALL)
+    # Nothing after the turn can fail (the closer is optional), so the greedy run is kept
+    # as it is: nothing backtracks.
+    branches = [f"[^{_chars(ends | firsts)}]+" if ends | firsts else ".+"]
+    if firsts - ends:  # an id that may start a header: part of the turn unless one starts
+        branches.append(f"{no_header}[{_chars(firsts - ends)}]")
+    closer = f"({no_header}[{_chars(ends)}])?" if ends else "((?!))?"  # (?!): never matches
+    return re.compile(f"{re.escape(marker)}(?=((?:{'|'.join(branches)})*){closer})", re.DOTALL)
+
+
+def _chars(chars: set[str]) -> str:
+    """`chars` as the inside of a character class."""
+    return "".join(map(re.escape, sorted(chars)))
 
 
 def as_mask(size: int, ranges: Iterable[tuple[int, int]]) -> list[bool]:

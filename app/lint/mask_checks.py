@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 from app.chat.tokens import Finding
-from app.lint.context import LintContext
+from app.lint.context import LintContext, has_render_flags
 from app.lint.markers import LeadIn, Turns, as_mask, marker_ranges, merged_ranges
 from app.lint.registry import check
 
@@ -159,6 +159,7 @@ def mask_methods_disagree(ctx: LintContext) -> Iterator[Finding]:
     "info",
     "The template's {% generation %} tags train other tokens than the model generates.",
     scope="rendering",
+    when=has_render_flags,
 )
 def tags_differ_from_generated(ctx: LintContext) -> Iterator[Finding]:
     """Tags decide what trains (as in TRL and transformers); say where they part from trained =

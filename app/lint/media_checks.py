@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from app.chat.images import family_for
 from app.chat.tokens import Finding
-from app.lint.context import LintContext
+from app.lint.context import LintContext, has_render_flags
 from app.lint.registry import check
 
 
@@ -50,18 +50,12 @@ def _count_mismatch(ctx: LintContext, media: _Media) -> Iterator[Finding]:
     )
 
 
-def has_media(ctx: LintContext) -> bool:
-    """Whether the rendering counted images or audio clips (`Check.when`)."""
-    meta = ctx.rendering.meta if ctx.rendering is not None else {}
-    return IMAGES.key in meta or AUDIO.key in meta
-
-
 @check(
     "image-count-mismatch",
     "error",
     "The template writes a different number of image placeholders than the messages hold images.",
     scope="rendering",
-    when=has_media,
+    when=has_render_flags,
 )
 def image_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
     yield from _count_mismatch(ctx, IMAGES)
@@ -72,7 +66,7 @@ def image_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
     "error",
     "The template writes a different number of audio placeholders than the messages hold clips.",
     scope="rendering",
-    when=has_media,
+    when=has_render_flags,
 )
 def audio_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
     yield from _count_mismatch(ctx, AUDIO)

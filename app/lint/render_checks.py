@@ -17,7 +17,7 @@ from typing import Any
 
 from app.chat.sequences import differing_window
 from app.chat.tokens import Finding, Severity
-from app.lint.context import LintContext
+from app.lint.context import LintContext, engine_spoke
 from app.lint.markers import probe_markers
 from app.lint.registry import check
 
@@ -37,7 +37,9 @@ SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]{1,40}\|>|<[a-z_]{2,40}>|</?s>")
 )
 def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
-    if rendering is None or any(f.code == "boundary-merge" for f in rendering.findings):
+    if rendering is None or (
+        rendering.findings and any(f.code == "boundary-merge" for f in rendering.findings)
+    ):
         return  # the engine already said so, with its own detail
     index = ctx.index()
     starts, ends = index.starts, index.ends
@@ -77,7 +79,7 @@ def boundary_merge(ctx: LintContext) -> Iterator[Finding]:
     "warning",
     "The template's output does not contain a message's content: it rewrites or drops it.",
     scope="rendering",
-    when=lambda ctx: ctx.rendering is not None and bool(ctx.rendering.findings),
+    when=engine_spoke,
 )
 def content_not_found(ctx: LintContext) -> Iterator[Finding]:
     # Only the engine can tell (it locates every message while attributing the template's
@@ -177,6 +179,7 @@ def special_token_in_content(ctx: LintContext) -> Iterator[Finding]:
     "error",
     "max_length cut an assistant answer or its end-of-turn token (warning: dropped whole).",
     scope="rendering",
+    when=engine_spoke,
 )
 def truncation_cuts_answer(ctx: LintContext) -> Iterator[Finding]:
     rendering = ctx.rendering
@@ -386,11 +389,8 @@ def dialect_mismatch(ctx: LintContext) -> Iterator[Finding]:
     if rendering is None:
         return
     markers = ctx.turns()
-    pieces = set(markers.header_texts.values())
-    if markers.eot_text:
-        pieces.add(markers.eot_text)
-    key = ("dialect-mismatch", frozenset(pieces))
-    broken: list[str] = ctx.shared(key, lambda: _not_tokens(ctx, pieces))
+    key = ("dialect-mismatch", tuple(markers.header_texts.values()), markers.eot_text)
+    broken: list[str] = ctx.shared(key, lambda: _not_tokens(ctx, key[1], key[2]))
     if broken:
         where = [i for m in broken for i in _occurrences(ctx, m)]
         yield ctx.finding(
@@ -400,12 +400,17 @@ def dialect_mismatch(ctx: LintContext) -> Iterator[Finding]:
             "dialect this model was trained with (often 'tokenizer').",
             where,
         )
-    yield from _eot_not_eos(ctx, markers.eot_ids)
+    eos = ctx.facts.eos_id
+    if len(markers.eot_ids) == 1 and eos is not None and eos not in markers.eot_ids:
+        yield from _eot_not_eos(ctx, markers.eot_ids)  # (asked here first: every row asks)
 
 
-def _not_tokens(ctx: LintContext, pieces: set[str]) -> list[str]:
-    """The special-looking strings in `pieces` that this tokenizer splits into several tokens
-    (a property of the tokenizer and the marker texts, not of the row)."""
+def _not_tokens(ctx: LintContext, headers: tuple[str, ...], eot_text: str | None) -> list[str]:
+    """The special-looking strings in the markers that this tokenizer splits into several
+    tokens (a property of the tokenizer and the marker texts, not of the row)."""
+    pieces = set(headers)
+    if eot_text:
+        pieces.add(eot_text)
     return sorted(
         {
             m

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from app.chat.messages import REASONING_FIELDS, Message
 from app.chat.tokens import Finding, MessageSpan
-from app.lint.context import LintContext
+from app.lint.context import LintContext, has_tools, holds_more_than_text, renders_think
 from app.lint.registry import check
 from app.lint.turn_checks import turn_tokens, turn_trained
 
@@ -77,22 +77,6 @@ def _all_calls(ctx: LintContext) -> list[Call]:
     return found
 
 
-def has_extra(ctx: LintContext) -> bool:
-    """Whether any message has fields besides its role and content (tool calls, reasoning...):
-    the checks of tool calls find nothing in a row without (`Check.when`)."""
-    return any(m.extra for m in ctx.conversation or ())
-
-
-def has_extra_or_tool(ctx: LintContext) -> bool:
-    """`has_extra`, or a tool message (a tool result, maybe answering no call)."""
-    return any(m.extra or m.role == "tool" for m in ctx.conversation or ())
-
-
-def renders_think(ctx: LintContext) -> bool:
-    """Whether the rendered text holds a think tag (`<think>` or `</think>`)."""
-    return ctx.rendering is not None and "think>" in ctx.rendering.text
-
-
 def _spans(ctx: LintContext) -> dict[int, MessageSpan]:
     spans: dict[int, MessageSpan] = ctx.cached(
         "spans-by-message", lambda: {s.message: s for s in ctx.rendered().spans}
@@ -135,7 +119,7 @@ def _written(call: Call, text: str) -> bool:
     "The template leaves out the tool calls of an assistant message: the model is trained on an "
     "answer without its call (warning when the turn is untrained).",
     scope="rendering",
-    when=has_extra,
+    when=holds_more_than_text,
 )
 def tool_calls_dropped(ctx: LintContext) -> Iterator[Finding]:
     calls = _all_calls(ctx)
@@ -174,11 +158,6 @@ def tool_calls_dropped(ctx: LintContext) -> Iterator[Finding]:
         [i for k in dropped for i in turn_tokens(ctx, spans[k])],
         severity=None if trained else "warning",
     )
-
-
-def has_tools(ctx: LintContext) -> bool:
-    """Whether the render was given a tools list."""
-    return ctx.spec is not None and bool(ctx.spec.tools)
 
 
 def _tool_names(tools: Any) -> list[str]:
@@ -250,6 +229,7 @@ def _reasoning_of(message: Message) -> str | None:
     "last user message): those turns train answers without their reasoning (info when they are "
     "untrained).",
     scope="rendering",
+    when=holds_more_than_text,
 )
 def reasoning_dropped(ctx: LintContext) -> Iterator[Finding]:
     conversation, rendering = ctx.conversation, ctx.rendering
@@ -456,7 +436,7 @@ def _match(result: _Result, pending: list[Call]) -> Call | None:
     "warning",
     "A tool result answers no call, or a call gets no result before the conversation goes on.",
     scope="rendering",
-    when=has_extra_or_tool,
+    when=holds_more_than_text,
 )
 def tool_call_unmatched(ctx: LintContext) -> Iterator[Finding]:
     conversation = ctx.conversation
@@ -496,7 +476,7 @@ def tool_call_unmatched(ctx: LintContext) -> Iterator[Finding]:
     "info",
     "Tool-call arguments are JSON strings in some calls and objects in others.",
     scope="rendering",
-    when=has_extra,
+    when=holds_more_than_text,
 )
 def tool_arguments_mixed(ctx: LintContext) -> Iterator[Finding]:
     calls = _all_calls(ctx)
@@ -522,7 +502,7 @@ def tool_arguments_mixed(ctx: LintContext) -> Iterator[Finding]:
     "A trained assistant turn that calls a tool has its end-of-turn marker untrained: the "
     "model never learns to stop after a call and wait for the result.",
     scope="rendering",
-    when=has_extra,
+    when=holds_more_than_text,
 )
 def tool_call_eot_untrained(ctx: LintContext) -> Iterator[Finding]:
     calls = _all_calls(ctx)
