@@ -225,22 +225,15 @@ def encode_later(
     if backend is None:
         return lambda: [_encode_python(tokenizer, text) for text in texts]
     info = tokenizer_info(tokenizer)
-    words = info.words
+    words, table = info.words, info.pieces
     owners, parts = (
         ([(k, 0) for k in range(len(texts))], list(texts))
         if words is not None
         else _split_at_cuts(texts, info.cut_texts)
     )
-    table = info.pieces
 
-    def encode() -> list[list[int]]:
-        if words is not None:
-            return words.many(parts)
-        with specials_parsed(info, backend):
-            if table is not None:
-                return [e.ids for e in backend.encode_batch_fast(parts, add_special_tokens=False)]
-            encodings: list[Any] = backend.encode_batch(parts, add_special_tokens=False)
-            return encodings
+    def encode() -> list[Any]:
+        return words.many(parts) if words is not None else _encode_rust(info, backend, parts)
 
     # The word cache is Python and holds the GIL: it runs where the result is wanted.
     started = pool.submit(encode) if pool is not None and words is None else None
@@ -265,6 +258,16 @@ def encode_later(
         return out  # type: ignore[return-value]  # every text has at least one part
 
     return finish
+
+
+def _encode_rust(info: TokenizerInfo, backend: Any, parts: list[str]) -> list[Any]:
+    """The parts' ids from the Rust tokenizer (their Encodings where offsets cannot be derived
+    from the ids), special-token text parsed."""
+    with specials_parsed(info, backend):
+        if info.pieces is not None:
+            return [e.ids for e in backend.encode_batch_fast(parts, add_special_tokens=False)]
+        encodings: list[Any] = backend.encode_batch(parts, add_special_tokens=False)
+        return encodings
 
 
 def _split_at_cuts(
