@@ -20,6 +20,7 @@ from app.errors import InputError, LimitError
 
 # `developer`: OpenAI's name for the system message of newer models.
 ROLES: tuple[str, ...] = ("system", "developer", "user", "assistant", "tool")
+_ROLE_SET = frozenset(ROLES)
 # Where an assistant message's reasoning is held: transformers' `reasoning_content`, and the
 # spellings other datasets and templates use (gpt-oss's `thinking`).
 REASONING_FIELDS: tuple[str, ...] = ("reasoning_content", "thinking", "reasoning")
@@ -110,6 +111,10 @@ def message_from_dict(
     item: Any, where: str, role_key: str = "role", content_key: str = "content"
 ) -> Message:
     """Build a Message from one mapping; other keys (tool_calls, name...) go to `extra`."""
+    if type(item) is dict and len(item) == 2:  # the common row: a role and a plain text
+        role, content = item.get(role_key), item.get(content_key)
+        if type(content) is str and type(role) is str and role in _ROLE_SET and content.isascii():
+            return Message(role, content, {})
     if not isinstance(item, Mapping):
         raise InputError(
             f"{where} must be an object with '{role_key}' and '{content_key}'.", field=where
