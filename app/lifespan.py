@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 
+from app.chat.collector import freeze_once
 from app.service.streams import StreamSlots
 from app.templating.worker import shutdown_pools, start_workers
 from app.train.runner import start_jobs
@@ -41,8 +42,14 @@ async def _count_streams(app: FastAPI) -> None:
     app.state.event_streams = StreamSlots(app.state.settings)
 
 
+async def _freeze_started(app: FastAPI) -> None:
+    """What start-up left alive lives as long as the process: the collector stops walking it
+    (a 28k-token render's collections cost a few ms less)."""
+    freeze_once()
+
+
 # Each hook runs at start-up and may return an async cleanup run at shut-down.
-STARTUP_HOOKS: list[StartupHook] = [_start_workers, _start_jobs, _count_streams]
+STARTUP_HOOKS: list[StartupHook] = [_start_workers, _start_jobs, _count_streams, _freeze_started]
 
 
 @contextlib.asynccontextmanager

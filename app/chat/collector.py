@@ -41,10 +41,27 @@ def old_objects_frozen() -> Iterator[None]:
     live object: the imported modules, the loaded vocabularies, the caches, hundreds of
     thousands in all, about a tenth of a 5,000-row inspection's CPU time. Frozen, they are
     skipped; what the run itself makes is collected as usual. Afterwards they are collectable
-    again (`gc.unfreeze`): a cycle among them that became garbage meanwhile is freed then.
+    again (`gc.unfreeze`): a cycle among them that became garbage meanwhile is freed then. A
+    process that froze its objects itself (the server, at start-up) is left as it is.
     """
+    if gc.get_freeze_count():
+        yield
+        return
     gc.freeze()
     try:
         yield
     finally:
         gc.unfreeze()
+
+
+def freeze_once() -> None:
+    """Collect, then freeze what is alive (the imported modules, the warmed parts): done once
+    per process, at start-up, so the collections that requests trigger never walk it again."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
+_frozen = False
