@@ -32,6 +32,7 @@ from app.lint import (  # noqa: F401
     turn_checks,
 )
 from app.lint.context import LintContext, TokenView, view_of_rendering
+from app.lint.markers import TokenIndex, token_bounds
 from app.lint.registry import CHECKS, Check, Scope, checks_for, codes
 from app.settings import Settings
 
@@ -130,7 +131,8 @@ def context_for_rendering(
     def renderer(again: Sequence[Message], changed: RenderSpec) -> Rendering:
         return render(again, dialect, tokenizer, changed, settings)
 
-    view = view_of_rendering(rendering)
+    index = TokenIndex.of_bounds(*token_bounds(rendering))  # made once, for the view and checks
+    view = view_of_rendering(rendering, index)
     facts = tokenizer_info(tokenizer)
     eot_ids = frozenset(map(view.ids.__getitem__, view.eots))
     return LintContext(
@@ -145,6 +147,7 @@ def context_for_rendering(
         spec=spec,
         renderer=renderer,
         eot_ids=eot_ids,
+        _index=index,
     )
 
 

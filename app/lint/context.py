@@ -19,7 +19,7 @@ from app.chat.encoding import TokenizerInfo
 from app.chat.messages import Message
 from app.chat.spec import RenderSpec
 from app.chat.tokenizer import Tokenizer
-from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Severity
+from app.chat.tokens import IGNORE_INDEX, Finding, Rendering, Severity, Token
 from app.lint.markers import (
     IdSearch,
     LeadIn,
@@ -49,17 +49,18 @@ class TokenView:
     texts: Sequence[str] | None = None
 
 
-def view_of_rendering(rendering: Rendering) -> TokenView:
-    """Reduce a Rendering to a TokenView (end-of-turn tokens located from the message spans)."""
-    starts, ends = token_bounds(rendering)
+def view_of_rendering(rendering: Rendering, index: TokenIndex | None = None) -> TokenView:
+    """Reduce a Rendering to a TokenView (end-of-turn tokens located from the message spans);
+    `index` is the rendering's TokenIndex where one is made already."""
+    starts, ends = token_bounds(rendering) if index is None else (index.starts, index.ends)
     eots: list[int] = []
     size = len(starts)
     for span in rendering.spans:
         if (at := span.eot_start) is None:
             continue
-        index = bisect_right(ends, at)
-        if index < size and starts[index] <= at:
-            eots.append(index)
+        first = bisect_right(ends, at)
+        if first < size and starts[first] <= at:
+            eots.append(first)
     tokens = rendering.tokens
     if type(tokens) is TokenColumns:  # (no subclasses; isinstance with an ABC is slow)
         return TokenView(rendering.input_ids, tokens.trained, tokens.roles, eots, [0], tokens.texts)
@@ -68,11 +69,29 @@ def view_of_rendering(rendering: Rendering) -> TokenView:
         trained=list(map(IGNORE_INDEX.__ne__, rendering.labels)),
         roles=list(map(_ROLE, tokens)),
         eots=eots,
-        texts=list(map(_TEXT, tokens)),
+        texts=_Texts(tokens),
     )
 
 
-_ROLE, _TEXT = attrgetter("role"), attrgetter("text")
+_ROLE = attrgetter("role")
+
+
+class _Texts(Sequence[str]):
+    """The texts of Token records, read when asked (most lints never ask; a long
+    conversation has tens of thousands)."""
+
+    __slots__ = ("_tokens",)
+
+    def __init__(self, tokens: Sequence[Token]) -> None:
+        self._tokens = tokens
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [tok.text for tok in self._tokens[index]]
+        return self._tokens[index].text
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,13 @@ class TokenIndex:
     def __init__(self, rendering: Rendering) -> None:
         self.starts, self.ends = token_bounds(rendering)
 
+    @classmethod
+    def of_bounds(cls, starts: list[int], ends: list[int]) -> TokenIndex:
+        """The index of tokens whose bounds are already known (`token_bounds`)."""
+        index = cls.__new__(cls)
+        index.starts, index.ends = starts, ends
+        return index
+
     def overlapping(self, start: int, end: int) -> range:
         """Tokens that share at least one character with [start, end)."""
         return range(bisect_right(self.ends, start), bisect_left(self.starts, end))
