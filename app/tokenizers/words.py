@@ -21,7 +21,9 @@ A text holding a whitespace character before a space (" \\n  indented") keeps th
 Design concession: only byte-level BPE tokenizers with the verified regexes take this path (the
 bundled GPT-2, Llama 3, Qwen, gpt-oss and DeepSeek-V3 families); others, and any tokenizer whose
 probe texts disagree with the Rust encoding, are encoded whole as before. The cache holds at most
-`WORDS_MAX` chunks of at most `CHUNK_MAX_CHARS` characters and is emptied when full.
+`WORDS_MAX` chunks of at most `CHUNK_MAX_CHARS` characters and is emptied when full. A call whose
+chunks are mostly new (random identifiers, a language not seen yet) encodes its texts whole, as
+one by one they would cost about three times as much, and learns a sample of them.
 
 Example: WordCache.for_config(json.loads(backend.to_str()), encode_batch).ids("Hi there")
          -> [26843, 2120] (smollm2), the ids of "Hi" then of " there"
@@ -66,6 +68,10 @@ CUTTING_PATTERNS = frozenset(
 SPACELESS_PATTERNS = frozenset({r"\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"})
 WORDS_MAX = 100_000
 CHUNK_MAX_CHARS = 64
+# Above this many new chunks in one call, making up over this share of its chunks, the texts
+# are encoded whole (a new chunk costs about three times its share of a whole-text call).
+MISSES_WHOLE = 512
+MISS_SHARE_WHOLE = 0.25
 _CHUNK = re.compile(r" *[^ ]+| +")
 # A character that is, or that some regex engine may take for, whitespace, before a space: the
 # cut there is not proven, so the two chunks stay one. Every str.isspace() character but the
@@ -202,14 +208,31 @@ class WordCache:
                 else:
                     out.append(list(chain.from_iterable(got)))  # type: ignore[arg-type]
             if pending:
-                missing = sorted({p for _, parts in pending for p in parts if p not in words})
-                fresh = dict(zip(missing, self._encode(missing), strict=True))
-                for k, parts in pending:
-                    out[k] = list(
-                        chain.from_iterable(fresh[p] if p in fresh else words[p] for p in parts)
-                    )
-                self._learn(fresh)
+                self._fill(texts, out, pending)
         return out
+
+    def _fill(
+        self, texts: Sequence[str], out: list[list[int]], pending: list[tuple[int, list[str]]]
+    ) -> None:
+        """The ids of the texts whose chunks were not all known. Mostly new chunks (random
+        identifiers, hashes, a language the cache has not seen) cost more one by one than their
+        texts whole: then the texts go to the tokenizer whole, and only a sample of the new
+        chunks is learned, so the cache still warms up."""
+        words = self._words
+        missing = list(dict.fromkeys(p for _, parts in pending for p in parts if p not in words))
+        chunk_count = sum(len(parts) for _, parts in pending)
+        if len(missing) > MISSES_WHOLE and len(missing) > MISS_SHARE_WHOLE * chunk_count:
+            for (k, _), ids in zip(
+                pending, self._encode([texts[k] for k, _ in pending]), strict=True
+            ):
+                out[k] = ids
+            sample = missing[:MISSES_WHOLE]
+            self._learn(dict(zip(sample, self._encode(sample), strict=True)))
+            return
+        fresh = dict(zip(missing, self._encode(missing), strict=True))
+        for k, parts in pending:
+            out[k] = list(chain.from_iterable(fresh[p] if p in fresh else words[p] for p in parts))
+        self._learn(fresh)
 
     def _learn(self, fresh: dict[str, list[int]]) -> None:
         """Keep the short chunks just encoded (the cache is emptied when full)."""

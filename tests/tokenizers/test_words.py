@@ -194,3 +194,13 @@ def test_the_server_and_the_worker_encode_alike(name):
     assert encode_whole(tokenizer, text).ids == _reference(name, text)
     offsets = bundled(name)(text, add_special_tokens=False, return_offsets_mapping=True)
     assert encode_whole(tokenizer, text).offsets == [tuple(o) for o in offsets["offset_mapping"]]
+
+
+def test_mostly_new_chunks_go_whole_and_a_sample_is_learned():
+    cache = WordCache.for_rust(bundled("smollm2").backend_tokenizer)
+    assert cache is not None
+    cache._words.clear()
+    texts = [" ".join(f"q{i}z{j}x" for j in range(100)) for i in range(20)]  # 2,000 new chunks
+    assert cache.many(texts) == [_reference("smollm2", t) for t in texts]
+    assert len(cache._words) == words_module.MISSES_WHOLE
+    assert cache.many(texts) == [_reference("smollm2", t) for t in texts]
