@@ -165,6 +165,7 @@ class LintContext:
     _search: IdSearch | None = field(default=None, repr=False)
     _markers: Markers | None = field(default=None, repr=False)
     _turns: Turns | None = field(default=None, repr=False)
+    _answers: dict[Hashable, Any] | None = field(default=None, repr=False)
 
     def rendered(self) -> Rendering:
         """The rendering, for the questions only renderings can answer."""
@@ -183,7 +184,9 @@ class LintContext:
         tokenizer: for answers that depend on nothing but the tokenizer and what `key` holds
         (a marker's text, a token id), never on the row. Bounded: forgotten past
         `SHARED_MOST` keys per tokenizer."""
-        answers = _shared_of(self.tokenizer)
+        answers = self._answers
+        if answers is None:  # looked up once per row, however many checks ask
+            answers = self._answers = _shared_of(self.tokenizer)
         try:
             return answers[key]
         except KeyError:
@@ -259,15 +262,24 @@ class LintContext:
 
 def holds_more_than_text(ctx: LintContext) -> bool:
     """Whether a message has fields besides its role and content (tool calls, reasoning...),
-    is a tool result or writes a think tag: all the tool-call and reasoning checks look at."""
+    is a tool result, writes a think tag or is empty: all that the tool-call, reasoning and
+    empty-answer checks look at."""
     return any(
-        m.extra or m.role == "tool" or "<think>" in m.content for m in ctx.conversation or ()
+        m.extra or m.role == "tool" or "<think>" in m.content or not m.content.strip()
+        for m in ctx.conversation or ()
     )
 
 
 def renders_think(ctx: LintContext) -> bool:
-    """Whether the rendered text holds a think tag (`<think>` or `</think>`)."""
-    return ctx.rendering is not None and "think>" in ctx.rendering.text
+    """Whether the rendered text holds a think tag (`<think>`, `</think>`) or a harmony
+    channel (`<|channel|>`)."""
+    text = ctx.rendering.text if ctx.rendering is not None else ""
+    return "think>" in text or "<|channel|>" in text
+
+
+def normalizes(ctx: LintContext) -> bool:
+    """Whether the tokenizer's normalizer applies a Unicode normal form."""
+    return bool(ctx.facts.unicode_forms)
 
 
 def has_render_flags(ctx: LintContext) -> bool:

@@ -77,6 +77,7 @@ def audio_count_mismatch(ctx: LintContext) -> Iterator[Finding]:
     "warning",
     "Image placeholder tokens are trained (pre-tokenized rows; renderings never train them).",
     scope="tokens",
+    when=lambda ctx: _image_token_id(ctx) is not None,
 )
 def image_trained(ctx: LintContext) -> Iterator[Finding]:
     image_id = _image_token_id(ctx)

@@ -17,7 +17,7 @@ from typing import Any
 
 from app.chat.sequences import differing_window
 from app.chat.tokens import Finding, Severity
-from app.lint.context import LintContext, engine_spoke
+from app.lint.context import LintContext, engine_spoke, normalizes
 from app.lint.markers import probe_markers
 from app.lint.registry import check
 
@@ -95,6 +95,7 @@ def content_not_found(ctx: LintContext) -> Iterator[Finding]:
     "The tokenizer's Unicode normalizer changes message content: the ids encode other "
     "characters than the data holds.",
     scope="rendering",
+    when=normalizes,
 )
 def content_normalized(ctx: LintContext) -> Iterator[Finding]:
     rendering, forms = ctx.rendering, ctx.facts.unicode_forms

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from app.chat.messages import REASONING_FIELDS
 from app.chat.tokens import Finding, MessageSpan, Severity
-from app.lint.context import LintContext
+from app.lint.context import LintContext, holds_more_than_text, renders_think
 from app.lint.registry import check
 
 
@@ -71,6 +71,7 @@ def no_end_of_turn(ctx: LintContext) -> Iterator[Finding]:
     "warning",
     "A trained assistant message is empty: the row teaches the model to answer nothing.",
     scope="rendering",
+    when=holds_more_than_text,
 )
 def empty_answer(ctx: LintContext) -> Iterator[Finding]:
     rendering, conversation = ctx.rendering, ctx.conversation
@@ -181,6 +182,7 @@ def _out_of_order(
     "warning",
     "Earlier harmony answers are trained with <|end|>, which is no stop token at inference.",
     scope="rendering",
+    when=renders_think,
 )
 def history_end_trained(ctx: LintContext) -> Iterator[Finding]:
     """gpt-oss's template closes the last answer with `<|return|>` (a stop token) and rewrites
