@@ -3,6 +3,11 @@
 Design concession: renderings and pre-tokenized rows are both reduced to one `TokenView`, so the
 token-level checks (double BOS, untrained end-of-turn, trained prompt...) are written once; checks
 that need text, spans or re-rendering read `ctx.rendering` and are skipped where it is None.
+What depends only on the tokenizer and a marker's text is remembered per tokenizer across rows
+and requests (`LintContext.shared`, keyed by everything else it depends on, bounded); the
+questions at the end (`Check.when`) let a dataset row skip the checks it gives nothing to.
+
+Example: ctx.shared(("image-token-id",), find) -> the same answer for every row of a tokenizer
 """
 
 from __future__ import annotations

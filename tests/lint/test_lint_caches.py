@@ -21,7 +21,7 @@ from app.lint import context as lint_context
 from app.lint import markers as lint_markers
 from app.lint.markers import IdSearch, marker_ranges
 from app.settings import Settings
-from tests.helpers.tokenizers import bundled
+from tests.helpers.tokenizers import bundled, fresh
 from tests.zoo.conversations import CONVERSATIONS
 
 # (tokenizer, dialect): dialects whose markers are, and are not, tokens of the tokenizer.
@@ -91,16 +91,37 @@ def test_two_dialects_on_one_tokenizer_never_share_their_marker_findings():
 
 
 def test_two_tokenizers_never_share_their_answers():
-    # Both tokenizers' pad token is their EOS: each finding names its own tokenizer's token.
+    # SmolLM2's pad token is its EOS (<|im_end|>); Llama 3's is made its EOS here: each
+    # pad-is-eos finding names its own tokenizer's token, whichever was linted first.
+    llama3 = fresh("llama3")
+    llama3.pad_token = llama3.eos_token
     _forget_everything()
-    said = {}
-    for name in ("smollm2", "llama3"):
-        found = _lint(name, "tokenizer", "basic")
-        said[name] = [f[2] for f in found if f[0] == "pad-is-eos"]
-    tok = bundled("smollm2")
-    if tok.pad_token_id is not None and tok.pad_token_id == tok.eos_token_id:
-        assert said["smollm2"] and repr(tok.pad_token) in said["smollm2"][0]
-    assert all(repr(tok.pad_token) not in m for m in said["llama3"])
+    smol_first = _pad_advice(bundled("smollm2"))
+    llama_after = _pad_advice(llama3)
+    _forget_everything()
+    llama_first = _pad_advice(llama3)
+    smol_after = _pad_advice(bundled("smollm2"))
+    assert smol_first == smol_after and "'<|im_end|>'" in smol_first
+    assert llama_first == llama_after and "'<|end_of_text|>'" in llama_first
+
+
+def _pad_advice(tokenizer: object) -> str:
+    conv = CONVERSATIONS["basic"]
+    spec = RenderSpec(dialect="tokenizer")
+    settings, chat_format = Settings.from_env(), get_dialect("tokenizer")
+    messages = parse_messages(conv.messages)
+    rendering = render(messages, chat_format, tokenizer, spec, settings)
+    found = lint_rendering(
+        rendering,
+        conversation=messages,
+        tokenizer=tokenizer,
+        dialect=chat_format,
+        spec=spec,
+        settings=settings,
+        deep=False,
+    )
+    (advice,) = [f.message for f in found if f.code == "pad-is-eos"]
+    return advice
 
 
 def test_shared_answers_are_per_tokenizer_and_key():
