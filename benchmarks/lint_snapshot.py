@@ -11,9 +11,10 @@ is kept whole: code, severity, message, token indices.
 Usage (a speed change to app/lint must leave the output identical):
     PYTHONPATH=/path/to/old/checkout python benchmarks/lint_snapshot.py old.json
     python benchmarks/lint_snapshot.py new.json && cmp old.json new.json
-The tests package is read from this checkout; `app` from PYTHONPATH when it is set. Set
-SNAPSHOT_ORDER=reverse to lint the cases in the opposite order (warm caches see other cases
-first).
+The tests package is read from this checkout; `app` from PYTHONPATH when it is set. To compare
+app/lint alone while other packages change, point PYTHONPATH at a copy of this checkout's app/
+holding the old app/lint (`git worktree add` gives the old one). Set SNAPSHOT_ORDER=reverse to
+lint the cases in the opposite order (warm caches see other cases first).
 
 Design concession: the run is a few minutes on two cores (the zoo renders go through the
 sandboxed template worker), so it is a script to run by hand, not a test.
