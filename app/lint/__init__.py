@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from app.chat.collector import collector_paused
 from app.chat.encoding import tokenizer_info
 from app.chat.layout import Dialect
 from app.chat.messages import Message
@@ -113,7 +114,8 @@ def lint_rendering(
         settings=settings,
     )
     scopes: tuple[Scope, ...] = ("tokens", "rendering", "deep") if deep else ("tokens", "rendering")
-    return run_checks(ctx, scopes, extra=rendering.findings)
+    with collector_paused():  # the checks' short-lived lists would trigger collections
+        return run_checks(ctx, scopes, extra=rendering.findings)
 
 
 def context_for_rendering(
