@@ -23,7 +23,7 @@ bundled GPT-2, Llama 3, Qwen, gpt-oss and DeepSeek-V3 families); others, and any
 probe texts disagree with the Rust encoding, are encoded whole as before. The cache holds at most
 `WORDS_MAX` chunks of at most `CHUNK_MAX_CHARS` characters and is emptied when full. A call whose
 chunks are mostly new (random identifiers, a language not seen yet) encodes its texts whole, as
-one by one they would cost about three times as much, and learns a sample of them.
+one by one they would cost about twice as much, and learns a sample of them.
 
 Example: WordCache.for_config(json.loads(backend.to_str()), encode_batch).ids("Hi there")
          -> [26843, 2120] (smollm2), the ids of "Hi" then of " there"
@@ -69,9 +69,11 @@ SPACELESS_PATTERNS = frozenset({r"\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a
 WORDS_MAX = 100_000
 CHUNK_MAX_CHARS = 64
 # Above this many new chunks in one call, making up over this share of its chunks, the texts
-# are encoded whole (a new chunk costs about three times its share of a whole-text call).
-MISSES_WHOLE = 512
-MISS_SHARE_WHOLE = 0.25
+# are encoded whole: a new chunk costs the Rust tokenizer about twice its share of the whole
+# text, a known one almost nothing. Then this many of the new chunks are learned (a long
+# conversation rendered again, as the playground does on every edit, is then mostly known).
+MISSES_WHOLE = 2048
+MISS_SHARE_WHOLE = 0.45
 _CHUNK = re.compile(r" *[^ ]+| +")
 # A character that is, or that some regex engine may take for, whitespace, before a space: the
 # cut there is not proven, so the two chunks stay one. Every str.isspace() character but the

@@ -200,7 +200,7 @@ def test_mostly_new_chunks_go_whole_and_a_sample_is_learned():
     cache = WordCache.for_rust(bundled("smollm2").backend_tokenizer)
     assert cache is not None
     cache._words.clear()
-    texts = [" ".join(f"q{i}z{j}x" for j in range(100)) for i in range(20)]  # 2,000 new chunks
+    texts = [" ".join(f"q{i}z{j}x" for j in range(100)) for i in range(30)]  # 3,000 new chunks
     assert cache.many(texts) == [_reference("smollm2", t) for t in texts]
     assert len(cache._words) == words_module.MISSES_WHOLE
     assert cache.many(texts) == [_reference("smollm2", t) for t in texts]
