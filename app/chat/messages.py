@@ -92,6 +92,15 @@ def check_text(value: str, where: str) -> str:
     return value
 
 
+def _encodable(text: str) -> bool:
+    """Whether `text` holds no lone surrogate (what `check_text` refuses)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def normalize_role(raw: Any, where: str) -> str:
     """Map a role spelling to one of ROLES or raise InputError naming `where`."""
     if not isinstance(raw, str):
@@ -113,7 +122,8 @@ def message_from_dict(
     """Build a Message from one mapping; other keys (tool_calls, name...) go to `extra`."""
     if type(item) is dict and len(item) == 2:  # the common row: a role and a plain text
         role, content = item.get(role_key), item.get(content_key)
-        if type(content) is str and type(role) is str and role in _ROLE_SET and content.isascii():
+        plain = type(content) is str and type(role) is str and role in _ROLE_SET
+        if plain and (content.isascii() or _encodable(content)):
             return Message(role, content, {})
     if not isinstance(item, Mapping):
         raise InputError(
