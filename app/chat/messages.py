@@ -122,8 +122,12 @@ def message_from_dict(
     """Build a Message from one mapping; other keys (tool_calls, name...) go to `extra`."""
     if type(item) is dict and len(item) == 2:  # the common row: a role and a plain text
         role, content = item.get(role_key), item.get(content_key)
-        plain = type(content) is str and type(role) is str and role in _ROLE_SET
-        if plain and (content.isascii() or _encodable(content)):
+        if (
+            type(content) is str
+            and type(role) is str
+            and role in _ROLE_SET
+            and (content.isascii() or _encodable(content))
+        ):
             return Message(role, content, {})
     if not isinstance(item, Mapping):
         raise InputError(
