@@ -72,40 +72,27 @@ def test_tokenizers_whose_spaces_are_not_cuts_are_encoded_whole(name):
     assert tokenizer_info(bundled(name)).words is None
 
 
-@pytest.mark.parametrize("name", CACHED)
-def test_cached_ids_equal_transformers_on_edge_texts(name):
-    words = tokenizer_info(bundled(name)).words
-    assert words is not None
-
-    @settings(
-        max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None
-    )
-    @given(text=_texts(name))
-    def check(text: str) -> None:
-        want = _reference(name, text)
-        assert words.ids(text) == want, (text, chunks(text))
-        assert words.ids(text) == want  # and from the cache, once warm
-
-    check()
-
-
 ANY_TEXT = st.lists(
     st.one_of(st.text(st.characters(exclude_categories=("Cs",)), max_size=6), st.just(" ")),
     max_size=30,
 ).map("".join)
 
 
+@pytest.mark.parametrize("kind", ["edge cases", "any unicode"])
 @pytest.mark.parametrize("name", CACHED)
-def test_cached_ids_equal_transformers_on_any_unicode(name):
+def test_cached_ids_equal_transformers(name, kind):
     words = tokenizer_info(bundled(name)).words
     assert words is not None
+    texts = _texts(name) if kind == "edge cases" else ANY_TEXT
 
     @settings(
-        max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None
     )
-    @given(text=ANY_TEXT)
+    @given(text=texts)
     def check(text: str) -> None:
-        assert words.ids(text) == _reference(name, text), (text, chunks(text))
+        want = _reference(name, text)
+        assert words.ids(text) == want, (text, chunks(text))
+        assert words.ids(text) == want  # and from the cache, once warm
 
     check()
 
