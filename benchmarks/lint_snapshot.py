@@ -163,15 +163,22 @@ def _variants(
         yield f"{key}:{name}", _case(replace(base, **changes), messages, settings, deep)
 
 
+def _rendered(spec: RenderSpec, messages: list[dict[str, Any]], settings: Settings) -> Any:
+    """(conversation, tokenizer, dialect, rendering) of one case."""
+    tokenizer, dialect = bundled(spec.tokenizer), get_dialect(spec.dialect)
+    conversation = parse_messages(messages)
+    rendering = render(conversation, dialect, tokenizer, spec, settings)
+    return conversation, tokenizer, dialect, rendering
+
+
 def _case(
     spec: RenderSpec, messages: list[dict[str, Any]], settings: Settings, deep: bool
 ) -> Callable[[], Any]:
+    """A conversation as /api/render lints it (lint_rendering)."""
+
     def run() -> Any:
-        tokenizer = bundled(spec.tokenizer)
-        dialect = get_dialect(spec.dialect)
-        conversation = parse_messages(messages)
         try:
-            rendering = render(conversation, dialect, tokenizer, spec, settings)
+            conversation, tokenizer, dialect, rendering = _rendered(spec, messages, settings)
         except Exception as exc:  # a template that refuses the conversation: nothing to lint
             return f"refused: {type(exc).__name__}"
         found = lint_rendering(
@@ -194,9 +201,7 @@ def _row_case(
     """A dataset row as inspection lints it (context_for_rendering, then run_checks)."""
 
     def run() -> Any:
-        tokenizer, dialect = bundled(spec.tokenizer), get_dialect(spec.dialect)
-        conversation = parse_messages(messages)
-        rendering = render(conversation, dialect, tokenizer, spec, settings)
+        conversation, tokenizer, dialect, rendering = _rendered(spec, messages, settings)
         ctx = context_for_rendering(
             rendering,
             conversation=conversation,
@@ -217,8 +222,7 @@ def _token_case(
     """A pre-tokenized row made from a rendering: labels as rendered, shifted left, or all."""
 
     def run() -> Any:
-        tokenizer, dialect = bundled(spec.tokenizer), get_dialect(spec.dialect)
-        rendering = render(parse_messages(messages), dialect, tokenizer, spec, settings)
+        _, tokenizer, _, rendering = _rendered(spec, messages, settings)
         ids, labels = list(rendering.input_ids), list(rendering.labels)
         if shift == 1:
             labels = [*labels[1:], IGNORE_INDEX]
