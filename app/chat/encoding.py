@@ -15,7 +15,6 @@ costs a vocabulary-sized table per tokenizer and is checked against the text on 
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import threading
 import weakref
@@ -401,19 +400,10 @@ def piece_table(tokenizer: Tokenizer, info: TokenizerInfo) -> PieceTable | None:
 
 
 def word_cache(tokenizer: Tokenizer, info: TokenizerInfo) -> WordCache | None:
-    """The tokenizer's word cache (see app.tokenizers.words), its misses encoded by the Rust
-    tokenizer with special-token text parsed; None where the cache would not be exact."""
+    """The tokenizer's word cache (see app.tokenizers.words), its misses encoded as the Rust
+    tokenizer's ids are everywhere here; None where the cache would not be exact."""
     backend = tokenizer.backend_tokenizer  # piece_table checked that there is one
-
-    def encode_batch(texts: list[str]) -> list[list[int]]:
-        with specials_parsed(info, backend):
-            return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
-
-    try:
-        config = json.loads(backend.to_str())
-    except (ValueError, AttributeError):
-        return None
-    return WordCache.for_config(config, encode_batch)
+    return WordCache.for_rust(backend, lambda texts: _encode_rust(info, backend, texts))
 
 
 def _byte_alphabet() -> dict[int, str]:

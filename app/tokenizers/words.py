@@ -183,13 +183,20 @@ class WordCache:
         return cache
 
     @classmethod
-    def for_rust(cls, backend: Any) -> WordCache | None:
-        """`for_config` of a Rust `tokenizers.Tokenizer` whose special-token text is parsed."""
+    def for_rust(
+        cls, backend: Any, encode_batch: Callable[[list[str]], list[list[int]]] | None = None
+    ) -> WordCache | None:
+        """`for_config` of a Rust `tokenizers.Tokenizer`; its misses go to `encode_batch`, by
+        default the tokenizer itself (whose special-token text must then be parsed)."""
 
-        def encode_batch(texts: list[str]) -> list[list[int]]:
+        def encode_fast(texts: list[str]) -> list[list[int]]:
             return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
 
-        return cls.for_config(json.loads(backend.to_str()), encode_batch)
+        try:
+            config = json.loads(backend.to_str())
+        except (ValueError, AttributeError):
+            return None
+        return cls.for_config(config, encode_batch or encode_fast)
 
     def ids(self, text: str) -> list[int]:
         """The ids of `text`, as the Rust tokenizer encodes it whole."""
