@@ -78,11 +78,7 @@ def snapshot_file(tokenizer: Any) -> str | None:
 
 def count_tokens(path: str, text: str) -> int:
     """Worker side: how many tokens the server's encoding of `text` will have."""
-    tokenizer = _tokenizer(path)
-    words = _words[path]
-    if words is not None:
-        return len(words.ids(text))
-    return len(tokenizer.encode(text, add_special_tokens=False).ids)
+    return len(encode_pieces(path, text, [0])[0])
 
 
 def encode_pieces(path: str, text: str, cuts: Sequence[int]) -> list[list[int]]:
