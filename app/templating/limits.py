@@ -148,8 +148,7 @@ class LimitedSandboxedEnvironment(ChatTemplateSandbox):
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "+" and type(left) is str and type(right) is str:
             # Templates join strings with + on every message: checked and done here.
-            if len(left) + len(right) > self.max_output_chars:
-                raise self.too_long(len(left) + len(right), "a concatenation")
+            self.check_size(len(left) + len(right), "a concatenation")
             return left + right
         if operator_ == "*":
             self._check_multiply(left, right)
