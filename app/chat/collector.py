@@ -55,13 +55,9 @@ def old_objects_frozen() -> Iterator[None]:
 
 
 def freeze_once() -> None:
-    """Collect, then freeze what is alive (the imported modules, the warmed parts): done once
-    per process, at start-up, so the collections that requests trigger never walk it again."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
+    """Collect, then freeze what is alive (the imported modules, the warmed parts), unless the
+    process froze its objects already: at start-up, so the collections that requests (or a
+    worker's chunks) trigger never walk it again."""
+    if not gc.get_freeze_count():
         gc.collect()
         gc.freeze()
-
-
-_frozen = False

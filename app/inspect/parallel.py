@@ -15,7 +15,6 @@ checks run on the probe rows of the first chunk only, as in a single-process run
 from __future__ import annotations
 
 import contextlib
-import gc
 import multiprocessing
 import os
 import threading
@@ -25,6 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
+from app.chat.collector import freeze_once
 from app.inspect import lifeline
 from app.inspect.evaluator import RowEvaluator
 from app.inspect.options import InspectOptions, load_options
@@ -49,9 +49,8 @@ def _worker() -> RowEvaluator:
     if _WORKER is None:
         job = lifeline.current_job()
         _WORKER = RowEvaluator(load_options(job.spec, job.settings))
-        # What the process holds from now on (modules, the tokenizer) lives as long as it:
-        # the collector need not walk it again on every full collection.
-        gc.freeze()
+        # What the process holds from now on (modules, the tokenizer) lives as long as it.
+        freeze_once()
     return _WORKER
 
 
