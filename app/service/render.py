@@ -80,19 +80,30 @@ def render_and_lint(
 def rendering_json(rendering: Rendering, lints: Sequence[Finding]) -> dict[str, Any]:
     """The response shape of every surface that returns a rendering (DESIGN.md §3)."""
     tokens = rendering.tokens
+    return _answer(
+        rendering,
+        lints,
+        tokens.to_json()
+        if type(tokens) is TokenColumns  # (no subclasses; isinstance with an ABC is slow)
+        else [t.to_json() for t in tokens],
+    )
+
+
+def _answer(rendering: Rendering, lints: Sequence[Finding], tokens: Any) -> dict[str, Any]:
     return {
         "text": rendering.text,
         "input_ids": rendering.input_ids,
         "labels": rendering.labels,
         "attention_mask": rendering.attention_mask,
-        "tokens": (
-            tokens.to_json()
-            if type(tokens) is TokenColumns  # (no subclasses; isinstance with an ABC is slow)
-            else [t.to_json() for t in tokens]
-        ),
+        "tokens": tokens,
         "stats": rendering.stats(),
         "lints": [f.to_json() for f in lints],
     }
+
+
+# Where the per-token list goes in the answer written with `"tokens": null`: no string in it
+# holds these quotes unescaped, and only stats and lints follow, so it is found from the end.
+_TOKENS_AT = b',"tokens":null,"stats":'
 
 
 def rendering_json_bytes(rendering: Rendering, lints: Sequence[Finding]) -> bytes | None:
@@ -103,20 +114,12 @@ def rendering_json_bytes(rendering: Rendering, lints: Sequence[Finding]) -> byte
     if type(tokens) is not TokenColumns:
         return None
     try:
-        head = orjson.dumps(
-            {
-                "text": rendering.text,
-                "input_ids": rendering.input_ids,
-                "labels": rendering.labels,
-                "attention_mask": rendering.attention_mask,
-                "tokens": None,
-            }
-        )
-        tail = orjson.dumps({"stats": rendering.stats(), "lints": [f.to_json() for f in lints]})
+        data = orjson.dumps(_answer(rendering, lints, None))
     except orjson.JSONEncodeError:  # a lint message with a lone surrogate, say
         return None
-    # head without its `null}`, tail without its `{`: the tokens are written in between.
-    return tokens.to_json_bytes(memoryview(head)[:-5], b"," + tail[1:])
+    at, whole = data.rfind(_TOKENS_AT), memoryview(data)
+    # Up to `"tokens":`, and from the `,` after its null: the tokens are written in between.
+    return tokens.to_json_bytes(whole[: at + 10], whole[at + 14 :])
 
 
 def rendering_columns_json(rendering: Rendering, lints: Sequence[Finding]) -> dict[str, Any]:
