@@ -42,6 +42,14 @@ def test_round_trip_is_json_data(settings):
     assert run_in_worker(tasks.echo, lone, settings=settings)["args"] == [lone]
 
 
+def test_a_task_runs_with_the_collector_paused_and_its_imports_frozen(settings):
+    # As an in-process render does; the worker collects what a task left after replying.
+    for _ in range(3):  # whichever worker of the pool answers
+        state = run_in_worker(tasks.collector_state, settings=settings)
+        assert state["enabled"] is False
+        assert state["frozen"] > 1000
+
+
 def test_renders_a_template(settings):
     source = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
     messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]

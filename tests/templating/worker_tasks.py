@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any
@@ -53,3 +54,8 @@ def unserialisable() -> object:
 
 def die() -> None:
     os._exit(3)
+
+
+def collector_state() -> dict[str, Any]:
+    """Whether the cyclic collector runs during a task, and how much it froze at start-up."""
+    return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
