@@ -7,12 +7,7 @@ from fastapi.responses import Response
 
 from app.api.responses import EncodedJSON, FastJSON
 from app.deps import SettingsDep
-from app.service.render import (
-    render_and_lint,
-    rendering_columns_json,
-    rendering_json,
-    rendering_json_bytes,
-)
+from app.service.render import render_answer
 from app.service.requests import RenderAnswerRequest
 
 router = APIRouter(prefix="/api", tags=["render"])
@@ -22,10 +17,5 @@ router = APIRouter(prefix="/api", tags=["render"])
 def post_render(body: RenderAnswerRequest, settings: SettingsDep) -> Response:
     """Render, tokenize and mask one conversation; lints included. `"format": "columns"`
     answers with parallel arrays instead of one object per token."""
-    rendered, lints = render_and_lint(body.messages, body.spec(), settings, columns=True)
-    if body.format == "columns":
-        return FastJSON(rendering_columns_json(rendered.rendering, lints))
-    encoded = rendering_json_bytes(rendered.rendering, lints)
-    if encoded is None:
-        return FastJSON(rendering_json(rendered.rendering, lints))
-    return EncodedJSON(encoded)
+    columns = body.format == "columns"
+    return EncodedJSON(render_answer(body.messages, body.spec(), settings, columns=columns))

@@ -1,5 +1,6 @@
-"""The API's JSON answers, encoded by orjson: several times faster than the standard library for
-the long per-token lists of a rendering, with the same names and values.
+"""The API's JSON answers, encoded by orjson (`app.service.encoding.encode_json`): several times
+faster than the standard library for the long per-token lists of a rendering, with the same
+names and values.
 
 Routes that return a large answer build it as plain data and return `FastJSON(data)` themselves,
 so FastAPI does not walk the whole answer through `jsonable_encoder` first; an answer already
@@ -7,27 +8,18 @@ written as JSON bytes goes out as `EncodedJSON(body)`.
 
 Example: FastJSON({"text": "café", "ids": [1, 2]}).body -> b'{"text":"caf\\xc3\\xa9","ids":[1,2]}'
 
-Design concession: orjson refuses strings holding lone surrogates, which the standard encoder
-writes as escapes; such an answer (none should exist: request bodies with them are refused) falls
-back to the standard encoder rather than failing. Non-finite floats become null, where the
-standard response would fail with a 500.
+Non-finite floats become null, where the standard response would fail with a 500.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from fastapi.responses import JSONResponse, Response
 
+from app.service.encoding import encode_json
 
-def encode_json(content: Any) -> bytes:
-    """`content` as compact UTF-8 JSON; the standard encoder where orjson cannot write it."""
-    try:
-        return orjson.dumps(content)
-    except TypeError:  # orjson.JSONEncodeError: a lone surrogate, a key that is not a str...
-        return json.dumps(content, separators=(",", ":"), default=str).encode()
+__all__ = ["EncodedJSON", "FastJSON", "encode_json"]
 
 
 class FastJSON(JSONResponse):

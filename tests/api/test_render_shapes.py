@@ -3,13 +3,20 @@ wrote it, and the columnar shape holds the same tokens in a few bytes per token.
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
 from starlette.responses import JSONResponse
 
 from app.api.responses import encode_json
-from app.service.render import render_and_lint, rendering_json, rendering_json_bytes
+from app.service.render import (
+    render_and_lint,
+    render_answer,
+    rendering_columns_json,
+    rendering_json,
+    rendering_json_bytes,
+)
 from app.service.requests import RenderRequest
 from tests.helpers.errors import assert_error
 from tests.helpers.tool_calls import TOOL_CALL_TURNS, WEATHER_TOOLS
@@ -125,6 +132,24 @@ def test_the_default_shape_of_modern_conversations_is_what_the_standard_encoder_
     answer = json.loads(expected)
     assert -100 in answer["labels"] or body.get("train_on") == "all"
     assert any(t["message"] is None for t in answer["tokens"]) or name == "mistral-last-assistant"
+
+
+@pytest.mark.parametrize("collector", [True, False])
+def test_the_answer_writer_gives_both_shapes_and_leaves_the_collector_as_it_was(
+    settings, collector
+):
+    request = RenderRequest(**{**CASES[0], "messages": UNICODE})
+    rendered, lints = render_and_lint(request.messages, request.spec(), settings, columns=True)
+    was = gc.isenabled()
+    (gc.enable if collector else gc.disable)()
+    try:
+        default = render_answer(request.messages, request.spec(), settings)
+        columns = render_answer(request.messages, request.spec(), settings, columns=True)
+        assert gc.isenabled() is collector
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert default == encode_json(rendering_json(rendered.rendering, lints))
+    assert columns == encode_json(rendering_columns_json(rendered.rendering, lints))
 
 
 def test_floats_surrogates_and_odd_keys_keep_their_values():
