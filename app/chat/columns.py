@@ -14,6 +14,7 @@ never per token, because this runs on every render of every dataset row.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -137,6 +138,7 @@ class TokenColumns(Sequence[Token]):
     """
 
     __slots__ = (
+        "_kinds",
         "_special",
         "_text",
         "ends",
@@ -166,6 +168,7 @@ class TokenColumns(Sequence[Token]):
         self._text, self._special = text, special
         self.ids, self.roles, self.messages, self.trained = ids, roles, messages, trained
         self.starts, self.ends, self.labels, self.parts = starts, ends, labels, parts
+        self._kinds: tuple[bytes, list[Kind]] | tuple[()] | None = None
 
     @property
     def texts(self) -> TokenTexts:
@@ -253,6 +256,30 @@ class TokenColumns(Sequence[Token]):
         """
         return _token_objects(self, head, tail)
 
+    def kinds(self) -> tuple[bytes, list[Kind]] | None:
+        """Each token's kind, (role, special, trained, part), as one byte that numbers it, and
+        the kinds in the order they first occur (about ten in a conversation); None past 256
+        kinds. Made once: the columns are not changed after they are made.
+
+        Example: roles ["user", "user", None], trained [False, False, True], ...
+                 -> (b"\x00\x00\x01", [("user", False, False, "content"), (None, ...)])
+        """
+        made = self._kinds
+        if made is None:
+            made = self._kinds = _kinds_of(self) or ()
+        return made or None
+
+    def role_counts(self) -> dict[str | None, int]:
+        """How many tokens each role has, in the order the roles first occur."""
+        made = self.kinds()
+        if made is None:
+            return dict(Counter(self.roles))
+        kind, keys = made
+        counts: dict[str | None, int] = {}
+        for number, key in enumerate(keys):
+            counts[key[0]] = counts.get(key[0], 0) + kind.count(number)
+        return counts
+
     def columns_json(self) -> dict[str, Any]:
         """The tokens as parallel arrays (the API's `"format": "columns"`): roles and parts as
         indices into `names`, so a long conversation costs a few bytes per token.
@@ -260,16 +287,26 @@ class TokenColumns(Sequence[Token]):
         Example: ids [1, 2], roles ["user", None] -> {"ids": [1, 2], "roles": [0, 1], ...,
                  "names": {"roles": ["user", None], "parts": [...]}}
         """
-        role_names = list(dict.fromkeys(self.roles))
-        part_names = list(dict.fromkeys(self.parts))
-        role_at = {name: k for k, name in enumerate(role_names)}
-        part_at = {name: k for k, name in enumerate(part_names)}
+        made = self.kinds()
+        if made is None:
+            role_names = list(dict.fromkeys(self.roles))
+            part_names = list(dict.fromkeys(self.parts))
+            role_at = {name: k for k, name in enumerate(role_names)}
+            part_at = {name: k for k, name in enumerate(part_names)}
+            roles = list(map(role_at.__getitem__, self.roles))
+            parts = list(map(part_at.__getitem__, self.parts))
+        else:  # the same first-seen order; each token's number read off its kind's, in C
+            kind, keys = made
+            role_names = list(dict.fromkeys(key[0] for key in keys))
+            part_names = list(dict.fromkeys(key[3] for key in keys))
+            roles = list(kind.translate(_table(role_names.index(key[0]) for key in keys)))
+            parts = list(kind.translate(_table(part_names.index(key[3]) for key in keys)))
         return {
             "ids": self.ids,
             "texts": list(map(self._text.__getitem__, map(slice, self.starts, self.ends))),
-            "roles": list(map(role_at.__getitem__, self.roles)),
+            "roles": roles,
             "messages": self.messages,
-            "parts": list(map(part_at.__getitem__, self.parts)),
+            "parts": parts,
             "trained": self.trained,
             "starts": self.starts,
             "ends": self.ends,
@@ -290,15 +327,10 @@ def _token_objects(
     ids, starts, ends = cols.ids, cols.starts, cols.ends
     if not ids or ends[:-1] != starts[1:]:
         return None
-    kinds = _Kinds()  # (role, special, trained, part) -> its number, in first-seen order
-    special = map(cols._special.__contains__, ids)
-    keys = zip(cols.roles, special, cols.trained, cols.parts, strict=True)
-    try:
-        kind = bytes(map(kinds.__getitem__, keys))
-    except ValueError:  # more than 256 kinds (or columns of different lengths)
+    made = cols.kinds()
+    if made is None or len(made[1]) > _MARKERS:
         return None
-    if len(kinds) > _MARKERS:
-        return None
+    kind, kinds = made
     glues = [_KIND_GLUE % tuple(map(_format_json, key)) for key in kinds]
     # The template: the escaped text with the kind of the token before at each token start.
     template = _marked_text(
@@ -323,6 +355,27 @@ def _token_objects(
         return template % tuple(fields)
     except (TypeError, ValueError):  # a value that is no int or None: the dicts' way says so
         return None
+
+
+# A token's kind: its role, whether it is special, whether it is trained, its part.
+Kind = tuple[str | None, bool, bool, str]
+
+
+def _kinds_of(cols: TokenColumns) -> tuple[bytes, list[Kind]] | None:
+    """TokenColumns.kinds."""
+    kinds = _Kinds()  # kind -> its number, in first-seen order
+    special = map(cols._special.__contains__, cols.ids)
+    keys = zip(cols.roles, special, cols.trained, cols.parts, strict=True)
+    try:
+        kind = bytes(map(kinds.__getitem__, keys))
+    except ValueError:  # more than 256 kinds (or columns of different lengths)
+        return None
+    return kind, list(kinds)
+
+
+def _table(numbers: Iterator[int]) -> bytes:
+    """A bytes.translate table sending byte k to the k-th of `numbers` (the rest to 0)."""
+    return bytes(numbers).ljust(256, b"\0")
 
 
 class _Kinds(dict[tuple[Any, ...], int]):

@@ -117,11 +117,10 @@ class Rendering:
         return len(self.labels) - self.labels.count(IGNORE_INDEX)  # counted in C
 
     def stats(self) -> dict[str, Any]:
-        roles = getattr(self.tokens, "roles", None)  # TokenColumns: no record made per token
-        if roles is None:
-            roles = [tok.role for tok in self.tokens]
+        role_counts = getattr(self.tokens, "role_counts", None)  # TokenColumns: from kinds
+        counts = role_counts() if role_counts else Counter(tok.role for tok in self.tokens)
         by_role: dict[str, int] = {}
-        for role, count in Counter(roles).items():  # first-seen order, as a loop would give
+        for role, count in counts.items():  # first-seen order, as a loop would give
             key = role or "none"
             by_role[key] = by_role.get(key, 0) + count
         return {

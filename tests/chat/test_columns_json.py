@@ -162,3 +162,32 @@ def test_real_renderings_are_written_as_orjson_writes_their_records(
     assert isinstance(cols, TokenColumns)
     assert cols.to_json_bytes() == _orjson(cols)
     assert cols.to_json_bytes() == orjson.dumps([t.to_json() for t in cols])
+
+
+@pytest.mark.parametrize("distinct_parts", [3, 300])  # kinds in a byte, and past 256 of them
+def test_role_counts_and_the_columnar_roles_and_parts_match_the_columns(distinct_parts):
+    n = 900
+    cols = _columns(
+        "x" * n,
+        list(range(1, n)),
+        ids=[100 + i % 7 for i in range(n)],
+        roles=[(None, "system", "user", "assistant", "tool")[(i // 5) % 5] for i in range(n)],
+        parts=[f"part{(i * 7) % distinct_parts}" for i in range(n)],
+    )
+    assert (cols.kinds() is None) is (distinct_parts > 256)
+    counts: dict[str | None, int] = {}
+    for role in cols.roles:  # first-seen order
+        counts[role] = counts.get(role, 0) + 1
+    assert list(cols.role_counts().items()) == list(counts.items())
+    data = cols.columns_json()
+    roles, parts = data["names"]["roles"], data["names"]["parts"]
+    assert roles == list(dict.fromkeys(cols.roles))
+    assert parts == list(dict.fromkeys(cols.parts))
+    assert [roles[k] for k in data["roles"]] == cols.roles
+    assert [parts[k] for k in data["parts"]] == cols.parts
+    if distinct_parts <= 256:
+        kind, kinds = cols.kinds()  # type: ignore[misc]
+        special = [i in {100, 103} for i in cols.ids]
+        keys = list(zip(cols.roles, special, cols.trained, cols.parts, strict=True))
+        assert [kinds[k] for k in kind] == keys
+        assert kinds == list(dict.fromkeys(keys))
