@@ -122,20 +122,27 @@ def server_breakdown(body: bytes, settings: Settings) -> str:
         WorkerPool.run = run  # type: ignore[method-assign]
     rendered = service.render_messages(request.messages, spec, settings, columns=True)
     lints = service.lint_rendered(rendered, settings)
-    rendering = rendered.rendering
     write = getattr(service, "rendering_json_bytes", None)
+    # Each answer is timed on a rendering of its own: its columns remember what they worked out.
+    fresh = [
+        service.render_messages(request.messages, spec, settings, columns=True).rendering
+        for _ in range(2 * BREAKDOWN_REPS)
+    ]
 
     def default() -> bytes | None:
+        rendering = fresh.pop()
         written = write(rendering, lints) if write else None
         return written or encode_json(service.rendering_json(rendering, lints))
+
+    def columnar() -> bytes:
+        return encode_json(service.rendering_columns_json(fresh.pop(), lints))
 
     return (
         f"server steps in-process (best of {BREAKDOWN_REPS}): parse + validate "
         f"{best_ms(lambda: RenderAnswerRequest.model_validate_json(body)):.1f} ms, render "
         f"{render_ms:.1f} ms (template worker round trip {min(waits) * 1000:.1f} ms), lints "
         f"{best_ms(lambda: service.lint_rendered(rendered, settings)):.1f} ms, default answer "
-        f"{best_ms(default):.1f} ms, columnar answer "
-        f"{best_ms(lambda: encode_json(service.rendering_columns_json(rendering, lints))):.1f} ms"
+        f"{best_ms(default):.1f} ms, columnar answer {best_ms(columnar):.1f} ms"
     )
 
 
