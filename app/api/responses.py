@@ -19,8 +19,6 @@ from fastapi.responses import JSONResponse, Response
 
 from app.service.encoding import encode_json
 
-__all__ = ["EncodedJSON", "FastJSON", "encode_json"]
-
 
 class FastJSON(JSONResponse):
     """A JSONResponse whose body orjson writes (FastAPI's `response_class` for the API)."""

@@ -9,7 +9,7 @@ import json
 import pytest
 from starlette.responses import JSONResponse
 
-from app.api.responses import encode_json
+from app.service.encoding import encode_json
 from app.service.render import (
     render_and_lint,
     render_answer,
