@@ -393,9 +393,7 @@ def piece_table(tokenizer: Tokenizer, info: TokenizerInfo) -> PieceTable | None:
     starting = bytes.maketrans(bytes(range(0x80, 0xC0)), b"\0" * 64)
     chars = [len(piece) - piece.translate(starting).count(0) + piece.count(0) for piece in data]
     mid = [int(0x80 <= piece[0] < 0xC0) if piece else 0 for piece in data]
-    table = PieceTable(
-        data, np.array(chars, dtype=np.int64), np.add(chars, mid, dtype=np.int64)
-    )
+    table = PieceTable(data, np.array(chars, dtype=np.int64), np.add(chars, mid, dtype=np.int64))
     with specials_parsed(info, backend):
         enc = backend.encode(PROBE_TEXT, add_special_tokens=False)
     derived = derive_offsets(enc.ids, PROBE_TEXT, table)
