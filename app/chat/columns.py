@@ -129,6 +129,8 @@ def _first_reaching(
     return lambda pos: bisect_right(reach, pos)
 
 
+# Long: one sequence over nine parallel lists, with the three shapes it is written in (records,
+# per-token JSON, columns) and the token kinds they share; apart, they would pass the lists around.
 class TokenColumns(Sequence[Token]):
     """A rendering's tokens as aligned lists; a `Token` is made only when one is asked for.
 
