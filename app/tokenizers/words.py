@@ -109,6 +109,26 @@ def encodable(config: dict[str, Any]) -> bool:
     return _verified_pre_tokenizer(config.get("pre_tokenizer"))
 
 
+def rust_config(backend: Any) -> dict[str, Any]:
+    """What `encodable` reads of a Rust tokenizer's tokenizer.json, made from its parts: each
+    part's own JSON, the model's type and dropout, the added tokens' flags. (The whole JSON,
+    vocabulary and merges, takes half a second to write and read for a 150k vocabulary, which
+    a template worker would pay on its first count, inside the render's time limit.)"""
+
+    def own_json(part: Any) -> Any:
+        return None if part is None else json.loads(part.__getstate__())
+
+    model = backend.model
+    added = backend.get_added_tokens_decoder().values()
+    flags = ("content", "single_word", "lstrip", "rstrip")
+    return {
+        "model": {"type": type(model).__name__, "dropout": getattr(model, "dropout", None)},
+        "normalizer": own_json(backend.normalizer),
+        "pre_tokenizer": own_json(backend.pre_tokenizer),
+        "added_tokens": [{flag: getattr(token, flag) for flag in flags} for token in added],
+    }
+
+
 def _plain_normalizer(normalizer: dict[str, Any] | None) -> bool:
     if normalizer is None or normalizer.get("type") == "NFC":
         return True
@@ -193,8 +213,8 @@ class WordCache:
             return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
 
         try:
-            config = json.loads(backend.to_str())
-        except (ValueError, AttributeError):
+            config = rust_config(backend)
+        except (ValueError, AttributeError, TypeError):
             return None
         return cls.for_config(config, encode_batch or encode_fast)
 

@@ -10,12 +10,13 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tokenizers import normalizers
 
 from app.chat.encoding import encode_whole, tokenizer_info
 from app.tokenizers import words as words_module
 from app.tokenizers.counting import encode_pieces, snapshot_file
-from app.tokenizers.words import WordCache, chunks, encodable
-from tests.helpers.tokenizers import bundled
+from app.tokenizers.words import WordCache, chunks, encodable, rust_config
+from tests.helpers.tokenizers import bundled, fresh
 
 CACHED = ["smollm2", "llama3", "qwen3", "gptoss", "deepseek_v3"]
 WHOLE = ["llama2", "mistral", "gemma3"]  # SentencePiece-style: spaces are not cuts there
@@ -159,6 +160,25 @@ def test_a_tokenizer_outside_the_rule_gets_no_cache(change):
     assert encodable(config)
     change(config)
     assert not encodable(config)
+
+
+@pytest.mark.parametrize("name", CACHED + WHOLE)
+def test_the_config_read_from_the_rust_parts_is_the_tokenizer_json_s(name):
+    full, parts = _config(name), rust_config(bundled(name).backend_tokenizer)
+    assert parts["normalizer"] == full["normalizer"]
+    assert parts["pre_tokenizer"] == full["pre_tokenizer"]
+    assert parts["model"] == {k: full["model"][k] for k in ("type", "dropout")}
+    flags = ("content", "single_word", "lstrip", "rstrip")
+    assert parts["added_tokens"] == [{f: t[f] for f in flags} for t in full["added_tokens"]]
+    assert encodable(parts) is encodable(full) is (name in CACHED)
+
+
+def test_a_rust_tokenizer_changed_in_place_is_read_as_it_is_now():
+    backend = fresh("qwen3").backend_tokenizer
+    assert WordCache.for_rust(backend) is not None
+    backend.normalizer = normalizers.Lowercase()
+    assert rust_config(backend)["normalizer"] == {"type": "Lowercase"}
+    assert WordCache.for_rust(backend) is None
 
 
 def test_a_cache_whose_probes_disagree_is_refused():
