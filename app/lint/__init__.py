@@ -131,7 +131,8 @@ def context_for_rendering(
     tokenizer and limits."""
 
     def renderer(again: Sequence[Message], changed: RenderSpec) -> Rendering:
-        return render(again, dialect, tokenizer, changed, settings)
+        # Token columns: the checks read ids, spans and labels, and walk few tokens.
+        return render(again, dialect, tokenizer, changed, settings, columns=True)
 
     index = TokenIndex.of_bounds(*token_bounds(rendering))  # made once, for the view and checks
     view = view_of_rendering(rendering, index)
