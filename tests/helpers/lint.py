@@ -35,9 +35,11 @@ def answer_ranges(text: str, answers: list[str], closer: str) -> list[tuple[int,
     return ranges
 
 
-def lint_conversation(tokenizer_name, dialect: str, messages: list[dict], **options):
+def lint_conversation(
+    tokenizer_name, dialect: str, messages: list[dict], *, deep: bool = True, **options
+):
     """Render with the engine and lint: (rendering, findings, tokenizer); `tokenizer_name` is a
-    bundled name or a tokenizer itself."""
+    bundled name or a tokenizer itself; `deep=False` skips the checks that re-render."""
     from app.chat.messages import parse_messages
     from app.chat.render import render
     from app.chat.spec import RenderSpec
@@ -59,6 +61,7 @@ def lint_conversation(tokenizer_name, dialect: str, messages: list[dict], **opti
         dialect=chat_format,
         spec=opts,
         settings=settings,
+        deep=deep,
     )
     return rendering, findings, tokenizer
 

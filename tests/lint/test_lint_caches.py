@@ -16,11 +16,12 @@ from app.chat.messages import parse_messages
 from app.chat.render import render
 from app.chat.spec import RenderSpec
 from app.dialects.registry import get_dialect
-from app.lint import CHECKS, context_for_rendering, lint_rendering
+from app.lint import CHECKS, context_for_rendering
 from app.lint import context as lint_context
 from app.lint import markers as lint_markers
 from app.lint.markers import IdSearch, marker_ranges
 from app.settings import Settings
+from tests.helpers.lint import lint_conversation
 from tests.helpers.tokenizers import bundled, fresh
 from tests.zoo.conversations import CONVERSATIONS
 
@@ -46,22 +47,11 @@ def _forget_everything() -> None:
 
 def _lint(tokenizer: str, dialect: str, conversation: str, **options: object) -> list[object]:
     conv = CONVERSATIONS[conversation]
-    spec = RenderSpec(tokenizer=tokenizer, dialect=dialect, tools=conv.tools, **options)
-    tok, chat_format, settings = bundled(tokenizer), get_dialect(dialect), Settings.from_env()
-    messages = parse_messages(conv.messages)
+    options = {"tokenizer": tokenizer, "tools": conv.tools, **options}
     try:
-        rendering = render(messages, chat_format, tok, spec, settings)
+        _, found, _ = lint_conversation(tokenizer, dialect, conv.messages, deep=False, **options)
     except Exception as exc:  # the template refuses this conversation: nothing to lint
         return [f"refused: {type(exc).__name__}"]
-    found = lint_rendering(
-        rendering,
-        conversation=messages,
-        tokenizer=tok,
-        dialect=chat_format,
-        spec=spec,
-        settings=settings,
-        deep=False,
-    )
     return [(f.code, f.severity, f.message, list(f.tokens)) for f in found]
 
 
@@ -106,20 +96,8 @@ def test_two_tokenizers_never_share_their_answers():
 
 
 def _pad_advice(tokenizer: object) -> str:
-    conv = CONVERSATIONS["basic"]
-    spec = RenderSpec(dialect="tokenizer")
-    settings, chat_format = Settings.from_env(), get_dialect("tokenizer")
-    messages = parse_messages(conv.messages)
-    rendering = render(messages, chat_format, tokenizer, spec, settings)
-    found = lint_rendering(
-        rendering,
-        conversation=messages,
-        tokenizer=tokenizer,
-        dialect=chat_format,
-        spec=spec,
-        settings=settings,
-        deep=False,
-    )
+    messages = CONVERSATIONS["basic"].messages
+    _, found, _ = lint_conversation(tokenizer, "tokenizer", messages, deep=False)
     (advice,) = [f.message for f in found if f.code == "pad-is-eos"]
     return advice
 
