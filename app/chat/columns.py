@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from app.chat.encoding import Encoded, text_starts
+from app.chat.encoding import LONG_RENDERING, Encoded, text_starts
 from app.chat.layout import Piece
+from app.chat.painting import Codes, content_owner, painted
 from app.chat.tokens import IGNORE_INDEX, Token
 
 
@@ -52,6 +53,22 @@ def token_columns(
     if keep < len(ids):
         ids, raw_starts, raw_ends = ids[:keep], raw_starts[:keep], raw_ends[:keep]
     n = len(ids)
+    if n >= LONG_RENDERING:
+        made = painted(text, enc, keep, pieces, ranges, roles, parts, unowned_roles, tool_holes)
+        if made is not None:
+            return TokenColumns(
+                text,
+                ids,
+                made.roles,
+                made.messages,
+                special,
+                made.trained,
+                made.starts,
+                made.ends,
+                made.labels,
+                made.parts,
+                made.codes,
+            )
     # Ordered raw starts already are the text starts (all but the first, which is 0).
     if enc.ordered and n:
         starts = raw_starts if raw_starts[0] == 0 else [0, *raw_starts[1:]]
@@ -68,7 +85,7 @@ def token_columns(
             if ends[i1 - 1] > p1:
                 crossing.append((i1 - 1, j))
     for i, j in crossing:  # a token spanning several pieces goes to a content piece among them
-        owners[i] = _content_owner(pieces, j, starts[i], ends[i], owners[i])
+        owners[i] = content_owner(pieces, j, starts[i], ends[i], owners[i])
     trained = [False] * n
     labels = [IGNORE_INDEX] * n
     if ranges:
@@ -140,6 +157,7 @@ class TokenColumns(Sequence[Token]):
     """
 
     __slots__ = (
+        "_codes",
         "_kinds",
         "_special",
         "_text",
@@ -166,8 +184,10 @@ class TokenColumns(Sequence[Token]):
         ends: list[int],
         labels: list[int],
         parts: list[str],
+        codes: Codes | None = None,
     ) -> None:
-        self._text, self._special = text, special
+        """`codes`: the kinds' parts as arrays, where the columns were painted with numpy."""
+        self._text, self._special, self._codes = text, special, codes
         self.ids, self.roles, self.messages, self.trained = ids, roles, messages, trained
         self.starts, self.ends, self.labels, self.parts = starts, ends, labels, parts
         self._kinds: tuple[bytes, list[Kind]] | tuple[()] | None = None
@@ -268,7 +288,8 @@ class TokenColumns(Sequence[Token]):
         """
         made = self._kinds
         if made is None:
-            made = self._kinds = _kinds_of(self) or ()
+            made = _kinds_of_codes(self._codes, self._special) if self._codes else _kinds_of(self)
+            made = self._kinds = made or ()
         return made or None
 
     def role_counts(self) -> dict[str | None, int]:
@@ -375,6 +396,29 @@ def _kinds_of(cols: TokenColumns) -> tuple[bytes, list[Kind]] | None:
     return kind, list(kinds)
 
 
+def _kinds_of_codes(codes: Codes, special: frozenset[int]) -> tuple[bytes, list[Kind]] | None:
+    """`_kinds_of` from painted columns: each token's kind as one number made of its role, flags
+    and part; the kinds numbered in the order they first occur, found one kind at a time (there
+    are about ten) rather than by sorting the tokens."""
+    parts = len(codes.part_names)
+    flags = np.isin(codes.ids, np.fromiter(special, np.int64, len(special))).astype(np.int64)
+    flags += 2 * codes.trained
+    kind = (codes.roles * 4 + flags) * parts + codes.parts
+    present = np.flatnonzero(np.bincount(kind))
+    if len(present) > 256:
+        return None
+    present = present[np.argsort([int(np.argmax(kind == k)) for k in present], kind="stable")]
+    number = np.zeros(int(present.max()) + 1, dtype=np.uint8)
+    number[present] = np.arange(len(present), dtype=np.uint8)
+    keys: list[Kind] = []
+    for k in present.tolist():
+        role, rest = divmod(k, 4 * parts)
+        flag, part = divmod(rest, parts)
+        role_name, part_name = codes.role_names[role], codes.part_names[part]
+        keys.append((role_name, bool(flag & 1), bool(flag & 2), part_name))
+    return number[kind].tobytes(), keys
+
+
 def _table(numbers: Iterator[int]) -> bytes:
     """A bytes.translate table sending byte k to the k-th of `numbers` (the rest to 0)."""
     return bytes(numbers).ljust(256, b"\0")
@@ -465,12 +509,3 @@ class TokenTexts(Sequence[str]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self._starts)))]
         return self._text[self._starts[index] : self._ends[index]]
-
-
-def _content_owner(pieces: list[Piece], j: int, ps: int, pe: int, owner: int | None) -> int | None:
-    """For a token spanning several pieces: the message of a content piece among them."""
-    while j < len(pieces) and pieces[j][0] < pe:
-        if pieces[j][3] == "content" and pieces[j][1] > ps:
-            return pieces[j][2]
-        j += 1
-    return owner

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from app.chat.encoding import (
     encode_later,
     encode_whole,
     encoded_from_pieces,
+    marker_offsets,
     tokenizer_info,
     with_added_specials,
     with_specials_later,
@@ -368,11 +368,7 @@ def layout_from_attributed(
     if encoded is None:
         encoded = encode_whole(tokenizer, att.text)
     text = att.text
-    where = compress(
-        zip(encoded.starts, encoded.ends, strict=True),
-        map(info.marker_ids.__contains__, encoded.ids),
-    )
-    specials = [(s, e, text[s:e]) for s, e in where]
+    specials = [(s, e, text[s:e]) for s, e in marker_offsets(encoded, info.marker_ids)]
     locator = Locator(text, specials, info.eot_texts)
     calls = [_tool_names(m) for m in conversation] if any(m.extra for m in conversation) else None
     spans, missing = locate_messages(
