@@ -100,7 +100,7 @@ def painted(
         trained = np.cumsum(cover[:n]) > 0
         owned = (r_owner >= 0) & hit
         _paint(owners, a[owned], b[owned], r_owner[owned], first_wins=False)
-    holes = [(int(h0), int(h1)) for h0, h1 in np.searchsorted(starts, tool_holes).reshape(-1, 2)]
+    holes = _token_ranges(starts, tool_holes)
     for h0, h1 in holes:  # a tool result inside an assistant turn: the tool's, untrained
         owners[h0:h1][~trained[h0:h1]] = -1
 
@@ -112,7 +112,9 @@ def painted(
             table[message + 1] = number.setdefault(role, len(number))
     role_codes = table[owners + 1]
     free = owners < 0
-    for (h0, h1), role in [*((h, "tool") for h in holes), *_located(starts, unowned_roles)]:
+    injected = _token_ranges(starts, [(a, b) for a, b, _ in unowned_roles])
+    labels = ["tool"] * len(holes) + [role for _, _, role in unowned_roles]
+    for (h0, h1), role in zip([*holes, *injected], labels, strict=True):
         code = number.setdefault(role, len(number))
         role_codes[h0:h1][free[h0:h1]] = code
     role_names = list(number)
@@ -150,14 +152,10 @@ def _ints(values: Iterable[Any]) -> np.ndarray:
     return np.fromiter((-1 if v is None else v for v in values), np.int64)
 
 
-def _located(
-    starts: np.ndarray, labelled: Sequence[tuple[int, int, str]]
-) -> list[tuple[tuple[int, int], str]]:
-    """Each (start, end, label) character range as the token range whose text starts in it."""
-    return [
-        ((int(np.searchsorted(starts, a)), int(np.searchsorted(starts, b))), label)
-        for a, b, label in labelled
-    ]
+def _token_ranges(starts: np.ndarray, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each (start, end) character range as the token range whose texts start in it."""
+    found = np.searchsorted(starts, np.asarray(ranges, dtype=np.int64).reshape(-1, 2))
+    return [(a, b) for a, b in found.tolist()]
 
 
 def _paint(
